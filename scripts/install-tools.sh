@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# install-tools.sh — idempotent install of the real tools airsign's tests run against.
+#
+# 1. Debian packages: docker-registry, umoci, softhsm2, opensc (pkcs11-tool),
+#    apache2-utils (htpasswd), openssl, jq, curl (only the missing ones).
+# 2. cosign 2.5 and skopeo 1.18 from Debian 13 "trixie", unpacked privately under
+#    $AIRSIGN_TOOLS (default ~/.cache/airsign/tools); the system's apt sources are not
+#    changed. Debian 12's skopeo has sigstore support patched out, and trixie's
+#    skopeo needs glibc 2.38, so it runs through trixie's own dynamic loader.
+#    The archive address is read from this machine's own apt sources.
+# Prints the tool paths as shell assignments (used by the Makefile).
+set -euo pipefail
+TOOLS=${AIRSIGN_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/airsign/tools}
+export DEBIAN_FRONTEND=noninteractive
+log() { echo "install-tools: $*" >&2; }
+
+# libgpgme11 and libsqlite3-0: trixie's skopeo links them (from Debian 12, they are compatible)
+PKGS=(docker-registry umoci softhsm2 opensc apache2-utils openssl jq curl ca-certificates gzip tar libgpgme11 libsqlite3-0)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { log "missing packages ${missing[*]} and not root"; exit 1; }
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+T="$TOOLS/trixie"
+if ! [ -x "$T/usr/bin/skopeo" ] || ! [ -x "$T/usr/bin/cosign" ] \
+   || ! [ -e "$T/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ]; then
+  A="$TOOLS/apt-trixie"
+  rm -rf "$A"
+  mkdir -p "$A"/{lists/partial,cache/archives/partial,etc/sources.list.d,etc/preferences.d,debs}
+  : > "$A/etc/sources.list"
+  # The machine's own Debian archive, from its apt sources (deb822 first, then one-line).
+  URI=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$URI" ] || URI=$(awk '$1=="deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$URI" ] || { log "no Debian archive found in the apt sources"; exit 1; }
+  printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$URI" > "$A/etc/sources.list.d/trixie.sources"
+  APTOPT=(-o "Dir::Etc::SourceList=$A/etc/sources.list" -o "Dir::Etc::SourceParts=$A/etc/sources.list.d"
+          -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache"
+          -o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=$A/etc/preferences.d"
+          -o "APT::Sandbox::User=root")
+  log "fetching Debian 13 skopeo, cosign and libc6 (private apt config)"
+  apt-get "${APTOPT[@]}" update -qq
+  (cd "$A/debs" && apt-get "${APTOPT[@]}" download -qq skopeo cosign libc6)
+  rm -rf "$T.new"; mkdir -p "$T.new"
+  for d in "$A"/debs/*.deb; do dpkg -x "$d" "$T.new"; done
+  rm -rf "$T"; mv "$T.new" "$T"
+fi
+
+mkdir -p "$TOOLS/bin"
+cat > "$TOOLS/bin/skopeo.new" <<WRAP
+#!/bin/sh
+# Debian 13 skopeo 1.18 (sigstore enabled), run through trixie's own glibc loader.
+exec "$T/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "$T/usr/lib/x86_64-linux-gnu" "$T/usr/bin/skopeo" "\$@"
+WRAP
+chmod +x "$TOOLS/bin/skopeo.new"; mv "$TOOLS/bin/skopeo.new" "$TOOLS/bin/skopeo"
+ln -sfn "$T/usr/bin/cosign" "$TOOLS/bin/cosign"
+
+# skopeo reads and writes cosign ".sig" attachments only when registries.d says so.
+mkdir -p "$TOOLS/registries.d"
+printf 'default-docker:\n  use-sigstore-attachments: true\n' > "$TOOLS/registries.d/default.yaml"
+
+SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
+[ -e "$SOFTHSM" ] || SOFTHSM=$(dpkg -L softhsm2 2>/dev/null | grep 'libsofthsm2.so$' | head -1)
+cat <<VARS
+AIRSIGN_TEST_COSIGN=$TOOLS/bin/cosign
+AIRSIGN_TEST_SKOPEO=$TOOLS/bin/skopeo
+AIRSIGN_TEST_REGISTRIES_D=$TOOLS/registries.d
+AIRSIGN_TEST_REGISTRY=$(command -v docker-registry)
+AIRSIGN_TEST_HTPASSWD=$(command -v htpasswd)
+AIRSIGN_TEST_UMOCI=$(command -v umoci)
+AIRSIGN_TEST_OPENSSL=$(command -v openssl)
+AIRSIGN_TEST_SOFTHSM2_UTIL=$(command -v softhsm2-util)
+AIRSIGN_TEST_PKCS11_TOOL=$(command -v pkcs11-tool)
+AIRSIGN_TEST_SOFTHSM2_MODULE=$SOFTHSM
+VARS

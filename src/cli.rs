@@ -1,0 +1,190 @@
+//! Command-line interface: argument definitions (clap) and dispatch to [`crate::ops`].
+//! Nothing here touches files; it only turns arguments into calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::ops;
+use crate::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "airsign",
+    version,
+    about = "Sign container images on an air-gapped workstation, in cosign's and skopeo's formats",
+    long_about = "airsign keeps images in an OCI image layout (the store) and signs, verifies, \
+                  carries and syncs them without a registry. Every signature it writes verifies \
+                  with the real cosign and with skopeo's sigstore policy."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The store: an OCI image layout directory holding every image airsign manages
+    /// [default: $XDG_DATA_HOME/airsign/store, i.e. ~/.local/share/airsign/store]
+    #[arg(long, global = true, env = "AIRSIGN_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the store itself
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Copy images into the store from an OCI layout, keeping every digest
+    Import(ImportArgs),
+    /// List the images in the store (reference, digest, media type, platforms, signatures)
+    Ls(LsArgs),
+    /// Print the raw manifest or index bytes of an image
+    Inspect(InspectArgs),
+    /// Re-hash every blob and check that everything index.json reaches is present
+    Fsck(FsckArgs),
+    /// Generate an ECDSA P-256 key pair in cosign's format (P.key, P.pub)
+    GenerateKeyPair(GenerateKeyPairArgs),
+    /// Re-encode a PEM private key (PKCS#8, SEC1, encrypted PKCS#8) in cosign's format
+    ImportKeyPair(ImportKeyPairArgs),
+    /// Print the public key (SPKI PEM) of a private key
+    PublicKey(PublicKeyArgs),
+    /// Print the simple-signing payload cosign would sign for an image
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create an empty store (an OCI image layout); an existing one is left as it is
+    Init,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Where the images are: oci:DIR[:REF]
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// Import only these images of SRC (a tag, a full reference or a digest)
+    #[arg(value_name = "REF")]
+    pub refs: Vec<String>,
+    /// Repository for entries that carry only a tag: `--repository registry.example.com/app`
+    /// turns tag `v1` into `registry.example.com/app:v1`
+    #[arg(long, value_name = "REPO")]
+    pub repository: Option<String>,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Print JSON (one array) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image: a reference in the store, oci:DIR[:REF] or oci-archive:FILE[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads for hashing [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateKeyPairArgs {
+    /// Write PREFIX.key and PREFIX.pub
+    #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+    pub output_key_prefix: PathBuf,
+    /// Overwrite existing key files without asking
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportKeyPairArgs {
+    /// The PEM private key to import (PKCS#8, SEC1 "EC PRIVATE KEY", or "ENCRYPTED PRIVATE KEY")
+    #[arg(short = 'k', long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Write PREFIX.key and PREFIX.pub
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "PREFIX",
+        default_value = "import-cosign"
+    )]
+    pub output_key_prefix: PathBuf,
+    /// Overwrite existing key files without asking
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PublicKeyArgs {
+    /// The private key: a path or env://VAR
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Write the public key here instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub outfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Extra key=value pairs for the payload's "optional" section (repeatable)
+    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// The image: REGISTRY/REPO@sha256:... needs no store; a tag is resolved in the store
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+/// Parses the process arguments and runs the command; returns the exit code.
+pub fn run() -> Result<i32> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version are not errors; clap prints them itself.
+            let code = if err.use_stderr() { 2 } else { 0 };
+            let _ = err.print();
+            return Ok(code);
+        }
+    };
+    let store = || ops::store_path(cli.global.store.as_deref());
+    let done = match cli.command {
+        Command::Store(StoreCommand::Init) => ops::store::init(&store()?),
+        Command::Import(a) => ops::import::run(
+            &store()?,
+            &a.source,
+            &a.refs,
+            a.repository.as_deref(),
+            a.json,
+        ),
+        Command::Ls(a) => ops::list::run(&store()?, a.json),
+        Command::Inspect(a) => ops::inspect::run(&store()?, &a.image),
+        Command::Fsck(a) => ops::fsck::run(&store()?, a.json, a.jobs),
+        Command::GenerateKeyPair(a) => ops::keys::generate_key_pair(&a.output_key_prefix, a.yes),
+        Command::ImportKeyPair(a) => {
+            ops::keys::import_key_pair(&a.key, &a.output_key_prefix, a.yes)
+        }
+        Command::PublicKey(a) => ops::keys::public_key(&a.key, a.outfile.as_deref()),
+        Command::Generate(a) => ops::generate::run(&store()?, &a.image, &a.annotations),
+    };
+    done.map(|()| 0)
+}
+
+/// Turns `Error` results of argument-level problems into usage errors.
+pub fn usage(msg: impl Into<String>) -> Error {
+    Error::Usage(msg.into())
+}

@@ -1,0 +1,65 @@
+//! One error type for the library. Every variant renders as one line, because the
+//! binary prints exactly that line and exits with [`Error::exit_code`].
+
+use std::path::Path;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line asks for something impossible (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// An I/O failure, with what we were doing at the time.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Input that is malformed, hostile or inconsistent: corrupt JSON, a digest that
+    /// does not match, a path-like digest, an unknown layout version...
+    #[error("{0}")]
+    Invalid(String),
+    /// A key could not be read, decrypted or used.
+    #[error("{0}")]
+    Key(String),
+    /// The password does not open the key.
+    #[error("decrypting the private key failed: wrong password (or a corrupted key file)")]
+    WrongPassword,
+    /// An image or reference that does not exist where we looked.
+    #[error("{0}")]
+    NotFound(String),
+    /// `fsck` and friends found problems (already reported one per line).
+    #[error("{0}")]
+    Check(String),
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// An I/O error about a path, e.g. `reading /x/index.json: No such file`.
+    pub fn io_path(what: &str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            context: format!("{what} {}", path.display()),
+            source,
+        }
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! stub
+use std::path::Path;
+pub fn run(_store: &Path, _image: &str, _ann: &[String]) -> crate::Result<()> {
+    todo!()
+}

@@ -1,0 +1,31 @@
+//! What each command does: the glue between the command line and the library's
+//! media (store, keys, payloads). One module per command family.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+pub mod fsck;
+pub mod generate;
+pub mod import;
+pub mod inspect;
+pub mod keys;
+pub mod list;
+pub mod store;
+
+/// The store directory: `--store`/`AIRSIGN_STORE` (clap reads both), else
+/// `$XDG_DATA_HOME/airsign/store`, else `~/.local/share/airsign/store`.
+pub fn store_path(flag: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("airsign/store"));
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h).join(".local/share/airsign/store")),
+        None => Err(Error::Usage(
+            "no store: pass --store DIR or set AIRSIGN_STORE (HOME is not set)".into(),
+        )),
+    }
+}

@@ -1,0 +1,1 @@
+//! The store: an OCI image layout on disk.

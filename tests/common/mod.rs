@@ -1,0 +1,151 @@
+//! Shared test bed for the integration tests: runs the real `airsign` binary in temp
+//! dirs and finds the real tools (cosign, skopeo, umoci, openssl, SoftHSM2, the
+//! registry) through the variables the Makefile sets.
+//!
+//! A missing tool skips the test with a message, except under `CI=true`, where it
+//! fails the test: CI must never pass by skipping.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The real tools, by the variable that names each one.
+#[derive(Clone, Copy, Debug)]
+pub enum Tool {
+    Cosign,
+    Skopeo,
+    Registry,
+    Htpasswd,
+    Umoci,
+    Openssl,
+    Softhsm2Util,
+    Pkcs11Tool,
+}
+
+impl Tool {
+    fn var(self) -> &'static str {
+        match self {
+            Tool::Cosign => "AIRSIGN_TEST_COSIGN",
+            Tool::Skopeo => "AIRSIGN_TEST_SKOPEO",
+            Tool::Registry => "AIRSIGN_TEST_REGISTRY",
+            Tool::Htpasswd => "AIRSIGN_TEST_HTPASSWD",
+            Tool::Umoci => "AIRSIGN_TEST_UMOCI",
+            Tool::Openssl => "AIRSIGN_TEST_OPENSSL",
+            Tool::Softhsm2Util => "AIRSIGN_TEST_SOFTHSM2_UTIL",
+            Tool::Pkcs11Tool => "AIRSIGN_TEST_PKCS11_TOOL",
+        }
+    }
+
+    /// The tool's path if its variable names an existing file.
+    pub fn find(self) -> Option<PathBuf> {
+        let p = PathBuf::from(std::env::var_os(self.var())?);
+        p.is_file().then_some(p)
+    }
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Finds a tool, or decides the test's fate: `None` means "skip" (a message is
+/// printed); under `CI=true` a missing tool panics instead.
+pub fn require(tool: Tool) -> Option<PathBuf> {
+    match tool.find() {
+        Some(p) => Some(p),
+        None if in_ci() => panic!(
+            "{} is not set or not a file: CI needs every tool (run `make test`)",
+            tool.var()
+        ),
+        None => {
+            eprintln!(
+                "SKIP: {} not set (run the tests with `make test`)",
+                tool.var()
+            );
+            None
+        }
+    }
+}
+
+/// `let Some(cosign) = need!(Tool::Cosign) else { return };`
+#[macro_export]
+macro_rules! need {
+    ($tool:expr) => {
+        $crate::common::require($tool)
+    };
+}
+
+/// The project's `fixtures/` directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The `airsign` binary built for these tests.
+pub fn airsign_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_airsign"))
+}
+
+/// A command for the `airsign` binary with a clean environment for the store and
+/// passwords, so the developer's own settings never leak into a test.
+pub fn airsign<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut c = Command::new(airsign_bin());
+    c.args(args)
+        .env_remove("AIRSIGN_STORE")
+        .env_remove("COSIGN_PASSWORD")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs a command and returns its output (never panics on a non-zero exit).
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+/// Runs a command that must succeed; returns stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must fail; returns stderr.
+pub fn fails(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        !out.status.success(),
+        "{cmd:?} should have failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A snapshot of every file under `dir` (relative path → bytes), to prove that a
+/// refused operation changed nothing.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut m = std::collections::BTreeMap::new();
+    if !dir.exists() {
+        return m;
+    }
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+        if e.file_type().is_file() {
+            m.insert(rel, std::fs::read(e.path()).unwrap());
+        } else {
+            m.insert(rel, Vec::new());
+        }
+    }
+    m
+}
