@@ -1,11 +1,248 @@
-//! stub
+//! `airsign import SRC [REF...]`: copy images from an OCI layout into the store,
+//! every digest kept, every blob hashed on the way in. Nothing lands unless all of it
+//! checks out: blobs are staged, and the store's `index.json` changes once, at the end.
+
+use std::collections::HashSet;
 use std::path::Path;
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::reference::{Location, Reference};
+use crate::store::descriptor::{COSIGN_KIND, REF_NAME};
+use crate::store::manifest::{self, MAX_MANIFEST};
+use crate::store::resolve::{self, EntryName};
+use crate::store::{Descriptor, Kind, Layout, Transaction};
+use crate::{Error, Result};
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub images: Vec<Imported>,
+    /// Blobs written (those already in the store are skipped).
+    pub new_blobs: u64,
+    pub new_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Imported {
+    pub reference: String,
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+}
+
 pub fn run(
-    _store: &Path,
-    _src: &str,
-    _refs: &[String],
-    _repo: Option<&str>,
-    _json: bool,
-) -> crate::Result<()> {
-    todo!()
+    store: &Path,
+    src: &str,
+    refs: &[String],
+    repository: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let (path, inline_ref) = match Location::parse(src)? {
+        Location::Layout { path, reference } => (path, reference),
+        Location::Archive { .. } => {
+            return Err(Error::Usage(
+                "importing from oci-archive: is not supported yet; unpack it with \
+                 `tar -xf` and import oci:DIR"
+                    .into(),
+            ));
+        }
+        Location::Store(_) => {
+            return Err(Error::Usage(format!(
+                "{src:?}: the source must be oci:DIR[:REF] (an OCI image layout)"
+            )));
+        }
+    };
+    let mut wanted: Vec<String> = inline_ref.into_iter().collect();
+    wanted.extend(refs.iter().cloned());
+    let repository = repository
+        .map(|r| {
+            let parsed = Reference::parse(r)?;
+            if r.contains('@') || r.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+                return Err(Error::Usage(format!(
+                    "--repository {r:?}: give a repository without tag or digest"
+                )));
+            }
+            Ok(parsed.name())
+        })
+        .transpose()?;
+
+    let source = Layout::open(&path)?;
+    let store = super::store::open(store)?;
+    let summary = import(&source, &store, &wanted, repository.as_deref())?;
+
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("serialisable")
+        );
+    } else {
+        for i in &summary.images {
+            println!("{}  {}", i.reference, i.digest);
+        }
+        eprintln!(
+            "imported {} image(s) into {}: {} new blob(s), {} new byte(s)",
+            summary.images.len(),
+            store.root().display(),
+            summary.new_blobs,
+            summary.new_bytes
+        );
+    }
+    Ok(())
+}
+
+/// Copies the `wanted` entries of `source` (all when empty) into `store`.
+pub fn import(
+    source: &Layout,
+    store: &Layout,
+    wanted: &[String],
+    repository: Option<&str>,
+) -> Result<Summary> {
+    let index = source.read_index()?;
+    let entries: Vec<(Descriptor, Option<EntryName>)> = if wanted.is_empty() {
+        index
+            .manifests
+            .iter()
+            .map(|d| (d.clone(), Some(EntryName::of(d))))
+            .collect()
+    } else {
+        wanted
+            .iter()
+            .map(|q| resolve::find(source, &index, Some(q)).map(|f| (f.descriptor, f.name)))
+            .collect::<Result<_>>()?
+    };
+    if entries.is_empty() {
+        return Err(Error::NotFound(format!(
+            "{} holds no image",
+            source.root().display()
+        )));
+    }
+
+    // Name everything before copying a byte, so a naming problem changes nothing.
+    let mut named = Vec::with_capacity(entries.len());
+    for (desc, name) in entries {
+        let name = store_name(&desc, name.as_ref(), repository, source)?;
+        named.push((desc, name));
+    }
+
+    let mut tx = store.begin()?;
+    let mut summary = Summary::default();
+    let mut seen = HashSet::new();
+    for (desc, _) in &named {
+        copy_tree(source, &mut tx, desc, &mut seen, &mut summary)?;
+    }
+    tx.commit(|idx| {
+        for (desc, name) in &named {
+            let mut entry = desc.clone();
+            entry.annotations.remove(REF_NAME);
+            entry.annotations.remove(COSIGN_KIND);
+            idx.set_named(name, entry);
+        }
+        Ok(())
+    })?;
+    summary.images = named
+        .into_iter()
+        .map(|(d, name)| Imported {
+            reference: name,
+            digest: d.digest,
+            media_type: d.media_type,
+        })
+        .collect();
+    Ok(summary)
+}
+
+/// The full reference an entry gets in the store.
+fn store_name(
+    desc: &Descriptor,
+    name: Option<&EntryName>,
+    repository: Option<&str>,
+    source: &Layout,
+) -> Result<String> {
+    match name {
+        Some(EntryName::Full(r)) => match r.tag() {
+            Some(tag) => Ok(format!("{}:{tag}", r.name())),
+            // Found by digest below an index: the store names images by tag.
+            None => Err(Error::Usage(format!(
+                "{r} has no tag; import the tagged image it belongs to"
+            ))),
+        },
+        Some(EntryName::Tag(t)) => match repository {
+            Some(repo) => Ok(Reference::with_tag(repo, t)?.to_string()),
+            None => Err(Error::Usage(format!(
+                "{}: entry {t:?} ({}) has only a tag; pass --repository REGISTRY/REPO to name it",
+                source.root().display(),
+                desc.digest
+            ))),
+        },
+        Some(EntryName::Unnamed(_)) | None => Err(Error::Usage(format!(
+            "{}: entry {} has no name (a cosign save layout?); importing unnamed entries is not supported yet",
+            source.root().display(),
+            desc.digest
+        ))),
+    }
+}
+
+/// Stages `desc` and everything below it, validating each manifest and index.
+fn copy_tree(
+    source: &Layout,
+    tx: &mut Transaction<'_>,
+    root: &Descriptor,
+    seen: &mut HashSet<Digest>,
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut stack = vec![root.clone()];
+    while let Some(desc) = stack.pop() {
+        if !seen.insert(desc.digest.clone()) {
+            continue;
+        }
+        if desc.kind() != Kind::Blob {
+            let raw = source
+                .read_blob(&desc, MAX_MANIFEST)
+                .map_err(|e| in_source(source, e))?;
+            let doc = manifest::parse(&raw, &desc, &format!("{} {}", desc.media_type, desc.digest))
+                .map_err(|e| in_source(source, e))?;
+            stack.extend(doc.children().into_iter().cloned());
+            if tx.put_blob(&desc.digest, desc.size, &mut &raw[..])? {
+                summary.new_blobs += 1;
+                summary.new_bytes += desc.size;
+            }
+            continue;
+        }
+        if tx.layout().has_blob(&desc.digest)? {
+            continue;
+        }
+        let Some((mut file, len)) = source.open_blob(&desc.digest)? else {
+            return Err(Error::NotFound(format!(
+                "{}: blob {} ({}) is missing",
+                source.root().display(),
+                desc.digest,
+                desc.media_type
+            )));
+        };
+        if len != desc.size {
+            return Err(Error::invalid(format!(
+                "{}: blob {} is {len} bytes, its descriptor says {}",
+                source.root().display(),
+                desc.digest,
+                desc.size
+            )));
+        }
+        if tx
+            .put_blob(&desc.digest, desc.size, &mut file)
+            .map_err(|e| in_source(source, e))?
+        {
+            summary.new_blobs += 1;
+            summary.new_bytes += desc.size;
+        }
+    }
+    Ok(())
+}
+
+fn in_source(source: &Layout, e: Error) -> Error {
+    match e {
+        Error::Invalid(m) if !m.contains(&*source.root().to_string_lossy()) => {
+            Error::Invalid(format!("{}: {m}", source.root().display()))
+        }
+        e => e,
+    }
 }

@@ -1,5 +1,179 @@
-//! stub
+//! `airsign ls`: what the store holds.
+
+use std::collections::HashMap;
 use std::path::Path;
-pub fn run(_store: &Path, _json: bool) -> crate::Result<()> {
-    todo!()
+
+use serde::Serialize;
+
+use crate::Result;
+use crate::digest::Digest;
+use crate::store::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::store::manifest::{self, Document, MAX_MANIFEST};
+use crate::store::resolve::{EntryName, is_artifact};
+use crate::store::{Descriptor, Kind, Layout};
+
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub reference: String,
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub platforms: Vec<String>,
+    /// Signatures in the image's `.sig` artifact (`null` for artifacts themselves).
+    pub signatures: Option<usize>,
+    /// Whether this entry is a cosign artifact (`.sig`, `.att`, `.sbom`).
+    pub artifact: bool,
+}
+
+pub fn run(store: &Path, json: bool) -> Result<()> {
+    let layout = super::store::open(store)?;
+    let entries = list(&layout)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("serialisable")
+        );
+        return Ok(());
+    }
+    let width = entries
+        .iter()
+        .map(|e| e.reference.len())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    println!(
+        "{:width$}  {:19}  {:15}  {:24}  SIGNATURES",
+        "REFERENCE", "DIGEST", "TYPE", "PLATFORMS"
+    );
+    for e in &entries {
+        let short = format!("{}:{}", e.digest.algorithm().name(), &e.digest.hex()[..12]);
+        let platforms = if e.platforms.is_empty() {
+            "-".to_owned()
+        } else {
+            e.platforms.join(",")
+        };
+        let sigs = e
+            .signatures
+            .map_or_else(|| "-".to_owned(), |n| n.to_string());
+        println!(
+            "{:width$}  {short:19}  {:15}  {platforms:24}  {sigs}",
+            e.reference,
+            short_type(&e.media_type)
+        );
+    }
+    Ok(())
+}
+
+/// Every entry of the store's `index.json`, in its order.
+pub fn list(layout: &Layout) -> Result<Vec<Entry>> {
+    let index = layout.read_index()?;
+    // Signature counts by `.sig` entry name, read once.
+    let by_name: HashMap<&str, &Descriptor> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.ref_name().map(|n| (n, d)))
+        .collect();
+    let mut out = Vec::with_capacity(index.manifests.len());
+    for d in &index.manifests {
+        let name = EntryName::of(d);
+        let reference = match &name {
+            EntryName::Full(r) => r.to_string(),
+            EntryName::Tag(t) => t.clone(),
+            EntryName::Unnamed(kind) => kind.clone().unwrap_or_else(|| "<unnamed>".into()),
+        };
+        let artifact = is_artifact(d);
+        let signatures = if artifact {
+            None
+        } else {
+            let sig_tag = format!("{}.sig", d.digest.tag_form());
+            let sig_name = match &name {
+                EntryName::Full(r) => Some(format!("{}:{sig_tag}", r.name())),
+                EntryName::Tag(_) => Some(sig_tag),
+                EntryName::Unnamed(_) => None,
+            };
+            match sig_name.and_then(|n| by_name.get(n.as_str()).copied()) {
+                Some(sig) => Some(count_layers(layout, sig)?),
+                None => Some(0),
+            }
+        };
+        out.push(Entry {
+            reference,
+            digest: d.digest.clone(),
+            media_type: d.media_type.clone(),
+            platforms: platforms(layout, d)?,
+            signatures,
+            artifact,
+        });
+    }
+    Ok(out)
+}
+
+fn count_layers(layout: &Layout, sig: &Descriptor) -> Result<usize> {
+    let raw = layout.read_blob(sig, MAX_MANIFEST)?;
+    match manifest::parse(&raw, sig, &format!("signature manifest {}", sig.digest))? {
+        Document::Manifest { layers, .. } => Ok(layers.len()),
+        Document::Index { .. } => Ok(0),
+    }
+}
+
+/// The platforms of an entry: from its descriptor, its index's children, or its
+/// image config (`os`/`architecture`/`variant`).
+fn platforms(layout: &Layout, d: &Descriptor) -> Result<Vec<String>> {
+    if let Some(p) = &d.platform {
+        return Ok(vec![p.to_string()]);
+    }
+    match d.kind() {
+        Kind::Blob => Ok(Vec::new()),
+        Kind::Index => {
+            let raw = layout.read_blob(d, MAX_MANIFEST)?;
+            let doc = manifest::parse(&raw, d, &format!("index {}", d.digest))?;
+            Ok(doc
+                .children()
+                .iter()
+                .filter_map(|c| c.platform.as_ref().map(ToString::to_string))
+                .collect())
+        }
+        Kind::Manifest => {
+            let raw = layout.read_blob(d, MAX_MANIFEST)?;
+            let Document::Manifest { config, .. } =
+                manifest::parse(&raw, d, &format!("manifest {}", d.digest))?
+            else {
+                return Ok(Vec::new());
+            };
+            #[derive(serde::Deserialize)]
+            struct ImageConfig {
+                #[serde(default)]
+                os: String,
+                #[serde(default)]
+                architecture: String,
+                #[serde(default)]
+                variant: Option<String>,
+            }
+            if !config.media_type.ends_with("config.v1+json") {
+                return Ok(Vec::new());
+            }
+            let raw = layout.read_blob(&config, MAX_MANIFEST)?;
+            let Ok(c) = serde_json::from_slice::<ImageConfig>(&raw) else {
+                return Ok(Vec::new());
+            };
+            if c.os.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut p = format!("{}/{}", c.os, c.architecture);
+            if let Some(v) = c.variant {
+                p = format!("{p}/{v}");
+            }
+            Ok(vec![p])
+        }
+    }
+}
+
+fn short_type(media_type: &str) -> &str {
+    match media_type {
+        OCI_MANIFEST => "oci-manifest",
+        OCI_INDEX => "oci-index",
+        DOCKER_MANIFEST => "docker-manifest",
+        DOCKER_MANIFEST_LIST => "docker-list",
+        other => other,
+    }
 }

@@ -1,5 +1,23 @@
-//! stub
+//! `airsign store init`.
+
 use std::path::Path;
-pub fn init(_store: &Path) -> crate::Result<()> {
-    todo!()
+
+use crate::Result;
+use crate::store::Layout;
+
+pub fn init(store: &Path) -> Result<()> {
+    Layout::init(store)?;
+    eprintln!("store ready at {}", store.display());
+    Ok(())
+}
+
+/// Opens the store, with a hint when it has not been created yet.
+pub fn open(store: &Path) -> Result<Layout> {
+    Layout::open(store).map_err(|e| match e {
+        crate::Error::NotFound(_) => crate::Error::NotFound(format!(
+            "no store at {} (create it with `airsign store init`, or pass --store DIR)",
+            store.display()
+        )),
+        e => e,
+    })
 }

@@ -1,1 +1,17 @@
-//! The store: an OCI image layout on disk.
+//! The store and every other OCI image layout airsign reads or writes.
+//!
+//! - [`layout`]: the directory: blobs, `index.json`, crash-safe writes, the lock;
+//! - [`descriptor`]: descriptors and `index.json`, the one document airsign serialises;
+//! - [`manifest`]: validating and walking manifests and indexes (raw bytes kept);
+//! - [`resolve`]: finding an image in a layout by tag, reference or digest;
+//! - [`fsck`]: checking a whole layout.
+
+pub mod descriptor;
+pub mod fsck;
+pub mod layout;
+pub mod manifest;
+pub mod resolve;
+
+pub use descriptor::{Descriptor, Index, Kind};
+pub use layout::{Layout, Transaction};
+pub use manifest::Document;

@@ -10,7 +10,9 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The real tools, by the variable that names each one.
+/// The real tools, by the variable that names each one. (`Pkcs11Tool` is the
+/// program's own name, `pkcs11-tool`.)
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug)]
 pub enum Tool {
     Cosign,

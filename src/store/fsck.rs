@@ -1,0 +1,229 @@
+//! Checking a layout: every blob re-hashed (in parallel across cores), every
+//! descriptor reachable from `index.json` present with the right size, every manifest
+//! and index valid. Problems are collected, never fatal, so one run reports them all.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use super::descriptor::{Descriptor, Kind};
+use super::layout::{ALGORITHMS, Layout, file_type_name};
+use super::manifest::{self, MAX_MANIFEST};
+use crate::digest::{Digest, hash_reader_with};
+use crate::{Error, Result};
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Blob files hashed.
+    pub blobs: u64,
+    /// Bytes hashed.
+    pub bytes: u64,
+    /// Descriptors reachable from `index.json` (each counted once).
+    pub reachable: u64,
+    /// Manifests and indexes parsed on the way.
+    pub documents: u64,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    /// `missing`, `size`, `corrupt`, `invalid`, `not-a-file`, `stray`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(kind: &'static str, digest: Option<&Digest>, message: String) -> Problem {
+        Problem {
+            kind,
+            digest: digest.map(ToString::to_string),
+            message,
+        }
+    }
+}
+
+/// Checks the whole layout with `jobs` hashing threads.
+pub fn check(layout: &Layout, jobs: usize) -> Result<Report> {
+    let index = layout.read_index()?;
+    let mut report = Report::default();
+    walk(layout, &index.manifests, &mut report);
+    let files = blob_files(layout, &mut report)?;
+    hash_all(files, jobs.max(1), &mut report);
+    report.problems.sort();
+    Ok(report)
+}
+
+/// Follows every descriptor from `index.json` down, each digest once (so a cycle
+/// cannot loop forever).
+fn walk(layout: &Layout, roots: &[Descriptor], report: &mut Report) {
+    let mut seen: HashSet<Digest> = HashSet::new();
+    let mut queue: Vec<(Descriptor, String)> = roots
+        .iter()
+        .map(|d| (d.clone(), "index.json".to_owned()))
+        .collect();
+    while let Some((desc, parent)) = queue.pop() {
+        if !seen.insert(desc.digest.clone()) {
+            continue;
+        }
+        report.reachable += 1;
+        let d = &desc.digest;
+        match layout.open_blob(d) {
+            Ok(None) => {
+                report.problems.push(Problem::new(
+                    "missing",
+                    Some(d),
+                    format!(
+                        "blob {d} ({}) referenced by {parent} is missing",
+                        desc.media_type
+                    ),
+                ));
+                continue;
+            }
+            Ok(Some((_, len))) if len != desc.size => {
+                report.problems.push(Problem::new(
+                    "size",
+                    Some(d),
+                    format!("blob {d} is {len} bytes; {parent} says {}", desc.size),
+                ));
+                continue;
+            }
+            Ok(Some(_)) => {}
+            Err(e) => {
+                report
+                    .problems
+                    .push(Problem::new("not-a-file", Some(d), e.to_string()));
+                continue;
+            }
+        }
+        if desc.kind() == Kind::Blob {
+            continue;
+        }
+        let doc = layout
+            .read_blob(&desc, MAX_MANIFEST)
+            .and_then(|raw| manifest::parse(&raw, &desc, &format!("{} {d}", desc.media_type)));
+        match doc {
+            Ok(doc) => {
+                report.documents += 1;
+                let me = d.to_string();
+                queue.extend(doc.children().into_iter().map(|c| (c.clone(), me.clone())));
+            }
+            // A digest mismatch is reported by the hashing pass; don't say it twice.
+            Err(Error::Invalid(m)) if m.contains("does not match its digest") => {}
+            Err(e) => report
+                .problems
+                .push(Problem::new("invalid", Some(d), e.to_string())),
+        }
+    }
+}
+
+/// Lists every file under `blobs/`, flagging what does not belong there.
+fn blob_files(layout: &Layout, report: &mut Report) -> Result<Vec<(PathBuf, Digest, u64)>> {
+    let blobs = layout.root().join("blobs");
+    let mut files = Vec::new();
+    let entries = match fs::read_dir(&blobs) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(Error::io_path("reading", &blobs, e)),
+    };
+    for alg_dir in entries {
+        let alg_dir = alg_dir.map_err(|e| Error::io_path("reading", &blobs, e))?;
+        let name = alg_dir.file_name().to_string_lossy().into_owned();
+        let Some(alg) = ALGORITHMS.iter().copied().find(|a| a.name() == name) else {
+            report.problems.push(Problem::new(
+                "stray",
+                None,
+                format!("blobs/{name}: not a known digest algorithm"),
+            ));
+            continue;
+        };
+        let dir = alg_dir.path();
+        for f in fs::read_dir(&dir).map_err(|e| Error::io_path("reading", &dir, e))? {
+            let f = f.map_err(|e| Error::io_path("reading", &dir, e))?;
+            let fname = f.file_name().to_string_lossy().into_owned();
+            let Ok(digest) = Digest::new(alg, &fname) else {
+                report.problems.push(Problem::new(
+                    "stray",
+                    None,
+                    format!("blobs/{name}/{fname}: not a {name} digest"),
+                ));
+                continue;
+            };
+            let meta = fs::symlink_metadata(f.path())
+                .map_err(|e| Error::io_path("reading", &f.path(), e))?;
+            if !meta.file_type().is_file() {
+                report.problems.push(Problem::new(
+                    "not-a-file",
+                    Some(&digest),
+                    format!("blob {digest} is {}", file_type_name(&meta)),
+                ));
+                continue;
+            }
+            files.push((f.path(), digest, meta.len()));
+        }
+    }
+    Ok(files)
+}
+
+/// Hashes the files on `jobs` threads, largest first so the threads finish together.
+fn hash_all(mut files: Vec<(PathBuf, Digest, u64)>, jobs: usize, report: &mut Report) {
+    files.sort_by_key(|f| std::cmp::Reverse(f.2));
+    let next = AtomicUsize::new(0);
+    let problems = Mutex::new(Vec::new());
+    let totals = Mutex::new((0u64, 0u64));
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(files.len().max(1)) {
+            s.spawn(|| {
+                let mut buf = vec![0u8; 512 * 1024];
+                let (mut n, mut bytes) = (0u64, 0u64);
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((path, want, _)) = files.get(i) else {
+                        break;
+                    };
+                    match fs::File::open(path)
+                        .and_then(|mut f| hash_reader_with(want.algorithm(), &mut f, &mut buf))
+                    {
+                        Ok((got, len)) => {
+                            n += 1;
+                            bytes += len;
+                            if got != *want {
+                                mine.push(Problem::new(
+                                    "corrupt",
+                                    Some(want),
+                                    format!("blob {want}: content hashes to {got}"),
+                                ));
+                            }
+                        }
+                        Err(e) => mine.push(Problem::new(
+                            "corrupt",
+                            Some(want),
+                            format!("blob {want}: reading failed: {e}"),
+                        )),
+                    }
+                }
+                problems.lock().expect("no panics while held").extend(mine);
+                let mut t = totals.lock().expect("no panics while held");
+                t.0 += n;
+                t.1 += bytes;
+            });
+        }
+    });
+    let (n, bytes) = totals.into_inner().expect("threads joined");
+    report.blobs = n;
+    report.bytes = bytes;
+    report
+        .problems
+        .extend(problems.into_inner().expect("threads joined"));
+}
+
+/// The number of hashing threads to use by default: one per core.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}

@@ -1,0 +1,478 @@
+//! An OCI image layout directory: `oci-layout`, `index.json`, `blobs/<alg>/<hex>`.
+//!
+//! Durability rules, in the order a write happens:
+//! 1. a blob streams into a temp file under `.airsign/tmp/` (same file system), hashed
+//!    on the way; digest and size are checked, then the file is fsynced;
+//! 2. at commit, under the layout's lock, each temp file is linked into place; an
+//!    existing blob is never replaced (`link` fails on an existing name), and the
+//!    blob directories are fsynced;
+//! 3. last, `index.json` is rewritten: temp file, fsync, rename, directory fsync.
+//!
+//! A failure before step 3 leaves `index.json` as it was, and a failure before step 2
+//! leaves no trace at all: the temp files are removed when the transaction drops.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::descriptor::{Descriptor, Index, MAX_INDEX_JSON};
+use crate::digest::{Algorithm, Digest, HashingWriter, printable};
+use crate::{Error, Result};
+
+/// The only layout version that exists.
+pub const LAYOUT_VERSION: &str = "1.0.0";
+const OCI_LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// airsign's private corner of a layout: temp files and the lock.
+const PRIVATE_DIR: &str = ".airsign";
+
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+#[derive(serde::Deserialize)]
+struct OciLayoutFile {
+    #[serde(rename = "imageLayoutVersion")]
+    image_layout_version: String,
+}
+
+impl Layout {
+    /// Opens an existing layout, checking its `oci-layout` version.
+    pub fn open(root: &Path) -> Result<Layout> {
+        let marker = root.join("oci-layout");
+        let bytes = match read_small(&marker, 4096) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(format!(
+                    "{} is not an OCI image layout (no oci-layout file)",
+                    root.display()
+                )));
+            }
+            Err(e) => return Err(Error::io_path("reading", &marker, e)),
+        };
+        let parsed: OciLayoutFile = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(format!("{}: malformed JSON: {e}", marker.display())))?;
+        if parsed.image_layout_version != LAYOUT_VERSION {
+            return Err(Error::invalid(format!(
+                "{}: unknown imageLayoutVersion {:?} (only {LAYOUT_VERSION} exists)",
+                marker.display(),
+                printable(&parsed.image_layout_version)
+            )));
+        }
+        Ok(Layout {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Creates a layout (or opens the one that is there). Creation is itself
+    /// crash-safe: `oci-layout` and `index.json` are written by rename.
+    pub fn init(root: &Path) -> Result<Layout> {
+        if root.join("oci-layout").exists() {
+            return Layout::open(root);
+        }
+        if root.exists()
+            && fs::read_dir(root)
+                .map_err(|e| Error::io_path("reading", root, e))?
+                .next()
+                .is_some()
+        {
+            return Err(Error::Usage(format!(
+                "{} exists, is not empty and is not an OCI image layout",
+                root.display()
+            )));
+        }
+        fs::create_dir_all(root.join("blobs").join("sha256"))
+            .map_err(|e| Error::io_path("creating", root, e))?;
+        let layout = Layout {
+            root: root.to_path_buf(),
+        };
+        if !root.join("index.json").exists() {
+            layout.write_index_file(&Index::default())?;
+        }
+        write_atomically(
+            &root.join("oci-layout"),
+            OCI_LAYOUT_FILE,
+            &layout.tmp_dir()?,
+        )?;
+        sync_dir(root)?;
+        Ok(layout)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives. The digest was validated when it was parsed, so this
+    /// path cannot leave `blobs/`.
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(d.algorithm().name())
+            .join(d.hex())
+    }
+
+    /// Opens a blob for reading: it must be a regular file (a symlink, directory or
+    /// device is refused) and is returned with its size. `Ok(None)` if absent.
+    pub fn open_blob(&self, d: &Digest) -> Result<Option<(File, u64)>> {
+        let path = self.blob_path(d);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io_path("reading", &path, e)),
+        };
+        if !meta.file_type().is_file() {
+            return Err(Error::invalid(format!(
+                "blob {d} in {} is not a regular file ({})",
+                self.root.display(),
+                file_type_name(&meta)
+            )));
+        }
+        let f = File::open(&path).map_err(|e| Error::io_path("opening", &path, e))?;
+        // The name could have been swapped for a symlink between lstat and open.
+        let now = f
+            .metadata()
+            .map_err(|e| Error::io_path("reading", &path, e))?;
+        if now.ino() != meta.ino() || now.dev() != meta.dev() {
+            return Err(Error::invalid(format!(
+                "blob {d} changed while being opened"
+            )));
+        }
+        Ok(Some((f, now.len())))
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> Result<bool> {
+        Ok(self.open_blob(d)?.is_some())
+    }
+
+    /// Reads a whole blob into memory, checking it against its descriptor: size,
+    /// digest, and `max` (for manifests and configs; layers are never read whole).
+    pub fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
+        let d = &desc.digest;
+        let Some((f, len)) = self.open_blob(d)? else {
+            return Err(Error::NotFound(format!(
+                "blob {d} is missing from {}",
+                self.root.display()
+            )));
+        };
+        if desc.size > max {
+            return Err(Error::invalid(format!(
+                "blob {d}: descriptor size {} is over the {max}-byte limit",
+                desc.size
+            )));
+        }
+        if len != desc.size {
+            return Err(Error::invalid(format!(
+                "blob {d}: {len} bytes on disk, descriptor says {}",
+                desc.size
+            )));
+        }
+        let mut buf = Vec::with_capacity(len as usize);
+        f.take(max + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io_path("reading", &self.blob_path(d), e))?;
+        if buf.len() as u64 != desc.size || !d.matches(&buf) {
+            return Err(Error::invalid(format!(
+                "blob {d} in {}: content does not match its digest",
+                self.root.display()
+            )));
+        }
+        Ok(buf)
+    }
+
+    /// Reads and validates `index.json`.
+    pub fn read_index(&self) -> Result<Index> {
+        let path = self.root.join("index.json");
+        let bytes = read_small(&path, MAX_INDEX_JSON).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => {
+                Error::NotFound(format!("{}: no index.json", self.root.display()))
+            }
+            io::ErrorKind::FileTooLarge => Error::invalid(format!(
+                "{}: larger than {MAX_INDEX_JSON} bytes",
+                path.display()
+            )),
+            _ => Error::io_path("reading", &path, e),
+        })?;
+        let index: Index = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+        if index.schema_version != 2 {
+            return Err(Error::invalid(format!(
+                "{}: schemaVersion {} (2 expected)",
+                path.display(),
+                index.schema_version
+            )));
+        }
+        Ok(index)
+    }
+
+    /// Starts a write: blobs are staged, and land only at [`Transaction::commit`].
+    pub fn begin(&self) -> Result<Transaction<'_>> {
+        Ok(Transaction {
+            layout: self,
+            tmp: self.tmp_dir()?,
+            staged: Vec::new(),
+        })
+    }
+
+    /// Changes `index.json` under the layout's lock (see [`Transaction::commit`]).
+    pub fn update_index<T>(&self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+        self.begin()?.commit(f)
+    }
+
+    fn tmp_dir(&self) -> Result<PathBuf> {
+        let dir = self.root.join(PRIVATE_DIR).join("tmp");
+        fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
+        Ok(dir)
+    }
+
+    fn lock(&self) -> Result<File> {
+        let dir = self.root.join(PRIVATE_DIR);
+        fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
+        let path = dir.join("lock");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| Error::io_path("opening", &path, e))?;
+        f.lock().map_err(|e| Error::io_path("locking", &path, e))?;
+        Ok(f)
+    }
+
+    fn write_index_file(&self, index: &Index) -> Result<()> {
+        let bytes = serde_json::to_vec(index).map_err(|e| Error::invalid(e.to_string()))?;
+        write_atomically(&self.root.join("index.json"), &bytes, &self.tmp_dir()?)?;
+        sync_dir(&self.root)
+    }
+}
+
+/// A set of staged blobs and one `index.json` change, applied together.
+pub struct Transaction<'a> {
+    layout: &'a Layout,
+    tmp: PathBuf,
+    staged: Vec<(PathBuf, Digest)>,
+}
+
+impl Transaction<'_> {
+    pub fn layout(&self) -> &Layout {
+        self.layout
+    }
+
+    /// Stages a blob from `reader`, which must yield exactly `size` bytes hashing to
+    /// `digest`. Returns false (and reads nothing) if the layout already has it.
+    pub fn put_blob(&mut self, digest: &Digest, size: u64, reader: &mut impl Read) -> Result<bool> {
+        if self.layout.has_blob(digest)? || self.staged.iter().any(|(_, d)| d == digest) {
+            return Ok(false);
+        }
+        let (path, file) = self.temp_file()?;
+        let staged = (|| {
+            let mut w = HashingWriter::new(
+                digest.algorithm(),
+                io::BufWriter::with_capacity(256 * 1024, file),
+            );
+            // Read at most one byte past the promise, to catch an over-long source
+            // without reading all of it.
+            let copied = io::copy(&mut reader.take(size + 1), &mut w)
+                .map_err(|e| Error::io(format!("copying blob {digest}"), e))?;
+            let (buf, got, _) = w.finish();
+            if copied != size {
+                return Err(Error::invalid(format!(
+                    "blob {digest}: expected {size} bytes, got {}",
+                    if copied > size {
+                        format!("more than {size}")
+                    } else {
+                        copied.to_string()
+                    }
+                )));
+            }
+            if got != *digest {
+                return Err(Error::invalid(format!(
+                    "blob {digest}: content hashes to {got} instead"
+                )));
+            }
+            let file = buf
+                .into_inner()
+                .map_err(|e| Error::io("writing blob", e.into_error()))?;
+            file.sync_all()
+                .map_err(|e| Error::io_path("syncing", &path, e))
+        })();
+        match staged {
+            Ok(()) => {
+                self.staged.push((path, digest.clone()));
+                Ok(true)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stages a blob held in memory (manifests, configs, payloads); returns its
+    /// SHA-256 digest.
+    pub fn put_bytes(&mut self, bytes: &[u8]) -> Result<Digest> {
+        let d = Digest::sha256(bytes);
+        self.put_blob(&d, bytes.len() as u64, &mut &bytes[..])?;
+        Ok(d)
+    }
+
+    /// How many blobs this transaction adds.
+    pub fn staged(&self) -> usize {
+        self.staged.len()
+    }
+
+    /// Under the layout's exclusive lock: moves the staged blobs into place, fsyncs
+    /// their directories, re-reads `index.json` (another process may have changed it),
+    /// applies `f`, and writes the result. If `f` fails nothing is written.
+    pub fn commit<T>(mut self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+        let _lock = self.layout.lock()?;
+        let mut index = self.layout.read_index()?;
+        let out = f(&mut index)?;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (tmp, digest) in std::mem::take(&mut self.staged) {
+            let dest = self.layout.blob_path(&digest);
+            let dir = dest
+                .parent()
+                .expect("blob paths have a parent")
+                .to_path_buf();
+            if !dirs.contains(&dir) {
+                fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
+                dirs.push(dir);
+            }
+            place_blob(&tmp, &dest)?;
+        }
+        for dir in &dirs {
+            sync_dir(dir)?;
+        }
+        self.layout.write_index_file(&index)?;
+        Ok(out)
+    }
+
+    fn temp_file(&self) -> Result<(PathBuf, File)> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        loop {
+            let name = format!(
+                "blob-{}-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed),
+                nanos()
+            );
+            let path = self.tmp.join(name);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&path)
+            {
+                Ok(f) => return Ok((path, f)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io_path("creating", &path, e)),
+            }
+        }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.staged {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Links the temp file to its final name, never replacing an existing blob: if the
+/// name exists (another writer got there first) the content is the same by digest,
+/// and the temp file is simply dropped. File systems without hard links (FAT on a
+/// USB stick) fall back to a rename after an existence check.
+fn place_blob(tmp: &Path, dest: &Path) -> Result<()> {
+    match fs::hard_link(tmp, dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(_) if !dest.exists() => {
+            fs::rename(tmp, dest).map_err(|e| Error::io_path("placing blob", dest, e))?;
+            return Ok(());
+        }
+        Err(e) => return Err(Error::io_path("placing blob", dest, e)),
+    }
+    let _ = fs::remove_file(tmp);
+    Ok(())
+}
+
+/// Writes `bytes` to `dest` by way of a temp file in `tmp_dir`: write, fsync, rename.
+pub fn write_atomically(dest: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    let tmp = tmp_dir.join(format!(
+        "{}-{}-{}",
+        dest.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id(),
+        nanos()
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+            .map_err(|e| Error::io_path("creating", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io_path("writing", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| Error::io_path("syncing", &tmp, e))?;
+        fs::rename(&tmp, dest).map_err(|e| Error::io_path("replacing", dest, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// fsync a directory, so a rename or link in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io_path("syncing", dir, e))
+}
+
+/// Reads a file of at most `max` bytes (refusing larger ones with `FileTooLarge`).
+fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let f = File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > max {
+        return Err(io::Error::from(io::ErrorKind::FileTooLarge));
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    f.take(max + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        return Err(io::Error::from(io::ErrorKind::FileTooLarge));
+    }
+    Ok(buf)
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+pub(crate) fn file_type_name(meta: &fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_symlink() {
+        "a symlink"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// The algorithms whose blob directories a layout may have.
+pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
