@@ -63,13 +63,31 @@ pub fn parse_annotations(values: &[String]) -> Result<BTreeMap<String, String>> 
     Ok(out)
 }
 
-/// One CSV record (Go's `encoding/csv` with its defaults, as pflag uses it).
+/// One CSV record, as Go's `encoding/csv` reads it with its defaults (what pflag's
+/// string slices use): empty leading lines are skipped, an unquoted newline (`\n` or
+/// `\r\n`) ends the record and the rest is ignored, quoted fields keep newlines
+/// (`\r\n` becomes `\n`), and a bare `"` in an unquoted field is an error.
 fn csv_fields(s: &str) -> Result<Vec<String>> {
-    if s.is_empty() {
+    let err = |why: &str| Error::Usage(format!("unable to parse annotation {s:?}: {why}"));
+    let mut rest = s;
+    loop {
+        if let Some(r) = rest.strip_prefix('\n') {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("\r\n") {
+            rest = r;
+        } else {
+            break;
+        }
+    }
+    if rest.is_empty() {
         return Ok(Vec::new());
     }
     let mut fields = Vec::new();
-    let mut chars = s.chars().peekable();
+    let mut chars = rest.chars().peekable();
+    // Consumes a record end (`\n` or `\r\n`) if one is next.
+    fn at_line_end(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, c: char) -> bool {
+        c == '\n' || (c == '\r' && chars.peek() == Some(&'\n'))
+    }
     loop {
         let mut field = String::new();
         if chars.peek() == Some(&'"') {
@@ -81,12 +99,9 @@ fn csv_fields(s: &str) -> Result<Vec<String>> {
                         field.push('"');
                     }
                     Some('"') => break,
+                    Some('\r') if chars.peek() == Some(&'\n') => {}
                     Some(c) => field.push(c),
-                    None => {
-                        return Err(Error::Usage(format!(
-                            "unable to parse annotation {s:?}: unterminated quote"
-                        )));
-                    }
+                    None => return Err(err("unterminated quoted field")),
                 }
             }
             match chars.next() {
@@ -95,11 +110,11 @@ fn csv_fields(s: &str) -> Result<Vec<String>> {
                     return Ok(fields);
                 }
                 Some(',') => fields.push(field),
-                Some(_) => {
-                    return Err(Error::Usage(format!(
-                        "unable to parse annotation {s:?}: extraneous character after a quote"
-                    )));
+                Some(c) if at_line_end(&mut chars, c) => {
+                    fields.push(field);
+                    return Ok(fields);
                 }
+                Some(_) => return Err(err("extraneous or missing \" in a quoted field")),
             }
         } else {
             loop {
@@ -109,10 +124,10 @@ fn csv_fields(s: &str) -> Result<Vec<String>> {
                         return Ok(fields);
                     }
                     Some(',') => break,
-                    Some('"') => {
-                        return Err(Error::Usage(format!(
-                            "unable to parse annotation {s:?}: bare \" in a field"
-                        )));
+                    Some('"') => return Err(err("bare \" in a non-quoted field")),
+                    Some(c) if at_line_end(&mut chars, c) => {
+                        fields.push(field);
+                        return Ok(fields);
                     }
                     Some(c) => field.push(c),
                 }

@@ -98,6 +98,8 @@ pub fn import(
     wanted: &[String],
     repository: Option<&str>,
 ) -> Result<Summary> {
+    // Fail before staging anything if the store itself is damaged.
+    store.read_index()?;
     let index = source.read_index()?;
     let entries: Vec<(Descriptor, Option<EntryName>)> = if wanted.is_empty() {
         index

@@ -91,6 +91,7 @@ impl Layout {
         if !root.join("index.json").exists() {
             layout.write_index_file(&Index::default())?;
         }
+        drop(layout.lock()?);
         write_atomically(
             &root.join("oci-layout"),
             OCI_LAYOUT_FILE,
