@@ -2,8 +2,10 @@
 //!
 //! Durability rules, in the order a write happens:
 //! 1. a blob streams into a temp file under `.airsign/tmp/` (same file system), hashed
-//!    on the way; digest and size are checked, then the file is fsynced;
-//! 2. at commit, under the layout's lock, each temp file is linked into place; an
+//!    on the way; digest and size are checked;
+//! 2. at commit, under the layout's lock, one syncfs(2) makes every staged file
+//!    durable (an fsync per blob would cap signing at ~3,000 blobs/s), then each temp
+//!    file is linked into place; an
 //!    existing blob is never replaced (`link` fails on an existing name), and the
 //!    blob directories are fsynced;
 //! 3. last, `index.json` is rewritten: temp file, fsync, rename, directory fsync.
@@ -11,6 +13,7 @@
 //! A failure before step 3 leaves `index.json` as it was, and a failure before step 2
 //! leaves no trace at all: the temp files are removed when the transaction drops.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -143,8 +146,19 @@ impl Layout {
         Ok(Some((f, now.len())))
     }
 
+    /// Whether the blob is present (as a regular file; anything else is an error).
     pub fn has_blob(&self, d: &Digest) -> Result<bool> {
-        Ok(self.open_blob(d)?.is_some())
+        let path = self.blob_path(d);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_file() => Ok(true),
+            Ok(m) => Err(Error::invalid(format!(
+                "blob {d} in {} is not a regular file ({})",
+                self.root.display(),
+                file_type_name(&m)
+            ))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io_path("reading", &path, e)),
+        }
     }
 
     /// Reads a whole blob into memory, checking it against its descriptor: size,
@@ -213,6 +227,7 @@ impl Layout {
             layout: self,
             tmp: self.tmp_dir()?,
             staged: Vec::new(),
+            staged_digests: HashSet::new(),
         })
     }
 
@@ -254,6 +269,7 @@ pub struct Transaction<'a> {
     layout: &'a Layout,
     tmp: PathBuf,
     staged: Vec<(PathBuf, Digest)>,
+    staged_digests: HashSet<Digest>,
 }
 
 impl Transaction<'_> {
@@ -264,7 +280,7 @@ impl Transaction<'_> {
     /// Stages a blob from `reader`, which must yield exactly `size` bytes hashing to
     /// `digest`. Returns false (and reads nothing) if the layout already has it.
     pub fn put_blob(&mut self, digest: &Digest, size: u64, reader: &mut impl Read) -> Result<bool> {
-        if self.layout.has_blob(digest)? || self.staged.iter().any(|(_, d)| d == digest) {
+        if self.staged_digests.contains(digest) || self.layout.has_blob(digest)? {
             return Ok(false);
         }
         let (path, file) = self.temp_file()?;
@@ -293,14 +309,14 @@ impl Transaction<'_> {
                     "blob {digest}: content hashes to {got} instead"
                 )));
             }
-            let file = buf
-                .into_inner()
-                .map_err(|e| Error::io("writing blob", e.into_error()))?;
-            file.sync_all()
-                .map_err(|e| Error::io_path("syncing", &path, e))
+            // Durability comes at commit, with one syncfs for the whole batch.
+            buf.into_inner()
+                .map(drop)
+                .map_err(|e| Error::io("writing blob", e.into_error()))
         })();
         match staged {
             Ok(()) => {
+                self.staged_digests.insert(digest.clone());
                 self.staged.push((path, digest.clone()));
                 Ok(true)
             }
@@ -315,7 +331,16 @@ impl Transaction<'_> {
     /// SHA-256 digest.
     pub fn put_bytes(&mut self, bytes: &[u8]) -> Result<Digest> {
         let d = Digest::sha256(bytes);
-        self.put_blob(&d, bytes.len() as u64, &mut &bytes[..])?;
+        if self.staged_digests.contains(&d) || self.layout.has_blob(&d)? {
+            return Ok(d);
+        }
+        let (path, mut file) = self.temp_file()?;
+        if let Err(e) = file.write_all(bytes) {
+            let _ = fs::remove_file(&path);
+            return Err(Error::io_path("writing", &path, e));
+        }
+        self.staged_digests.insert(d.clone());
+        self.staged.push((path, d.clone()));
         Ok(d)
     }
 
@@ -331,6 +356,10 @@ impl Transaction<'_> {
         let _lock = self.layout.lock()?;
         let mut index = self.layout.read_index()?;
         let out = f(&mut index)?;
+        if !self.staged.is_empty() {
+            // One flush for every staged file, instead of an fsync per blob.
+            sync_filesystem(&self.tmp)?;
+        }
         let mut dirs: Vec<PathBuf> = Vec::new();
         for (tmp, digest) in std::mem::take(&mut self.staged) {
             let dest = self.layout.blob_path(&digest);
@@ -426,6 +455,13 @@ pub fn write_atomically(dest: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()>
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Flushes every dirty file of the file system holding `dir` (syncfs(2)): one call
+/// makes a whole batch of staged blobs durable.
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let d = File::open(dir).map_err(|e| Error::io_path("opening", dir, e))?;
+    rustix::fs::syncfs(&d).map_err(|e| Error::io_path("syncing", dir, e.into()))
 }
 
 /// fsync a directory, so a rename or link in it survives a crash.
