@@ -37,9 +37,54 @@ pub fn string(s: &str) -> String {
     out
 }
 
+/// Appends a JSON value as Go's `json.Marshal` of an `interface{}` writes it:
+/// compact, object keys sorted byte-wise (Go maps), strings escaped as above.
+pub fn push_value(out: &mut String, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => push_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_value(out, x);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_string(out, k);
+                out.push(':');
+                push_value(out, &m[k]);
+            }
+            out.push('}');
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::string;
+
+    #[test]
+    fn values_sort_keys_and_escape_like_go() {
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"b":[1,true,null],"a":{"z":"<","y":2.5}}"#).unwrap();
+        let mut out = String::new();
+        super::push_value(&mut out, &v);
+        assert_eq!(out, r#"{"a":{"y":2.5,"z":"\u003c"},"b":[1,true,null]}"#);
+    }
 
     #[test]
     fn escapes_like_go() {

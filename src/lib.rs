@@ -13,6 +13,7 @@ pub mod keys;
 pub mod ops;
 pub mod payload;
 pub mod reference;
+pub mod signature;
 pub mod store;
 
 pub use error::{Error, Result};
