@@ -33,6 +33,15 @@ pub enum Error {
     /// `fsck` and friends found problems (already reported one per line).
     #[error("{0}")]
     Check(String),
+    /// `verify`: the image has no signatures (cosign's exit code 10).
+    #[error("{0}")]
+    NoSignatures(String),
+    /// `verify`: the image itself was not found (cosign's exit code 11).
+    #[error("{0}")]
+    ImageNotFound(String),
+    /// `verify`: signatures exist but none verified (cosign's exit code 12).
+    #[error("{0}")]
+    NoMatchingSignatures(String),
 }
 
 impl Error {
@@ -59,6 +68,9 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::NoSignatures(_) => 10,
+            Error::ImageNotFound(_) => 11,
+            Error::NoMatchingSignatures(_) => 12,
             _ => 1,
         }
     }
