@@ -78,9 +78,13 @@ impl ScryptParams {
     /// The 32-byte secretbox key for `password`.
     fn derive_key(self, password: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let params = self.check()?;
-        // `check` leaves only powers of two and small r, p, so none of this can fail.
-        let scrypt_params = scrypt::Params::new(params.n.trailing_zeros() as u8, 8, 1)
-            .map_err(|e| Error::Key(format!("scrypt parameters: {e}")))?;
+        // `check` leaves only powers of two with r=8, p=1, so this cannot truncate or fail.
+        let scrypt_params = scrypt::Params::new(
+            params.n.trailing_zeros() as u8,
+            params.r as u32,
+            params.p as u32,
+        )
+        .map_err(|e| Error::Key(format!("scrypt parameters: {e}")))?;
         let mut key = Zeroizing::new([0u8; 32]);
         scrypt::scrypt(password, salt, &scrypt_params, key.as_mut())
             .map_err(|e| Error::Key(format!("scrypt: {e}")))?;

@@ -40,7 +40,7 @@ impl StagedFile {
             .create_new(true)
             .mode(mode)
             .open(&temp)
-            .map_err(|e| Error::io_path("creating", &temp, e))?;
+            .map_err(|e| Error::io_path("creating", dest, e))?;
         let staged = Self {
             temp,
             dest: dest.to_path_buf(),
@@ -48,7 +48,7 @@ impl StagedFile {
         };
         file.write_all(contents)
             .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io_path("writing", &staged.temp, e))?;
+            .map_err(|e| Error::io_path("writing", dest, e))?;
         Ok(staged)
     }
 

@@ -57,7 +57,9 @@ impl KeyRef {
             KeyRef::Path(path) => {
                 let file = std::fs::File::open(path)
                     .map_err(|e| Error::io_path("opening key", path, e))?;
-                let mut bytes = Zeroizing::new(Vec::with_capacity(4096));
+                // Sized up front: growing would leave unzeroized copies of the key behind.
+                let size = file.metadata().map_or(0, |m| m.len()).min(MAX_KEY_FILE) + 1;
+                let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize));
                 file.take(MAX_KEY_FILE + 1)
                     .read_to_end(&mut bytes)
                     .map_err(|e| Error::io_path("reading key", path, e))?;

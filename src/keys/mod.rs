@@ -50,9 +50,7 @@ pub fn decrypt_private_key(pem: &[u8], password: &[u8]) -> Result<SigningKey> {
 /// any password is asked for, so a wrong file never costs a prompt.
 pub fn load_private_key(reference: &str) -> Result<SigningKey> {
     let keyref = KeyRef::parse(reference)?;
-    let encrypted = EncryptedKey::parse(&keyref.read()?).map_err(|e| naming(&keyref, e))?;
-    let password = password::cosign_password(Confirm::No)?;
-    encrypted.decrypt(&password).map_err(|e| naming(&keyref, e))
+    open_private_key(&keyref, &keyref.read()?)
 }
 
 /// Loads a verification key: a `PUBLIC KEY` PEM (P-256 SPKI, as `cosign.pub`), or a
@@ -67,12 +65,19 @@ pub fn load_public_key(reference: &str) -> Result<VerifyingKey> {
                 "{keyref}: not an ECDSA P-256 public key ({e}); airsign verifies only P-256"
             ))
         }),
-        LABEL_SIGSTORE | LABEL_COSIGN => Ok(*load_private_key(reference)?.verifying_key()),
+        LABEL_SIGSTORE | LABEL_COSIGN => Ok(*open_private_key(&keyref, &bytes)?.verifying_key()),
         other => Err(Error::Key(format!(
             "{keyref}: unsupported PEM type \"{other}\" (expected PUBLIC KEY or a cosign \
              private key)"
         ))),
     }
+}
+
+/// Parses, then asks for the password, then decrypts.
+fn open_private_key(keyref: &KeyRef, pem: &[u8]) -> Result<SigningKey> {
+    let encrypted = EncryptedKey::parse(pem).map_err(|e| naming(keyref, e))?;
+    let password = password::cosign_password(Confirm::No)?;
+    encrypted.decrypt(&password).map_err(|e| naming(keyref, e))
 }
 
 /// The public key as cosign writes `cosign.pub` and prints it in `public-key`:
