@@ -1,2 +1,135 @@
 //! Keys, byte-compatible with cosign: the encrypted private key envelope, public keys,
 //! key references and passwords.
+//!
+//! - [`cosign`]: the `ENCRYPTED SIGSTORE PRIVATE KEY` format (scrypt + secretbox).
+//! - [`plain`]: PKCS#8 / SEC1 / PBES2 keys other tools write, for import.
+//! - [`keyref`]: `--key` references (a path or `env://VAR`).
+//! - [`password`]: `COSIGN_PASSWORD`, the terminal, or stdin, as cosign does.
+//! - [`files`]: writing key files atomically with the right modes.
+//!
+//! Only ECDSA P-256 keys exist here: cosign's `generate-key-pair` makes nothing else,
+//! and it is what airsign signs with.
+
+pub mod cosign;
+pub mod files;
+pub mod keyref;
+pub mod password;
+mod pem;
+pub mod plain;
+
+use p256::elliptic_curve::Generate as _;
+use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
+use zeroize::Zeroizing;
+
+pub use cosign::{EncryptedKey, LABEL_COSIGN, LABEL_SIGSTORE, ScryptParams};
+pub use keyref::KeyRef;
+pub use p256::ecdsa::{SigningKey, VerifyingKey};
+pub use password::Confirm;
+
+use crate::{Error, Result};
+
+/// A fresh random P-256 signing key (OS randomness).
+pub fn generate_signing_key() -> Result<SigningKey> {
+    SigningKey::try_generate().map_err(|e| Error::Key(format!("generating a key: {e}")))
+}
+
+/// Encrypts a key exactly as `cosign generate-key-pair` does: label
+/// `ENCRYPTED SIGSTORE PRIVATE KEY`, scrypt N=65536 r=8 p=1, random salt and nonce.
+pub fn encrypt_private_key(key: &SigningKey, password: &[u8]) -> Result<Zeroizing<String>> {
+    cosign::encrypt(key, password, ScryptParams::STANDARD, LABEL_SIGSTORE)
+}
+
+/// Decrypts a cosign private key PEM (either label, any of the three scrypt sets).
+/// A password that does not open it gives [`Error::WrongPassword`].
+pub fn decrypt_private_key(pem: &[u8], password: &[u8]) -> Result<SigningKey> {
+    EncryptedKey::parse(pem)?.decrypt(password)
+}
+
+/// Loads the private key a `--key` reference names, asking for its password by
+/// cosign's rules (`COSIGN_PASSWORD`, terminal, stdin). The file is checked before
+/// any password is asked for, so a wrong file never costs a prompt.
+pub fn load_private_key(reference: &str) -> Result<SigningKey> {
+    let keyref = KeyRef::parse(reference)?;
+    open_private_key(&keyref, &keyref.read()?)
+}
+
+/// Loads a verification key: a `PUBLIC KEY` PEM (P-256 SPKI, as `cosign.pub`), or a
+/// private key reference, whose public half is used (asking for its password).
+pub fn load_public_key(reference: &str) -> Result<VerifyingKey> {
+    let keyref = KeyRef::parse(reference)?;
+    let bytes = keyref.read()?;
+    let block = pem::first_block(&bytes).map_err(|e| naming(&keyref, Error::Key(e)))?;
+    match block.label.as_str() {
+        "PUBLIC KEY" => VerifyingKey::from_public_key_der(&block.contents).map_err(|e| {
+            Error::Key(format!(
+                "{keyref}: not an ECDSA P-256 public key ({e}); airsign verifies only P-256"
+            ))
+        }),
+        LABEL_SIGSTORE | LABEL_COSIGN => Ok(*open_private_key(&keyref, &bytes)?.verifying_key()),
+        other => Err(Error::Key(format!(
+            "{keyref}: unsupported PEM type \"{other}\" (expected PUBLIC KEY or a cosign \
+             private key)"
+        ))),
+    }
+}
+
+/// Parses, then asks for the password, then decrypts.
+fn open_private_key(keyref: &KeyRef, pem: &[u8]) -> Result<SigningKey> {
+    let encrypted = EncryptedKey::parse(pem).map_err(|e| naming(keyref, e))?;
+    let password = password::cosign_password(Confirm::No)?;
+    encrypted.decrypt(&password).map_err(|e| naming(keyref, e))
+}
+
+/// The public key as cosign writes `cosign.pub` and prints it in `public-key`:
+/// SPKI DER in a `PUBLIC KEY` PEM, 64-column lines, final newline.
+pub fn public_key_pem(key: &VerifyingKey) -> Result<String> {
+    key.to_public_key_pem(LineEnding::LF)
+        .map_err(|e| Error::Key(format!("encoding the public key: {e}")))
+}
+
+/// Reads a private key other tools wrote (PKCS#8, SEC1 or PBES2-encrypted PKCS#8
+/// PEM); `import_password` is called only for an encrypted one.
+pub fn read_private_key_pem(
+    pem: &[u8],
+    import_password: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<SigningKey> {
+    plain::read_private_key_pem(pem, import_password)
+}
+
+/// Prefixes a key error with the reference it is about (I/O errors already name it;
+/// a wrong password is reported as it is).
+fn naming(keyref: &KeyRef, err: Error) -> Error {
+    match err {
+        Error::Key(msg) => Error::Key(format!("{keyref}: {msg}")),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_round_trip_and_have_a_178_byte_public_pem() {
+        let key = generate_signing_key().unwrap();
+        let pem = encrypt_private_key(&key, b"").unwrap();
+        assert!(pem.contains(r#"ENCRYPTED SIGSTORE PRIVATE KEY"#));
+        let back = decrypt_private_key(pem.as_bytes(), b"").unwrap();
+        assert_eq!(back.to_bytes(), key.to_bytes());
+        let public = public_key_pem(key.verifying_key()).unwrap();
+        assert_eq!(public.len(), 178);
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+    }
+
+    #[test]
+    fn the_public_key_of_a_fixture_matches_what_cosign_prints() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/keys/cosign-legacy");
+        let pem = std::fs::read(format!("{dir}/sigstore-label.key")).unwrap();
+        let want = std::fs::read_to_string(format!("{dir}/sigstore-label.pub")).unwrap();
+        let key = decrypt_private_key(&pem, b"hello").unwrap();
+        assert_eq!(public_key_pem(key.verifying_key()).unwrap(), want);
+        // ...and a PUBLIC KEY file loads as the same verifying key.
+        let path = format!("{dir}/sigstore-label.pub");
+        assert_eq!(load_public_key(&path).unwrap(), *key.verifying_key());
+    }
+}

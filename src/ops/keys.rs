@@ -1,19 +1,86 @@
-//! `generate-key-pair`, `import-key-pair`, `public-key`.
+//! `generate-key-pair`, `import-key-pair`, `public-key`: cosign's key commands, with
+//! cosign's files, modes, messages and password rules (see [`crate::keys`]).
 
+use std::io::Write as _;
 use std::path::Path;
 
+use crate::keys::{self, Confirm, KeyRef, files, password};
 use crate::{Error, Result};
 
-pub fn generate_key_pair(_prefix: &Path, _overwrite: bool) -> Result<()> {
-    Err(Error::Usage(
-        "generate-key-pair: not implemented yet".into(),
-    ))
+/// Writes `PREFIX.key` (cosign's encrypted format, mode 0600) and `PREFIX.pub`.
+pub fn generate_key_pair(prefix: &Path, overwrite: bool) -> Result<()> {
+    let (key_path, pub_path) = files::key_pair_paths(prefix);
+    // Refuse before asking for a password: the answer would be wasted.
+    refuse_existing(&[&key_path, &pub_path], overwrite)?;
+    let password = password::cosign_password(Confirm::Yes)?;
+    let key = keys::generate_signing_key()?;
+    write_pair(&key, &password, &key_path, &pub_path, overwrite)
 }
 
-pub fn import_key_pair(_key: &Path, _prefix: &Path, _overwrite: bool) -> Result<()> {
-    Err(Error::Usage("import-key-pair: not implemented yet".into()))
+/// Re-encodes a PEM private key (PKCS#8, SEC1, or PBES2-encrypted PKCS#8) as
+/// `PREFIX.key` / `PREFIX.pub` in cosign's format.
+pub fn import_key_pair(key: &Path, prefix: &Path, overwrite: bool) -> Result<()> {
+    let (key_path, pub_path) = files::key_pair_paths(prefix);
+    refuse_existing(&[&key_path, &pub_path], overwrite)?;
+    let input = KeyRef::Path(key.to_path_buf()).read()?;
+    let signing_key = keys::read_private_key_pem(&input, || password::import_password(key))
+        .map_err(|e| match e {
+            Error::Key(msg) => Error::Key(format!("{}: {msg}", key.display())),
+            other => other,
+        })?;
+    let password = password::cosign_password(Confirm::Yes)?;
+    write_pair(&signing_key, &password, &key_path, &pub_path, overwrite)
 }
 
-pub fn public_key(_keyref: &str, _outfile: Option<&Path>) -> Result<()> {
-    Err(Error::Usage("public-key: not implemented yet".into()))
+/// Prints (or writes to `outfile`) the SPKI PEM of a private key, the same bytes
+/// `cosign public-key` prints.
+pub fn public_key(keyref: &str, outfile: Option<&Path>) -> Result<()> {
+    let key = keys::load_private_key(keyref)?;
+    let pem = keys::public_key_pem(key.verifying_key())?;
+    match outfile {
+        Some(path) => {
+            files::StagedFile::write(path, pem.as_bytes(), files::PUBLIC_MODE)?.commit(true)?;
+            eprintln!("Public key written to {}", path.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(pem.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| Error::io("writing the public key to stdout", e))?;
+        }
+    }
+    Ok(())
+}
+
+fn refuse_existing(paths: &[&Path], overwrite: bool) -> Result<()> {
+    if overwrite {
+        return Ok(());
+    }
+    match paths.iter().find(|p| p.symlink_metadata().is_ok()) {
+        Some(existing) => Err(files::already_exists(existing)),
+        None => Ok(()),
+    }
+}
+
+fn write_pair(
+    key: &keys::SigningKey,
+    password: &[u8],
+    key_path: &Path,
+    pub_path: &Path,
+    overwrite: bool,
+) -> Result<()> {
+    let private_pem = keys::encrypt_private_key(key, password)?;
+    let public_pem = keys::public_key_pem(key.verifying_key())?;
+    files::write_key_pair(
+        key_path,
+        private_pem.as_bytes(),
+        pub_path,
+        public_pem.as_bytes(),
+        overwrite,
+    )?;
+    // cosign prints these on stderr too.
+    eprintln!("Private key written to {}", key_path.display());
+    eprintln!("Public key written to {}", pub_path.display());
+    Ok(())
 }

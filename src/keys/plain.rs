@@ -1,0 +1,195 @@
+//! Private keys in the formats other tools write, for `import-key-pair`: PKCS#8
+//! `PRIVATE KEY`, SEC1 `EC PRIVATE KEY` and OpenSSL's PBES2 `ENCRYPTED PRIVATE KEY`.
+//! Only ECDSA P-256 keys are accepted: that is all airsign signs with.
+
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::DecodePrivateKey;
+use pkcs8::der::asn1::OctetStringRef;
+use pkcs8::der::{Decode, Reader, SliceReader, TagMode, TagNumber};
+use pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier, PrivateKeyInfoRef};
+use zeroize::Zeroizing;
+
+use super::pem;
+use crate::{Error, Result};
+
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// A readable name for a key algorithm or curve OID, for error messages.
+fn algorithm_name(oid: ObjectIdentifier) -> String {
+    let name = match oid.to_string().as_str() {
+        "1.2.840.113549.1.1.1" => "RSA",
+        "1.2.840.113549.1.1.10" => "RSA-PSS",
+        "1.3.101.112" => "Ed25519",
+        "1.3.101.113" => "Ed448",
+        "1.2.840.10040.4.1" => "DSA",
+        "1.2.840.10045.3.1.7" => "P-256",
+        "1.3.132.0.34" => "P-384",
+        "1.3.132.0.35" => "P-521",
+        "1.3.132.0.10" => "secp256k1",
+        _ => return format!("OID {oid}"),
+    };
+    name.to_string()
+}
+
+fn only_p256(what: &str) -> Error {
+    Error::Key(format!(
+        "unsupported key type: {what} (airsign only signs with ECDSA P-256 keys)"
+    ))
+}
+
+/// The curve OID in a SEC1 `ECPrivateKey`, if `der` is one: `Some(None)` when it is
+/// SEC1 without the (optional) curve, `None` when it is not SEC1 at all.
+fn sec1_curve(der: &[u8]) -> Option<Option<ObjectIdentifier>> {
+    let mut reader = SliceReader::new(der).ok()?;
+    reader
+        .sequence(|r| {
+            if u8::decode(r)? != 1 {
+                return Err(pkcs8::der::Tag::Integer.value_error().into());
+            }
+            <&OctetStringRef>::decode(r)?;
+            let curve = r.context_specific::<ObjectIdentifier>(TagNumber(0), TagMode::Explicit)?;
+            // The optional public key follows; it does not matter here.
+            r.read_slice(r.remaining_len())?;
+            Ok::<_, pkcs8::der::Error>(curve)
+        })
+        .ok()
+}
+
+/// A signing key from PKCS#8 DER, refusing other algorithms and curves by name.
+pub(crate) fn signing_key_from_pkcs8(der: &[u8]) -> Result<SigningKey> {
+    let info = match PrivateKeyInfoRef::try_from(der) {
+        Ok(info) => info,
+        Err(e) => {
+            return Err(Error::Key(if sec1_curve(der).is_some() {
+                "it is a SEC1 EC key, not PKCS#8 (cosign refuses such keys too)".into()
+            } else {
+                format!("not a PKCS#8 private key ({e})")
+            }));
+        }
+    };
+    if info.algorithm.oid != OID_EC_PUBLIC_KEY {
+        return Err(only_p256(&format!(
+            "{} key",
+            algorithm_name(info.algorithm.oid)
+        )));
+    }
+    match info.algorithm.parameters_oid() {
+        Ok(curve) if curve == OID_P256 => {}
+        Ok(curve) => return Err(only_p256(&format!("EC key on {}", algorithm_name(curve)))),
+        Err(_) => return Err(only_p256("EC key without a named curve")),
+    }
+    SigningKey::from_pkcs8_der(der)
+        .map_err(|e| Error::Key(format!("malformed P-256 PKCS#8 key ({e})")))
+}
+
+/// A signing key from SEC1 DER (`EC PRIVATE KEY`).
+fn signing_key_from_sec1(der: &[u8]) -> Result<SigningKey> {
+    match sec1_curve(der) {
+        None => return Err(Error::Key("malformed EC PRIVATE KEY (not SEC1 DER)".into())),
+        Some(Some(curve)) if curve != OID_P256 => {
+            return Err(only_p256(&format!("EC key on {}", algorithm_name(curve))));
+        }
+        Some(_) => {}
+    }
+    let secret = p256::SecretKey::from_sec1_der(der)
+        .map_err(|e| Error::Key(format!("malformed P-256 EC PRIVATE KEY ({e:?})")))?;
+    Ok(SigningKey::from(secret))
+}
+
+/// Reads a PEM private key as other tools write it. `import_password` is asked
+/// only for an `ENCRYPTED PRIVATE KEY`.
+pub fn read_private_key_pem(
+    pem_bytes: &[u8],
+    import_password: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<SigningKey> {
+    let block = pem::first_block(pem_bytes).map_err(Error::Key)?;
+    match block.label.as_str() {
+        "PRIVATE KEY" => signing_key_from_pkcs8(&block.contents),
+        "EC PRIVATE KEY" => signing_key_from_sec1(&block.contents),
+        "ENCRYPTED PRIVATE KEY" => {
+            let encrypted = EncryptedPrivateKeyInfoRef::try_from(block.contents.as_slice())
+                .map_err(|e| Error::Key(format!("malformed ENCRYPTED PRIVATE KEY ({e})")))?;
+            let password = import_password()?;
+            let document = encrypted.decrypt(password.as_slice()).map_err(|e| match e {
+                pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed)
+                | pkcs8::Error::Asn1(_) => Error::Key(format!(
+                    "wrong password for this ENCRYPTED PRIVATE KEY (from {} or the prompt)",
+                    super::password::IMPORT_PASSWORD_VAR
+                )),
+                other => Error::Key(format!(
+                    "cannot decrypt this ENCRYPTED PRIVATE KEY: {other} (supported: PBES2 with \
+                     PBKDF2 or scrypt and AES-CBC, as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes)"
+                )),
+            })?;
+            signing_key_from_pkcs8(document.as_bytes())
+        }
+        "RSA PRIVATE KEY" => Err(only_p256("RSA key")),
+        "PUBLIC KEY" | "RSA PUBLIC KEY" | "CERTIFICATE" => Err(Error::Key(format!(
+            "this is a {}, not a private key",
+            block.label
+        ))),
+        super::LABEL_SIGSTORE | super::LABEL_COSIGN => Err(Error::Key(
+            "this key is already in cosign's format; use it as it is".into(),
+        )),
+        other => Err(Error::Key(format!(
+            "unsupported PEM type \"{other}\" (expected PRIVATE KEY, EC PRIVATE KEY or \
+             ENCRYPTED PRIVATE KEY)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+
+    fn no_password() -> Result<Zeroizing<Vec<u8>>> {
+        panic!("no password should be asked for")
+    }
+
+    #[test]
+    fn reads_pkcs8_and_sec1_of_the_same_key() {
+        let key = SigningKey::from_slice(&[9u8; 32]).unwrap();
+        let pkcs8 = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let sec1 = p256::SecretKey::from(&key)
+            .to_sec1_pem(LineEnding::LF)
+            .unwrap();
+        for pem in [pkcs8.as_bytes(), sec1.as_bytes()] {
+            let back = read_private_key_pem(pem, no_password).unwrap();
+            assert_eq!(back.to_bytes(), key.to_bytes());
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_p256_private_key() {
+        let cases = [
+            ("RSA PRIVATE KEY", "RSA key"),
+            ("PUBLIC KEY", "not a private key"),
+            (
+                "ENCRYPTED SIGSTORE PRIVATE KEY",
+                "already in cosign's format",
+            ),
+            ("OPENSSH PRIVATE KEY", "unsupported PEM type"),
+        ];
+        for (label, want) in cases {
+            let pem = pem_rfc7468::encode_string(label, LineEnding::LF, &[0x30, 0]).unwrap();
+            let err = read_private_key_pem(pem.as_bytes(), no_password)
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains(want), "{label}: {err}");
+        }
+    }
+
+    #[test]
+    fn names_the_algorithm_of_a_foreign_pkcs8_key() {
+        // An Ed25519 PKCS#8 key (RFC 8410 example).
+        let ed25519 = "-----BEGIN PRIVATE KEY-----\n\
+            MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+            -----END PRIVATE KEY-----\n";
+        let err = read_private_key_pem(ed25519.as_bytes(), no_password)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("Ed25519 key"), "{err}");
+    }
+}
