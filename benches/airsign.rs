@@ -1,1 +1,672 @@
-fn main() {}
+//! airsign's benchmarks: the real release binary against the usual tools, on data
+//! generated here. Run with `make bench` (or `cargo bench --bench airsign [SECTION..]`).
+//!
+//! Sections (all by default; pick with arguments or `AIRSIGN_BENCH=fsck,...`):
+//! * `fsck` — `airsign fsck` on a ~1 GiB store against `openssl dgst -sha256` and
+//!   `sha256sum` over the same blob files. Target: fsck ≥ 1.6× openssl (which hashes
+//!   on one core), airsign's peak RSS < 64 MiB.
+//!
+//! Settings: `AIRSIGN_BENCH_SCALE` (default 1.0) scales the generated data;
+//! `AIRSIGN_BENCH_DIR` is where temp data goes (default target/tmp, on disk);
+//! `AIRSIGN_BENCH_RUNS` (default 3) runs per tool, the best counts;
+//! `AIRSIGN_BIN` overrides the airsign binary; `AIRSIGN_TEST_OPENSSL` and
+//! `AIRSIGN_TEST_GNU_TIME` (from `make tools`) name openssl and GNU time.
+//! Exits non-zero if a command fails; a missed target is reported, and fails the
+//! run only with `AIRSIGN_BENCH_STRICT=1`.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// A benchmark section: a name to select it by and the code that prints its table.
+struct Section {
+    name: &'static str,
+    about: &'static str,
+    run: fn(&Ctx) -> Outcome,
+}
+
+/// What a section found: `failed` = a command failed (the run exits non-zero),
+/// `missed` = a target was not met.
+#[derive(Default)]
+struct Outcome {
+    failed: bool,
+    missed: bool,
+}
+
+// Later sections (sign/verify, export/import, sync) go here.
+const SECTIONS: &[Section] = &[Section {
+    name: "fsck",
+    about: "airsign fsck vs openssl dgst -sha256 vs sha256sum on a ~1 GiB store",
+    run: bench_fsck,
+}];
+
+/// Shared settings of one benchmark run.
+struct Ctx {
+    airsign: PathBuf,
+    openssl: PathBuf,
+    gnu_time: Option<PathBuf>,
+    work: PathBuf,
+    scale: f64,
+    runs: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo test --benches` runs this without --bench: do nothing then, so the
+    // benchmarks never run as part of the tests.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("airsign benchmarks: run them with `make bench` / `cargo bench --bench airsign`");
+        return;
+    }
+    let mut wanted: Vec<String> = args.into_iter().filter(|a| !a.starts_with('-')).collect();
+    if wanted.is_empty()
+        && let Ok(v) = std::env::var("AIRSIGN_BENCH")
+    {
+        wanted = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+    }
+    if wanted.iter().any(|w| w == "list") {
+        for s in SECTIONS {
+            println!("{:<10} {}", s.name, s.about);
+        }
+        return;
+    }
+    for w in &wanted {
+        if !SECTIONS.iter().any(|s| s.name == w) {
+            let names: Vec<_> = SECTIONS.iter().map(|s| s.name).collect();
+            eprintln!(
+                "unknown bench section {w:?}; sections: {}",
+                names.join(", ")
+            );
+            std::process::exit(2);
+        }
+    }
+    let ctx = Ctx::from_env();
+    let (mut failed, mut missed) = (false, false);
+    for s in SECTIONS {
+        if wanted.is_empty() || wanted.iter().any(|w| w == s.name) {
+            println!("\n== {}: {}", s.name, s.about);
+            let o = (s.run)(&ctx);
+            failed |= o.failed;
+            missed |= o.missed;
+        }
+    }
+    let strict = std::env::var("AIRSIGN_BENCH_STRICT").is_ok_and(|v| v == "1");
+    if failed || (strict && missed) {
+        std::process::exit(1);
+    }
+}
+
+impl Ctx {
+    fn from_env() -> Ctx {
+        let env_path = |var: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .filter(|p| p.is_file())
+        };
+        let airsign =
+            env_path("AIRSIGN_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_airsign").into());
+        let openssl = env_path("AIRSIGN_TEST_OPENSSL").unwrap_or_else(|| "openssl".into());
+        let gnu_time = env_path("AIRSIGN_TEST_GNU_TIME").or_else(|| {
+            let p = PathBuf::from("/usr/bin/time");
+            p.is_file().then_some(p)
+        });
+        let work = std::env::var_os("AIRSIGN_BENCH_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_TARGET_TMPDIR").into());
+        let scale = std::env::var("AIRSIGN_BENCH_SCALE")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .unwrap_or(1.0);
+        let runs = std::env::var("AIRSIGN_BENCH_RUNS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(3);
+        std::fs::create_dir_all(&work).expect("bench work dir");
+        println!(
+            "airsign {} | {} cores | {} | best of {runs}",
+            airsign.display(),
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model()
+        );
+        if gnu_time.is_none() {
+            println!("(no GNU time: peak RSS from /proc polling)");
+        }
+        Ctx {
+            airsign,
+            openssl,
+            gnu_time,
+            work,
+            scale,
+            runs,
+        }
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+// ---------------------------------------------------------------------------
+// Measuring commands
+
+/// The best (shortest) of several runs of one command, and its peak RSS.
+struct Measure {
+    best: Duration,
+    rss_kib: Option<u64>,
+}
+
+/// Runs `make_cmd()` `runs` times; `Err` (with the tail of its output) if it fails.
+/// `check` sees the first run's stdout and may reject it.
+fn measure(
+    ctx: &Ctx,
+    make_cmd: &dyn Fn() -> Command,
+    check: &dyn Fn(&[u8]) -> Result<(), String>,
+) -> Result<Measure, String> {
+    let mut best = Duration::MAX;
+    let mut rss = None::<u64>;
+    for i in 0..ctx.runs {
+        let (took, out, peak) = run_timed(ctx, make_cmd())?;
+        if i == 0 {
+            check(&out)?;
+        }
+        best = best.min(took);
+        rss = match (rss, peak) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(Measure { best, rss_kib: rss })
+}
+
+/// One run: wall time, stdout, peak RSS in KiB (GNU time's %M, else /proc polling).
+fn run_timed(ctx: &Ctx, cmd: Command) -> Result<(Duration, Vec<u8>, Option<u64>), String> {
+    let rss_file = ctx.work.join(format!("rss.{}", std::process::id()));
+    let mut cmd = match &ctx.gnu_time {
+        Some(time) => {
+            let mut c = Command::new(time);
+            c.arg("-f").arg("%M").arg("-o").arg(&rss_file);
+            c.arg(cmd.get_program()).args(cmd.get_args());
+            if let Some(d) = cmd.get_current_dir() {
+                c.current_dir(d);
+            }
+            for (k, v) in cmd.get_envs() {
+                match v {
+                    Some(v) => c.env(k, v),
+                    None => c.env_remove(k),
+                };
+            }
+            c
+        }
+        None => cmd,
+    };
+    let what = format!("{:?}", cmd);
+    let out_path = ctx.work.join(format!("out.{}", std::process::id()));
+    let err_path = ctx.work.join(format!("err.{}", std::process::id()));
+    // Output goes to files: a pipe that nobody reads while timing could stall the tool.
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).map_err(|e| e.to_string())?)
+        .stderr(File::create(&err_path).map_err(|e| e.to_string())?)
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    let mut polled = 0u64;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if ctx.gnu_time.is_none() {
+            polled = polled.max(vm_hwm_kib(child.id()).unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let took = start.elapsed();
+    let stdout = std::fs::read(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_path);
+    let _ = std::fs::remove_file(&err_path);
+    let rss = match &ctx.gnu_time {
+        Some(_) => std::fs::read_to_string(&rss_file)
+            .ok()
+            .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok())),
+        None => (polled > 0).then_some(polled),
+    };
+    let _ = std::fs::remove_file(&rss_file);
+    if !status.success() {
+        let tail = |s: &str| {
+            let lines: Vec<&str> = s.lines().collect();
+            lines[lines.len().saturating_sub(15)..].join("\n")
+        };
+        return Err(format!(
+            "{what} failed ({status})\n--- stderr (tail) ---\n{}\n--- stdout (tail) ---\n{}",
+            tail(&stderr),
+            tail(&String::from_utf8_lossy(&stdout))
+        ));
+    }
+    Ok((took, stdout, rss))
+}
+
+/// Peak resident set (VmHWM) of a running process, in KiB.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// One line of a result table.
+struct Row {
+    tool: String,
+    result: Result<Measure, String>,
+}
+
+/// Prints rows as a table with MB/s (10^6 bytes) and the ratio to `reference`.
+fn print_table(bytes: u64, rows: &[Row], reference: &str) {
+    let ref_secs = rows
+        .iter()
+        .find(|r| r.tool == reference)
+        .and_then(|r| r.result.as_ref().ok())
+        .map(|m| m.best.as_secs_f64());
+    println!(
+        "{:<32} {:>9} {:>10} {:>11} {:>12}",
+        "tool",
+        "seconds",
+        "MB/s",
+        format!("vs {}", reference.split_whitespace().next().unwrap_or("")),
+        "peak RSS"
+    );
+    for r in rows {
+        match &r.result {
+            Ok(m) => {
+                let secs = m.best.as_secs_f64();
+                let ratio = ref_secs.map_or("-".into(), |rs| format!("{:.2}x", rs / secs));
+                let rss = m
+                    .rss_kib
+                    .map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+                println!(
+                    "{:<32} {:>9.3} {:>10.1} {:>11} {:>12}",
+                    r.tool,
+                    secs,
+                    bytes as f64 / secs / 1e6,
+                    ratio,
+                    rss
+                );
+            }
+            Err(_) => println!("{:<32} {:>9}", r.tool, "FAILED"),
+        }
+    }
+    for r in rows {
+        if let Err(e) = &r.result {
+            println!("\n{} FAILED:\n{e}", r.tool);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Section: fsck
+
+/// A deterministic, fast pseudo-random byte stream (splitmix64): incompressible
+/// enough for hashing, and the same store on every run.
+struct Prng(u64);
+
+impl Prng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A descriptor of a blob written into the store.
+#[derive(Clone)]
+struct Blob {
+    digest: String,
+    size: u64,
+}
+
+/// Writes one blob from the PRNG (streamed, hashed while written).
+fn write_random_blob(blobs: &Path, size: u64, rng: &mut Prng, buf: &mut [u8]) -> Blob {
+    let tmp = blobs.join(".tmp");
+    let mut f = BufWriter::with_capacity(1 << 20, File::create(&tmp).unwrap());
+    let mut h = Sha256::new();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        rng.fill(&mut buf[..n]);
+        h.update(&buf[..n]);
+        f.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    f.flush().unwrap();
+    drop(f);
+    let hex = hex(&h.finalize());
+    std::fs::rename(&tmp, blobs.join(&hex)).unwrap();
+    Blob {
+        digest: format!("sha256:{hex}"),
+        size,
+    }
+}
+
+fn write_json_blob(blobs: &Path, v: &Value) -> Blob {
+    let bytes = serde_json::to_vec(v).unwrap();
+    let hex = hex(&Sha256::digest(&bytes));
+    std::fs::write(blobs.join(&hex), &bytes).unwrap();
+    Blob {
+        digest: format!("sha256:{hex}"),
+        size: bytes.len() as u64,
+    }
+}
+
+const MIB: u64 = 1 << 20;
+const MT_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const MT_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A store of about `scale` GiB: a few 100+ MiB blobs, tens of 1–10 MiB ones,
+/// thousands of small ones, all layers of real OCI image manifests that index.json
+/// reaches (plus a nested image index), so fsck has to hash every blob.
+/// Returns (store dir, total blob bytes, blob count).
+fn make_store(root: &Path, scale: f64) -> (PathBuf, u64, usize) {
+    let store = root.join("store");
+    let blobs = store.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(
+        store.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let n = |count: u64| ((count as f64 * scale).round() as u64).max(1);
+    let mut sizes: Vec<u64> = Vec::new();
+    // 4 x 120–150 MiB = ~540 MiB
+    sizes.extend((0..n(4)).map(|i| 120 * MIB + i * 10 * MIB + 12_345));
+    // 80 x 1–10 MiB = ~440 MiB
+    sizes.extend((0..n(80)).map(|i| MIB + (i * 7919 % 9) * MIB + i * 4099));
+    // 3000 x 1–64 KiB = ~96 MiB
+    sizes.extend((0..n(3000)).map(|i| 1024 + (i * 104_729) % (63 * 1024)));
+    // Interleave the sizes so every image mixes big and small layers.
+    let mut rng = Prng(0x5eed_a1a5);
+    for i in (1..sizes.len()).rev() {
+        sizes.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    let mut buf = vec![0u8; MIB as usize];
+    let layers: Vec<Blob> = sizes
+        .iter()
+        .map(|&s| write_random_blob(&blobs, s, &mut rng, &mut buf))
+        .collect();
+    let desc = |mt: &str, b: &Blob| json!({"mediaType": mt, "digest": b.digest, "size": b.size});
+    let mut entries = Vec::new();
+    let mut manifests = Vec::new();
+    for (i, group) in layers.chunks(50).enumerate() {
+        let arch = if i % 2 == 0 { "amd64" } else { "arm64" };
+        let config = write_json_blob(
+            &blobs,
+            &json!({
+                "created": "1970-01-01T00:00:00Z", "architecture": arch, "os": "linux",
+                "config": {"Cmd": ["/bin/true"]},
+                "rootfs": {"type": "layers",
+                           "diff_ids": group.iter().map(|b| b.digest.clone()).collect::<Vec<_>>()},
+            }),
+        );
+        let manifest = write_json_blob(
+            &blobs,
+            &json!({
+                "schemaVersion": 2, "mediaType": MT_MANIFEST,
+                "config": desc("application/vnd.oci.image.config.v1+json", &config),
+                "layers": group.iter()
+                    .map(|b| desc("application/vnd.oci.image.layer.v1.tar", b))
+                    .collect::<Vec<_>>(),
+            }),
+        );
+        let mut d = desc(MT_MANIFEST, &manifest);
+        d["platform"] = json!({"architecture": arch, "os": "linux"});
+        manifests.push(d.clone());
+        d["annotations"] = json!({"org.opencontainers.image.ref.name": format!("bench.example.com/bench/img:{i}")});
+        entries.push(d);
+    }
+    // One nested index (over the first two images), as multi-platform images have.
+    let index = write_json_blob(
+        &blobs,
+        &json!({"schemaVersion": 2, "mediaType": MT_INDEX,
+                "manifests": manifests.iter().take(2).collect::<Vec<_>>()}),
+    );
+    let mut d = desc(MT_INDEX, &index);
+    d["annotations"] =
+        json!({"org.opencontainers.image.ref.name": "bench.example.com/bench/multi:1"});
+    entries.push(d);
+    std::fs::write(
+        store.join("index.json"),
+        serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": entries}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (mut total, mut count) = (0u64, 0usize);
+    for e in std::fs::read_dir(&blobs).unwrap() {
+        total += e.unwrap().metadata().unwrap().len();
+        count += 1;
+    }
+    (store, total, count)
+}
+
+/// Reads every file once so that every tool hashes from the page cache.
+fn warm(files: &[PathBuf]) {
+    let mut buf = vec![0u8; MIB as usize];
+    for f in files {
+        let mut r = File::open(f).unwrap();
+        while r.read(&mut buf).unwrap() > 0 {}
+    }
+}
+
+fn bench_fsck(ctx: &Ctx) -> Outcome {
+    let tmp = tempfile::Builder::new()
+        .prefix("bench-fsck.")
+        .tempdir_in(&ctx.work)
+        .expect("bench temp dir");
+    let t = Instant::now();
+    let (store, bytes, count) = make_store(tmp.path(), ctx.scale);
+    let blobs = store.join("blobs/sha256");
+    let mut names: Vec<String> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let files: Vec<PathBuf> = names.iter().map(|n| blobs.join(n)).collect();
+    println!(
+        "store: {count} blobs, {:.1} MB ({:.2} GiB) in {} (generated in {:.1}s)",
+        bytes as f64 / 1e6,
+        bytes as f64 / (1u64 << 30) as f64,
+        store.display(),
+        t.elapsed().as_secs_f64()
+    );
+    warm(&files);
+    println!("page cache warmed; timing (one process each; airsign uses every core)\n");
+
+    // The baselines must really have hashed every file right: check their output.
+    let expect_all = |parse: fn(&str) -> Option<(String, String)>| {
+        let names = names.clone();
+        move |out: &[u8]| -> Result<(), String> {
+            let mut seen = 0;
+            for line in String::from_utf8_lossy(out).lines() {
+                let (name, sum) = parse(line).ok_or_else(|| format!("odd output line {line:?}"))?;
+                if name != sum {
+                    return Err(format!("{name} hashes to {sum}"));
+                }
+                seen += 1;
+            }
+            if seen != names.len() {
+                return Err(format!("hashed {seen} files of {}", names.len()));
+            }
+            Ok(())
+        }
+    };
+    let sha256sum_line: fn(&str) -> Option<(String, String)> = |l| {
+        let (sum, name) = l.split_once("  ")?;
+        Some((name.to_owned(), sum.to_owned()))
+    };
+    let openssl_line: fn(&str) -> Option<(String, String)> = |l| {
+        let rest = l
+            .strip_prefix("SHA2-256(")
+            .or_else(|| l.strip_prefix("SHA256("))?;
+        let (name, sum) = rest.split_once(")= ")?;
+        Some((name.to_owned(), sum.to_owned()))
+    };
+    let no_check = |_: &[u8]| Ok(());
+
+    let airsign = |jobs: Option<&str>| {
+        let store = store.clone();
+        let bin = ctx.airsign.clone();
+        let jobs = jobs.map(String::from);
+        move || {
+            let mut c = Command::new(&bin);
+            c.arg("--store").arg(&store).arg("fsck");
+            if let Some(j) = &jobs {
+                c.args(["--jobs", j]);
+            }
+            c.env_remove("AIRSIGN_STORE");
+            c
+        }
+    };
+    let in_blobs = |prog: &Path, pre: &[&str]| {
+        let (prog, pre, blobs, names) = (
+            prog.to_path_buf(),
+            pre.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            blobs.clone(),
+            names.clone(),
+        );
+        move || {
+            let mut c = Command::new(&prog);
+            c.args(&pre).args(&names).current_dir(&blobs);
+            c
+        }
+    };
+    let openssl = "openssl dgst -sha256";
+    let rows = vec![
+        Row {
+            tool: "airsign fsck".into(),
+            result: measure(ctx, &airsign(None), &no_check),
+        },
+        Row {
+            tool: "airsign fsck --jobs 1".into(),
+            result: measure(ctx, &airsign(Some("1")), &no_check),
+        },
+        Row {
+            tool: openssl.into(),
+            result: measure(
+                ctx,
+                &in_blobs(&ctx.openssl, &["dgst", "-sha256"]),
+                &expect_all(openssl_line),
+            ),
+        },
+        Row {
+            tool: "sha256sum".into(),
+            result: measure(
+                ctx,
+                &in_blobs(Path::new("sha256sum"), &[]),
+                &expect_all(sha256sum_line),
+            ),
+        },
+    ];
+    print_table(bytes, &rows, openssl);
+
+    let mut outcome = Outcome {
+        failed: rows.iter().any(|r| r.result.is_err()),
+        ..Outcome::default()
+    };
+    let secs = |i: usize| rows[i].result.as_ref().ok().map(|m| m.best.as_secs_f64());
+    let (fsck, base) = (secs(0), secs(2));
+    let ratio = fsck.zip(base).map(|(f, o)| o / f);
+    let rss_mib = rows[0]
+        .result
+        .as_ref()
+        .ok()
+        .and_then(|m| m.rss_kib)
+        .map(|k| k as f64 / 1024.0);
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "NOT MET",
+        None => "unknown",
+    };
+    let speed_ok = ratio.map(|r| r >= 1.6);
+    let rss_ok = rss_mib.map(|m| m < 64.0);
+    println!(
+        "\ntarget: airsign fsck >= 1.6x openssl: {} ({}); peak RSS < 64 MiB: {} ({})",
+        ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+        verdict(speed_ok),
+        rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
+        verdict(rss_ok),
+    );
+    outcome.missed = speed_ok != Some(true) || rss_ok != Some(true);
+
+    // A fast fsck must also be a real one: a flipped byte in the last (largest by
+    // order) blob has to make it fail.
+    if rows[0].result.is_ok() {
+        let victim = files
+            .iter()
+            .max_by_key(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
+            .unwrap();
+        flip_byte(victim);
+        let caught = airsign(None)()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| !s.success());
+        println!(
+            "sanity: fsck fails on a corrupted blob: {}",
+            if caught { "yes" } else { "NO" }
+        );
+        outcome.failed |= !caught;
+    }
+    outcome
+}
+
+/// Flips one byte in the middle of a file, in place.
+fn flip_byte(path: &Path) {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mid = f.metadata().unwrap().len() / 2;
+    let mut b = [0u8; 1];
+    f.seek(SeekFrom::Start(mid)).unwrap();
+    f.read_exact(&mut b).unwrap();
+    b[0] ^= 0xff;
+    f.seek(SeekFrom::Start(mid)).unwrap();
+    f.write_all(&b).unwrap();
+}

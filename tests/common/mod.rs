@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod oci;
+pub mod registry;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
