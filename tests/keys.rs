@@ -2,9 +2,6 @@
 //! and used by skopeo to sign; keys cosign, skopeo and openssl write are read by
 //! airsign; and every malformed input fails with one line, writing nothing.
 
-// tests/common is shared with the other test crates; its `Tool::Pkcs11Tool` trips
-// this lint, which is not ours to fix here.
-#[allow(clippy::enum_variant_names)]
 mod common;
 
 use std::io::Write as _;
