@@ -538,3 +538,73 @@ fn skopeo_reads_the_store_by_full_reference() {
     );
     assert_eq!(out.stdout, raw);
 }
+
+/// The digest a layout's index.json gives an entry.
+fn index_digest(layout: &Path, name: &str) -> String {
+    let idx: Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {}", layout.display()))["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn layouts_written_by_umoci_and_skopeo_import_with_digests_unchanged() {
+    let tmp = TempDir::new().unwrap();
+    let store = new_store(&tmp);
+    for name in ["umoci", "skopeo", "single", "multi"] {
+        let src = fixtures().join(name);
+        let repo = format!("registry.example.com/fixtures/{name}");
+        ok(&mut store_cmd(&store, &["import", &format!("oci:{}", src.display()), "--repository", &repo]));
+        let want = index_digest(&src, "v1");
+        let e = ls(&store);
+        let got = e.iter().find(|e| e["reference"] == format!("{repo}:v1")).unwrap();
+        assert_eq!(got["digest"], want.as_str(), "{name}");
+        // the raw bytes served back hash to the same digest
+        let out = run(&mut store_cmd(&store, &["inspect", &format!("{repo}:v1")]));
+        assert_eq!(digest_of(&out.stdout), want, "{name}");
+    }
+    // repos/ is named by full references: no --repository needed, names kept
+    let repos = fixtures().join("repos");
+    ok(&mut store_cmd(&store, &["import", &format!("oci:{}", repos.display())]));
+    let names: Vec<String> = ls(&store).iter().map(|e| e["reference"].as_str().unwrap().to_owned()).collect();
+    for n in ["registry.example.com/team/app:v2", "registry.example.com/team/tool:1.0"] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+        let out = run(&mut store_cmd(&store, &["inspect", n]));
+        assert_eq!(digest_of(&out.stdout), index_digest(&repos, n));
+    }
+    ok(&mut store_cmd(&store, &["fsck"]));
+}
+
+#[test]
+fn cosign_save_layouts_are_read() {
+    use common::registry::{Mode, Registry, Side};
+    let Some(cosign) = need!(Tool::Cosign) else { return };
+    let Some(skopeo) = need!(Tool::Skopeo) else { return };
+    let Some(reg) = Registry::start(Mode::Plain) else { return };
+    let tmp = TempDir::new().unwrap();
+    let single = fixtures().join("single");
+    ok(std::process::Command::new(&skopeo)
+        .arg("--insecure-policy")
+        .arg("copy")
+        .args(reg.skopeo_args(Side::Dest, false))
+        .arg(format!("oci:{}:v1", single.display()))
+        .arg(reg.docker_ref("demo/saved:v1")));
+    let saved = tmp.path().join("saved");
+    ok(std::process::Command::new(&cosign)
+        .env("HOME", tmp.path())
+        .args(["save", "--dir"])
+        .arg(&saved)
+        .arg(format!("{}/demo/saved:v1", reg.host())));
+    // cosign's layout: entries with a `kind` annotation and no names
+    let idx = fs::read_to_string(saved.join("index.json")).unwrap();
+    assert!(idx.contains("dev.cosignproject.cosign/image"), "{idx}");
+    let out = run(&mut airsign(["inspect".to_string(), format!("oci:{}", saved.display())]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(digest_of(&out.stdout), index_digest(&single, "v1"));
+}
