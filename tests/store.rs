@@ -560,10 +560,21 @@ fn layouts_written_by_umoci_and_skopeo_import_with_digests_unchanged() {
     for name in ["umoci", "skopeo", "single", "multi"] {
         let src = fixtures().join(name);
         let repo = format!("registry.example.com/fixtures/{name}");
-        ok(&mut store_cmd(&store, &["import", &format!("oci:{}", src.display()), "--repository", &repo]));
+        ok(&mut store_cmd(
+            &store,
+            &[
+                "import",
+                &format!("oci:{}", src.display()),
+                "--repository",
+                &repo,
+            ],
+        ));
         let want = index_digest(&src, "v1");
         let e = ls(&store);
-        let got = e.iter().find(|e| e["reference"] == format!("{repo}:v1")).unwrap();
+        let got = e
+            .iter()
+            .find(|e| e["reference"] == format!("{repo}:v1"))
+            .unwrap();
         assert_eq!(got["digest"], want.as_str(), "{name}");
         // the raw bytes served back hash to the same digest
         let out = run(&mut store_cmd(&store, &["inspect", &format!("{repo}:v1")]));
@@ -571,9 +582,18 @@ fn layouts_written_by_umoci_and_skopeo_import_with_digests_unchanged() {
     }
     // repos/ is named by full references: no --repository needed, names kept
     let repos = fixtures().join("repos");
-    ok(&mut store_cmd(&store, &["import", &format!("oci:{}", repos.display())]));
-    let names: Vec<String> = ls(&store).iter().map(|e| e["reference"].as_str().unwrap().to_owned()).collect();
-    for n in ["registry.example.com/team/app:v2", "registry.example.com/team/tool:1.0"] {
+    ok(&mut store_cmd(
+        &store,
+        &["import", &format!("oci:{}", repos.display())],
+    ));
+    let names: Vec<String> = ls(&store)
+        .iter()
+        .map(|e| e["reference"].as_str().unwrap().to_owned())
+        .collect();
+    for n in [
+        "registry.example.com/team/app:v2",
+        "registry.example.com/team/tool:1.0",
+    ] {
         assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
         let out = run(&mut store_cmd(&store, &["inspect", n]));
         assert_eq!(digest_of(&out.stdout), index_digest(&repos, n));
@@ -584,9 +604,15 @@ fn layouts_written_by_umoci_and_skopeo_import_with_digests_unchanged() {
 #[test]
 fn cosign_save_layouts_are_read() {
     use common::registry::{Mode, Registry, Side};
-    let Some(cosign) = need!(Tool::Cosign) else { return };
-    let Some(skopeo) = need!(Tool::Skopeo) else { return };
-    let Some(reg) = Registry::start(Mode::Plain) else { return };
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
     let tmp = TempDir::new().unwrap();
     let single = fixtures().join("single");
     ok(std::process::Command::new(&skopeo)
@@ -604,7 +630,14 @@ fn cosign_save_layouts_are_read() {
     // cosign's layout: entries with a `kind` annotation and no names
     let idx = fs::read_to_string(saved.join("index.json")).unwrap();
     assert!(idx.contains("dev.cosignproject.cosign/image"), "{idx}");
-    let out = run(&mut airsign(["inspect".to_string(), format!("oci:{}", saved.display())]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&mut airsign([
+        "inspect".to_string(),
+        format!("oci:{}", saved.display()),
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(digest_of(&out.stdout), index_digest(&single, "v1"));
 }

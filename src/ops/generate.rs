@@ -15,7 +15,8 @@ pub fn run(store: &Path, image: &str, annotations: &[String]) -> Result<()> {
             (r.name(), r.digest().cloned().expect("checked"))
         }
         _ => {
-            let (_, found) = super::inspect::locate(store, image)?;
+            let (layout, query) = super::open_image(store, image)?;
+            let found = crate::store::resolve::Catalog::open(&layout)?.resolve(&query)?;
             let Some(r) = found.reference() else {
                 return Err(Error::Usage(format!(
                     "{image}: this entry has no repository name, so the payload's \

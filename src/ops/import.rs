@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::reference::{Location, Reference};
 use crate::store::descriptor::{COSIGN_KIND, REF_NAME};
 use crate::store::manifest::{self, MAX_MANIFEST};
-use crate::store::resolve::{self, EntryName};
+use crate::store::resolve::{Catalog, EntryName};
 use crate::store::{Descriptor, Kind, Layout, Transaction};
 use crate::{Error, Result};
 
@@ -100,7 +100,8 @@ pub fn import(
 ) -> Result<Summary> {
     // Fail before staging anything if the store itself is damaged.
     store.read_index()?;
-    let index = source.read_index()?;
+    let catalog = Catalog::open(source)?;
+    let index = &catalog.index;
     let entries: Vec<(Descriptor, Option<EntryName>)> = if wanted.is_empty() {
         index
             .manifests
@@ -110,7 +111,7 @@ pub fn import(
     } else {
         wanted
             .iter()
-            .map(|q| resolve::find(source, &index, Some(q)).map(|f| (f.descriptor, f.name)))
+            .map(|q| catalog.find(Some(q)).map(|f| (f.descriptor, f.name)))
             .collect::<Result<_>>()?
     };
     if entries.is_empty() {

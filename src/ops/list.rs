@@ -1,6 +1,5 @@
 //! `airsign ls`: what the store holds.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -9,7 +8,7 @@ use crate::Result;
 use crate::digest::Digest;
 use crate::store::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
-use crate::store::resolve::{EntryName, is_artifact};
+use crate::store::resolve::{Catalog, EntryName, is_artifact, signature_entry};
 use crate::store::{Descriptor, Kind, Layout};
 
 #[derive(Debug, Serialize)]
@@ -66,17 +65,10 @@ pub fn run(store: &Path, json: bool) -> Result<()> {
 
 /// Every entry of the store's `index.json`, in its order.
 pub fn list(layout: &Layout) -> Result<Vec<Entry>> {
-    let index = layout.read_index()?;
-    // Signature counts by `.sig` entry name, read once.
-    let by_name: HashMap<&str, &Descriptor> = index
-        .manifests
-        .iter()
-        .filter_map(|d| d.ref_name().map(|n| (n, d)))
-        .collect();
-    let mut out = Vec::with_capacity(index.manifests.len());
-    for d in &index.manifests {
-        let name = EntryName::of(d);
-        let reference = match &name {
+    let catalog = Catalog::open(layout)?;
+    let mut out = Vec::with_capacity(catalog.index.manifests.len());
+    for (d, name) in catalog.entries() {
+        let reference = match name {
             EntryName::Full(r) => r.to_string(),
             EntryName::Tag(t) => t.clone(),
             EntryName::Unnamed(kind) => kind.clone().unwrap_or_else(|| "<unnamed>".into()),
@@ -85,13 +77,7 @@ pub fn list(layout: &Layout) -> Result<Vec<Entry>> {
         let signatures = if artifact {
             None
         } else {
-            let sig_tag = format!("{}.sig", d.digest.tag_form());
-            let sig_name = match &name {
-                EntryName::Full(r) => Some(format!("{}:{sig_tag}", r.name())),
-                EntryName::Tag(_) => Some(sig_tag),
-                EntryName::Unnamed(_) => None,
-            };
-            match sig_name.and_then(|n| by_name.get(n.as_str()).copied()) {
+            match signature_entry(&catalog, name, &d.digest) {
                 Some(sig) => Some(count_layers(layout, sig)?),
                 None => Some(0),
             }

@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::reference::Location;
+use crate::store::Layout;
+use crate::store::resolve::Query;
 use crate::{Error, Result};
 
 pub mod fsck;
@@ -12,6 +15,22 @@ pub mod inspect;
 pub mod keys;
 pub mod list;
 pub mod store;
+
+/// Opens the layout an image argument points into — the store for a reference,
+/// the directory of `oci:DIR[:REF]` — and says what to look for there.
+pub fn open_image(store: &Path, image: &str) -> Result<(Layout, Query)> {
+    match Location::parse(image)? {
+        Location::Store(r) => Ok((store::open(store)?, Query::Reference(r))),
+        Location::Layout { path, reference } => {
+            Ok((Layout::open(&path)?, Query::InLayout(reference)))
+        }
+        Location::Archive { .. } => Err(Error::Usage(
+            "reading oci-archive: tarballs in place is not supported yet; unpack it \
+             (tar -xf) and use oci:DIR"
+                .into(),
+        )),
+    }
+}
 
 /// The store directory: `--store`/`AIRSIGN_STORE` (clap reads both), else
 /// `$XDG_DATA_HOME/airsign/store`, else `~/.local/share/airsign/store`.

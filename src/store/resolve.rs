@@ -4,6 +4,8 @@
 //! - skopeo, umoci, oras: a bare tag (`v1`);
 //! - `cosign save`: no name, a `kind` annotation (`dev.cosignproject.cosign/image`).
 
+use std::collections::HashMap;
+
 use super::descriptor::{COSIGN_KIND, Descriptor, Index, Kind};
 use super::layout::Layout;
 use super::manifest::{self, MAX_MANIFEST};
@@ -73,6 +75,34 @@ pub fn is_artifact_tag(tag: &str) -> bool {
         .is_some_and(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().is_ok())
 }
 
+/// The name of the `.sig` (or `.att`, `.sbom`: `suffix`) entry of image `digest` whose
+/// entry is named `image`: `REPO:sha256-<hex>.sig` in a layout of full references,
+/// the bare tag `sha256-<hex>.sig` in one of bare tags; `None` for unnamed entries.
+pub fn artifact_name(image: &EntryName, digest: &Digest, suffix: &str) -> Option<String> {
+    let tag = format!("{}.{suffix}", digest.tag_form());
+    match image {
+        EntryName::Full(r) => Some(format!("{}:{tag}", r.name())),
+        EntryName::Tag(_) => Some(tag),
+        EntryName::Unnamed(_) => None,
+    }
+}
+
+/// The `.sig` entry of an image, if the layout has one. In a `cosign save` layout
+/// (unnamed entries) it is the entry of kind `dev.cosignproject.cosign/sigs`.
+pub fn signature_entry<'c>(
+    catalog: &'c Catalog<'_>,
+    image: &EntryName,
+    digest: &Digest,
+) -> Option<&'c Descriptor> {
+    match artifact_name(image, digest, "sig") {
+        Some(name) => catalog.named(&name),
+        None => catalog
+            .entries()
+            .find(|(_, n)| matches!(n, EntryName::Unnamed(Some(k)) if k == "dev.cosignproject.cosign/sigs"))
+            .map(|(d, _)| d),
+    }
+}
+
 /// An image found in a layout.
 #[derive(Clone, Debug)]
 pub struct Found {
@@ -91,106 +121,183 @@ impl Found {
     }
 }
 
-/// Finds one image: `query` is what followed `oci:DIR:` (a tag, a full reference or a
-/// digest), or `None` for "the layout's only image".
-pub fn find(layout: &Layout, index: &Index, query: Option<&str>) -> Result<Found> {
-    let images: Vec<&Descriptor> = index.manifests.iter().filter(|d| !is_artifact(d)).collect();
-    let Some(q) = query else {
-        return match images.as_slice() {
-            [one] => Ok(found(one)),
-            [] => Err(Error::NotFound(format!(
-                "{} holds no image",
-                layout.root().display()
-            ))),
-            many => Err(Error::Usage(format!(
-                "{} holds {} images; name one ({})",
-                layout.root().display(),
-                many.len(),
-                names_of(many)
-            ))),
-        };
-    };
-    if q.contains(':')
-        && let Ok(d) = q.parse::<Digest>()
-    {
-        return find_digest(layout, index, &d, None);
-    }
-    if let Some(d) = index.manifests.iter().find(|d| d.ref_name() == Some(q)) {
-        return Ok(found(d));
-    }
-    match Reference::parse(q) {
-        Ok(r) if q.contains('/') || q.contains('@') => find_reference(layout, index, &r),
-        _ => Err(not_found(layout, q, &images)),
-    }
+/// What to look for in a layout: a reference (in the store), or whatever followed
+/// `oci:DIR:` (`None`: the only image).
+#[derive(Clone, Debug)]
+pub enum Query {
+    Reference(Reference),
+    InLayout(Option<String>),
 }
 
-/// Finds the image a full reference names in a layout whose entries carry full
-/// references (the store).
-pub fn find_reference(layout: &Layout, index: &Index, r: &Reference) -> Result<Found> {
-    if let Some(tag) = r.tag() {
-        let hit = index.manifests.iter().find(|d| match EntryName::of(d) {
-            EntryName::Full(n) => n.name() == r.name() && n.tag() == Some(tag),
-            _ => false,
-        });
-        return match (hit, r.digest()) {
-            (Some(d), Some(want)) if d.digest != *want => Err(Error::NotFound(format!(
-                "{r}: the tag points to {} instead",
-                d.digest
-            ))),
-            (Some(d), _) => Ok(found(d)),
-            (None, _) => Err(not_found(
-                layout,
-                &r.to_string(),
-                &index.manifests.iter().collect::<Vec<_>>(),
-            )),
-        };
-    }
-    let d = r.digest().expect("a reference has a tag or a digest");
-    find_digest(layout, index, d, Some(&r.name()))
+/// A layout's `index.json` with every entry's name parsed once, so lookups in a store
+/// of many thousands of images stay cheap.
+pub struct Catalog<'a> {
+    layout: &'a Layout,
+    pub index: Index,
+    names: Vec<EntryName>,
+    /// Raw `ref.name` values and normalised full references → entry position.
+    by_name: HashMap<String, usize>,
 }
 
-/// Finds a manifest or index by digest: an entry of the layout (of repository `repo`
-/// when given, else any), else a manifest one index below an entry.
-fn find_digest(layout: &Layout, index: &Index, d: &Digest, repo: Option<&str>) -> Result<Found> {
-    let in_repo = |desc: &Descriptor| match (repo, EntryName::of(desc)) {
-        (None, _) => true,
-        (Some(repo), EntryName::Full(n)) => n.name() == repo,
-        (Some(_), _) => true,
-    };
-    if let Some(hit) = index
-        .manifests
-        .iter()
-        .find(|e| e.digest == *d && in_repo(e))
-    {
-        let mut f = found(hit);
-        // Found by digest: the tag is incidental, only the repository is kept.
-        if let Some(EntryName::Full(r)) = &f.name {
-            f.name = Some(EntryName::Full(r.at_digest(d)));
+impl<'a> Catalog<'a> {
+    /// Reads the layout's `index.json`.
+    pub fn open(layout: &'a Layout) -> Result<Catalog<'a>> {
+        Ok(Catalog::new(layout, layout.read_index()?))
+    }
+
+    pub fn new(layout: &'a Layout, index: Index) -> Catalog<'a> {
+        let names: Vec<EntryName> = index.manifests.iter().map(EntryName::of).collect();
+        let mut by_name = HashMap::with_capacity(index.manifests.len() * 2);
+        for (i, (d, n)) in index.manifests.iter().zip(&names).enumerate() {
+            if let Some(raw) = d.ref_name() {
+                by_name.entry(raw.to_owned()).or_insert(i);
+            }
+            if let EntryName::Full(r) = n {
+                by_name.entry(r.to_string()).or_insert(i);
+            }
         }
-        return Ok(f);
+        Catalog {
+            layout,
+            index,
+            names,
+            by_name,
+        }
     }
-    for entry in index
-        .manifests
-        .iter()
-        .filter(|e| e.kind() == Kind::Index && in_repo(e))
-    {
-        let raw = layout.read_blob(entry, MAX_MANIFEST)?;
-        let doc = manifest::parse(&raw, entry, &format!("index {}", entry.digest))?;
-        if let Some(child) = doc.children().into_iter().find(|c| c.digest == *d) {
-            let name = match EntryName::of(entry) {
-                EntryName::Full(r) => Some(EntryName::Full(r.at_digest(d))),
-                _ => None,
+
+    pub fn layout(&self) -> &'a Layout {
+        self.layout
+    }
+
+    /// Every entry with its parsed name, in `index.json` order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Descriptor, &EntryName)> {
+        self.index.manifests.iter().zip(&self.names)
+    }
+
+    /// The entry with this exact name (raw, or a normalised full reference).
+    pub fn named(&self, name: &str) -> Option<&Descriptor> {
+        self.by_name.get(name).map(|&i| &self.index.manifests[i])
+    }
+
+    /// Finds one image: `query` is what followed `oci:DIR:` (a tag, a full reference
+    /// or a digest), or `None` for "the layout's only image".
+    pub fn find(&self, query: Option<&str>) -> Result<Found> {
+        let Some(q) = query else {
+            let images: Vec<&Descriptor> = self
+                .entries()
+                .filter(|(d, _)| !is_artifact(d))
+                .map(|(d, _)| d)
+                .collect();
+            return match images.as_slice() {
+                [one] => Ok(found(one)),
+                [] => Err(Error::NotFound(format!(
+                    "{} holds no image",
+                    self.layout.root().display()
+                ))),
+                many => Err(Error::Usage(format!(
+                    "{} holds {} images; name one ({})",
+                    self.layout.root().display(),
+                    many.len(),
+                    names_of(many)
+                ))),
+            };
+        };
+        if q.contains(':')
+            && let Ok(d) = q.parse::<Digest>()
+        {
+            return self.find_digest(&d, None);
+        }
+        if let Some(d) = self.named(q) {
+            return Ok(found(d));
+        }
+        match Reference::parse(q) {
+            Ok(r) if q.contains('/') || q.contains('@') => self.find_reference(&r),
+            _ => Err(self.not_found(q)),
+        }
+    }
+
+    /// Finds what a [`Query`] asks for.
+    pub fn resolve(&self, q: &Query) -> Result<Found> {
+        match q {
+            Query::Reference(r) => self.find_reference(r),
+            Query::InLayout(q) => self.find(q.as_deref()),
+        }
+    }
+
+    /// Finds the image a full reference names (the store's naming).
+    pub fn find_reference(&self, r: &Reference) -> Result<Found> {
+        if let Some(tag) = r.tag() {
+            let hit = self.named(&format!("{}:{tag}", r.name()));
+            return match (hit, r.digest()) {
+                (Some(d), Some(want)) if d.digest != *want => Err(Error::NotFound(format!(
+                    "{r}: the tag points to {} instead",
+                    d.digest
+                ))),
+                (Some(d), _) => Ok(found(d)),
+                (None, _) => Err(self.not_found(&r.to_string())),
+            };
+        }
+        let d = r.digest().expect("a reference has a tag or a digest");
+        self.find_digest(d, Some(&r.name()))
+    }
+
+    /// Finds a manifest or index by digest: an entry of the layout (of repository
+    /// `repo` when given, else any), else a manifest one index below an entry.
+    fn find_digest(&self, d: &Digest, repo: Option<&str>) -> Result<Found> {
+        let in_repo = |name: &EntryName| match (repo, name) {
+            (Some(repo), EntryName::Full(n)) => n.name() == repo,
+            _ => true,
+        };
+        if let Some((hit, name)) = self.entries().find(|(e, n)| e.digest == *d && in_repo(n)) {
+            // Found by digest: the tag is incidental, only the repository is kept.
+            let name = match name {
+                EntryName::Full(r) => EntryName::Full(r.at_digest(d)),
+                other => other.clone(),
             };
             return Ok(Found {
-                descriptor: child.clone(),
-                name,
+                descriptor: hit.clone(),
+                name: Some(name),
             });
         }
+        for (entry, name) in self
+            .entries()
+            .filter(|(e, n)| e.kind() == Kind::Index && in_repo(n))
+        {
+            let raw = self.layout.read_blob(entry, MAX_MANIFEST)?;
+            let doc = manifest::parse(&raw, entry, &format!("index {}", entry.digest))?;
+            if let Some(child) = doc.children().into_iter().find(|c| c.digest == *d) {
+                let name = match name {
+                    EntryName::Full(r) => Some(EntryName::Full(r.at_digest(d))),
+                    _ => None,
+                };
+                return Ok(Found {
+                    descriptor: child.clone(),
+                    name,
+                });
+            }
+        }
+        Err(Error::NotFound(format!(
+            "image {d} not found in {}",
+            self.layout.root().display()
+        )))
     }
-    Err(Error::NotFound(format!(
-        "image {d} not found in {}",
-        layout.root().display()
-    )))
+
+    fn not_found(&self, q: &str) -> Error {
+        let images: Vec<&Descriptor> = self
+            .entries()
+            .filter(|(d, _)| !is_artifact(d))
+            .map(|(d, _)| d)
+            .collect();
+        Error::NotFound(format!(
+            "image {:?} not found in {}{}",
+            printable(q),
+            self.layout.root().display(),
+            if images.is_empty() {
+                String::new()
+            } else {
+                format!(" (it has: {})", names_of(&images))
+            }
+        ))
+    }
 }
 
 fn found(d: &Descriptor) -> Found {
@@ -213,22 +320,4 @@ fn names_of(entries: &[&Descriptor]) -> String {
         names.push(format!("and {} more", entries.len() - 5));
     }
     names.join(", ")
-}
-
-fn not_found(layout: &Layout, q: &str, entries: &[&Descriptor]) -> Error {
-    let images: Vec<&Descriptor> = entries
-        .iter()
-        .copied()
-        .filter(|d| !is_artifact(d))
-        .collect();
-    Error::NotFound(format!(
-        "image {:?} not found in {}{}",
-        printable(q),
-        layout.root().display(),
-        if images.is_empty() {
-            String::new()
-        } else {
-            format!(" (it has: {})", names_of(&images))
-        }
-    ))
 }
