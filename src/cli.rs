@@ -53,6 +53,12 @@ pub enum Command {
     PublicKey(PublicKeyArgs),
     /// Print the simple-signing payload cosign would sign for an image
     Generate(GenerateArgs),
+    /// Sign images offline, storing cosign .sig artifacts in the layout (cosign sign)
+    Sign(SignArgs),
+    /// Verify images' signatures offline (cosign verify)
+    Verify(VerifyArgs),
+    /// Print the tag of an image's signature (or attestation, SBOM) artifact
+    Triangulate(TriangulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +156,101 @@ pub struct GenerateArgs {
     pub image: String,
 }
 
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Images: references in the store, or oci:DIR[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// The private key: a path or env://VAR (cosign's format)
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// key=value pairs for the payload's "optional" section (repeatable)
+    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// Sign these exact bytes instead of a generated payload
+    #[arg(long, value_name = "FILE")]
+    pub payload: Option<PathBuf>,
+    /// Store the signature in the layout as the cosign .sig artifact (false: only write
+    /// the --output-* files). Never uploads anywhere: airsign is offline.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub upload: bool,
+    /// Write the base64 signature here (several digests: FILE-sha256-<hex> each)
+    #[arg(long, value_name = "FILE")]
+    pub output_signature: Option<PathBuf>,
+    /// Write the signed payload here (several digests: FILE-sha256-<hex> each)
+    #[arg(long, value_name = "FILE")]
+    pub output_payload: Option<PathBuf>,
+    /// Write the certificate PEM (or the public key PEM without one) here
+    #[arg(long, value_name = "FILE")]
+    pub output_certificate: Option<PathBuf>,
+    /// The signing certificate (PEM or DER); its key must be the signing key
+    #[arg(long = "certificate", visible_alias = "cert", value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+    /// The certificate's chain (PEM, issuer first, root last)
+    #[arg(
+        long = "certificate-chain",
+        visible_alias = "cert-chain",
+        value_name = "FILE"
+    )]
+    pub certificate_chain: Option<PathBuf>,
+    /// For an image index, sign the index and every manifest in it
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// The docker-reference to claim (REGISTRY/REPO); default: the image's repository
+    #[arg(long, value_name = "REPO")]
+    pub identity: Option<String>,
+    /// Sign every image in the store
+    #[arg(long)]
+    pub all: bool,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Same as --yes
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Accepted for cosign compatibility; airsign never uploads to a transparency log
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", hide = true)]
+    pub tlog_upload: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Images: references in the store, or oci:DIR[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// The public key (PEM), a path or env://VAR; a private key's public half works too
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Require optional[KEY] == VALUE in the payload (repeatable)
+    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// Output format of the verified payloads on stdout
+    #[arg(short = 'o', long, value_name = "FORMAT", default_value = "json",
+          value_parser = ["json", "text"])]
+    pub output: String,
+    /// Accepted for cosign compatibility; airsign never consults a transparency log
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", hide = true)]
+    pub insecure_ignore_tlog: Option<bool>,
+    /// Accepted for cosign compatibility; airsign is always offline
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", hide = true)]
+    pub offline: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct TriangulateArgs {
+    /// signature, attestation, sbom or digest
+    #[arg(long = "type", value_name = "TYPE", default_value = "signature",
+          value_parser = ["signature", "attestation", "sbom", "digest"])]
+    pub kind: String,
+    /// The image: a reference in the store, or oci:DIR[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
 /// Parses the process arguments and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
     let cli = match Cli::try_parse() {
@@ -180,6 +281,37 @@ pub fn run() -> Result<i32> {
         }
         Command::PublicKey(a) => ops::keys::public_key(&a.key, a.outfile.as_deref()),
         Command::Generate(a) => ops::generate::run(&store()?, &a.image, &a.annotations),
+        Command::Sign(a) => {
+            let opts = ops::sign::SignOptions {
+                key: a.key,
+                annotations: a.annotations,
+                payload: a.payload,
+                upload: a.upload,
+                output_signature: a.output_signature,
+                output_payload: a.output_payload,
+                output_certificate: a.output_certificate,
+                certificate: a.certificate,
+                certificate_chain: a.certificate_chain,
+                recursive: a.recursive,
+                identity: a.identity,
+                all: a.all,
+                yes: a.yes || a.force,
+            };
+            ops::sign::run(&store()?, &a.images, &opts)
+        }
+        Command::Verify(a) => {
+            let opts = ops::verify::VerifyOptions {
+                key: a.key,
+                annotations: a.annotations,
+                output: if a.output == "text" {
+                    ops::verify::Output::Text
+                } else {
+                    ops::verify::Output::Json
+                },
+            };
+            ops::verify::run(&store()?, &a.images, &opts)
+        }
+        Command::Triangulate(a) => ops::triangulate::run(&store()?, &a.image, &a.kind),
     };
     done.map(|()| 0)
 }

@@ -14,7 +14,10 @@ pub mod import;
 pub mod inspect;
 pub mod keys;
 pub mod list;
+pub mod sign;
 pub mod store;
+pub mod triangulate;
+pub mod verify;
 
 /// Opens the layout an image argument points into — the store for a reference,
 /// the directory of `oci:DIR[:REF]` — and says what to look for there.

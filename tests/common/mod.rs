@@ -8,6 +8,7 @@
 
 pub mod oci;
 pub mod registry;
+pub mod verifiers;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

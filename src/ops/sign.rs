@@ -1,0 +1,428 @@
+//! `airsign sign`: cosign's `sign`, offline. Payloads are signed with a local key and
+//! stored in the layout as cosign `.sig` images (`--upload`, the default), or only
+//! written to the output files (`--upload=false`). No network connection, ever.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{DerSignature, SigningKey};
+
+use crate::digest::Digest;
+use crate::keys;
+use crate::payload;
+use crate::reference::{Location, Reference};
+use crate::signature::verify::verify_signature;
+use crate::signature::{
+    CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SIGNATURE_ANNOTATION, SigLayer, SignatureArtifact,
+};
+use crate::store::descriptor::OCI_MANIFEST;
+use crate::store::manifest::{self, MAX_MANIFEST};
+use crate::store::resolve::{Catalog, EntryName, Found, Query, artifact_name, is_artifact};
+use crate::store::{Descriptor, Kind, Layout};
+use crate::{Error, Result};
+
+/// Everything `sign` was asked to do.
+#[derive(Debug, Default)]
+pub struct SignOptions {
+    pub key: String,
+    pub annotations: Vec<String>,
+    pub payload: Option<PathBuf>,
+    pub upload: bool,
+    pub output_signature: Option<PathBuf>,
+    pub output_payload: Option<PathBuf>,
+    pub output_certificate: Option<PathBuf>,
+    pub certificate: Option<PathBuf>,
+    pub certificate_chain: Option<PathBuf>,
+    pub recursive: bool,
+    pub identity: Option<String>,
+    pub all: bool,
+    pub yes: bool,
+}
+
+/// One manifest (or index) to sign.
+#[derive(Debug, Clone)]
+struct Target {
+    /// What the user called it, for messages.
+    display: String,
+    digest: Digest,
+    /// The payload's `docker-reference`.
+    identity: String,
+    /// The `index.json` name of its `.sig` entry.
+    sig_name: String,
+}
+
+/// `KMS` schemes cosign knows; none of them can work without a network.
+const KMS_SCHEMES: [&str; 5] = [
+    "awskms://",
+    "gcpkms://",
+    "azurekms://",
+    "hashivault://",
+    "k8s://",
+];
+
+pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
+    if let Some(scheme) = KMS_SCHEMES.iter().find(|s| opts.key.starts_with(*s)) {
+        return Err(Error::Usage(format!(
+            "--key {scheme}…: a KMS needs the network, and airsign signs offline. Use a cosign \
+             key (`airsign generate-key-pair`), or sign the payload elsewhere (`airsign \
+             generate` → your signer → `airsign attach signature`)"
+        )));
+    }
+    if images.is_empty() && !opts.all {
+        return Err(Error::Usage(
+            "name at least one image, or pass --all".into(),
+        ));
+    }
+    let annotations = payload::parse_annotations(&opts.annotations)?;
+    let fixed_payload = match &opts.payload {
+        Some(p) => Some(read_file(p, crate::signature::MAX_PAYLOAD)?),
+        None => None,
+    };
+
+    // Resolve every image before asking for a password: a typo costs no prompt.
+    let mut groups: Vec<(Layout, Vec<Target>)> = Vec::new();
+    if opts.all {
+        let layout = super::store::open(store)?;
+        let targets = all_targets(&layout, opts)?;
+        groups.push((layout, targets));
+    }
+    for image in images {
+        let (layout, targets) = targets_for(store, image, opts)?;
+        match groups.iter_mut().find(|(l, _)| l.root() == layout.root()) {
+            Some((_, t)) => t.extend(targets),
+            None => groups.push((layout, targets)),
+        }
+    }
+    for (_, targets) in &mut groups {
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|t| seen.insert(t.sig_name.clone()));
+    }
+    let count: usize = groups.iter().map(|(_, t)| t.len()).sum();
+    if count == 0 {
+        return Err(Error::NotFound("no image to sign".into()));
+    }
+    if opts.all && !opts.yes && std::io::stdin().is_terminal() && !confirm(count)? {
+        return Err(Error::Usage("not signing: not confirmed".into()));
+    }
+
+    let key = keys::load_private_key(&opts.key)?;
+    let certificate = certificate_annotations(opts, &key)?;
+
+    let mut outputs: Vec<(Digest, Vec<u8>, String)> = Vec::with_capacity(count);
+    for (layout, targets) in &groups {
+        let mut signed = Vec::with_capacity(targets.len());
+        for t in targets {
+            let payload_bytes = match &fixed_payload {
+                Some(p) => {
+                    warn_on_foreign_claim(p, &t.digest);
+                    p.clone()
+                }
+                None => payload::simple_signing(&t.identity, &t.digest, &annotations),
+            };
+            let sig: DerSignature = key.sign(&payload_bytes);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(sig.as_bytes());
+            signed.push((t, payload_bytes, b64));
+        }
+        if opts.upload {
+            let stored = store_signatures(layout, &signed, &key, &certificate)?;
+            for (t, _, _) in signed
+                .iter()
+                .filter(|(t, _, _)| stored.contains(&t.sig_name))
+            {
+                eprintln!("Signed {} ({}) → {}", t.display, t.digest, t.sig_name);
+            }
+        }
+        for (t, p, b64) in signed {
+            outputs.push((t.digest.clone(), p, b64));
+        }
+    }
+    if !opts.upload {
+        eprintln!("Signed {count} manifest(s); --upload=false: the layout is unchanged");
+    }
+    write_outputs(opts, &outputs, &key, &certificate)
+}
+
+/// The images named by one argument: the image itself, and with `-r` every manifest
+/// of an index.
+fn targets_for(store: &Path, image: &str, opts: &SignOptions) -> Result<(Layout, Vec<Target>)> {
+    if let Location::Archive { .. } = Location::parse(image)? {
+        return Err(Error::Usage(
+            "signing inside oci-archive: tarballs is not supported yet; unpack it (tar -xf) \
+             and sign oci:DIR"
+                .into(),
+        ));
+    }
+    let (layout, query) = super::open_image(store, image)?;
+    let catalog = Catalog::open(&layout)?;
+    let found = catalog.resolve(&query)?;
+    if let Query::Reference(r) = &query
+        && r.digest().is_none()
+    {
+        eprintln!(
+            "WARNING: {image} is a tag; signing the digest it points to now ({})",
+            found.descriptor.digest
+        );
+    }
+    let targets = expand(&layout, image, &found, opts)?;
+    Ok((layout, targets))
+}
+
+/// Every image of the store (not its signature artifacts).
+fn all_targets(layout: &Layout, opts: &SignOptions) -> Result<Vec<Target>> {
+    let catalog = Catalog::open(layout)?;
+    let mut out = Vec::new();
+    for (d, name) in catalog.entries() {
+        if is_artifact(d) || d.kind() == Kind::Blob {
+            continue;
+        }
+        let found = Found {
+            descriptor: d.clone(),
+            name: Some(name.clone()),
+        };
+        let display = d.ref_name().unwrap_or("<unnamed>").to_owned();
+        out.extend(expand(layout, &display, &found, opts)?);
+    }
+    Ok(out)
+}
+
+fn expand(
+    layout: &Layout,
+    display: &str,
+    found: &Found,
+    opts: &SignOptions,
+) -> Result<Vec<Target>> {
+    let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
+    let identity = match (&opts.identity, &name) {
+        (Some(id), _) => validate_identity(id)?,
+        (None, EntryName::Full(r)) => r.name(),
+        (None, _) => {
+            return Err(Error::Usage(format!(
+                "{display}: this entry has no repository name; pass --identity REGISTRY/REPO \
+                 (the repository the image will have in the destination registry)"
+            )));
+        }
+    };
+    let mut digests = vec![found.descriptor.digest.clone()];
+    if opts.recursive && found.descriptor.kind() == Kind::Index {
+        let raw = layout.read_blob(&found.descriptor, MAX_MANIFEST)?;
+        let doc = manifest::parse(
+            &raw,
+            &found.descriptor,
+            &format!("index {}", found.descriptor.digest),
+        )?;
+        digests.extend(
+            doc.children()
+                .into_iter()
+                .filter(|c| c.kind() != Kind::Blob)
+                .map(|c| c.digest.clone()),
+        );
+    }
+    digests
+        .into_iter()
+        .map(|digest| {
+            let sig_name = artifact_name(&name, &digest, "sig").ok_or_else(|| {
+                Error::Usage(format!(
+                    "{display}: an unnamed entry (cosign save layout) cannot hold signatures; \
+                     import it into the store first"
+                ))
+            })?;
+            Ok(Target {
+                display: display.to_owned(),
+                digest,
+                identity: identity.clone(),
+                sig_name,
+            })
+        })
+        .collect()
+}
+
+/// `--identity` names a repository: `registry/repo`, no tag or digest, normalised.
+fn validate_identity(id: &str) -> Result<String> {
+    let r = Reference::parse(id).map_err(|e| Error::Usage(format!("--identity: {e}")))?;
+    let last = id.rsplit('/').next().unwrap_or_default();
+    if id.contains('@') || last.contains(':') {
+        return Err(Error::Usage(format!(
+            "--identity {id:?}: give the repository without tag or digest (skopeo's \
+             matchRepository policy and cosign both check the repository)"
+        )));
+    }
+    Ok(r.name())
+}
+
+/// Appends the new signatures to each image's `.sig`, skipping duplicates as cosign
+/// does, and updates `index.json` once. Returns the names of the `.sig` entries written.
+fn store_signatures(
+    layout: &Layout,
+    signed: &[(&Target, Vec<u8>, String)],
+    key: &SigningKey,
+    certificate: &BTreeMap<String, String>,
+) -> Result<Vec<String>> {
+    let catalog = Catalog::open(layout)?;
+    let mut tx = layout.begin()?;
+    let mut updated: HashMap<String, Descriptor> = HashMap::new();
+    let mut order = Vec::new();
+    for (t, payload_bytes, b64) in signed {
+        let mut artifact = match catalog.named(&t.sig_name) {
+            Some(existing) => SignatureArtifact::read(layout, existing)
+                .map_err(|e| Error::invalid(format!("{}: {e}", t.sig_name)))?,
+            None => SignatureArtifact::default(),
+        };
+        let mut layer = SigLayer::new(payload_bytes, b64.clone());
+        layer.annotations.extend(certificate.clone());
+        if is_duplicate(&artifact, &layer, payload_bytes, key) {
+            eprintln!(
+                "{}: an equal signature is already there; skipped",
+                t.display
+            );
+            continue;
+        }
+        artifact.append(layer)?;
+        tx.put_bytes(payload_bytes)?;
+        let (config, manifest) = artifact.to_bytes();
+        tx.put_bytes(&config)?;
+        let digest = tx.put_bytes(&manifest)?;
+        if updated
+            .insert(
+                t.sig_name.clone(),
+                Descriptor::new(OCI_MANIFEST, digest, manifest.len() as u64),
+            )
+            .is_none()
+        {
+            order.push(t.sig_name.clone());
+        }
+    }
+    tx.commit(|index| {
+        for name in &order {
+            index.set_named(name, updated[name].clone());
+        }
+        Ok(())
+    })?;
+    Ok(order)
+}
+
+/// cosign's rule: same payload and media type, every new annotation but the signature
+/// equal, and the existing signature verifies the payload with this key.
+fn is_duplicate(
+    artifact: &SignatureArtifact,
+    new: &SigLayer,
+    payload: &[u8],
+    key: &SigningKey,
+) -> bool {
+    artifact.layers.iter().any(|l| {
+        l.digest == new.digest
+            && l.media_type == new.media_type
+            && new
+                .annotations
+                .iter()
+                .filter(|(k, _)| k.as_str() != SIGNATURE_ANNOTATION)
+                .all(|(k, v)| l.annotations.get(k) == Some(v))
+            && l.signature()
+                .and_then(|s| crate::signature::verify::decode_base64_signature(s).ok())
+                .is_some_and(|sig| verify_signature(key.verifying_key(), payload, &sig).is_ok())
+    })
+}
+
+/// `--cert`/`--cert-chain` → layer annotations (certificates come in a later change).
+fn certificate_annotations(
+    opts: &SignOptions,
+    _key: &SigningKey,
+) -> Result<BTreeMap<String, String>> {
+    let _ = (CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION);
+    if opts.certificate.is_some() || opts.certificate_chain.is_some() {
+        return Err(Error::Usage(
+            "--cert/--cert-chain are not supported yet".into(),
+        ));
+    }
+    Ok(BTreeMap::new())
+}
+
+/// `--output-signature`, `--output-payload`, `--output-certificate`, as cosign writes
+/// them: one digest → the file itself; several → `FILE-sha256-<hex>` per digest.
+fn write_outputs(
+    opts: &SignOptions,
+    outputs: &[(Digest, Vec<u8>, String)],
+    key: &SigningKey,
+    certificate: &BTreeMap<String, String>,
+) -> Result<()> {
+    let per_digest = |base: &Path, d: &Digest| -> PathBuf {
+        if outputs.len() == 1 {
+            base.to_path_buf()
+        } else {
+            let mut s = base.as_os_str().to_owned();
+            s.push(format!("-{}", d.tag_form()));
+            PathBuf::from(s)
+        }
+    };
+    for (d, payload_bytes, b64) in outputs {
+        if let Some(f) = &opts.output_signature {
+            write_file(&per_digest(f, d), b64.as_bytes())?;
+        }
+        if let Some(f) = &opts.output_payload {
+            write_file(&per_digest(f, d), payload_bytes)?;
+        }
+    }
+    if let Some(f) = &opts.output_certificate {
+        let pem = match certificate.get(CERTIFICATE_ANNOTATION) {
+            Some(cert) => cert.clone(),
+            None => keys::public_key_pem(key.verifying_key())?,
+        };
+        write_file(f, pem.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn warn_on_foreign_claim(payload_bytes: &[u8], digest: &Digest) {
+    let claimed = serde_json::from_slice::<serde_json::Value>(payload_bytes)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/critical/image/docker-manifest-digest")
+                .and_then(|d| d.as_str())
+                .map(str::to_owned)
+        });
+    if claimed.as_deref() != Some(&digest.to_string()) {
+        eprintln!(
+            "WARNING: --payload claims {}, not the image's digest {digest}; verification will reject it",
+            claimed
+                .as_deref()
+                .map_or("no digest".into(), crate::digest::printable)
+        );
+    }
+}
+
+fn confirm(count: usize) -> Result<bool> {
+    eprint!("Sign {count} manifest(s) in the store? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("reading the answer", e))?;
+    Ok(matches!(line.trim(), "y" | "Y"))
+}
+
+/// Reads a small file whole, refusing one over `max` bytes.
+pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).map_err(|e| Error::io_path("reading", path, e))?;
+    let mut buf = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io_path("reading", path, e))?;
+    if buf.len() as u64 > max {
+        return Err(Error::invalid(format!(
+            "{}: larger than {max} bytes",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// Writes an output file by temp file and rename, so a reader never sees half of it.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    crate::store::layout::write_atomically(path, bytes, &dir)
+}

@@ -1,0 +1,599 @@
+//! Offline signing and verification, checked by the real cosign and skopeo: what
+//! airsign signs in the store verifies in a registry, and what cosign and skopeo sign
+//! in a registry verifies with airsign, offline.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::oci::digest_of;
+use common::registry::{Mode, Registry};
+use common::verifiers::*;
+use common::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+const PASSWORD: &str = "correct horse";
+
+struct Bed {
+    tmp: TempDir,
+    store: PathBuf,
+}
+
+impl Bed {
+    fn new() -> Bed {
+        let tmp = TempDir::new().unwrap();
+        let store = tmp.path().join("store");
+        ok(airsign(["store", "init", "--store"]).arg(&store));
+        Bed { tmp, store }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = airsign(["--store".as_ref(), self.store.as_os_str()]);
+        c.args(args).env("COSIGN_PASSWORD", PASSWORD);
+        c
+    }
+
+    fn import(&self, fixture: &str, repo: &str) {
+        ok(&mut self.cmd(&[
+            "import",
+            &format!("oci:{}", fixtures().join(fixture).display()),
+            "--repository",
+            repo,
+        ]));
+    }
+
+    /// Generates a key pair; returns (private key, public key).
+    fn keys(&self, prefix: &str) -> (PathBuf, PathBuf) {
+        let p = self.path(prefix);
+        ok(&mut self.cmd(&[
+            "generate-key-pair",
+            "--output-key-prefix",
+            p.to_str().unwrap(),
+        ]));
+        (p.with_extension("key"), p.with_extension("pub"))
+    }
+
+    fn index(&self) -> Value {
+        serde_json::from_slice(&fs::read(self.store.join("index.json")).unwrap()).unwrap()
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn sig_tag(digest: &str) -> String {
+    format!("{}.sig", digest.replace(':', "-"))
+}
+
+fn fixture_digest(fixture: &str) -> String {
+    let idx: Value =
+        serde_json::from_slice(&fs::read(fixtures().join(fixture).join("index.json")).unwrap())
+            .unwrap();
+    idx["manifests"][0]["digest"].as_str().unwrap().to_owned()
+}
+
+fn child_digests(fixture: &str) -> Vec<String> {
+    let d = fixture_digest(fixture);
+    let raw = fs::read(fixtures().join(fixture).join("blobs/sha256").join(&d[7..])).unwrap();
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn signed_offline_verifies_with_cosign_and_skopeo_in_a_registry() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    let single = format!("{}/demo/single", reg.host());
+    let multi = format!("{}/demo/multi", reg.host());
+    bed.import("single", &single);
+    bed.import("multi", &multi);
+    let (key, public) = bed.keys("k");
+    let (_, wrong) = bed.keys("wrong");
+
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), &format!("{single}:v1")]));
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "-r", &format!("{multi}:v1")]));
+
+    // airsign itself, offline
+    ok(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        &format!("{single}:v1"),
+        &format!("{multi}:v1"),
+    ]));
+
+    // push every tag byte for byte, as skopeo can: image, then its .sig tags
+    let sd = fixture_digest("single");
+    let md = fixture_digest("multi");
+    for (name, dest) in [
+        (format!("{single}:v1"), "demo/single:v1".to_string()),
+        (
+            format!("{single}:{}", sig_tag(&sd)),
+            format!("demo/single:{}", sig_tag(&sd)),
+        ),
+        (format!("{multi}:v1"), "demo/multi:v1".to_string()),
+    ]
+    .into_iter()
+    .chain(
+        std::iter::once(md.clone())
+            .chain(child_digests("multi"))
+            .map(|d| {
+                (
+                    format!("{multi}:{}", sig_tag(&d)),
+                    format!("demo/multi:{}", sig_tag(&d)),
+                )
+            }),
+    ) {
+        let out = skopeo_push(&skopeo, &reg, &bed.store, &name, &dest);
+        assert!(
+            out.status.success(),
+            "push {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    for image in ["demo/single:v1", "demo/multi:v1"] {
+        let out = cosign_verify(&cosign, &reg, &public, image, &[]);
+        assert!(
+            out.status.success(),
+            "cosign verify {image}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = cosign_verify(&cosign, &reg, &wrong, image, &[]);
+        assert!(
+            !out.status.success(),
+            "cosign accepted the wrong key for {image}"
+        );
+    }
+    skopeo_policy_verify(&skopeo, &reg, &public, "demo/single:v1", false).unwrap();
+    // for an index, skopeo's policy checks every platform's own signature (-r)
+    skopeo_policy_verify(&skopeo, &reg, &public, "demo/multi:v1", true).unwrap();
+    let err = skopeo_policy_verify(&skopeo, &reg, &wrong, "demo/single:v1", false).unwrap_err();
+    assert!(
+        err.contains("invalid signature") || err.contains("verification failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tampered_payloads_and_foreign_digest_claims_are_rejected_by_all_three() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    let tampered = format!("{}/demo/tampered", reg.host());
+    let claims = format!("{}/demo/claims", reg.host());
+    bed.import("single", &tampered);
+    bed.import("single", &claims);
+    let (key, public) = bed.keys("k");
+    let sd = fixture_digest("single");
+
+    // 1. a valid signature whose payload is then changed by one byte
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), &format!("{tampered}:v1")]));
+    tamper_payload(&bed, &format!("{tampered}:{}", sig_tag(&sd)));
+
+    // 2. a valid signature over a payload claiming another digest (--payload)
+    let other = "sha256:1914f5918b604c26e21d4cc7b51193b6853578839e3c17c1aa8e15dd5ec4292e";
+    let foreign = bed.path("foreign.json");
+    fs::write(
+        &foreign,
+        ok(&mut bed.cmd(&["generate", &format!("{claims}@{other}")])),
+    )
+    .unwrap();
+    let out = run(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--payload",
+        s(&foreign),
+        &format!("{claims}:v1"),
+    ]));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: --payload claims"));
+
+    for repo in [&tampered, &claims] {
+        let out = run(&mut bed.cmd(&["verify", "--key", s(&public), &format!("{repo}:v1")]));
+        assert_eq!(
+            out.status.code(),
+            Some(12),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+        let short = repo.split_once('/').unwrap().1;
+        for name in [format!("{repo}:v1"), format!("{repo}:{}", sig_tag(&sd))] {
+            let dest = format!("{short}:{}", name.rsplit_once(':').unwrap().1);
+            assert!(
+                skopeo_push(&skopeo, &reg, &bed.store, &name, &dest)
+                    .status
+                    .success()
+            );
+        }
+        let out = cosign_verify(&cosign, &reg, &public, &format!("{short}:v1"), &[]);
+        assert!(!out.status.success(), "cosign accepted {repo}");
+        assert!(
+            skopeo_policy_verify(&skopeo, &reg, &public, &format!("{short}:v1"), false).is_err()
+        );
+    }
+}
+
+/// Rewrites the `.sig` entry `name` so its payload differs by one byte while the
+/// signature annotation stays: a new payload blob, config and manifest.
+fn tamper_payload(bed: &Bed, name: &str) {
+    let blob = |d: &str| bed.store.join("blobs/sha256").join(&d[7..]);
+    let put = |bytes: &[u8]| {
+        let d = digest_of(bytes);
+        fs::write(blob(&d), bytes).unwrap();
+        d
+    };
+    let mut index = bed.index();
+    let entry = index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == name)
+        .unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&fs::read(blob(entry["digest"].as_str().unwrap())).unwrap())
+            .unwrap();
+    let payload = fs::read(blob(manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
+    let changed = String::from_utf8(payload)
+        .unwrap()
+        .replace("cosign container", "Cosign container");
+    let pd = put(changed.as_bytes());
+    let mut config: Value = serde_json::from_slice(
+        &fs::read(blob(manifest["config"]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    config["rootfs"]["diff_ids"][0] = pd.clone().into();
+    let config = serde_json::to_vec(&config).unwrap();
+    manifest["config"]["digest"] = put(&config).into();
+    manifest["config"]["size"] = config.len().into();
+    manifest["layers"][0]["digest"] = pd.into();
+    manifest["layers"][0]["size"] = changed.len().into();
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    entry["digest"] = put(&manifest).into();
+    entry["size"] = manifest.len().into();
+    fs::write(
+        bed.store.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn cosign_and_skopeo_signatures_verify_with_airsign_offline() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    let (key, public) = bed.keys("k");
+    let (_, wrong) = bed.keys("wrong");
+    let single = fixtures().join("single");
+    let sd = fixture_digest("single");
+
+    // cosign 2.5 signs in the registry
+    assert!(
+        skopeo_push(&skopeo, &reg, &single, "v1", "demo/cosigned:v1")
+            .status
+            .success()
+    );
+    let home = TempDir::new().unwrap();
+    ok(Command::new(&cosign)
+        .env("HOME", home.path())
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .args([
+            "sign",
+            "--key",
+            s(&key),
+            "--tlog-upload=false",
+            "--yes",
+            "-a",
+            "by=cosign",
+        ])
+        .arg(format!("{}/demo/cosigned@{sd}", reg.host())));
+
+    // skopeo 1.18 signs while copying (identity: the destination tag)
+    let pass = bed.path("pass");
+    fs::write(&pass, PASSWORD).unwrap();
+    ok(Command::new(&skopeo)
+        .args(["--insecure-policy", "--registries.d"])
+        .arg(registries_d())
+        .args([
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--sign-by-sigstore-private-key",
+            s(&key),
+            "--sign-passphrase-file",
+            s(&pass),
+        ])
+        .arg(format!("oci:{}:v1", single.display()))
+        .arg(format!("docker://{}/demo/skosigned:v1", reg.host())));
+
+    for repo in ["cosigned", "skosigned"] {
+        // bring image and signature back into a plain layout (bare tags), offline from here
+        let layout = bed.path(&format!("{repo}-layout"));
+        assert!(
+            skopeo_pull(&skopeo, &reg, &format!("demo/{repo}:v1"), &layout, "v1")
+                .status
+                .success()
+        );
+        let out = skopeo_pull(
+            &skopeo,
+            &reg,
+            &format!("demo/{repo}:{}", sig_tag(&sd)),
+            &layout,
+            &sig_tag(&sd),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let oci = format!("oci:{}:v1", layout.display());
+        let out = ok(&mut bed.cmd(&["verify", "--key", s(&public), &oci]));
+        let payloads: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(
+            payloads[0]["critical"]["image"]["docker-manifest-digest"],
+            sd.as_str()
+        );
+        let out = run(&mut bed.cmd(&["verify", "--key", s(&wrong), &oci]));
+        assert_eq!(
+            out.status.code(),
+            Some(12),
+            "{repo}: wrong key must not verify"
+        );
+
+        // and imported into the store, the signature comes along and still verifies
+        let name = format!("{}/demo/{repo}", reg.host());
+        ok(&mut bed.cmd(&[
+            "import",
+            &format!("oci:{}", layout.display()),
+            "--repository",
+            &name,
+        ]));
+        ok(&mut bed.cmd(&[
+            "verify",
+            "--key",
+            s(&public),
+            "-a",
+            if repo == "cosigned" {
+                "by=cosign"
+            } else {
+                "creator=containers/image 5.34.2"
+            },
+            &format!("{name}:v1"),
+        ]));
+    }
+}
+
+#[test]
+fn output_signature_and_payload_verify_with_openssl() {
+    let Some(openssl) = need!(Tool::Openssl) else {
+        return;
+    };
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/single");
+    let (key, public) = bed.keys("k");
+    let before = snapshot(&bed.store);
+    let sig = bed.path("sig.b64");
+    let payload = bed.path("payload.json");
+    let cert = bed.path("cert.pem");
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--upload=false",
+        "--output-signature",
+        s(&sig),
+        "--output-payload",
+        s(&payload),
+        "--output-certificate",
+        s(&cert),
+        "registry.example.com/demo/single:v1",
+    ]));
+    assert_eq!(
+        snapshot(&bed.store),
+        before,
+        "--upload=false must leave the layout untouched"
+    );
+    let b64 = fs::read_to_string(&sig).unwrap();
+    assert!(!b64.ends_with('\n'), "cosign writes no trailing newline");
+    assert_eq!(
+        fs::read(&cert).unwrap(),
+        fs::read(&public).unwrap(),
+        "no certificate: the public key PEM"
+    );
+    let der = base64_decode(&b64);
+    let der_path = bed.path("sig.der");
+    fs::write(&der_path, der).unwrap();
+    let out = ok(Command::new(&openssl)
+        .args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            s(&public),
+            "-signature",
+            s(&der_path),
+        ])
+        .arg(&payload));
+    assert!(out.contains("Verified OK"), "{out}");
+
+    // deterministic: the same key, image and annotations give the same bytes
+    let again = bed.path("sig2.b64");
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--upload=false",
+        "--output-signature",
+        s(&again),
+        "registry.example.com/demo/single:v1",
+    ]));
+    assert_eq!(fs::read(&again).unwrap(), b64.as_bytes());
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .unwrap()
+}
+
+#[test]
+fn signing_twice_dedupes_and_new_annotations_append() {
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/single");
+    let (key, public) = bed.keys("k");
+    let img = "registry.example.com/demo/single:v1";
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), img]));
+    let first = bed.index();
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), img]));
+    assert_eq!(
+        bed.index(),
+        first,
+        "a duplicate signature must not change anything"
+    );
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "-a", "env=prod", img]));
+    let ls: Value = serde_json::from_str(&ok(&mut bed.cmd(&["ls", "--json"]))).unwrap();
+    assert_eq!(ls[0]["signatures"], 2);
+    // both verify; -a selects
+    let out = ok(&mut bed.cmd(&["verify", "--key", s(&public), img]));
+    assert_eq!(
+        serde_json::from_str::<Value>(out.trim())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let out = ok(&mut bed.cmd(&["verify", "--key", s(&public), "-a", "env=prod", img]));
+    assert_eq!(
+        serde_json::from_str::<Value>(out.trim())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let out = run(&mut bed.cmd(&["verify", "--key", s(&public), "-a", "env=dev", img]));
+    assert_eq!(out.status.code(), Some(12));
+    ok(&mut bed.cmd(&["fsck"]));
+}
+
+#[test]
+fn verify_exit_codes_follow_cosign() {
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/single");
+    let (_, public) = bed.keys("k");
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        "registry.example.com/demo/single:v1",
+    ]));
+    assert_eq!(out.status.code(), Some(10), "no signatures");
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        "registry.example.com/demo/nope:v1",
+    ]));
+    assert_eq!(out.status.code(), Some(11), "image not found");
+}
+
+#[test]
+fn kms_keys_get_an_offline_hint_and_bare_tags_need_an_identity() {
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/single");
+    let err = fails(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        "awskms://alias/x",
+        "registry.example.com/demo/single:v1",
+    ]));
+    assert!(err.contains("attach signature"), "{err}");
+    let (key, public) = bed.keys("k");
+    let layout = bed.path("copy");
+    // a plain layout of bare tags: the identity must be given
+    copy_dir(&fixtures().join("single"), &layout);
+    let before = snapshot(&layout);
+    let err = fails(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        &format!("oci:{}:v1", layout.display()),
+    ]));
+    assert!(err.contains("--identity"), "{err}");
+    assert_eq!(snapshot(&layout), before);
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--identity",
+        "registry.example.com/demo/single",
+        &format!("oci:{}:v1", layout.display()),
+    ]));
+    let out = ok(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        &format!("oci:{}:v1", layout.display()),
+    ]));
+    assert!(
+        out.contains(r#""docker-reference":"registry.example.com/demo/single""#),
+        "{out}"
+    );
+    let tags = fs::read_to_string(layout.join("index.json")).unwrap();
+    assert!(
+        tags.contains(&format!("\"{}\"", sig_tag(&fixture_digest("single")))),
+        "{tags}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+        } else {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
