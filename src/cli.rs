@@ -220,9 +220,20 @@ pub struct VerifyArgs {
     /// Images: references in the store, or oci:DIR[:REF]
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// The public key (PEM), a path or env://VAR; a private key's public half works too
+    /// The public key (PEM), a path or env://VAR; a private key's public half works too.
+    /// Without it, each signature's certificate is checked against --certificate-chain
+    /// or --ca-roots, and its key used
     #[arg(long, value_name = "KEY")]
-    pub key: String,
+    pub key: Option<String>,
+    /// PEM chain to trust: intermediates first, the root last (cosign's flag)
+    #[arg(long, value_name = "FILE", conflicts_with = "ca_roots")]
+    pub certificate_chain: Option<PathBuf>,
+    /// PEM file of trusted root certificates
+    #[arg(long, value_name = "FILE")]
+    pub ca_roots: Option<PathBuf>,
+    /// PEM file of intermediate certificates (with --ca-roots)
+    #[arg(long, value_name = "FILE", requires = "ca_roots")]
+    pub ca_intermediates: Option<PathBuf>,
     /// Require optional[KEY] == VALUE in the payload (repeatable)
     #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
@@ -302,6 +313,9 @@ pub fn run() -> Result<i32> {
         Command::Verify(a) => {
             let opts = ops::verify::VerifyOptions {
                 key: a.key,
+                certificate_chain: a.certificate_chain,
+                ca_roots: a.ca_roots,
+                ca_intermediates: a.ca_intermediates,
                 annotations: a.annotations,
                 output: if a.output == "text" {
                     ops::verify::Output::Text

@@ -29,7 +29,10 @@ pub enum Output {
 
 #[derive(Debug, Default)]
 pub struct VerifyOptions {
-    pub key: String,
+    pub key: Option<String>,
+    pub certificate_chain: Option<std::path::PathBuf>,
+    pub ca_roots: Option<std::path::PathBuf>,
+    pub ca_intermediates: Option<std::path::PathBuf>,
     pub annotations: Vec<String>,
     pub output: Output,
 }
@@ -39,7 +42,12 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
         return Err(Error::Usage("name at least one image to verify".into()));
     }
     let required = payload::parse_annotations(&opts.annotations)?;
-    let key = keys::load_public_key(&opts.key)?;
+    let Some(key_ref) = &opts.key else {
+        return Err(Error::Usage(
+            "verifying without --key (by certificate) is not supported yet; pass --key".into(),
+        ));
+    };
+    let key = keys::load_public_key(key_ref)?;
     for image in images {
         let verified = verify_image(store, image, &key, &required)?;
         report(image, &verified, &required, opts.output)?;
