@@ -59,6 +59,62 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the tag of an image's signature (or attestation, SBOM) artifact
     Triangulate(TriangulateArgs),
+    /// Attach something made elsewhere to an image
+    #[command(subcommand)]
+    Attach(AttachCommand),
+    /// Remove an image's signatures, attestations or SBOMs from the layout
+    Clean(CleanArgs),
+    /// Remove blobs nothing in index.json refers to
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// What to remove
+    #[arg(long = "type", value_name = "TYPE", default_value = "all",
+          value_parser = ["signature", "attestation", "sbom", "all"])]
+    pub kind: String,
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// The image: a reference in the store, or oci:DIR[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttachCommand {
+    /// Attach a signature made elsewhere (openssl, an HSM) to an image's .sig
+    Signature(AttachSignatureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AttachSignatureArgs {
+    /// The signed payload, exactly the bytes that were signed
+    #[arg(long, value_name = "FILE")]
+    pub payload: PathBuf,
+    /// The base64 signature: a file, - for stdin, or the base64 text itself
+    #[arg(long, value_name = "FILE|-|BASE64")]
+    pub signature: String,
+    /// The signing certificate (PEM), stored as the certificate annotation
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+    /// The certificate chain (PEM), stored as the chain annotation
+    #[arg(long, value_name = "FILE")]
+    pub certificate_chain: Option<PathBuf>,
+    /// Check the signature with this public key before attaching it
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// The image: a reference in the store, or oci:DIR[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,6 +382,18 @@ pub fn run() -> Result<i32> {
             ops::verify::run(&store()?, &a.images, &opts)
         }
         Command::Triangulate(a) => ops::triangulate::run(&store()?, &a.image, &a.kind),
+        Command::Clean(a) => ops::clean::clean(&store()?, &a.image, &a.kind, a.force),
+        Command::Gc(a) => ops::clean::gc(&store()?, a.json),
+        Command::Attach(AttachCommand::Signature(a)) => {
+            let opts = ops::attach::AttachOptions {
+                payload: a.payload,
+                signature: a.signature,
+                certificate: a.certificate,
+                certificate_chain: a.certificate_chain,
+                key: a.key,
+            };
+            ops::attach::run(&store()?, &a.image, &opts)
+        }
     };
     done.map(|()| 0)
 }

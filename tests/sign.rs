@@ -597,3 +597,307 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn seed_flow_generate_openssl_attach_verifies_with_cosign_and_skopeo() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(openssl) = need!(Tool::Openssl) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    let repo = format!("{}/demo/seed", reg.host());
+    bed.import("single", &repo);
+    let sd = fixture_digest("single");
+    // an ordinary openssl key: the "signer elsewhere"
+    let key = bed.path("ec.pem");
+    let public = bed.path("ec.pub");
+    ok(Command::new(&openssl).args([
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        s(&key),
+    ]));
+    ok(Command::new(&openssl).args(["ec", "-in", s(&key), "-pubout", "-out", s(&public)]));
+
+    let payload = bed.path("payload.json");
+    fs::write(
+        &payload,
+        ok(&mut bed.cmd(&["generate", &format!("{repo}:v1")])),
+    )
+    .unwrap();
+    let der = bed.path("sig.der");
+    ok(Command::new(&openssl).args([
+        "dgst",
+        "-sha256",
+        "-sign",
+        s(&key),
+        "-out",
+        s(&der),
+        s(&payload),
+    ]));
+    // base64 with a trailing newline and a line break, as `base64` writes it
+    let b64 = bed.path("sig.b64");
+    ok(Command::new("sh")
+        .arg("-c")
+        .arg(format!("base64 -w 40 {} > {}", s(&der), s(&b64))));
+
+    let before = snapshot(&bed.store);
+    let (_, wrong) = bed.keys("wrong");
+    let err = fails(&mut bed.cmd(&[
+        "attach",
+        "signature",
+        "--payload",
+        s(&payload),
+        "--signature",
+        s(&b64),
+        "--key",
+        s(&wrong),
+        &format!("{repo}:v1"),
+    ]));
+    assert!(err.contains("does not verify"), "{err}");
+    let err = fails(&mut bed.cmd(&[
+        "attach",
+        "signature",
+        "--payload",
+        s(&payload),
+        "--signature",
+        "bm90 IGJhc2U2NA%%",
+        &format!("{repo}:v1"),
+    ]));
+    assert!(err.contains("base64"), "{err}");
+    assert_eq!(
+        snapshot(&bed.store),
+        before,
+        "refused attaches change nothing"
+    );
+
+    ok(&mut bed.cmd(&[
+        "attach",
+        "signature",
+        "--payload",
+        s(&payload),
+        "--signature",
+        s(&b64),
+        "--key",
+        s(&public),
+        &format!("{repo}:v1"),
+    ]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), &format!("{repo}:v1")]));
+
+    for (name, dest) in [
+        (format!("{repo}:v1"), "demo/seed:v1".to_string()),
+        (
+            format!("{repo}:{}", sig_tag(&sd)),
+            format!("demo/seed:{}", sig_tag(&sd)),
+        ),
+    ] {
+        assert!(
+            skopeo_push(&skopeo, &reg, &bed.store, &name, &dest)
+                .status
+                .success()
+        );
+    }
+    let out = cosign_verify(&cosign, &reg, &public, "demo/seed:v1", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    skopeo_policy_verify(&skopeo, &reg, &public, "demo/seed:v1", false).unwrap();
+}
+
+#[test]
+fn attach_reads_stdin_and_literal_base64_and_skips_exact_duplicates() {
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/single");
+    let (key, public) = bed.keys("k");
+    let img = "registry.example.com/demo/single:v1";
+    let sig = bed.path("sig");
+    let payload = bed.path("payload");
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--upload=false",
+        "--output-signature",
+        s(&sig),
+        "--output-payload",
+        s(&payload),
+        img,
+    ]));
+    let b64 = fs::read_to_string(&sig).unwrap();
+    // literal base64 with whitespace around it
+    ok(&mut bed.cmd(&[
+        "attach",
+        "signature",
+        "--payload",
+        s(&payload),
+        "--signature",
+        &format!("  {b64}\n"),
+        img,
+    ]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), img]));
+    // the same again, from stdin: nothing new
+    let index = bed.index();
+    let mut c = bed.cmd(&[
+        "attach",
+        "signature",
+        "--payload",
+        s(&payload),
+        "--signature",
+        "-",
+        img,
+    ]);
+    c.stdin(fs::File::open(&sig).unwrap());
+    ok(&mut c);
+    assert_eq!(bed.index(), index);
+}
+
+#[test]
+fn clean_removes_signatures_and_gc_their_blobs() {
+    let bed = Bed::new();
+    bed.import("multi", "registry.example.com/demo/multi");
+    let blobs = || {
+        fs::read_dir(bed.store.join("blobs/sha256"))
+            .unwrap()
+            .count()
+    };
+    let before = blobs();
+    let (key, public) = bed.keys("k");
+    let img = "registry.example.com/demo/multi:v1";
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "-r", img]));
+    assert!(blobs() > before);
+    // no terminal and no -f: refused, nothing removed
+    let index = bed.index();
+    let err = fails(&mut bed.cmd(&["clean", img]));
+    assert!(err.contains("-f"), "{err}");
+    assert_eq!(bed.index(), index);
+    ok(&mut bed.cmd(&["clean", "-f", "--type", "signature", img]));
+    let out = run(&mut bed.cmd(&["verify", "--key", s(&public), img]));
+    assert_eq!(out.status.code(), Some(10));
+    // the index's own .sig is gone; the children's (-r) stay until cleaned by digest
+    let child = child_digests("multi")[0].clone();
+    ok(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        &format!("registry.example.com/demo/multi@{child}"),
+    ]));
+    for c in child_digests("multi") {
+        ok(&mut bed.cmd(&[
+            "clean",
+            "-f",
+            &format!("registry.example.com/demo/multi@{c}"),
+        ]));
+    }
+    assert_eq!(blobs(), before, "every signature blob was collected");
+    ok(&mut bed.cmd(&["fsck"]));
+
+    // gc removes an unreferenced blob and keeps the rest
+    fs::write(
+        bed.store
+            .join("blobs/sha256")
+            .join(&digest_of(b"orphan")[7..]),
+        b"orphan",
+    )
+    .unwrap();
+    let out = ok(&mut bed.cmd(&["gc", "--json"]));
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["removed_blobs"], 1);
+    assert_eq!(blobs(), before);
+    ok(&mut bed.cmd(&["fsck"]));
+}
+
+/// For the same layers, airsign's `.sig` manifest and config are cosign's bytes.
+#[test]
+fn sig_manifest_and_config_bytes_equal_cosigns() {
+    use airsign::signature::{SigLayer, SignatureArtifact};
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    let (key, _) = bed.keys("k");
+    let sd = fixture_digest("single");
+    assert!(
+        skopeo_push(
+            &skopeo,
+            &reg,
+            &fixtures().join("single"),
+            "v1",
+            "demo/golden:v1"
+        )
+        .status
+        .success()
+    );
+    let home = TempDir::new().unwrap();
+    // two signatures (cosign appends the second layer and re-marshals the config)
+    for ann in ["first=1", "second=<2>"] {
+        ok(Command::new(&cosign)
+            .env("HOME", home.path())
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .args([
+                "sign",
+                "--key",
+                s(&key),
+                "--tlog-upload=false",
+                "--yes",
+                "-a",
+                ann,
+            ])
+            .arg(format!("{}/demo/golden@{sd}", reg.host())));
+    }
+    let layout = bed.path("golden");
+    assert!(
+        skopeo_pull(
+            &skopeo,
+            &reg,
+            &format!("demo/golden:{}", sig_tag(&sd)),
+            &layout,
+            "sig"
+        )
+        .status
+        .success()
+    );
+    let idx: Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let blob = |d: &str| fs::read(layout.join("blobs/sha256").join(&d[7..])).unwrap();
+    let cosign_manifest = blob(idx["manifests"][0]["digest"].as_str().unwrap());
+    let m: Value = serde_json::from_slice(&cosign_manifest).unwrap();
+    let cosign_config = blob(m["config"]["digest"].as_str().unwrap());
+
+    let mut ours = SignatureArtifact::default();
+    for l in m["layers"].as_array().unwrap() {
+        ours.append(SigLayer {
+            media_type: l["mediaType"].as_str().unwrap().to_owned(),
+            digest: l["digest"].as_str().unwrap().parse().unwrap(),
+            size: l["size"].as_u64().unwrap(),
+            annotations: serde_json::from_value(l["annotations"].clone()).unwrap(),
+        })
+        .unwrap();
+    }
+    let (config, manifest) = ours.to_bytes();
+    assert_eq!(
+        String::from_utf8(config).unwrap(),
+        String::from_utf8(cosign_config).unwrap()
+    );
+    assert_eq!(
+        String::from_utf8(manifest).unwrap(),
+        String::from_utf8(cosign_manifest).unwrap()
+    );
+}

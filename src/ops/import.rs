@@ -211,7 +211,7 @@ fn copy_tree(
             }
             continue;
         }
-        if tx.layout().has_blob(&desc.digest)? {
+        if tx.has_blob(&desc.digest)? {
             continue;
         }
         let Some((mut file, len)) = source.open_blob(&desc.digest)? else {

@@ -8,6 +8,8 @@ use crate::store::Layout;
 use crate::store::resolve::Query;
 use crate::{Error, Result};
 
+pub mod attach;
+pub mod clean;
 pub mod fsck;
 pub mod generate;
 pub mod import;

@@ -2,7 +2,7 @@
 //! stored in the layout as cosign `.sig` images (`--upload`, the default), or only
 //! written to the output files (`--upload=false`). No network connection, ever.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
@@ -14,14 +14,14 @@ use crate::digest::Digest;
 use crate::keys;
 use crate::payload;
 use crate::reference::{Location, Reference};
+use crate::signature::attach::{NewSignature, append_signatures};
 use crate::signature::verify::verify_signature;
 use crate::signature::{
     CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SIGNATURE_ANNOTATION, SigLayer, SignatureArtifact,
 };
-use crate::store::descriptor::OCI_MANIFEST;
 use crate::store::manifest::{self, MAX_MANIFEST};
 use crate::store::resolve::{Catalog, EntryName, Found, Query, artifact_name, is_artifact};
-use crate::store::{Descriptor, Kind, Layout};
+use crate::store::{Kind, Layout};
 use crate::{Error, Result};
 
 /// Everything `sign` was asked to do.
@@ -260,47 +260,28 @@ fn store_signatures(
     key: &SigningKey,
     certificate: &BTreeMap<String, String>,
 ) -> Result<Vec<String>> {
-    let catalog = Catalog::open(layout)?;
-    let mut tx = layout.begin()?;
-    let mut updated: HashMap<String, Descriptor> = HashMap::new();
-    let mut order = Vec::new();
-    for (t, payload_bytes, b64) in signed {
-        let mut artifact = match catalog.named(&t.sig_name) {
-            Some(existing) => SignatureArtifact::read(layout, existing)
-                .map_err(|e| Error::invalid(format!("{}: {e}", t.sig_name)))?,
-            None => SignatureArtifact::default(),
-        };
-        let mut layer = SigLayer::new(payload_bytes, b64.clone());
-        layer.annotations.extend(certificate.clone());
-        if is_duplicate(&artifact, &layer, payload_bytes, key) {
+    let new: Vec<NewSignature> = signed
+        .iter()
+        .map(|(t, payload_bytes, b64)| {
+            let mut layer = SigLayer::new(payload_bytes, b64.clone());
+            layer.annotations.extend(certificate.clone());
+            NewSignature {
+                sig_name: t.sig_name.clone(),
+                payload: payload_bytes.clone(),
+                layer,
+            }
+        })
+        .collect();
+    append_signatures(layout, &new, |artifact, n| {
+        let dup = is_duplicate(artifact, &n.layer, &n.payload, key);
+        if dup {
             eprintln!(
                 "{}: an equal signature is already there; skipped",
-                t.display
+                n.sig_name
             );
-            continue;
         }
-        artifact.append(layer)?;
-        tx.put_bytes(payload_bytes)?;
-        let (config, manifest) = artifact.to_bytes();
-        tx.put_bytes(&config)?;
-        let digest = tx.put_bytes(&manifest)?;
-        if updated
-            .insert(
-                t.sig_name.clone(),
-                Descriptor::new(OCI_MANIFEST, digest, manifest.len() as u64),
-            )
-            .is_none()
-        {
-            order.push(t.sig_name.clone());
-        }
-    }
-    tx.commit(|index| {
-        for name in &order {
-            index.set_named(name, updated[name].clone());
-        }
-        Ok(())
-    })?;
-    Ok(order)
+        dup
+    })
 }
 
 /// cosign's rule: same payload and media type, every new annotation but the signature
@@ -374,7 +355,9 @@ fn write_outputs(
     Ok(())
 }
 
-fn warn_on_foreign_claim(payload_bytes: &[u8], digest: &Digest) {
+/// Warns when a given payload does not claim the image's digest (verification will
+/// then reject it, but signing elsewhere may be deliberate).
+pub fn warn_on_foreign_claim(payload_bytes: &[u8], digest: &Digest) {
     let claimed = serde_json::from_slice::<serde_json::Value>(payload_bytes)
         .ok()
         .and_then(|v| {

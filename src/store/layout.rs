@@ -228,12 +228,19 @@ impl Layout {
             tmp: self.tmp_dir()?,
             staged: Vec::new(),
             staged_digests: HashSet::new(),
+            relied_on: HashSet::new(),
         })
     }
 
     /// Changes `index.json` under the layout's lock (see [`Transaction::commit`]).
     pub fn update_index<T>(&self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
         self.begin()?.commit(f)
+    }
+
+    /// Runs `f` holding the layout's exclusive lock (no commit can happen meanwhile).
+    pub fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _lock = self.lock()?;
+        f()
     }
 
     fn tmp_dir(&self) -> Result<PathBuf> {
@@ -270,6 +277,7 @@ pub struct Transaction<'a> {
     tmp: PathBuf,
     staged: Vec<(PathBuf, Digest)>,
     staged_digests: HashSet<Digest>,
+    relied_on: HashSet<Digest>,
 }
 
 impl Transaction<'_> {
@@ -280,7 +288,7 @@ impl Transaction<'_> {
     /// Stages a blob from `reader`, which must yield exactly `size` bytes hashing to
     /// `digest`. Returns false (and reads nothing) if the layout already has it.
     pub fn put_blob(&mut self, digest: &Digest, size: u64, reader: &mut impl Read) -> Result<bool> {
-        if self.staged_digests.contains(digest) || self.layout.has_blob(digest)? {
+        if self.has_blob(digest)? {
             return Ok(false);
         }
         let (path, file) = self.temp_file()?;
@@ -331,7 +339,7 @@ impl Transaction<'_> {
     /// SHA-256 digest.
     pub fn put_bytes(&mut self, bytes: &[u8]) -> Result<Digest> {
         let d = Digest::sha256(bytes);
-        if self.staged_digests.contains(&d) || self.layout.has_blob(&d)? {
+        if self.has_blob(&d)? {
             return Ok(d);
         }
         let (path, mut file) = self.temp_file()?;
@@ -344,6 +352,20 @@ impl Transaction<'_> {
         Ok(d)
     }
 
+    /// Whether the blob is staged here or already in the layout. A blob found in the
+    /// layout is relied upon: commit checks, under the lock, that it is still there
+    /// (a concurrent `gc` could have removed it in between).
+    pub fn has_blob(&mut self, d: &Digest) -> Result<bool> {
+        if self.staged_digests.contains(d) {
+            return Ok(true);
+        }
+        if self.layout.has_blob(d)? {
+            self.relied_on.insert(d.clone());
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// How many blobs this transaction adds.
     pub fn staged(&self) -> usize {
         self.staged.len()
@@ -354,6 +376,14 @@ impl Transaction<'_> {
     /// applies `f`, and writes the result. If `f` fails nothing is written.
     pub fn commit<T>(mut self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
         let _lock = self.layout.lock()?;
+        for d in &self.relied_on {
+            if !self.layout.has_blob(d)? {
+                return Err(Error::NotFound(format!(
+                    "blob {d} disappeared from {} during the write (a concurrent gc?); run the command again",
+                    self.layout.root().display()
+                )));
+            }
+        }
         let mut index = self.layout.read_index()?;
         let out = f(&mut index)?;
         if !self.staged.is_empty() {

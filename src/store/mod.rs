@@ -4,10 +4,12 @@
 //! - [`descriptor`]: descriptors and `index.json`, the one document airsign serialises;
 //! - [`manifest`]: validating and walking manifests and indexes (raw bytes kept);
 //! - [`resolve`]: finding an image in a layout by tag, reference or digest;
-//! - [`fsck`]: checking a whole layout.
+//! - [`fsck`]: checking a whole layout;
+//! - [`gc`]: removing blobs nothing refers to.
 
 pub mod descriptor;
 pub mod fsck;
+pub mod gc;
 pub mod layout;
 pub mod manifest;
 pub mod resolve;

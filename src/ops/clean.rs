@@ -1,0 +1,83 @@
+//! `airsign clean` (cosign's `clean`, on the layout) and `airsign gc`.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use crate::store::gc;
+use crate::store::resolve::{Catalog, EntryName, artifact_name};
+use crate::{Error, Result};
+
+/// Removes an image's `.sig`/`.att`/`.sbom` entries, then the blobs nothing needs.
+pub fn clean(store: &Path, image: &str, kind: &str, force: bool) -> Result<()> {
+    let suffixes: &[&str] = match kind {
+        "signature" => &["sig"],
+        "attestation" => &["att"],
+        "sbom" => &["sbom"],
+        _ => &["sig", "att", "sbom"],
+    };
+    let (layout, query) = super::open_image(store, image)?;
+    let catalog = Catalog::open(&layout)?;
+    let found = catalog.resolve(&query)?;
+    let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
+    let targets: Vec<String> = suffixes
+        .iter()
+        .filter_map(|s| artifact_name(&name, &found.descriptor.digest, s))
+        .filter(|n| catalog.named(n).is_some())
+        .collect();
+    if targets.is_empty() {
+        eprintln!("{image}: nothing to clean");
+        return Ok(());
+    }
+    if !force {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(format!(
+                "clean would remove {}; pass -f to confirm (there is no terminal to ask on)",
+                targets.join(", ")
+            )));
+        }
+        eprint!(
+            "This will remove {} from {}.\nAre you sure you would like to continue? [y/N] ",
+            targets.join(", "),
+            layout.root().display()
+        );
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading the answer", e))?;
+        if !matches!(line.trim(), "y" | "Y") {
+            return Err(Error::Usage("not cleaning: not confirmed".into()));
+        }
+    }
+    layout.update_index(|index| {
+        index
+            .manifests
+            .retain(|d| !d.ref_name().is_some_and(|n| targets.iter().any(|t| t == n)));
+        Ok(())
+    })?;
+    for t in &targets {
+        eprintln!("Removed {t} from {}", layout.root().display());
+    }
+    report(gc::collect(&layout)?);
+    Ok(())
+}
+
+pub fn gc(store: &Path, json: bool) -> Result<()> {
+    let layout = super::store::open(store)?;
+    let r = gc::collect(&layout)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("serialisable")
+        );
+    } else {
+        report(r);
+    }
+    Ok(())
+}
+
+fn report(r: gc::GcReport) {
+    eprintln!(
+        "gc: removed {} blob(s) ({} bytes), kept {}",
+        r.removed_blobs, r.removed_bytes, r.kept_blobs
+    );
+}

@@ -1,0 +1,102 @@
+//! Garbage collection: removes blobs that nothing reachable from `index.json` refers
+//! to. It runs under the layout's lock, so no write commits while it decides; a write
+//! that relied on a blob gc removed fails cleanly at its commit (see `Transaction`).
+
+use std::collections::HashSet;
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::descriptor::Kind;
+use super::layout::{ALGORITHMS, Layout};
+use super::manifest::{self, MAX_MANIFEST};
+use crate::digest::Digest;
+use crate::{Error, Result};
+
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    pub removed_blobs: u64,
+    pub removed_bytes: u64,
+    pub kept_blobs: u64,
+}
+
+/// Temp files older than this are leftovers of a crashed write, not one in progress.
+const STALE_TEMP: Duration = Duration::from_secs(24 * 3600);
+
+pub fn collect(layout: &Layout) -> Result<GcReport> {
+    layout.with_lock(|| {
+        let reachable = reachable(layout)?;
+        let mut report = GcReport::default();
+        for alg in ALGORITHMS {
+            let dir = layout.root().join("blobs").join(alg.name());
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io_path("reading", &dir, e)),
+            };
+            for e in entries {
+                let e = e.map_err(|e| Error::io_path("reading", &dir, e))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Only well-formed blob names are ours to judge; fsck reports the rest.
+                let Ok(d) = Digest::new(alg, &name) else {
+                    continue;
+                };
+                if reachable.contains(&d) {
+                    report.kept_blobs += 1;
+                    continue;
+                }
+                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(e.path())
+                    .map_err(|err| Error::io_path("removing", &e.path(), err))?;
+                report.removed_blobs += 1;
+                report.removed_bytes += len;
+            }
+            super::layout::sync_dir(&dir)?;
+        }
+        remove_stale_temps(layout);
+        Ok(report)
+    })
+}
+
+/// Every digest reachable from `index.json`. Any unreadable or invalid manifest on the
+/// way stops gc: deleting below a document it cannot read could lose data.
+fn reachable(layout: &Layout) -> Result<HashSet<Digest>> {
+    let index = layout.read_index()?;
+    let mut seen = HashSet::new();
+    let mut queue = index.manifests;
+    while let Some(desc) = queue.pop() {
+        if !seen.insert(desc.digest.clone()) || desc.kind() == Kind::Blob {
+            continue;
+        }
+        let raw = match layout.read_blob(&desc, MAX_MANIFEST) {
+            Ok(raw) => raw,
+            Err(Error::NotFound(_)) => continue,
+            Err(e) => return Err(Error::invalid(format!("gc stopped, nothing removed: {e}"))),
+        };
+        let doc = manifest::parse(&raw, &desc, &format!("{} {}", desc.media_type, desc.digest))
+            .map_err(|e| Error::invalid(format!("gc stopped, nothing removed: {e}")))?;
+        queue.extend(doc.children().into_iter().cloned());
+        if let Some(s) = doc.subject() {
+            seen.insert(s.digest.clone());
+        }
+    }
+    Ok(seen)
+}
+
+fn remove_stale_temps(layout: &Layout) {
+    let dir = layout.root().join(".airsign").join("tmp");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP);
+        if old {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
