@@ -69,7 +69,7 @@ pub fn run(store: &Path, image: &str, opts: &AttachOptions) -> Result<()> {
     }];
     // An identical layer (same payload, same annotations) adds nothing.
     let written = append_signatures(&layout, &new, |artifact, n| {
-        artifact.layers.iter().any(|l| *l == n.layer)
+        artifact.layers.contains(&n.layer)
     })?;
     if written.is_empty() {
         eprintln!("{image}: this exact signature is already attached; nothing changed");
