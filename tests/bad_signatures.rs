@@ -16,6 +16,9 @@ use tempfile::TempDir;
 const IMG: &str = "registry.example.com/demo/single";
 const PASSWORD: &str = "pw";
 
+/// A payload and the annotations of its layer.
+type Layer<'a> = (Vec<u8>, Vec<(&'a str, String)>);
+
 struct Bed {
     _tmp: TempDir,
     store: PathBuf,
@@ -84,7 +87,7 @@ impl Bed {
     }
 
     /// A `.sig` built from these (payload, annotations) layers.
-    fn set_layers(&self, layers: &[(Vec<u8>, Vec<(&str, String)>)]) {
+    fn set_layers(&self, layers: &[Layer]) {
         let mut a = SignatureArtifact::default();
         for (payload, ann) in layers {
             self.put(payload);
