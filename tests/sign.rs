@@ -901,3 +901,49 @@ fn sig_manifest_and_config_bytes_equal_cosigns() {
         String::from_utf8(cosign_manifest).unwrap()
     );
 }
+
+#[test]
+fn cosign_save_layouts_verify_offline() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    let (key, public) = bed.keys("k");
+    let (_, wrong) = bed.keys("wrong");
+    let sd = fixture_digest("single");
+    assert!(
+        skopeo_push(
+            &skopeo,
+            &reg,
+            &fixtures().join("single"),
+            "v1",
+            "demo/saved:v1"
+        )
+        .status
+        .success()
+    );
+    let home = TempDir::new().unwrap();
+    let cosign_cmd = || {
+        let mut c = Command::new(&cosign);
+        c.env("HOME", home.path()).env("COSIGN_PASSWORD", PASSWORD);
+        c
+    };
+    ok(cosign_cmd()
+        .args(["sign", "--key", s(&key), "--tlog-upload=false", "--yes"])
+        .arg(format!("{}/demo/saved@{sd}", reg.host())));
+    let saved = bed.path("saved");
+    ok(cosign_cmd()
+        .args(["save", "--dir", s(&saved)])
+        .arg(format!("{}/demo/saved:v1", reg.host())));
+    let oci = format!("oci:{}", saved.display());
+    let out = ok(&mut bed.cmd(&["verify", "--key", s(&public), &oci]));
+    assert!(out.contains(&sd), "{out}");
+    let out = run(&mut bed.cmd(&["verify", "--key", s(&wrong), &oci]));
+    assert_eq!(out.status.code(), Some(12));
+}
