@@ -15,8 +15,8 @@ pub fn run(store: &Path, image: &str, annotations: &[String]) -> Result<()> {
             (r.name(), r.digest().cloned().expect("checked"))
         }
         _ => {
-            let (layout, query) = super::open_image(store, image)?;
-            let found = crate::store::resolve::Catalog::open(&layout)?.resolve(&query)?;
+            let (layout, query) = super::open_image_read(store, image)?;
+            let found = crate::store::resolve::Catalog::open(layout.as_ref())?.resolve(&query)?;
             let Some(r) = found.reference() else {
                 return Err(Error::Usage(format!(
                     "{image}: this entry has no repository name, so the payload's \

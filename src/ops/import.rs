@@ -12,7 +12,7 @@ use crate::reference::{Location, Reference};
 use crate::store::descriptor::{COSIGN_KIND, REF_NAME};
 use crate::store::manifest::{self, MAX_MANIFEST};
 use crate::store::resolve::{Catalog, EntryName};
-use crate::store::{Descriptor, Kind, Layout, Transaction};
+use crate::store::{Descriptor, Kind, Layout, ReadLayout, Transaction};
 use crate::{Error, Result};
 
 #[derive(Debug, Default, Serialize)]
@@ -38,15 +38,9 @@ pub fn run(
     repository: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let (path, inline_ref) = match Location::parse(src)? {
-        Location::Layout { path, reference } => (path, reference),
-        Location::Archive { .. } => {
-            return Err(Error::Usage(
-                "importing from oci-archive: is not supported yet; unpack it with \
-                 `tar -xf` and import oci:DIR"
-                    .into(),
-            ));
-        }
+    let (source, inline_ref): (Box<dyn ReadLayout>, _) = match Location::parse(src)? {
+        Location::Layout { path, reference } => (Box::new(Layout::open(&path)?), reference),
+        Location::Archive { path, reference } => (super::open_archive(&path)?, reference),
         Location::Store(_) => {
             return Err(Error::Usage(format!(
                 "{src:?}: the source must be oci:DIR[:REF] (an OCI image layout)"
@@ -67,9 +61,8 @@ pub fn run(
         })
         .transpose()?;
 
-    let source = Layout::open(&path)?;
     let store = super::store::open(store)?;
-    let summary = import(&source, &store, &wanted, repository.as_deref())?;
+    let summary = import(source.as_ref(), &store, &wanted, repository.as_deref())?;
 
     if json {
         println!(
@@ -93,7 +86,7 @@ pub fn run(
 
 /// Copies the `wanted` entries of `source` (all when empty) into `store`.
 pub fn import(
-    source: &Layout,
+    source: &dyn ReadLayout,
     store: &Layout,
     wanted: &[String],
     repository: Option<&str>,
@@ -117,7 +110,7 @@ pub fn import(
     if entries.is_empty() {
         return Err(Error::NotFound(format!(
             "{} holds no image",
-            source.root().display()
+            source.location().display()
         )));
     }
 
@@ -159,7 +152,7 @@ fn store_name(
     desc: &Descriptor,
     name: Option<&EntryName>,
     repository: Option<&str>,
-    source: &Layout,
+    source: &dyn ReadLayout,
 ) -> Result<String> {
     match name {
         Some(EntryName::Full(r)) => match r.tag() {
@@ -173,13 +166,13 @@ fn store_name(
             Some(repo) => Ok(Reference::with_tag(repo, t)?.to_string()),
             None => Err(Error::Usage(format!(
                 "{}: entry {t:?} ({}) has only a tag; pass --repository REGISTRY/REPO to name it",
-                source.root().display(),
+                source.location().display(),
                 desc.digest
             ))),
         },
         Some(EntryName::Unnamed(_)) | None => Err(Error::Usage(format!(
             "{}: entry {} has no name (a cosign save layout?); importing unnamed entries is not supported yet",
-            source.root().display(),
+            source.location().display(),
             desc.digest
         ))),
     }
@@ -187,7 +180,7 @@ fn store_name(
 
 /// Stages `desc` and everything below it, validating each manifest and index.
 fn copy_tree(
-    source: &Layout,
+    source: &dyn ReadLayout,
     tx: &mut Transaction<'_>,
     root: &Descriptor,
     seen: &mut HashSet<Digest>,
@@ -217,7 +210,7 @@ fn copy_tree(
         let Some((mut file, len)) = source.open_blob(&desc.digest)? else {
             return Err(Error::NotFound(format!(
                 "{}: blob {} ({}) is missing",
-                source.root().display(),
+                source.location().display(),
                 desc.digest,
                 desc.media_type
             )));
@@ -225,7 +218,7 @@ fn copy_tree(
         if len != desc.size {
             return Err(Error::invalid(format!(
                 "{}: blob {} is {len} bytes, its descriptor says {}",
-                source.root().display(),
+                source.location().display(),
                 desc.digest,
                 desc.size
             )));
@@ -241,10 +234,10 @@ fn copy_tree(
     Ok(())
 }
 
-fn in_source(source: &Layout, e: Error) -> Error {
+fn in_source(source: &dyn ReadLayout, e: Error) -> Error {
     match e {
-        Error::Invalid(m) if !m.contains(&*source.root().to_string_lossy()) => {
-            Error::Invalid(format!("{}: {m}", source.root().display()))
+        Error::Invalid(m) if !m.contains(&*source.location().to_string_lossy()) => {
+            Error::Invalid(format!("{}: {m}", source.location().display()))
         }
         e => e,
     }

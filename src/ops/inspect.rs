@@ -8,8 +8,8 @@ use crate::store::resolve::Catalog;
 use crate::{Error, Result};
 
 pub fn run(store: &Path, image: &str) -> Result<()> {
-    let (layout, query) = super::open_image(store, image)?;
-    let found = Catalog::open(&layout)?.resolve(&query)?;
+    let (layout, query) = super::open_image_read(store, image)?;
+    let found = Catalog::open(layout.as_ref())?.resolve(&query)?;
     let raw = layout.read_blob(&found.descriptor, MAX_MANIFEST)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&raw)

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::reference::Location;
-use crate::store::Layout;
 use crate::store::resolve::Query;
+use crate::store::{Layout, ReadLayout};
 use crate::{Error, Result};
 
 pub mod attach;
@@ -35,6 +35,29 @@ pub fn open_image(store: &Path, image: &str) -> Result<(Layout, Query)> {
                 .into(),
         )),
     }
+}
+
+/// Opens, read-only, the layout an image argument points into: the store, an
+/// `oci:` directory, or an `oci-archive:` file.
+pub fn open_image_read(store: &Path, image: &str) -> Result<(Box<dyn ReadLayout>, Query)> {
+    match Location::parse(image)? {
+        Location::Archive { path, reference } => {
+            Ok((open_archive(&path)?, Query::InLayout(reference)))
+        }
+        _ => {
+            let (layout, query) = open_image(store, image)?;
+            Ok((Box::new(layout), query))
+        }
+    }
+}
+
+/// An `oci-archive` tarball, read in place.
+pub fn open_archive(_path: &Path) -> Result<Box<dyn ReadLayout>> {
+    Err(Error::Usage(
+        "reading oci-archive: tarballs in place is not supported yet; unpack it (tar -xf) and \
+         use oci:DIR"
+            .into(),
+    ))
 }
 
 /// The store directory: `--store`/`AIRSIGN_STORE` (clap reads both), else

@@ -8,8 +8,8 @@ use crate::store::resolve::{Catalog, EntryName, artifact_name};
 use crate::{Error, Result};
 
 pub fn run(store: &Path, image: &str, kind: &str) -> Result<()> {
-    let (layout, query) = super::open_image(store, image)?;
-    let found = Catalog::open(&layout)?.resolve(&query)?;
+    let (layout, query) = super::open_image_read(store, image)?;
+    let found = Catalog::open(layout.as_ref())?.resolve(&query)?;
     let digest = &found.descriptor.digest;
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
     let line = match kind {

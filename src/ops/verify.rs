@@ -17,7 +17,7 @@ use crate::signature::verify::{
 };
 use crate::signature::{MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
 use crate::store::resolve::{Catalog, EntryName, signature_entry};
-use crate::store::{Descriptor, Layout};
+use crate::store::{Descriptor, ReadLayout};
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -62,8 +62,8 @@ pub fn verify_image(
     key: &VerifyingKey,
     required: &BTreeMap<String, String>,
 ) -> Result<Vec<(Vec<u8>, serde_json::Value)>> {
-    let (layout, query) = super::open_image(store, image).map_err(not_found)?;
-    let catalog = Catalog::open(&layout)?;
+    let (layout, query) = super::open_image_read(store, image).map_err(not_found)?;
+    let catalog = Catalog::open(layout.as_ref())?;
     let found = catalog.resolve(&query).map_err(not_found)?;
     let digest = found.descriptor.digest.clone();
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
@@ -72,7 +72,7 @@ pub fn verify_image(
             "no signatures found for {image} ({digest})"
         )));
     };
-    let artifact = SignatureArtifact::read(&layout, sig)?;
+    let artifact = SignatureArtifact::read(layout.as_ref(), sig)?;
     if artifact.layers.is_empty() {
         return Err(Error::NoSignatures(format!(
             "no signatures found for {image} ({digest})"
@@ -81,7 +81,7 @@ pub fn verify_image(
     let mut verified = Vec::new();
     let mut errors = Vec::new();
     for (i, layer) in artifact.layers.iter().enumerate() {
-        match check_layer(&layout, layer, key, &digest, required) {
+        match check_layer(layout.as_ref(), layer, key, &digest, required) {
             Ok(v) => verified.push(v),
             Err(e) => errors.push(format!("signature {}: {e}", i + 1)),
         }
@@ -96,7 +96,7 @@ pub fn verify_image(
 }
 
 fn check_layer(
-    layout: &Layout,
+    layout: &dyn ReadLayout,
     layer: &crate::signature::SigLayer,
     key: &VerifyingKey,
     digest: &crate::digest::Digest,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{MAX_LAYERS, SIMPLESIGNING};
 use crate::digest::Digest;
 use crate::gojson;
-use crate::store::Layout;
+use crate::store::ReadLayout;
 use crate::store::descriptor::{Descriptor, OCI_MANIFEST};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::{Error, Result};
@@ -88,7 +88,7 @@ impl Default for SignatureArtifact {
 
 impl SignatureArtifact {
     /// Reads an existing `.sig` image from a layout.
-    pub fn read(layout: &Layout, desc: &Descriptor) -> Result<SignatureArtifact> {
+    pub fn read(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<SignatureArtifact> {
         let what = format!("signature manifest {}", desc.digest);
         if desc.kind() != crate::store::Kind::Manifest {
             return Err(Error::invalid(format!(

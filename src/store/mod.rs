@@ -3,6 +3,7 @@
 //! - [`layout`]: the directory: blobs, `index.json`, crash-safe writes, the lock;
 //! - [`descriptor`]: descriptors and `index.json`, the one document airsign serialises;
 //! - [`manifest`]: validating and walking manifests and indexes (raw bytes kept);
+//! - [`source`]: read access to a layout in a directory or an archive ([`ReadLayout`]);
 //! - [`resolve`]: finding an image in a layout by tag, reference or digest;
 //! - [`fsck`]: checking a whole layout;
 //! - [`gc`]: removing blobs nothing refers to.
@@ -13,7 +14,9 @@ pub mod gc;
 pub mod layout;
 pub mod manifest;
 pub mod resolve;
+pub mod source;
 
 pub use descriptor::{Descriptor, Index, Kind};
 pub use layout::{Layout, Transaction};
 pub use manifest::Document;
+pub use source::ReadLayout;

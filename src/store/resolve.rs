@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use super::descriptor::{COSIGN_KIND, Descriptor, Index, Kind};
-use super::layout::Layout;
 use super::manifest::{self, MAX_MANIFEST};
+use super::source::ReadLayout;
 use crate::digest::{Digest, printable};
 use crate::reference::{Reference, validate_tag};
 use crate::{Error, Result};
@@ -132,7 +132,7 @@ pub enum Query {
 /// A layout's `index.json` with every entry's name parsed once, so lookups in a store
 /// of many thousands of images stay cheap.
 pub struct Catalog<'a> {
-    layout: &'a Layout,
+    layout: &'a dyn ReadLayout,
     pub index: Index,
     names: Vec<EntryName>,
     /// Raw `ref.name` values and normalised full references → entry position.
@@ -141,11 +141,11 @@ pub struct Catalog<'a> {
 
 impl<'a> Catalog<'a> {
     /// Reads the layout's `index.json`.
-    pub fn open(layout: &'a Layout) -> Result<Catalog<'a>> {
+    pub fn open(layout: &'a dyn ReadLayout) -> Result<Catalog<'a>> {
         Ok(Catalog::new(layout, layout.read_index()?))
     }
 
-    pub fn new(layout: &'a Layout, index: Index) -> Catalog<'a> {
+    pub fn new(layout: &'a dyn ReadLayout, index: Index) -> Catalog<'a> {
         let names: Vec<EntryName> = index.manifests.iter().map(EntryName::of).collect();
         let mut by_name = HashMap::with_capacity(index.manifests.len() * 2);
         for (i, (d, n)) in index.manifests.iter().zip(&names).enumerate() {
@@ -164,7 +164,7 @@ impl<'a> Catalog<'a> {
         }
     }
 
-    pub fn layout(&self) -> &'a Layout {
+    pub fn layout(&self) -> &'a dyn ReadLayout {
         self.layout
     }
 
@@ -191,11 +191,11 @@ impl<'a> Catalog<'a> {
                 [one] => Ok(found(one)),
                 [] => Err(Error::NotFound(format!(
                     "{} holds no image",
-                    self.layout.root().display()
+                    self.layout.location().display()
                 ))),
                 many => Err(Error::Usage(format!(
                     "{} holds {} images; name one ({})",
-                    self.layout.root().display(),
+                    self.layout.location().display(),
                     many.len(),
                     names_of(many)
                 ))),
@@ -277,7 +277,7 @@ impl<'a> Catalog<'a> {
         }
         Err(Error::NotFound(format!(
             "image {d} not found in {}",
-            self.layout.root().display()
+            self.layout.location().display()
         )))
     }
 
@@ -290,7 +290,7 @@ impl<'a> Catalog<'a> {
         Error::NotFound(format!(
             "image {:?} not found in {}{}",
             printable(q),
-            self.layout.root().display(),
+            self.layout.location().display(),
             if images.is_empty() {
                 String::new()
             } else {

@@ -1,0 +1,50 @@
+//! Read access to an OCI layout wherever it is — a directory or an archive — so that
+//! listing, resolving, verifying and copying never special-case the medium.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::descriptor::{Descriptor, Index};
+use super::layout::Layout;
+use crate::Result;
+use crate::digest::Digest;
+
+pub trait ReadLayout {
+    /// Where the layout is (a directory or an archive file), for messages.
+    fn location(&self) -> &Path;
+
+    /// The layout's `index.json`, validated.
+    fn read_index(&self) -> Result<Index>;
+
+    /// A whole blob (at most `max` bytes), checked against its descriptor's size and
+    /// digest. For manifests, indexes, configs and payloads; never for layers.
+    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>>;
+
+    /// A blob as a stream and its stored size, `None` if absent. The bytes are as
+    /// stored: whoever consumes them hashes them.
+    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>>;
+
+    fn has_blob(&self, d: &Digest) -> Result<bool>;
+}
+
+impl ReadLayout for Layout {
+    fn location(&self) -> &Path {
+        self.root()
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        Layout::read_index(self)
+    }
+
+    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
+        Layout::read_blob(self, desc, max)
+    }
+
+    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
+        Ok(Layout::open_blob(self, d)?.map(|(f, n)| (Box::new(f) as Box<dyn Read>, n)))
+    }
+
+    fn has_blob(&self, d: &Digest) -> Result<bool> {
+        Layout::has_blob(self, d)
+    }
+}
