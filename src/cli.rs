@@ -62,10 +62,40 @@ pub enum Command {
     /// Attach something made elsewhere to an image
     #[command(subcommand)]
     Attach(AttachCommand),
+    /// Write images with their signatures to an oci-archive, an OCI layout, or a cosign save layout
+    Export(ExportArgs),
     /// Remove an image's signatures, attestations or SBOMs from the layout
     Clean(CleanArgs),
     /// Remove blobs nothing in index.json refers to
     Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Images in the store to export (with their .sig/.att/.sbom artifacts)
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Export every image of the store
+    #[arg(long)]
+    pub all: bool,
+    /// Where: oci-archive:FILE.tar, oci:DIR, or DIR with --format cosign
+    #[arg(long, value_name = "DEST")]
+    pub to: String,
+    /// oci (an OCI layout, in a tarball or a directory) or cosign (cosign save's layout)
+    #[arg(long, value_name = "FORMAT", default_value = "oci", value_parser = ["oci", "cosign"])]
+    pub format: String,
+    /// Compress the archive: zstd writes FILE.tar.zst
+    #[arg(long, value_name = "ALGORITHM", value_parser = ["zstd"])]
+    pub compress: Option<String>,
+    /// Split the archive into parts of at most SIZE (4G, 700M, 2K): FILE.tar.000, .001, …
+    #[arg(long, value_name = "SIZE")]
+    pub split: Option<String>,
+    /// Leave out the .sig/.att/.sbom artifacts
+    #[arg(long)]
+    pub no_signatures: bool,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,7 +155,8 @@ pub enum StoreCommand {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Where the images are: oci:DIR[:REF]
+    /// Where the images are: oci:DIR[:REF], oci-archive:FILE[:REF] (also .tar.zst and
+    /// split parts), or docker-archive:FILE
     #[arg(value_name = "SRC")]
     pub source: String,
     /// Import only these images of SRC (a tag, a full reference or a digest)
@@ -135,6 +166,13 @@ pub struct ImportArgs {
     /// turns tag `v1` into `registry.example.com/app:v1`
     #[arg(long, value_name = "REPO")]
     pub repository: Option<String>,
+    /// Rename repositories on the way in (prefix match), e.g. a registry host:
+    /// `--rename registry.example.com=mirror.internal` (repeatable)
+    #[arg(long, value_name = "FROM=TO")]
+    pub rename: Vec<String>,
+    /// Import only images whose signatures verify with this public key; report the rest
+    #[arg(long, value_name = "KEY")]
+    pub verify_key: Option<String>,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
@@ -142,6 +180,9 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
+    /// What to list: the store (default), oci:DIR or oci-archive:FILE
+    #[arg(value_name = "LOCATION")]
+    pub location: Option<String>,
     /// Print JSON (one array) instead of a table
     #[arg(long)]
     pub json: bool,
@@ -156,6 +197,9 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct FsckArgs {
+    /// What to check: the store (default), oci:DIR or oci-archive:FILE
+    #[arg(value_name = "LOCATION")]
+    pub location: Option<String>,
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -332,16 +376,18 @@ pub fn run() -> Result<i32> {
     let store = || ops::store_path(cli.global.store.as_deref());
     let done = match cli.command {
         Command::Store(StoreCommand::Init) => ops::store::init(&store()?),
-        Command::Import(a) => ops::import::run(
-            &store()?,
-            &a.source,
-            &a.refs,
-            a.repository.as_deref(),
-            a.json,
-        ),
-        Command::Ls(a) => ops::list::run(&store()?, a.json),
+        Command::Import(a) => {
+            let opts = ops::import::ImportOptions {
+                repository: a.repository,
+                rename: a.rename,
+                verify_key: a.verify_key,
+                json: a.json,
+            };
+            ops::import::run(&store()?, &a.source, &a.refs, &opts)
+        }
+        Command::Ls(a) => ops::list::run(&store()?, a.location.as_deref(), a.json),
         Command::Inspect(a) => ops::inspect::run(&store()?, &a.image),
-        Command::Fsck(a) => ops::fsck::run(&store()?, a.json, a.jobs),
+        Command::Fsck(a) => ops::fsck::run(&store()?, a.location.as_deref(), a.json, a.jobs),
         Command::GenerateKeyPair(a) => ops::keys::generate_key_pair(&a.output_key_prefix, a.yes),
         Command::ImportKeyPair(a) => {
             ops::keys::import_key_pair(&a.key, &a.output_key_prefix, a.yes)
@@ -382,6 +428,18 @@ pub fn run() -> Result<i32> {
             ops::verify::run(&store()?, &a.images, &opts)
         }
         Command::Triangulate(a) => ops::triangulate::run(&store()?, &a.image, &a.kind),
+        Command::Export(a) => {
+            let opts = ops::export::ExportOptions {
+                all: a.all,
+                to: a.to,
+                format: a.format,
+                compress: a.compress,
+                split: a.split,
+                no_signatures: a.no_signatures,
+                json: a.json,
+            };
+            ops::export::run(&store()?, &a.images, &opts)
+        }
         Command::Clean(a) => ops::clean::clean(&store()?, &a.image, &a.kind, a.force),
         Command::Gc(a) => ops::clean::gc(&store()?, a.json),
         Command::Attach(AttachCommand::Signature(a)) => {

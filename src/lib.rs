@@ -2,9 +2,10 @@
 //! formats cosign and skopeo read.
 //!
 //! Module arrows point one way:
-//! `cli → ops → {store, keys, payload} → {reference, digest, gojson}`.
+//! `cli → ops → {archive, signature, store, keys, payload} → {reference, digest, gojson}`.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod cli;
 pub mod digest;
 pub mod error;

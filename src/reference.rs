@@ -288,6 +288,11 @@ pub enum Location {
         path: PathBuf,
         reference: Option<String>,
     },
+    /// A `docker save` tarball (`docker-archive:FILE[:REF]`), for import.
+    DockerArchive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
 }
 
 impl Location {
@@ -316,15 +321,15 @@ impl Location {
         } else if let Some(rest) = s.strip_prefix("oci-archive:") {
             let (path, reference) = split(rest)?;
             Ok(Location::Archive { path, reference })
+        } else if let Some(rest) = s.strip_prefix("docker-archive:") {
+            let (path, reference) = split(rest)?;
+            Ok(Location::DockerArchive { path, reference })
         } else if let Some((transport, _)) = s.split_once(':')
-            && matches!(
-                transport,
-                "docker" | "docker-archive" | "dir" | "containers-storage"
-            )
+            && matches!(transport, "docker" | "dir" | "containers-storage")
         {
             Err(Error::Usage(format!(
                 "{s:?}: the {transport}: transport is not supported here (oci:DIR[:REF], \
-                 oci-archive:FILE[:REF] or a reference in the store)"
+                 oci-archive:FILE[:REF], docker-archive:FILE or a reference in the store)"
             )))
         } else {
             Ok(Location::Store(Reference::parse(s)?))

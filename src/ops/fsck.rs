@@ -6,8 +6,21 @@ use std::time::Instant;
 use crate::store::fsck;
 use crate::{Error, Result};
 
-pub fn run(store: &Path, json: bool, jobs: Option<usize>) -> Result<()> {
-    let layout = super::store::open(store)?;
+pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>) -> Result<()> {
+    let layout = match location {
+        None => super::store::open(store)?,
+        Some(loc) => match crate::reference::Location::parse(loc)? {
+            crate::reference::Location::Layout {
+                path,
+                reference: None,
+            } => crate::store::Layout::open(&path)?,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{loc}: fsck checks the store, oci:DIR or (soon) oci-archive:FILE"
+                )));
+            }
+        },
+    };
     let start = Instant::now();
     let report = fsck::check(&layout, jobs.unwrap_or_else(fsck::default_jobs))?;
     let secs = start.elapsed().as_secs_f64();

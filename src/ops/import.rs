@@ -31,19 +31,36 @@ pub struct Imported {
     pub media_type: String,
 }
 
-pub fn run(
-    store: &Path,
-    src: &str,
-    refs: &[String],
-    repository: Option<&str>,
-    json: bool,
-) -> Result<()> {
+/// What `import` was asked to do besides its source.
+#[derive(Debug, Default)]
+pub struct ImportOptions {
+    pub repository: Option<String>,
+    /// `FROM=TO` repository renames (issue 4; not applied yet).
+    pub rename: Vec<String>,
+    /// Admission key (issue 4; not applied yet).
+    pub verify_key: Option<String>,
+    pub json: bool,
+}
+
+pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Result<()> {
+    let repository = opts.repository.as_deref();
+    let json = opts.json;
+    if !opts.rename.is_empty() || opts.verify_key.is_some() {
+        return Err(Error::Usage(
+            "--rename and --verify-key are not supported yet".into(),
+        ));
+    }
     let (source, inline_ref): (Box<dyn ReadLayout>, _) = match Location::parse(src)? {
         Location::Layout { path, reference } => (Box::new(Layout::open(&path)?), reference),
         Location::Archive { path, reference } => (super::open_archive(&path)?, reference),
+        Location::DockerArchive { .. } => {
+            return Err(Error::Usage(
+                "importing docker-archive: tarballs is not supported yet".into(),
+            ));
+        }
         Location::Store(_) => {
             return Err(Error::Usage(format!(
-                "{src:?}: the source must be oci:DIR[:REF] (an OCI image layout)"
+                "{src:?}: the source must be oci:DIR[:REF] or oci-archive:FILE[:REF]"
             )));
         }
     };

@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::store::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::{Catalog, EntryName, is_artifact, signature_entry};
-use crate::store::{Descriptor, Kind, Layout};
+use crate::store::{Descriptor, Kind, ReadLayout};
 
 #[derive(Debug, Serialize)]
 pub struct Entry {
@@ -24,9 +24,12 @@ pub struct Entry {
     pub artifact: bool,
 }
 
-pub fn run(store: &Path, json: bool) -> Result<()> {
-    let layout = super::store::open(store)?;
-    let entries = list(&layout)?;
+pub fn run(store: &Path, location: Option<&str>, json: bool) -> Result<()> {
+    let layout: Box<dyn ReadLayout> = match location {
+        None => Box::new(super::store::open(store)?),
+        Some(loc) => super::open_location(loc)?,
+    };
+    let entries = list(layout.as_ref())?;
     if json {
         println!(
             "{}",
@@ -64,7 +67,7 @@ pub fn run(store: &Path, json: bool) -> Result<()> {
 }
 
 /// Every entry of the store's `index.json`, in its order.
-pub fn list(layout: &Layout) -> Result<Vec<Entry>> {
+pub fn list(layout: &dyn ReadLayout) -> Result<Vec<Entry>> {
     let catalog = Catalog::open(layout)?;
     let mut out = Vec::with_capacity(catalog.index.manifests.len());
     for (d, name) in catalog.entries() {
@@ -94,7 +97,7 @@ pub fn list(layout: &Layout) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
-fn count_layers(layout: &Layout, sig: &Descriptor) -> Result<usize> {
+fn count_layers(layout: &dyn ReadLayout, sig: &Descriptor) -> Result<usize> {
     let raw = layout.read_blob(sig, MAX_MANIFEST)?;
     match manifest::parse(&raw, sig, &format!("signature manifest {}", sig.digest))? {
         Document::Manifest { layers, .. } => Ok(layers.len()),
@@ -104,7 +107,7 @@ fn count_layers(layout: &Layout, sig: &Descriptor) -> Result<usize> {
 
 /// The platforms of an entry: from its descriptor, its index's children, or its
 /// image config (`os`/`architecture`/`variant`).
-fn platforms(layout: &Layout, d: &Descriptor) -> Result<Vec<String>> {
+fn platforms(layout: &dyn ReadLayout, d: &Descriptor) -> Result<Vec<String>> {
     if let Some(p) = &d.platform {
         return Ok(vec![p.to_string()]);
     }

@@ -10,6 +10,7 @@ use crate::{Error, Result};
 
 pub mod attach;
 pub mod clean;
+pub mod export;
 pub mod fsck;
 pub mod generate;
 pub mod import;
@@ -29,11 +30,12 @@ pub fn open_image(store: &Path, image: &str) -> Result<(Layout, Query)> {
         Location::Layout { path, reference } => {
             Ok((Layout::open(&path)?, Query::InLayout(reference)))
         }
-        Location::Archive { .. } => Err(Error::Usage(
-            "reading oci-archive: tarballs in place is not supported yet; unpack it \
-             (tar -xf) and use oci:DIR"
-                .into(),
-        )),
+        Location::Archive { .. } => Err(Error::Usage(format!(
+            "{image}: this command needs a writable layout (the store or oci:DIR)"
+        ))),
+        Location::DockerArchive { .. } => Err(Error::Usage(format!(
+            "{image}: a docker-archive can only be imported (airsign import docker-archive:FILE)"
+        ))),
     }
 }
 
@@ -48,6 +50,23 @@ pub fn open_image_read(store: &Path, image: &str) -> Result<(Box<dyn ReadLayout>
             let (layout, query) = open_image(store, image)?;
             Ok((Box::new(layout), query))
         }
+    }
+}
+
+/// A whole layout named on the command line (`oci:DIR`, `oci-archive:FILE`), read-only.
+pub fn open_location(location: &str) -> Result<Box<dyn ReadLayout>> {
+    match Location::parse(location)? {
+        Location::Layout {
+            path,
+            reference: None,
+        } => Ok(Box::new(Layout::open(&path)?)),
+        Location::Archive {
+            path,
+            reference: None,
+        } => open_archive(&path),
+        _ => Err(Error::Usage(format!(
+            "{location:?}: expected oci:DIR or oci-archive:FILE (a whole layout, no image reference)"
+        ))),
     }
 }
 

@@ -1,0 +1,1 @@
+//! Reading archives (to come).
