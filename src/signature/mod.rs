@@ -7,6 +7,7 @@
 //! `docs/signatures.md`.
 
 pub mod artifact;
+pub mod certs;
 pub mod verify;
 
 pub use artifact::{SigLayer, SignatureArtifact};
