@@ -42,6 +42,10 @@ pub enum Error {
     /// `verify`: signatures exist but none verified (cosign's exit code 12).
     #[error("{0}")]
     NoMatchingSignatures(String),
+    /// `verify` by certificate: no signature carries a certificate (cosign's exit
+    /// code 13, "no certificate found on signature").
+    #[error("{0}")]
+    NoCertificate(String),
 }
 
 impl Error {
@@ -71,6 +75,7 @@ impl Error {
             Error::NoSignatures(_) => 10,
             Error::ImageNotFound(_) => 11,
             Error::NoMatchingSignatures(_) => 12,
+            Error::NoCertificate(_) => 13,
             _ => 1,
         }
     }

@@ -15,6 +15,7 @@ use crate::keys;
 use crate::payload;
 use crate::reference::{Location, Reference};
 use crate::signature::attach::{NewSignature, append_signatures};
+use crate::signature::certs;
 use crate::signature::verify::verify_signature;
 use crate::signature::{
     CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SIGNATURE_ANNOTATION, SigLayer, SignatureArtifact,
@@ -108,8 +109,11 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         return Err(Error::Usage("not signing: not confirmed".into()));
     }
 
+    // Certificate files are checked before the key's password is asked for; only
+    // the key comparison needs the key.
+    let certificate_input = read_certificates(opts)?;
     let key = keys::load_private_key(&opts.key)?;
-    let certificate = certificate_annotations(opts, &key)?;
+    let certificate = certificate_annotations(certificate_input, &key)?;
 
     let mut outputs: Vec<(Digest, Vec<u8>, String)> = Vec::with_capacity(count);
     for (layout, targets) in &groups {
@@ -306,18 +310,85 @@ fn is_duplicate(
     })
 }
 
-/// `--cert`/`--cert-chain` → layer annotations (certificates come in a later change).
+/// `--certificate` and `--certificate-chain`, read and checked.
+struct CertificateInput {
+    path: PathBuf,
+    leaf: certs::Cert,
+    /// The chain file's text, stored verbatim as cosign v2.6 does.
+    chain: Option<String>,
+}
+
+/// Reads and checks `--certificate` (PEM or DER) and `--certificate-chain` (PEM,
+/// the leaf's issuer first, the root last) without the key: the leaf must be valid
+/// now and allow code signing, and the chain must validate it now, offline. cosign
+/// validates the chain at the leaf's notBefore and not the leaf's dates; signing
+/// with a certificate that is already expired (or not yet valid) only makes
+/// signatures that verification refuses, so airsign refuses it here.
+fn read_certificates(opts: &SignOptions) -> Result<Option<CertificateInput>> {
+    let Some(path) = &opts.certificate else {
+        if opts.certificate_chain.is_some() {
+            return Err(Error::Usage(
+                "--certificate-chain needs --certificate (the signing certificate it chains)"
+                    .into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let named =
+        |what: &str, p: &Path, e: String| Error::invalid(format!("--{what} {}: {e}", p.display()));
+    let leaf = certs::read_certificate(&read_file(path, certs::MAX_CERT_FILE)?)
+        .map_err(|e| named("certificate", path, e))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    leaf.check_valid_at(now)
+        .and_then(|()| leaf.check_code_signing())
+        .map_err(|e| named("certificate", path, e))?;
+    let chain = match &opts.certificate_chain {
+        None => None,
+        Some(chain_path) => {
+            let raw = read_file(chain_path, certs::MAX_CERT_FILE)?;
+            let fail = |e: String| named("certificate-chain", chain_path, e);
+            let chain = certs::parse_pem_certificates(&raw).map_err(fail)?;
+            certs::check_chain_order(&leaf, &chain).map_err(fail)?;
+            let (root, intermediates) = chain
+                .split_last()
+                .ok_or_else(|| fail("no certificate in it".into()))?;
+            certs::verify_chain(&leaf, std::slice::from_ref(root), intermediates, now)
+                .map_err(|e| fail(format!("unable to validate certificate chain: {e}")))?;
+            // parse_pem_certificates accepted it, so it is text
+            Some(String::from_utf8_lossy(&raw).into_owned())
+        }
+    };
+    Ok(Some(CertificateInput {
+        path: path.clone(),
+        leaf,
+        chain,
+    }))
+}
+
+/// `--certificate`/`--certificate-chain` → layer annotations: the leaf re-encoded
+/// as PEM (as cosign does), the chain file as it is. The certificate must certify
+/// the signing key.
 fn certificate_annotations(
-    opts: &SignOptions,
-    _key: &SigningKey,
+    input: Option<CertificateInput>,
+    key: &SigningKey,
 ) -> Result<BTreeMap<String, String>> {
-    let _ = (CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION);
-    if opts.certificate.is_some() || opts.certificate_chain.is_some() {
-        return Err(Error::Usage(
-            "--cert/--cert-chain are not supported yet".into(),
-        ));
+    let mut out = BTreeMap::new();
+    let Some(input) = input else {
+        return Ok(out);
+    };
+    if !input.leaf.matches_key(key.verifying_key()) {
+        return Err(Error::Key(format!(
+            "--certificate {}: public key in certificate does not match the provided public key",
+            input.path.display()
+        )));
     }
-    Ok(BTreeMap::new())
+    out.insert(CERTIFICATE_ANNOTATION.to_owned(), input.leaf.to_pem());
+    if let Some(chain) = input.chain {
+        out.insert(CHAIN_ANNOTATION.to_owned(), chain);
+    }
+    Ok(out)
 }
 
 /// `--output-signature`, `--output-payload`, `--output-certificate`, as cosign writes

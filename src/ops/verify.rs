@@ -2,7 +2,20 @@
 //! `.sig` is checked (signature, digest claim, `-a` claims); the image passes when at
 //! least one does. stdout: the verified payloads (JSON array, or raw with `-o text`);
 //! stderr: the checks performed. Exit codes as cosign: 10 no signatures, 11 image not
-//! found, 12 none matched.
+//! found, 12 none matched; 13 when verifying by certificate and no signature carries
+//! one.
+//!
+//! What a signature is verified with:
+//! - `--key`: that key. A certificate on the layer must still parse and be unexpired,
+//!   as cosign requires.
+//! - no `--key`: the layer's certificate, validated against `--certificate-chain`
+//!   (its last certificate is the root) or `--ca-roots` (+ `--ca-intermediates`),
+//!   with the layer's `chain` annotation offering more intermediates; then its key.
+//!   As cosign without Rekor: the chain at the certificate's notBefore, EKU code
+//!   signing, and the certificate unexpired now.
+//! - both: the key, and a certificate on the layer must also validate against the
+//!   CA flags and certify that same key (cosign ignores the CA flags given a key;
+//!   airsign checks what it was asked to check).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -12,10 +25,14 @@ use p256::ecdsa::VerifyingKey;
 
 use crate::keys;
 use crate::payload;
+use crate::signature::certs::{self, Cert};
 use crate::signature::verify::{
     check_claims, cosign_json, decode_base64_signature, verify_signature,
 };
-use crate::signature::{MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
+use crate::signature::{
+    CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, SIMPLESIGNING, SigLayer,
+    SignatureArtifact,
+};
 use crate::store::resolve::{Catalog, EntryName, signature_entry};
 use crate::store::{Descriptor, ReadLayout};
 use crate::{Error, Result};
@@ -37,31 +54,113 @@ pub struct VerifyOptions {
     pub output: Output,
 }
 
+/// Trusted roots and the intermediates that may lead to them.
+#[derive(Debug, Default, Clone)]
+pub struct CaTrust {
+    pub roots: Vec<Cert>,
+    pub intermediates: Vec<Cert>,
+}
+
+/// What signatures are verified with: a key, certificate authorities, or both.
+#[derive(Debug, Default, Clone)]
+pub struct Trust {
+    pub key: Option<VerifyingKey>,
+    pub ca: Option<CaTrust>,
+}
+
+/// One verified signature layer.
+#[derive(Debug)]
+pub struct Verified {
+    /// The payload bytes as stored.
+    pub payload: Vec<u8>,
+    /// The payload, parsed.
+    pub value: serde_json::Value,
+    /// The layer's certificate, if it has one.
+    pub certificate: Option<Cert>,
+    /// Whether that certificate was validated against the CA flags.
+    pub ca_verified: bool,
+}
+
 pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> {
     if images.is_empty() {
         return Err(Error::Usage("name at least one image to verify".into()));
     }
     let required = payload::parse_annotations(&opts.annotations)?;
-    let Some(key_ref) = &opts.key else {
+    let ca = load_ca(opts)?;
+    if opts.key.is_none() && ca.is_none() {
         return Err(Error::Usage(
-            "verifying without --key (by certificate) is not supported yet; pass --key".into(),
+            "pass --key, or verify by certificate with --certificate-chain or --ca-roots".into(),
         ));
-    };
-    let key = keys::load_public_key(key_ref)?;
+    }
+    let key = opts.key.as_deref().map(keys::load_public_key).transpose()?;
+    let trust = Trust { key, ca };
     for image in images {
-        let verified = verify_image(store, image, &key, &required)?;
-        report(image, &verified, &required, opts.output)?;
+        let verified = verify_image_with(store, image, &trust, &required)?;
+        report(image, &verified, &trust, &required, opts.output)?;
     }
     Ok(())
 }
 
-/// The verified payloads of one image (at least one, or an error with cosign's code).
+/// The CA flags: `--certificate-chain` (the last certificate is the root, the others
+/// intermediates, as cosign reads it) or `--ca-roots` with `--ca-intermediates`.
+fn load_ca(opts: &VerifyOptions) -> Result<Option<CaTrust>> {
+    let read = |flag: &str, p: &Path| -> Result<Vec<Cert>> {
+        let raw = super::sign::read_file(p, certs::MAX_CERT_FILE)?;
+        certs::parse_pem_certificates(&raw)
+            .map_err(|e| Error::invalid(format!("--{flag} {}: {e}", p.display())))
+    };
+    match (
+        &opts.certificate_chain,
+        &opts.ca_roots,
+        &opts.ca_intermediates,
+    ) {
+        (None, None, None) => Ok(None),
+        (Some(_), Some(_), _) => Err(Error::Usage(
+            "--certificate-chain and --ca-roots cannot be used together".into(),
+        )),
+        (_, None, Some(_)) => Err(Error::Usage("--ca-intermediates needs --ca-roots".into())),
+        (Some(chain), None, None) => {
+            let mut intermediates = read("certificate-chain", chain)?;
+            let roots = intermediates.pop().into_iter().collect();
+            Ok(Some(CaTrust {
+                roots,
+                intermediates,
+            }))
+        }
+        (None, Some(roots), intermediates) => Ok(Some(CaTrust {
+            roots: read("ca-roots", roots)?,
+            intermediates: match intermediates {
+                Some(p) => read("ca-intermediates", p)?,
+                None => Vec::new(),
+            },
+        })),
+    }
+}
+
+/// The verified payloads of one image, checked with a key (at least one, or an
+/// error with cosign's code).
 pub fn verify_image(
     store: &Path,
     image: &str,
     key: &VerifyingKey,
     required: &BTreeMap<String, String>,
 ) -> Result<Vec<(Vec<u8>, serde_json::Value)>> {
+    let trust = Trust {
+        key: Some(*key),
+        ca: None,
+    };
+    let verified = verify_image_with(store, image, &trust, required)?;
+    Ok(verified.into_iter().map(|v| (v.payload, v.value)).collect())
+}
+
+/// The verified signatures of one image (at least one, or an error with cosign's
+/// code).
+pub fn verify_image_with(
+    store: &Path,
+    image: &str,
+    trust: &Trust,
+    required: &BTreeMap<String, String>,
+) -> Result<Vec<Verified>> {
     let (layout, query) = super::open_image_read(store, image).map_err(not_found)?;
     let catalog = Catalog::open(layout.as_ref())?;
     let found = catalog.resolve(&query).map_err(not_found)?;
@@ -80,13 +179,28 @@ pub fn verify_image(
     }
     let mut verified = Vec::new();
     let mut errors = Vec::new();
+    let mut without_certificate = 0;
     for (i, layer) in artifact.layers.iter().enumerate() {
-        match check_layer(layout.as_ref(), layer, key, &digest, required) {
+        match check_layer(layout.as_ref(), layer, trust, &digest, required) {
             Ok(v) => verified.push(v),
-            Err(e) => errors.push(format!("signature {}: {e}", i + 1)),
+            Err(e) => {
+                if matches!(e, Error::NoCertificate(_)) {
+                    without_certificate += 1;
+                }
+                errors.push(format!("signature {}: {e}", i + 1));
+            }
         }
     }
     if verified.is_empty() {
+        // cosign wraps this case in "no matching signatures" (12) for images; its
+        // own code for it, 13, says more.
+        if without_certificate == errors.len() {
+            return Err(Error::NoCertificate(format!(
+                "no certificate found on signature: none of the {} signature(s) of {image} \
+                 carries one (verify key-signed images with --key)",
+                errors.len()
+            )));
+        }
         return Err(Error::NoMatchingSignatures(format!(
             "no matching signatures for {image}: {}",
             errors.join("; ")
@@ -97,11 +211,11 @@ pub fn verify_image(
 
 fn check_layer(
     layout: &dyn ReadLayout,
-    layer: &crate::signature::SigLayer,
-    key: &VerifyingKey,
+    layer: &SigLayer,
+    trust: &Trust,
     digest: &crate::digest::Digest,
     required: &BTreeMap<String, String>,
-) -> Result<(Vec<u8>, serde_json::Value)> {
+) -> Result<Verified> {
     if layer.media_type != SIMPLESIGNING {
         return Err(Error::invalid(format!(
             "layer media type {} is not a simple-signing payload",
@@ -111,17 +225,126 @@ fn check_layer(
     let sig_text = layer.signature().ok_or_else(|| {
         Error::invalid("the layer has no dev.cosignproject.cosign/signature annotation")
     })?;
+    let certificate = layer_certificate(layer)?;
+    let mut ca_verified = false;
+    if let (Some(ca), Some(cert)) = (&trust.ca, &certificate) {
+        validate_certificate(cert, layer, ca)?;
+        ca_verified = true;
+    }
+    let key = match (&trust.key, &certificate) {
+        (Some(key), Some(cert)) if ca_verified && !cert.matches_key(key) => {
+            return Err(Error::invalid(
+                "the certificate on the signature does not certify the --key public key",
+            ));
+        }
+        (Some(key), _) => *key,
+        (None, Some(cert)) => cert.verifying_key().map_err(Error::Invalid)?,
+        (None, None) => {
+            return Err(Error::NoCertificate(
+                "no certificate found on signature".into(),
+            ));
+        }
+    };
     let desc = Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size);
     let payload = layout.read_blob(&desc, MAX_PAYLOAD)?;
     let sig = decode_base64_signature(sig_text)?;
-    verify_signature(key, &payload, &sig)?;
-    let v = check_claims(&payload, digest, required)?;
-    Ok((payload, v))
+    verify_signature(&key, &payload, &sig)?;
+    let value = check_claims(&payload, digest, required)?;
+    if let Some(cert) = &certificate {
+        check_expiry(cert)?;
+    }
+    Ok(Verified {
+        payload,
+        value,
+        certificate,
+        ca_verified,
+    })
+}
+
+/// The layer's certificate, as cosign's `Signature.Cert()` reads it: absent or empty
+/// means none; otherwise PEM certificates, the first being the signer's.
+fn layer_certificate(layer: &SigLayer) -> Result<Option<Cert>> {
+    match layer.annotations.get(CERTIFICATE_ANNOTATION) {
+        None => Ok(None),
+        Some(pem) if pem.is_empty() => Ok(None),
+        Some(pem) => certs::parse_pem_certificates(pem.as_bytes())
+            .map(|c| c.into_iter().next())
+            .map_err(|e| Error::invalid(format!("invalid certificate found on signature: {e}"))),
+    }
+}
+
+/// Intermediates offered by the layer's `chain` annotation: its certificates except
+/// a self-issued last one (a root: only the verifier's flags say which roots to
+/// trust). cosign drops the last one whatever it is; keeping a non-root also reads
+/// cosign 3's annotation, which holds intermediates only. Intermediates add no trust
+/// by themselves: the path must still end at a trusted root.
+fn chain_intermediates(layer: &SigLayer) -> Result<Vec<Cert>> {
+    match layer.annotations.get(CHAIN_ANNOTATION) {
+        None => Ok(Vec::new()),
+        Some(pem) if pem.trim().is_empty() => Ok(Vec::new()),
+        Some(pem) => {
+            let mut chain = certs::parse_pem_certificates(pem.as_bytes()).map_err(|e| {
+                Error::invalid(format!("invalid certificate chain found on signature: {e}"))
+            })?;
+            if chain.last().is_some_and(Cert::is_self_issued) {
+                chain.pop();
+            }
+            Ok(chain)
+        }
+    }
+}
+
+/// cosign's `TrustedCert`: the path to a trusted root at the certificate's notBefore
+/// ("the certificate is treated as trusted forever"; expiry is checked apart), with
+/// EKU code signing.
+fn validate_certificate(cert: &Cert, layer: &SigLayer, ca: &CaTrust) -> Result<()> {
+    let failed = |e: String| Error::invalid(format!("certificate verification failed: {e}"));
+    cert.check_code_signing().map_err(failed)?;
+    let mut intermediates = ca.intermediates.clone();
+    intermediates.extend(chain_intermediates(layer)?);
+    certs::verify_chain(cert, &ca.roots, &intermediates, cert.not_before()).map_err(failed)
+}
+
+/// cosign's expiry check without Rekor or a timestamp: against the current time.
+fn check_expiry(cert: &Cert) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    cert.check_valid_at(now).map_err(|e| {
+        Error::invalid(format!(
+            "checking expiry on certificate: {e}; an expired certificate verifies only with \
+             a signed timestamp, which airsign does not check"
+        ))
+    })
+}
+
+/// The payload as cosign prints it for a signature with a certificate: `optional`
+/// gains `Subject` (the first SAN) and, for Fulcio certificates, `Issuer`.
+fn with_certificate_fields(value: &serde_json::Value, cert: &Cert) -> serde_json::Value {
+    let mut v = value.clone();
+    if let Some(obj) = v.as_object_mut() {
+        let optional = obj.entry("optional").or_insert(serde_json::Value::Null);
+        if !optional.is_object() {
+            *optional = serde_json::Value::Object(serde_json::Map::new());
+        }
+        if let Some(o) = optional.as_object_mut() {
+            o.insert(
+                "Subject".into(),
+                cert.first_san().unwrap_or_default().into(),
+            );
+            if let Some(issuer) = cert.fulcio_issuer() {
+                o.insert("Issuer".into(), issuer.clone().into());
+                o.insert("1.3.6.1.4.1.57264.1.1".into(), issuer.into());
+            }
+        }
+    }
+    v
 }
 
 fn report(
     image: &str,
-    verified: &[(Vec<u8>, serde_json::Value)],
+    verified: &[Verified],
+    trust: &Trust,
     required: &BTreeMap<String, String>,
     output: Output,
 ) -> Result<()> {
@@ -135,18 +358,42 @@ fn report(
         let _ = writeln!(err, "  - The specified annotations were verified.");
     }
     let _ = writeln!(err, "  - The cosign claims were validated");
-    let _ = writeln!(
-        err,
-        "  - The signatures were verified against the specified public key"
-    );
+    if trust.key.is_some() {
+        let _ = writeln!(
+            err,
+            "  - The signatures were verified against the specified public key"
+        );
+    }
+    if verified.iter().any(|v| v.ca_verified) {
+        let _ = writeln!(
+            err,
+            "  - The code-signing certificate was verified using trusted certificate authority certificates"
+        );
+    }
     let mut out = std::io::stdout().lock();
     let result = match output {
         Output::Json => {
-            let items: Vec<String> = verified.iter().map(|(_, v)| cosign_json(v)).collect();
+            let items: Vec<String> = verified
+                .iter()
+                .map(|v| match &v.certificate {
+                    Some(cert) => cosign_json(&with_certificate_fields(&v.value, cert)),
+                    None => cosign_json(&v.value),
+                })
+                .collect();
             writeln!(out, "\n[{}]", items.join(","))
         }
-        Output::Text => verified.iter().try_for_each(|(raw, _)| {
-            out.write_all(raw)?;
+        Output::Text => verified.iter().try_for_each(|v| {
+            if let Some(cert) = &v.certificate {
+                let _ = writeln!(
+                    err,
+                    "Certificate subject: {}",
+                    cert.first_san().unwrap_or_default()
+                );
+                if let Some(issuer) = cert.fulcio_issuer() {
+                    let _ = writeln!(err, "Certificate issuer URL: {issuer}");
+                }
+            }
+            out.write_all(&v.payload)?;
             out.write_all(b"\n")
         }),
     };

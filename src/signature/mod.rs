@@ -8,6 +8,7 @@
 
 pub mod artifact;
 pub mod attach;
+pub mod certs;
 pub mod verify;
 
 pub use artifact::{SigLayer, SignatureArtifact};
