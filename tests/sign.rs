@@ -947,3 +947,35 @@ fn cosign_save_layouts_verify_offline() {
     let out = run(&mut bed.cmd(&["verify", "--key", s(&wrong), &oci]));
     assert_eq!(out.status.code(), Some(12));
 }
+
+#[test]
+fn triangulate_prints_what_cosign_prints() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let bed = Bed::new();
+    let sd = fixture_digest("single");
+    // a digest reference needs neither a registry nor the store
+    for r in [
+        format!("127.0.0.1:5000/team/app@{sd}"),
+        format!("ubuntu@{sd}"),
+    ] {
+        for t in ["signature", "attestation", "sbom", "digest"] {
+            let want = ok(Command::new(&cosign).env("HOME", bed.path("home")).args([
+                "triangulate",
+                "--type",
+                t,
+                &r,
+            ]));
+            let got = ok(&mut bed.cmd(&["triangulate", "--type", t, &r]));
+            assert_eq!(got, want, "{t} {r}");
+        }
+    }
+    // a tag is resolved in the store
+    bed.import("single", "registry.example.com/demo/single");
+    let got = ok(&mut bed.cmd(&["triangulate", "registry.example.com/demo/single:v1"]));
+    assert_eq!(
+        got,
+        format!("registry.example.com/demo/single:{}\n", sig_tag(&sd))
+    );
+}
