@@ -188,6 +188,27 @@ impl ArchiveLayout {
         v.into_iter().map(|(d, b)| (d.clone(), b.size)).collect()
     }
 
+    /// Up to `n` first bytes of a blob, as stored, where that is cheap: nothing for
+    /// a `.tar.zst` blob not kept in memory (those are not JSON).
+    pub fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {
+        let Some(b) = self.blobs.get(d) else {
+            return Ok(Vec::new());
+        };
+        if let Some(bytes) = &b.bytes {
+            return Ok(bytes[..n.min(bytes.len())].to_vec());
+        }
+        if self.streamed {
+            return Ok(Vec::new());
+        }
+        let mut buf = Vec::with_capacity(n);
+        self.parts
+            .reader(b.offset, b.offset + b.size)
+            .take(n as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("reading the archive", e))?;
+        Ok(buf)
+    }
+
     pub fn blob_size(&self, d: &Digest) -> Option<u64> {
         self.blobs.get(d).map(|b| b.size)
     }
