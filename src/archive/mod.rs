@@ -9,6 +9,7 @@
 //! - [`writer`]: deterministic tar output (sorted entries, fixed mtimes and owners),
 //!   optionally zstd-compressed and split into parts.
 
+pub mod fsck;
 pub mod input;
 pub mod reader;
 pub mod tar;
