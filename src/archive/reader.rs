@@ -29,7 +29,7 @@ use super::tar::{Entry, EntryKind, Input, Scanner};
 use crate::digest::{Algorithm, Digest, Hasher, printable};
 use crate::reference::Reference;
 use crate::store::ReadLayout;
-use crate::store::descriptor::{DOCKER_MANIFEST, Descriptor, Index, MAX_INDEX_JSON, REF_NAME};
+use crate::store::descriptor::{Descriptor, Index, MAX_INDEX_JSON, OCI_MANIFEST, REF_NAME};
 use crate::store::layout::LAYOUT_VERSION;
 use crate::store::manifest::MAX_MANIFEST;
 use crate::{Error, Result};
@@ -44,10 +44,9 @@ const MAX_DOCKER_JSON: u64 = 16 * 1024 * 1024;
 const MAX_OCI_LAYOUT: u64 = 4096;
 /// The annotation containerd and docker ≥ 25 put on `index.json` entries.
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
-/// The layer media type skopeo (containers/image) uses when it rebuilds a
-/// manifest from a `docker save` tarball; using the same one gives the same digest.
-const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// docker save layers are uncompressed tars, and say so.
+const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// What the archive is expected to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,9 +294,11 @@ impl ArchiveLayout {
         )))
     }
 
-    /// Builds a layout view of a legacy `docker save` tarball: per image, a docker v2
-    /// manifest made exactly as skopeo makes it (config, then each layer by its
-    /// diff_id, as `…rootfs.diff.tar.gzip` with its size), named by its `RepoTags`.
+    /// Builds a layout view of a legacy `docker save` tarball: per image, an OCI
+    /// manifest over the bytes as saved (the config, then each uncompressed layer by
+    /// its diff_id), named by its `RepoTags`. OCI rather than docker v2 media types,
+    /// because skopeo and other OCI-layout readers refuse docker manifests in a
+    /// layout; the image's registry digest is lost either way.
     fn rebuild_docker(&mut self, scan: Scan) -> Result<()> {
         check_docker_names(&scan)?;
         let Some(raw) = &scan.manifest_json else {
@@ -379,9 +380,9 @@ impl ArchiveLayout {
                 });
                 layers.push((d, entry.size));
             }
-            let manifest = docker_manifest(&cfg_digest, cfg_bytes.len() as u64, &layers);
+            let manifest = oci_manifest(&cfg_digest, cfg_bytes.len() as u64, &layers);
             let mdigest = Digest::sha256(&manifest);
-            let mdesc = Descriptor::new(DOCKER_MANIFEST, mdigest.clone(), manifest.len() as u64);
+            let mdesc = Descriptor::new(OCI_MANIFEST, mdigest.clone(), manifest.len() as u64);
             self.blobs.insert(
                 cfg_digest,
                 Blob {
@@ -837,18 +838,18 @@ fn resolve_docker_path(scan: &Scan, raw: &str) -> Result<FileEntry> {
     Err(bad("no such regular file in the archive"))
 }
 
-/// The manifest skopeo builds for a docker-archive image, byte for byte (Go's
-/// `json.Marshal` of its `Schema2` struct).
-fn docker_manifest(config: &Digest, config_size: u64, layers: &[(Digest, u64)]) -> Vec<u8> {
+/// An OCI manifest in the field order Go's `json.Marshal` gives ggcr's and
+/// containers/image's structs (`mediaType`, `digest`, `size`).
+fn oci_manifest(config: &Digest, config_size: u64, layers: &[(Digest, u64)]) -> Vec<u8> {
     let mut s = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"mediaType":"{DOCKER_CONFIG}","size":{config_size},"digest":"{config}"}},"layers":["#
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config}","size":{config_size}}},"layers":["#
     );
     for (i, (d, n)) in layers.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
         s.push_str(&format!(
-            r#"{{"mediaType":"{DOCKER_LAYER}","size":{n},"digest":"{d}"}}"#
+            r#"{{"mediaType":"{OCI_LAYER_TAR}","digest":"{d}","size":{n}}}"#
         ));
     }
     s.push_str("]}");
@@ -860,12 +861,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_manifest_matches_skopeo() {
-        // fixtures/single.docker.tar: skopeo pushes this image as sha256:5c515fc8…
-        let m = docker_manifest(
-            &"sha256:1775eae3636c1a1bdf8eed338e412db4b1bc58e372aa59d09498b53352297189"
+    fn rebuilt_manifests_are_valid_and_stable() {
+        let cfg: Digest = "sha256:1775eae3636c1a1bdf8eed338e412db4b1bc58e372aa59d09498b53352297189"
+            .parse()
+            .unwrap();
+        let layer: Digest =
+            "sha256:688b571963c4d19203b58cfdc57a518e310a6508aa24284c97adcebe077d3a06"
                 .parse()
-                .unwrap(),
+                .unwrap();
+        let m = oci_manifest(&cfg, 392, &[(layer.clone(), 20480), (layer, 20480)]);
+        let desc = Descriptor::new(OCI_MANIFEST, Digest::sha256(&m), m.len() as u64);
+        let doc = crate::store::manifest::parse(&m, &desc, "m").unwrap();
+        assert_eq!(doc.children().len(), 3);
+        // fixtures/single.docker.tar imports as this digest; a change here changes
+        // what users already have in their stores.
+        let one = oci_manifest(
+            &cfg,
             392,
             &[(
                 "sha256:688b571963c4d19203b58cfdc57a518e310a6508aa24284c97adcebe077d3a06"
@@ -875,8 +886,8 @@ mod tests {
             )],
         );
         assert_eq!(
-            Digest::sha256(&m).to_string(),
-            "sha256:5c515fc835430e9a5aaa81fb716be696f0a7f6a9371d23a7892316493273556f"
+            Digest::sha256(&one).to_string(),
+            "sha256:1483335feb058766dc784ae74043949296087dc0e88e06fe8bcf9a3635c8021d"
         );
     }
 }

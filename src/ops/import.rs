@@ -232,9 +232,10 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
     let summary = import(&source, &store, &wanted, &plan)?;
     if !summary.digests_preserved {
         eprintln!(
-            "warning: {} carries no manifest (a docker save tarball): airsign built a docker v2 \
-             manifest for each image as skopeo does; the digest the image had in its registry \
-             cannot be preserved, so signatures made for that digest will not match",
+            "warning: {} carries no manifest (a docker save tarball): airsign built an OCI \
+             manifest for each image over the config and layers as saved; the digest the \
+             image had in its registry cannot be preserved, so signatures made for that \
+             digest will not match",
             source.layout().location().display()
         );
     }
@@ -283,6 +284,8 @@ struct Planned {
     name: String,
     /// The image this entry belongs to, for artifacts (`.sig`, `.att`, …).
     subject: Option<Digest>,
+    /// Made here (a referrers index), already staged: nothing to copy.
+    made: bool,
 }
 
 /// Copies the `wanted` entries of `source` (all when empty), with their artifacts,
@@ -340,7 +343,11 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
     let referrers = referrers(source, store, &mut tx, &mut planned)?;
 
     let bars = Bars::new(plan.progress, planned.len() as u64);
-    let mut roots: Vec<Descriptor> = planned.iter().map(|p| p.desc.clone()).collect();
+    let mut roots: Vec<Descriptor> = planned
+        .iter()
+        .filter(|p| !p.made)
+        .map(|p| p.desc.clone())
+        .collect();
     roots.extend(referrers);
     let blobs = stage_documents(src, &mut tx, &roots, &mut summary, &bars)?;
     copy_blobs(source, &mut tx, &blobs, &mut summary, &bars)?;
@@ -496,6 +503,7 @@ fn name_all(
             source_name: name.clone(),
             name: full,
             subject: None,
+            made: false,
         });
     }
     for (desc, name) in &selected {
@@ -540,6 +548,7 @@ fn name_all(
             source_name: name.clone(),
             name: Reference::with_tag(&repository, &tag)?.to_string(),
             subject: Some(subject),
+            made: false,
         });
     }
     for p in &mut out {
@@ -729,6 +738,7 @@ fn referrers(
             source_name: EntryName::Unnamed(None),
             name,
             subject: Some(subject),
+            made: true,
         });
         copy.extend(refs);
     }
