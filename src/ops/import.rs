@@ -127,9 +127,10 @@ impl Rename {
         if from.is_empty() || to.is_empty() {
             return Err(bad("FROM and TO must not be empty"));
         }
-        if from.contains([':', '@']) && !from.split('/').next().unwrap_or("").contains(':')
-            || to.contains('@')
-        {
+        // A ':' is allowed in the registry part (a port), not after it (a tag).
+        let has_tag_or_digest =
+            |p: &str| p.contains('@') || p.split_once('/').is_some_and(|(_, r)| r.contains(':'));
+        if has_tag_or_digest(&from) || has_tag_or_digest(&to) {
             return Err(bad(
                 "FROM and TO are repository prefixes, without tag or digest",
             ));
@@ -973,5 +974,59 @@ fn in_source(source: &dyn ReadLayout, e: Error) -> Error {
             Error::Invalid(format!("{}: {m}", source.location().display()))
         }
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(r: &[&str]) -> Vec<Rename> {
+        r.iter().map(|x| Rename::parse(x).unwrap()).collect()
+    }
+
+    #[test]
+    fn renames_match_whole_components_longest_first() {
+        let r = rules(&[
+            "registry.example.com=mirror.internal",
+            "registry.example.com/team/special=mirror.internal/vip",
+        ]);
+        assert_eq!(
+            rename(&r, "registry.example.com/team/app:v1").unwrap(),
+            "mirror.internal/team/app:v1"
+        );
+        assert_eq!(
+            rename(&r, "registry.example.com/team/special:sha256-ab.sig").unwrap(),
+            "mirror.internal/vip:sha256-ab.sig"
+        );
+        // No match on a partial component.
+        assert_eq!(
+            rename(&r, "registry.example.community/app:v1").unwrap(),
+            "registry.example.community/app:v1"
+        );
+        let hub = rules(&["docker.io/library=localhost:5000/hub"]);
+        assert_eq!(
+            rename(&hub, "index.docker.io/library/busybox:1").unwrap(),
+            "localhost:5000/hub/busybox:1"
+        );
+        for bad in ["x", "=y", "x=", "a/b:v1=c", "a=b@sha256:00"] {
+            assert!(Rename::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Rename::parse("localhost:5000=mirror:443").is_ok());
+    }
+
+    #[test]
+    fn repository_with_and_without_tag() {
+        let r = Repository::parse("registry.example.com/app:v1").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_deref()),
+            ("registry.example.com/app", Some("v1"))
+        );
+        let r = Repository::parse("localhost:5000/app").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_deref()),
+            ("localhost:5000/app", None)
+        );
+        assert!(Repository::parse("app@sha256:00").is_err());
     }
 }
