@@ -396,6 +396,50 @@ fn untagged_referrers_come_along_under_the_fallback_tag() {
         index["manifests"][0]["artifactType"],
         "application/vnd.dev.sigstore.bundle.v0.3+json"
     );
+
+    // An oras/regctl-style layout of the same image with its own fallback tag
+    // (listing an SBOM referrer): the store's fallback index becomes the union.
+    let src2 = TestLayout::new(&bed.path("src2"));
+    let (img2, raw2) = src2.image("amd64", "referred");
+    assert_eq!(img2["digest"], img_digest.as_str());
+    let sbom_layer = src2.desc("application/spdx+json", b"{\"spdx\":true}");
+    let empty2 = src2.desc("application/vnd.oci.empty.v1+json", b"{}");
+    let sbom = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": MANIFEST, "artifactType": "application/spdx+json",
+        "config": empty2, "layers": [sbom_layer],
+        "subject": {"mediaType": MANIFEST, "digest": img_digest, "size": raw2.len()}
+    }))
+    .unwrap();
+    let mut s_desc = src2.desc(MANIFEST, &sbom);
+    s_desc["artifactType"] = json!("application/spdx+json");
+    let fallback_index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": common::oci::INDEX, "manifests": [s_desc]
+    }))
+    .unwrap();
+    let f_desc = src2.desc(common::oci::INDEX, &fallback_index);
+    src2.set_index(&[
+        named(img2, "v1"),
+        named(f_desc, &img_digest.replace(':', "-")),
+    ]);
+    ok(&mut bed.cmd(&[
+        "import",
+        &format!("oci:{}", src2.root.display()),
+        "--repository",
+        "registry.example.com/ref",
+    ]));
+    let index: Value = serde_json::from_str(&ok(&mut bed.cmd(&["inspect", &fallback]))).unwrap();
+    let listed: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{index}");
+    assert!(listed.contains(&r["digest"].as_str().unwrap()), "{index}");
+    assert!(
+        listed.contains(&s_desc["digest"].as_str().unwrap()),
+        "{index}"
+    );
     ok(&mut bed.cmd(&["fsck"]));
 }
 
