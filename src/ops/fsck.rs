@@ -1,56 +1,117 @@
-//! `airsign fsck`: re-hash every blob and check everything `index.json` reaches.
+//! `airsign fsck [LOCATION]`: re-hash every blob and check everything `index.json`
+//! reaches, in the store, an `oci:DIR` or, in place, an `oci-archive:FILE` (where
+//! every image's signatures are listed too: what arrived on the stick).
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::store::fsck;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::archive::reader::ArchiveLayout;
+use crate::reference::Location;
+use crate::store::fsck::{self, Report};
 use crate::{Error, Result};
 
 pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>) -> Result<()> {
-    let layout = match location {
-        None => super::store::open(store)?,
-        Some(loc) => match crate::reference::Location::parse(loc)? {
-            crate::reference::Location::Layout {
+    let start = Instant::now();
+    let (report, images, checked) = match location {
+        None => {
+            let layout = super::store::open(store)?;
+            let r = fsck::check(&layout, jobs.unwrap_or_else(fsck::default_jobs))?;
+            (r, None, store.to_path_buf())
+        }
+        Some(loc) => match Location::parse(loc)? {
+            Location::Layout {
                 path,
                 reference: None,
-            } => crate::store::Layout::open(&path)?,
+            } => {
+                let layout = crate::store::Layout::open(&path)?;
+                let r = fsck::check(&layout, jobs.unwrap_or_else(fsck::default_jobs))?;
+                (r, None, path)
+            }
+            Location::Archive {
+                path,
+                reference: None,
+            } => {
+                let archive = ArchiveLayout::open(&path)?;
+                let bar = progress(json);
+                let r = crate::archive::fsck::check(&archive, &bar)?;
+                let images = super::list::list(&archive).ok();
+                (r, images, path)
+            }
             _ => {
                 return Err(Error::Usage(format!(
-                    "{loc}: fsck checks the store, oci:DIR or (soon) oci-archive:FILE"
+                    "{loc}: fsck checks the store, oci:DIR or oci-archive:FILE"
                 )));
             }
         },
     };
-    let start = Instant::now();
-    let report = fsck::check(&layout, jobs.unwrap_or_else(fsck::default_jobs))?;
     let secs = start.elapsed().as_secs_f64();
+    let images: Vec<super::list::Entry> = images
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| !e.artifact)
+        .collect();
     if json {
         let mut v = serde_json::to_value(&report).expect("serialisable");
         v["seconds"] = serde_json::json!(secs);
         v["ok"] = serde_json::json!(report.problems.is_empty());
+        if location.is_some_and(|l| l.starts_with("oci-archive:")) {
+            v["images"] = serde_json::to_value(&images).expect("serialisable");
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&v).expect("serialisable")
         );
     } else {
+        for e in &images {
+            println!(
+                "image {}  {}  {} signature(s)",
+                e.reference,
+                e.digest,
+                e.signatures.unwrap_or(0)
+            );
+        }
         for p in &report.problems {
             println!("{}: {}", p.kind, p.message);
         }
-        eprintln!(
-            "checked {} blob(s), {:.1} MiB in {:.2} s ({:.0} MB/s); {} descriptor(s) reachable, {} manifest(s)/index(es) valid",
-            report.blobs,
-            report.bytes as f64 / (1024.0 * 1024.0),
-            secs,
-            report.bytes as f64 / 1e6 / secs.max(1e-9),
-            report.reachable,
-            report.documents
-        );
+        summary_line(&report, secs);
     }
     match report.problems.len() {
         0 => Ok(()),
         n => Err(Error::Check(format!(
             "fsck found {n} problem(s) in {}",
-            store.display()
+            checked.display()
         ))),
     }
+}
+
+fn summary_line(report: &Report, secs: f64) {
+    eprintln!(
+        "checked {} blob(s), {:.1} MiB in {:.2} s ({:.0} MB/s); {} descriptor(s) reachable, {} manifest(s)/index(es) valid",
+        report.blobs,
+        report.bytes as f64 / (1024.0 * 1024.0),
+        secs,
+        report.bytes as f64 / 1e6 / secs.max(1e-9),
+        report.reachable,
+        report.documents
+    );
+}
+
+/// A bytes bar on stderr when it is a terminal (and not with --json).
+fn progress(json: bool) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("hashing");
+    bar
 }

@@ -1,26 +1,52 @@
-//! `airsign import SRC [REF...]`: copy images from an OCI layout into the store,
+//! `airsign import SRC [REF...]`: copy images with their signatures into the store,
 //! every digest kept, every blob hashed on the way in. Nothing lands unless all of it
 //! checks out: blobs are staged, and the store's `index.json` changes once, at the end.
+//!
+//! Sources: `oci:DIR` (skopeo, umoci, oras, regctl, `cosign save`),
+//! `oci-archive:FILE[.zst]` (also split parts) and `docker-archive:FILE`. Naming,
+//! referrers, `--rename` and `--verify-key` are described in `docs/archives.md`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use p256::ecdsa::VerifyingKey;
 use serde::Serialize;
 
-use crate::digest::Digest;
-use crate::reference::{Location, Reference};
-use crate::store::descriptor::{COSIGN_KIND, REF_NAME};
+use crate::archive::reader::ArchiveLayout;
+use crate::digest::{Digest, printable};
+use crate::reference::{Location, Reference, validate_tag};
+use crate::signature::verify::{check_claims, decode_base64_signature, verify_signature};
+use crate::signature::{MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
+use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, OCI_MANIFEST, REF_NAME};
 use crate::store::manifest::{self, MAX_MANIFEST};
-use crate::store::resolve::{Catalog, EntryName};
-use crate::store::{Descriptor, Kind, Layout, ReadLayout, Transaction};
+use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag, signature_entry};
+use crate::store::{Descriptor, Index, Kind, Layout, ReadLayout, Transaction};
 use crate::{Error, Result};
+
+/// Deepest nesting of indexes accepted (an index of indexes of … manifests). Real
+/// images use one or two levels; a hostile layout could use thousands.
+pub const MAX_DEPTH: usize = 32;
+
+const KIND_IMAGE: &str = "dev.cosignproject.cosign/image";
+const KIND_IMAGE_INDEX: &str = "dev.cosignproject.cosign/imageIndex";
+const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
+    /// Images imported (not their artifacts).
     pub images: Vec<Imported>,
+    /// Signature, attestation, SBOM and referrer entries imported.
+    pub artifacts: Vec<Imported>,
+    /// Images `--verify-key` turned away.
+    pub refused: Vec<Refused>,
     /// Blobs written (those already in the store are skipped).
     pub new_blobs: u64,
     pub new_bytes: u64,
+    /// False when a manifest had to be rebuilt (docker-archive): its digest is not
+    /// the one the image had in its registry.
+    pub digests_preserved: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,224 +57,915 @@ pub struct Imported {
     pub media_type: String,
 }
 
+#[derive(Debug, Serialize)]
+pub struct Refused {
+    pub reference: String,
+    pub digest: Digest,
+    pub reason: String,
+}
+
 /// What `import` was asked to do besides its source.
 #[derive(Debug, Default)]
 pub struct ImportOptions {
+    /// `REPO` (names entries that carry only a tag) or `REPO:TAG` (names the one
+    /// image imported, e.g. a `cosign save` layout's).
     pub repository: Option<String>,
-    /// `FROM=TO` repository renames (issue 4; not applied yet).
+    /// `FROM=TO` repository renames.
     pub rename: Vec<String>,
-    /// Admission key (issue 4; not applied yet).
+    /// Admission key: only images with a signature it verifies are imported.
     pub verify_key: Option<String>,
     pub json: bool,
 }
 
-pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Result<()> {
-    let repository = opts.repository.as_deref();
-    let json = opts.json;
-    if !opts.rename.is_empty() || opts.verify_key.is_some() {
-        return Err(Error::Usage(
-            "--rename and --verify-key are not supported yet".into(),
-        ));
+/// Resolved options for [`import`].
+#[derive(Default)]
+pub struct Plan {
+    pub repository: Option<Repository>,
+    pub renames: Vec<Rename>,
+    pub verify_key: Option<VerifyingKey>,
+    /// Show progress bars (stderr is a terminal).
+    pub progress: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Repository {
+    name: String,
+    tag: Option<String>,
+}
+
+impl Repository {
+    /// `REPO` or `REPO:TAG` (no digest).
+    pub fn parse(s: &str) -> Result<Repository> {
+        let bad = |why: &str| Error::Usage(format!("--repository {:?}: {why}", printable(s)));
+        if s.contains('@') {
+            return Err(bad("give REPO or REPO:TAG, not a digest"));
+        }
+        let r = Reference::parse(s).map_err(|e| bad(&e.to_string()))?;
+        let last = s.rsplit('/').next().unwrap_or(s);
+        let tag = last
+            .contains(':')
+            .then(|| r.tag().unwrap_or_default().to_owned());
+        Ok(Repository {
+            name: r.name(),
+            tag,
+        })
     }
-    let (source, inline_ref): (Box<dyn ReadLayout>, _) = match Location::parse(src)? {
-        Location::Layout { path, reference } => (Box::new(Layout::open(&path)?), reference),
-        Location::Archive { path, reference } => (super::open_archive(&path)?, reference),
-        Location::DockerArchive { .. } => {
-            return Err(Error::Usage(
-                "importing docker-archive: tarballs is not supported yet".into(),
+}
+
+/// `--rename FROM=TO`: a repository prefix, matched on `/` boundaries.
+#[derive(Clone, Debug)]
+pub struct Rename {
+    from: String,
+    to: String,
+}
+
+impl Rename {
+    pub fn parse(s: &str) -> Result<Rename> {
+        let bad = |why: &str| Error::Usage(format!("--rename {:?}: {why}", printable(s)));
+        let (from, to) = s.split_once('=').ok_or_else(|| bad("expected FROM=TO"))?;
+        let (from, to) = (normalise_prefix(from), normalise_prefix(to));
+        if from.is_empty() || to.is_empty() {
+            return Err(bad("FROM and TO must not be empty"));
+        }
+        // A ':' is allowed in the registry part (a port), not after it (a tag).
+        let has_tag_or_digest =
+            |p: &str| p.contains('@') || p.split_once('/').is_some_and(|(_, r)| r.contains(':'));
+        if has_tag_or_digest(&from) || has_tag_or_digest(&to) {
+            return Err(bad(
+                "FROM and TO are repository prefixes, without tag or digest",
             ));
         }
+        Ok(Rename { from, to })
+    }
+
+    fn apply(&self, repo: &str) -> Option<String> {
+        let rest = repo.strip_prefix(&self.from)?;
+        (rest.is_empty() || rest.starts_with('/')).then(|| format!("{}{rest}", self.to))
+    }
+}
+
+/// Docker Hub is spelled `index.docker.io` in the store (as ggcr normalises it).
+fn normalise_prefix(p: &str) -> String {
+    let p = p.trim_end_matches('/');
+    for hub in ["docker.io", "registry-1.docker.io"] {
+        if p == hub {
+            return crate::reference::DOCKER_HUB.to_owned();
+        }
+        if let Some(rest) = p.strip_prefix(&format!("{hub}/")) {
+            return format!("{}/{rest}", crate::reference::DOCKER_HUB);
+        }
+    }
+    p.to_owned()
+}
+
+/// Applies the longest matching rename to a full reference `repo:tag`.
+fn rename(renames: &[Rename], full: &str) -> Result<String> {
+    let r = Reference::parse(full)?;
+    let repo = r.name();
+    let best = renames
+        .iter()
+        .filter_map(|rule| rule.apply(&repo).map(|new| (rule.from.len(), new)))
+        .max_by_key(|(n, _)| *n);
+    let Some((_, new_repo)) = best else {
+        return Ok(full.to_owned());
+    };
+    let tag = r.tag().expect("store names carry a tag");
+    Reference::with_tag(&new_repo, tag)
+        .map(|r| r.to_string())
+        .map_err(|e| Error::Usage(format!("--rename turns {full} into an invalid name: {e}")))
+}
+
+/// Where the images come from.
+enum Source {
+    Dir(Layout),
+    Archive(Box<ArchiveLayout>),
+}
+
+impl Source {
+    fn layout(&self) -> &dyn ReadLayout {
+        match self {
+            Source::Dir(l) => l,
+            Source::Archive(a) => a.as_ref(),
+        }
+    }
+}
+
+pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Result<()> {
+    let (source, inline_ref) = match Location::parse(src)? {
+        Location::Layout { path, reference } => (Source::Dir(Layout::open(&path)?), reference),
+        Location::Archive { path, reference } => (
+            Source::Archive(Box::new(ArchiveLayout::open(&path)?)),
+            reference,
+        ),
+        Location::DockerArchive { path, reference } => (
+            Source::Archive(Box::new(ArchiveLayout::open_docker(&path)?)),
+            reference,
+        ),
         Location::Store(_) => {
             return Err(Error::Usage(format!(
-                "{src:?}: the source must be oci:DIR[:REF] or oci-archive:FILE[:REF]"
+                "{src:?}: the source must be oci:DIR[:REF], oci-archive:FILE[:REF] or \
+                 docker-archive:FILE[:REF]"
             )));
         }
     };
     let mut wanted: Vec<String> = inline_ref.into_iter().collect();
     wanted.extend(refs.iter().cloned());
-    let repository = repository
-        .map(|r| {
-            let parsed = Reference::parse(r)?;
-            if r.contains('@') || r.rsplit('/').next().is_some_and(|last| last.contains(':')) {
-                return Err(Error::Usage(format!(
-                    "--repository {r:?}: give a repository without tag or digest"
-                )));
-            }
-            Ok(parsed.name())
-        })
-        .transpose()?;
+    let plan = Plan {
+        repository: opts
+            .repository
+            .as_deref()
+            .map(Repository::parse)
+            .transpose()?,
+        renames: opts
+            .rename
+            .iter()
+            .map(|r| Rename::parse(r))
+            .collect::<Result<_>>()?,
+        verify_key: opts
+            .verify_key
+            .as_deref()
+            .map(crate::keys::load_public_key)
+            .transpose()?,
+        progress: std::io::stderr().is_terminal() && !opts.json,
+    };
 
     let store = super::store::open(store)?;
-    let summary = import(source.as_ref(), &store, &wanted, repository.as_deref())?;
-
-    if json {
+    let summary = import(&source, &store, &wanted, &plan)?;
+    if !summary.digests_preserved {
+        eprintln!(
+            "warning: {} carries no manifest (a docker save tarball): airsign built an OCI \
+             manifest for each image over the config and layers as saved; the digest the \
+             image had in its registry cannot be preserved, so signatures made for that \
+             digest will not match",
+            source.layout().location().display()
+        );
+    }
+    for r in &summary.refused {
+        eprintln!("refused {} ({}): {}", r.reference, r.digest, r.reason);
+    }
+    if opts.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("serialisable")
         );
     } else {
-        for i in &summary.images {
+        for i in summary.images.iter().chain(&summary.artifacts) {
             println!("{}  {}", i.reference, i.digest);
         }
-        eprintln!(
-            "imported {} image(s) into {}: {} new blob(s), {} new byte(s)",
-            summary.images.len(),
-            store.root().display(),
-            summary.new_blobs,
-            summary.new_bytes
-        );
+    }
+    eprintln!(
+        "imported {} image(s) and {} signature/attestation artifact(s) into {}: {} new blob(s), {} new byte(s){}",
+        summary.images.len(),
+        summary.artifacts.len(),
+        store.root().display(),
+        summary.new_blobs,
+        summary.new_bytes,
+        if summary.refused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} image(s) refused by --verify-key",
+                summary.refused.len()
+            )
+        }
+    );
+    if summary.images.is_empty() && !summary.refused.is_empty() {
+        return Err(Error::Check(format!(
+            "no image passed --verify-key ({} refused); nothing imported",
+            summary.refused.len()
+        )));
     }
     Ok(())
 }
 
-/// Copies the `wanted` entries of `source` (all when empty) into `store`.
-pub fn import(
-    source: &dyn ReadLayout,
-    store: &Layout,
-    wanted: &[String],
-    repository: Option<&str>,
-) -> Result<Summary> {
+/// An entry to import: the descriptor as the source lists it, and its store name.
+struct Planned {
+    desc: Descriptor,
+    source_name: EntryName,
+    name: String,
+    /// The image this entry belongs to, for artifacts (`.sig`, `.att`, …).
+    subject: Option<Digest>,
+    /// Made here (a referrers index), already staged: nothing to copy.
+    made: bool,
+}
+
+/// Copies the `wanted` entries of `source` (all when empty), with their artifacts,
+/// into `store`.
+fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Result<Summary> {
     // Fail before staging anything if the store itself is damaged.
     store.read_index()?;
-    let catalog = Catalog::open(source)?;
-    let index = &catalog.index;
-    let entries: Vec<(Descriptor, Option<EntryName>)> = if wanted.is_empty() {
-        index
-            .manifests
-            .iter()
-            .map(|d| (d.clone(), Some(EntryName::of(d))))
-            .collect()
-    } else {
-        wanted
-            .iter()
-            .map(|q| catalog.find(Some(q)).map(|f| (f.descriptor, f.name)))
-            .collect::<Result<_>>()?
-    };
-    if entries.is_empty() {
+    let src = source.layout();
+    let catalog = Catalog::open(src)?;
+    let selected = select(&catalog, wanted)?;
+    if selected.is_empty() {
         return Err(Error::NotFound(format!(
             "{} holds no image",
-            source.location().display()
+            src.location().display()
         )));
     }
 
     // Name everything before copying a byte, so a naming problem changes nothing.
-    let mut named = Vec::with_capacity(entries.len());
-    for (desc, name) in entries {
-        let name = store_name(&desc, name.as_ref(), repository, source)?;
-        named.push((desc, name));
+    let mut planned = name_all(&catalog, selected, plan)?;
+
+    let mut summary = Summary {
+        digests_preserved: true,
+        ..Summary::default()
+    };
+    if let Some(key) = &plan.verify_key {
+        let mut turned_away: HashSet<Digest> = HashSet::new();
+        for p in planned.iter().filter(|p| p.subject.is_none()) {
+            if let Err(e) = admit(&catalog, &p.source_name, &p.desc.digest, key) {
+                turned_away.insert(p.desc.digest.clone());
+                summary.refused.push(Refused {
+                    reference: p.name.clone(),
+                    digest: p.desc.digest.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        // An artifact comes only with an admitted image.
+        planned.retain(|p| p.subject.is_some() || !turned_away.contains(&p.desc.digest));
+        let admitted: HashSet<Digest> = planned
+            .iter()
+            .filter(|p| p.subject.is_none())
+            .map(|p| p.desc.digest.clone())
+            .collect();
+        planned.retain(|p| p.subject.as_ref().is_none_or(|s| admitted.contains(s)));
+        if admitted.is_empty() {
+            return Ok(summary);
+        }
+    }
+    if let Source::Archive(a) = source {
+        let rebuilt: HashSet<&Digest> = a.rebuilt_manifests().iter().collect();
+        summary.digests_preserved = !planned.iter().any(|p| rebuilt.contains(&p.desc.digest));
     }
 
     let mut tx = store.begin()?;
-    let mut summary = Summary::default();
-    let mut seen = HashSet::new();
-    for (desc, _) in &named {
-        copy_tree(source, &mut tx, desc, &mut seen, &mut summary)?;
-    }
+    let referrers = referrers(source, store, &mut tx, &mut planned)?;
+
+    let bars = Bars::new(plan.progress, planned.len() as u64);
+    let mut roots: Vec<Descriptor> = planned
+        .iter()
+        .filter(|p| !p.made)
+        .map(|p| p.desc.clone())
+        .collect();
+    roots.extend(referrers);
+    let blobs = stage_documents(src, &mut tx, &roots, &mut summary, &bars)?;
+    copy_blobs(source, &mut tx, &blobs, &mut summary, &bars)?;
+    bars.finish();
+
     tx.commit(|idx| {
-        for (desc, name) in &named {
-            let mut entry = desc.clone();
+        for p in &planned {
+            let mut entry = p.desc.clone();
             entry.annotations.remove(REF_NAME);
             entry.annotations.remove(COSIGN_KIND);
-            idx.set_named(name, entry);
+            entry.annotations.remove(CONTAINERD_NAME);
+            idx.set_named(&p.name, entry);
         }
         Ok(())
     })?;
-    summary.images = named
-        .into_iter()
-        .map(|(d, name)| Imported {
-            reference: name,
-            digest: d.digest,
-            media_type: d.media_type,
-        })
-        .collect();
+    for p in planned {
+        let item = Imported {
+            reference: p.name,
+            digest: p.desc.digest,
+            media_type: p.desc.media_type,
+        };
+        if p.subject.is_some() {
+            summary.artifacts.push(item);
+        } else {
+            summary.images.push(item);
+        }
+    }
     Ok(summary)
 }
 
-/// The full reference an entry gets in the store.
-fn store_name(
-    desc: &Descriptor,
-    name: Option<&EntryName>,
-    repository: Option<&str>,
-    source: &dyn ReadLayout,
-) -> Result<String> {
+/// The entries to import: every entry, or the `wanted` ones with their artifacts.
+fn select(catalog: &Catalog<'_>, wanted: &[String]) -> Result<Vec<(Descriptor, EntryName)>> {
+    let all: Vec<(Descriptor, EntryName)> = catalog
+        .entries()
+        .map(|(d, n)| (d.clone(), n.clone()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    let mut out: Vec<(Descriptor, EntryName)> = Vec::new();
+    for q in wanted {
+        let found = catalog.find(Some(q))?;
+        let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
+        let d = found.descriptor.digest.clone();
+        out.push((found.descriptor, name.clone()));
+        for (desc, n) in &all {
+            if artifact_subject(n, &all).as_ref() == Some(&d) && same_repository(n, &name) {
+                out.push((desc.clone(), n.clone()));
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    out.retain(|(d, n)| seen.insert((d.digest.clone(), format!("{n:?}"))));
+    Ok(out)
+}
+
+fn same_repository(a: &EntryName, b: &EntryName) -> bool {
+    match (a, b) {
+        (EntryName::Full(x), EntryName::Full(y)) => x.name() == y.name(),
+        (EntryName::Full(_), _) | (_, EntryName::Full(_)) => false,
+        _ => true,
+    }
+}
+
+/// For an artifact entry, the digest of the image it belongs to: from its
+/// `sha256-<hex>[.sig|.att|.sbom]` tag, or, in a `cosign save` layout, the layout's
+/// image entry. `None` for images.
+fn artifact_subject(name: &EntryName, all: &[(Descriptor, EntryName)]) -> Option<Digest> {
     match name {
-        Some(EntryName::Full(r)) => match r.tag() {
+        EntryName::Unnamed(Some(kind)) if kind.starts_with("dev.cosignproject.cosign/") => {
+            if kind == KIND_IMAGE || kind == KIND_IMAGE_INDEX {
+                return None;
+            }
+            cosign_image(all).map(|d| d.digest.clone())
+        }
+        _ => {
+            let tag = name.tag()?;
+            if !is_artifact_tag(tag) {
+                return None;
+            }
+            let base = tag
+                .strip_suffix(".sig")
+                .or_else(|| tag.strip_suffix(".att"))
+                .or_else(|| tag.strip_suffix(".sbom"))
+                .unwrap_or(tag);
+            let (alg, hex) = base.split_once('-')?;
+            format!("{alg}:{hex}").parse().ok()
+        }
+    }
+}
+
+/// The image entry of a `cosign save` layout (`imageIndex` preferred, as cosign).
+fn cosign_image(all: &[(Descriptor, EntryName)]) -> Option<&Descriptor> {
+    let kind = |k: &str| {
+        all.iter()
+            .find(|(_, n)| matches!(n, EntryName::Unnamed(Some(x)) if x == k))
+            .map(|(d, _)| d)
+    };
+    kind(KIND_IMAGE_INDEX).or_else(|| kind(KIND_IMAGE))
+}
+
+/// Gives every selected entry its store name (`--repository`, then `--rename`).
+fn name_all(
+    catalog: &Catalog<'_>,
+    selected: Vec<(Descriptor, EntryName)>,
+    plan: &Plan,
+) -> Result<Vec<Planned>> {
+    let location = catalog.layout().location().display().to_string();
+    let all: Vec<(Descriptor, EntryName)> = catalog
+        .entries()
+        .map(|(d, n)| (d.clone(), n.clone()))
+        .collect();
+    let images = selected
+        .iter()
+        .filter(|(d, n)| artifact_subject(n, &all).is_none() && !is_artifact(d))
+        .count();
+    let repo = plan.repository.as_ref();
+    if let Some(Repository { tag: Some(_), .. }) = repo
+        && images != 1
+    {
+        return Err(Error::Usage(format!(
+            "--repository REPO:TAG names one image, and {location} holds {images} to import; \
+             name one (airsign import SRC REF) or pass --repository REPO"
+        )));
+    }
+    let unnamed_images = selected
+        .iter()
+        .filter(|(d, n)| {
+            matches!(n, EntryName::Unnamed(_))
+                && artifact_subject(n, &all).is_none()
+                && !is_artifact(d)
+        })
+        .count();
+    if unnamed_images > 1 {
+        return Err(Error::Usage(format!(
+            "{location} holds {unnamed_images} unnamed images; import them one at a time \
+             (airsign import SRC DIGEST --repository REPO:TAG)"
+        )));
+    }
+
+    // Images first: their repository names their artifacts.
+    let mut out: Vec<Planned> = Vec::new();
+    let mut repo_of: HashMap<Digest, String> = HashMap::new();
+    for (desc, name) in &selected {
+        if artifact_subject(name, &all).is_some() || is_artifact(desc) {
+            continue;
+        }
+        let full = image_name(desc, name, repo, &location)?;
+        let r = Reference::parse(&full)?;
+        repo_of.insert(desc.digest.clone(), r.name());
+        out.push(Planned {
+            desc: desc.clone(),
+            source_name: name.clone(),
+            name: full,
+            subject: None,
+            made: false,
+        });
+    }
+    for (desc, name) in &selected {
+        let Some(subject) = artifact_subject(name, &all) else {
+            if is_artifact(desc) {
+                return Err(Error::invalid(format!(
+                    "{location}: entry {} looks like an artifact but names no image",
+                    desc.digest
+                )));
+            }
+            continue;
+        };
+        let tag = match name {
+            EntryName::Unnamed(Some(kind)) => {
+                let suffix = match kind.as_str() {
+                    "dev.cosignproject.cosign/sigs" => "sig",
+                    "dev.cosignproject.cosign/atts" => "att",
+                    "dev.cosignproject.cosign/sboms" => "sbom",
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "{location}: unknown cosign kind {:?}",
+                            printable(other)
+                        )));
+                    }
+                };
+                format!("{}.{suffix}", subject.tag_form())
+            }
+            n => n.tag().expect("artifacts have tags").to_owned(),
+        };
+        let repository = match (repo_of.get(&subject), name, repo) {
+            (Some(r), _, _) => r.clone(),
+            (None, EntryName::Full(r), _) => r.name(),
+            (None, _, Some(r)) => r.name.clone(),
+            (None, _, None) => {
+                return Err(Error::Usage(format!(
+                    "{location}: entry {tag:?} has only a tag; pass --repository REGISTRY/REPO to name it"
+                )));
+            }
+        };
+        out.push(Planned {
+            desc: desc.clone(),
+            source_name: name.clone(),
+            name: Reference::with_tag(&repository, &tag)?.to_string(),
+            subject: Some(subject),
+            made: false,
+        });
+    }
+    for p in &mut out {
+        p.name = rename(&plan.renames, &p.name)?;
+    }
+    Ok(out)
+}
+
+/// The store name of an image entry.
+fn image_name(
+    desc: &Descriptor,
+    name: &EntryName,
+    repo: Option<&Repository>,
+    location: &str,
+) -> Result<String> {
+    if let Some(Repository {
+        name: r,
+        tag: Some(t),
+    }) = repo
+    {
+        return Ok(Reference::with_tag(r, t)?.to_string());
+    }
+    match name {
+        EntryName::Full(r) => match r.tag() {
             Some(tag) => Ok(format!("{}:{tag}", r.name())),
             // Found by digest below an index: the store names images by tag.
             None => Err(Error::Usage(format!(
-                "{r} has no tag; import the tagged image it belongs to"
+                "{r} has no tag; import the tagged image it belongs to, or pass \
+                 --repository REPO:TAG"
             ))),
         },
-        Some(EntryName::Tag(t)) => match repository {
-            Some(repo) => Ok(Reference::with_tag(repo, t)?.to_string()),
+        EntryName::Tag(t) => match repo {
+            Some(r) => {
+                validate_tag(t).map_err(|why| {
+                    Error::invalid(format!("{location}: entry {}: {why}", desc.digest))
+                })?;
+                Ok(Reference::with_tag(&r.name, t)?.to_string())
+            }
             None => Err(Error::Usage(format!(
-                "{}: entry {t:?} ({}) has only a tag; pass --repository REGISTRY/REPO to name it",
-                source.location().display(),
+                "{location}: entry {t:?} ({}) has only a tag; pass --repository REGISTRY/REPO to name it",
                 desc.digest
             ))),
         },
-        Some(EntryName::Unnamed(_)) | None => Err(Error::Usage(format!(
-            "{}: entry {} has no name (a cosign save layout?); importing unnamed entries is not supported yet",
-            source.location().display(),
+        EntryName::Unnamed(_) => Err(Error::Usage(format!(
+            "{location}: image {} has no name (a cosign save layout, or an untagged image); \
+             pass --repository REGISTRY/REPO:TAG to name it",
             desc.digest
         ))),
     }
 }
 
-/// Stages `desc` and everything below it, validating each manifest and index.
-fn copy_tree(
-    source: &dyn ReadLayout,
-    tx: &mut Transaction<'_>,
-    root: &Descriptor,
-    seen: &mut HashSet<Digest>,
-    summary: &mut Summary,
+/// `--verify-key`: the image is admitted when at least one signature of its `.sig`
+/// in the source verifies with `key` and claims its digest (as `airsign verify`).
+fn admit(
+    catalog: &Catalog<'_>,
+    name: &EntryName,
+    digest: &Digest,
+    key: &VerifyingKey,
 ) -> Result<()> {
-    let mut stack = vec![root.clone()];
-    while let Some(desc) = stack.pop() {
-        if !seen.insert(desc.digest.clone()) {
+    let layout = catalog.layout();
+    let Some(sig) = signature_entry(catalog, name, digest) else {
+        return Err(Error::NoSignatures("no signatures".into()));
+    };
+    let artifact = SignatureArtifact::read(layout, sig)?;
+    if artifact.layers.is_empty() {
+        return Err(Error::NoSignatures("no signatures".into()));
+    }
+    let mut errors = Vec::new();
+    for (i, layer) in artifact.layers.iter().enumerate() {
+        let checked = (|| -> Result<()> {
+            if layer.media_type != SIMPLESIGNING {
+                return Err(Error::invalid("not a simple-signing payload"));
+            }
+            let text = layer
+                .signature()
+                .ok_or_else(|| Error::invalid("no signature annotation"))?;
+            let desc = Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size);
+            let payload = layout.read_blob(&desc, MAX_PAYLOAD)?;
+            verify_signature(key, &payload, &decode_base64_signature(text)?)?;
+            check_claims(&payload, digest, &BTreeMap::new()).map(drop)
+        })();
+        match checked {
+            Ok(()) => return Ok(()),
+            Err(e) => errors.push(format!("signature {}: {e}", i + 1)),
+        }
+    }
+    Err(Error::NoMatchingSignatures(format!(
+        "no signature verifies with the key ({})",
+        errors.join("; ")
+    )))
+}
+
+/// Referrer manifests (OCI 1.1 `subject`) of the imported images that the source
+/// keeps only in its blobs — `cosign save` of cosign 3 bundles, oras without
+/// fallback tags. In the store they are listed, as registries without the
+/// referrers API do, in an index at the fallback tag `REPO:sha256-<hex>`, merged
+/// with the one already there. Returns the referrer manifests to copy.
+fn referrers(
+    source: &Source,
+    store: &Layout,
+    tx: &mut Transaction<'_>,
+    planned: &mut Vec<Planned>,
+) -> Result<Vec<Descriptor>> {
+    let src = source.layout();
+    let images: HashMap<Digest, String> = planned
+        .iter()
+        .filter(|p| p.subject.is_none())
+        .map(|p| {
+            let repo = Reference::parse(&p.name)
+                .map(|r| r.name())
+                .unwrap_or_default();
+            (p.desc.digest.clone(), repo)
+        })
+        .collect();
+    let mut found: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
+    for (d, size) in candidate_blobs(source)? {
+        if size > MAX_MANIFEST || images.contains_key(&d) {
             continue;
         }
-        if desc.kind() != Kind::Blob {
+        if !looks_like_json(&peek(source, &d)?) {
+            continue;
+        }
+        let raw = src.read_blob(&Descriptor::new("", d.clone(), size), MAX_MANIFEST)?;
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            #[serde(rename = "mediaType")]
+            media_type: Option<String>,
+            #[serde(rename = "artifactType")]
+            artifact_type: Option<String>,
+            subject: Option<Subject>,
+            config: Option<ConfigProbe>,
+            #[serde(default)]
+            annotations: BTreeMap<String, String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Subject {
+            digest: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct ConfigProbe {
+            #[serde(rename = "mediaType")]
+            media_type: String,
+        }
+        let Ok(p) = serde_json::from_slice::<Probe>(&raw) else {
+            continue;
+        };
+        let (Some(mt), Some(subject)) = (p.media_type, p.subject) else {
+            continue;
+        };
+        let Ok(subject) = subject.digest.parse::<Digest>() else {
+            continue;
+        };
+        if !images.contains_key(&subject) || (mt != OCI_MANIFEST && mt != OCI_INDEX) {
+            continue;
+        }
+        let mut desc = Descriptor::new(&mt, d, size);
+        desc.artifact_type = p.artifact_type.or(p.config.map(|c| c.media_type));
+        desc.annotations = p.annotations;
+        found.entry(subject).or_default().push(desc);
+    }
+    let mut copy = Vec::new();
+    for (subject, refs) in found {
+        let name = format!("{}:{}", images[&subject], subject.tag_form());
+        let mut children: Vec<Descriptor> = Vec::new();
+        // What the store already lists there, and what the source's own fallback tag
+        // (if imported) lists: the new index is the union.
+        let store_cat = Catalog::open(store)?;
+        if let Some(existing) = store_cat.named(&name) {
+            children.extend(index_children(store, existing)?);
+        }
+        if let Some(pos) = planned.iter().position(|p| p.name == name) {
+            let p = planned.remove(pos);
+            copy.push(p.desc.clone());
+            children.extend(index_children(src, &p.desc)?);
+        }
+        children.extend(refs.iter().cloned());
+        let mut seen = HashSet::new();
+        children.retain(|c| seen.insert(c.digest.clone()));
+        let index = Index {
+            manifests: children,
+            ..Index::default()
+        };
+        let bytes = serde_json::to_vec(&index).map_err(|e| Error::invalid(e.to_string()))?;
+        let digest = tx.put_bytes(&bytes)?;
+        planned.push(Planned {
+            desc: Descriptor::new(OCI_INDEX, digest, bytes.len() as u64),
+            source_name: EntryName::Unnamed(None),
+            name,
+            subject: Some(subject),
+            made: true,
+        });
+        copy.extend(refs);
+    }
+    Ok(copy)
+}
+
+fn index_children(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<Vec<Descriptor>> {
+    if desc.kind() != Kind::Index {
+        return Ok(Vec::new());
+    }
+    let raw = layout.read_blob(desc, MAX_MANIFEST)?;
+    let doc = manifest::parse(&raw, desc, &format!("index {}", desc.digest))?;
+    Ok(doc.children().into_iter().cloned().collect())
+}
+
+fn looks_like_json(head: &[u8]) -> bool {
+    head.iter()
+        .find(|c| !c.is_ascii_whitespace())
+        .is_some_and(|&c| c == b'{')
+}
+
+/// Every blob of the source with its size.
+fn candidate_blobs(source: &Source) -> Result<Vec<(Digest, u64)>> {
+    match source {
+        Source::Archive(a) => Ok(a.blob_list()),
+        Source::Dir(l) => {
+            let mut out = Vec::new();
+            for alg in crate::store::layout::ALGORITHMS {
+                let dir = l.root().join("blobs").join(alg.name());
+                let Ok(rd) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for e in rd {
+                    let e = e.map_err(|e| Error::io_path("reading", &dir, e))?;
+                    let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                        continue;
+                    };
+                    let Ok(d) = Digest::new(alg, &name) else {
+                        continue;
+                    };
+                    let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                        continue;
+                    };
+                    if meta.is_file() {
+                        out.push((d, meta.len()));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The first bytes of a blob, cheaply (nothing for a `.tar.zst` blob not in memory:
+/// those are not JSON).
+fn peek(source: &Source, d: &Digest) -> Result<Vec<u8>> {
+    match source {
+        Source::Archive(a) => a.peek(d, 64),
+        Source::Dir(l) => {
+            let Some((f, _)) = l.open_blob(d)? else {
+                return Ok(Vec::new());
+            };
+            let mut buf = Vec::with_capacity(64);
+            f.take(64)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io(format!("reading blob {d}"), e))?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Stages every manifest and index under `roots` (validated, raw bytes kept) and
+/// returns the other blobs they need that the store lacks.
+fn stage_documents(
+    source: &dyn ReadLayout,
+    tx: &mut Transaction<'_>,
+    roots: &[Descriptor],
+    summary: &mut Summary,
+    bars: &Bars,
+) -> Result<Vec<Descriptor>> {
+    let mut seen: HashSet<Digest> = HashSet::new();
+    let mut blobs = Vec::new();
+    for root in roots {
+        let mut stack = vec![(root.clone(), 0usize)];
+        while let Some((desc, depth)) = stack.pop() {
+            if !seen.insert(desc.digest.clone()) {
+                continue;
+            }
+            if desc.kind() == Kind::Blob {
+                if !tx.has_blob(&desc.digest)? {
+                    blobs.push(desc);
+                }
+                continue;
+            }
+            if depth >= MAX_DEPTH {
+                return Err(in_source(
+                    source,
+                    Error::invalid(format!(
+                        "{} {}: indexes nested more than {MAX_DEPTH} deep",
+                        desc.media_type, desc.digest
+                    )),
+                ));
+            }
             let raw = source
                 .read_blob(&desc, MAX_MANIFEST)
                 .map_err(|e| in_source(source, e))?;
             let doc = manifest::parse(&raw, &desc, &format!("{} {}", desc.media_type, desc.digest))
                 .map_err(|e| in_source(source, e))?;
-            stack.extend(doc.children().into_iter().cloned());
+            stack.extend(doc.children().into_iter().map(|c| (c.clone(), depth + 1)));
             if tx.put_blob(&desc.digest, desc.size, &mut &raw[..])? {
                 summary.new_blobs += 1;
                 summary.new_bytes += desc.size;
             }
-            continue;
         }
-        if tx.has_blob(&desc.digest)? {
-            continue;
-        }
-        let Some((mut file, len)) = source.open_blob(&desc.digest)? else {
+        bars.images.inc(1);
+    }
+    Ok(blobs)
+}
+
+/// Streams the blobs into the transaction, each hashed on the way (an archive in
+/// one sequential pass, in archive order).
+fn copy_blobs(
+    source: &Source,
+    tx: &mut Transaction<'_>,
+    blobs: &[Descriptor],
+    summary: &mut Summary,
+    bars: &Bars,
+) -> Result<()> {
+    let src = source.layout();
+    let mut want: HashMap<&Digest, &Descriptor> = HashMap::new();
+    for b in blobs {
+        if !src.has_blob(&b.digest)? {
             return Err(Error::NotFound(format!(
                 "{}: blob {} ({}) is missing",
-                source.location().display(),
-                desc.digest,
-                desc.media_type
+                src.location().display(),
+                b.digest,
+                b.media_type
             )));
-        };
+        }
+        want.insert(&b.digest, b);
+    }
+    bars.bytes.set_length(blobs.iter().map(|b| b.size).sum());
+    let mut put = |d: &Digest, len: u64, r: &mut dyn Read| -> Result<()> {
+        let desc = want[d];
         if len != desc.size {
             return Err(Error::invalid(format!(
-                "{}: blob {} is {len} bytes, its descriptor says {}",
-                source.location().display(),
-                desc.digest,
+                "{}: blob {d} is {len} bytes, its descriptor says {}",
+                src.location().display(),
                 desc.size
             )));
         }
+        let mut r = bars.bytes.wrap_read(r);
         if tx
-            .put_blob(&desc.digest, desc.size, &mut file)
-            .map_err(|e| in_source(source, e))?
+            .put_blob(d, desc.size, &mut r)
+            .map_err(|e| in_source(src, e))?
         {
             summary.new_blobs += 1;
             summary.new_bytes += desc.size;
         }
+        Ok(())
+    };
+    match source {
+        Source::Archive(a) => {
+            let list: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
+            a.visit_blobs(&list, &mut put)
+        }
+        Source::Dir(l) => {
+            for b in blobs {
+                let Some((mut f, len)) = l.open_blob(&b.digest)? else {
+                    return Err(Error::NotFound(format!(
+                        "{}: blob {} is missing",
+                        l.root().display(),
+                        b.digest
+                    )));
+                };
+                put(&b.digest, len, &mut f)?;
+            }
+            Ok(())
+        }
     }
-    Ok(())
+}
+
+/// Progress on stderr (bytes and images), drawn only on a terminal.
+struct Bars {
+    _multi: MultiProgress,
+    images: ProgressBar,
+    bytes: ProgressBar,
+}
+
+impl Bars {
+    fn new(show: bool, images: u64) -> Bars {
+        if !show {
+            return Bars {
+                _multi: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+                images: ProgressBar::hidden(),
+                bytes: ProgressBar::hidden(),
+            };
+        }
+        let multi = MultiProgress::new();
+        let images_bar = multi.add(ProgressBar::new(images));
+        images_bar.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        images_bar.set_prefix("entries");
+        let bytes = multi.add(ProgressBar::new(0));
+        bytes.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bytes.set_prefix("bytes");
+        Bars {
+            _multi: multi,
+            images: images_bar,
+            bytes,
+        }
+    }
+
+    fn finish(&self) {
+        self.images.finish_and_clear();
+        self.bytes.finish_and_clear();
+    }
 }
 
 fn in_source(source: &dyn ReadLayout, e: Error) -> Error {
@@ -257,5 +974,59 @@ fn in_source(source: &dyn ReadLayout, e: Error) -> Error {
             Error::Invalid(format!("{}: {m}", source.location().display()))
         }
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(r: &[&str]) -> Vec<Rename> {
+        r.iter().map(|x| Rename::parse(x).unwrap()).collect()
+    }
+
+    #[test]
+    fn renames_match_whole_components_longest_first() {
+        let r = rules(&[
+            "registry.example.com=mirror.internal",
+            "registry.example.com/team/special=mirror.internal/vip",
+        ]);
+        assert_eq!(
+            rename(&r, "registry.example.com/team/app:v1").unwrap(),
+            "mirror.internal/team/app:v1"
+        );
+        assert_eq!(
+            rename(&r, "registry.example.com/team/special:sha256-ab.sig").unwrap(),
+            "mirror.internal/vip:sha256-ab.sig"
+        );
+        // No match on a partial component.
+        assert_eq!(
+            rename(&r, "registry.example.community/app:v1").unwrap(),
+            "registry.example.community/app:v1"
+        );
+        let hub = rules(&["docker.io/library=localhost:5000/hub"]);
+        assert_eq!(
+            rename(&hub, "index.docker.io/library/busybox:1").unwrap(),
+            "localhost:5000/hub/busybox:1"
+        );
+        for bad in ["x", "=y", "x=", "a/b:v1=c", "a=b@sha256:00"] {
+            assert!(Rename::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Rename::parse("localhost:5000=mirror:443").is_ok());
+    }
+
+    #[test]
+    fn repository_with_and_without_tag() {
+        let r = Repository::parse("registry.example.com/app:v1").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_deref()),
+            ("registry.example.com/app", Some("v1"))
+        );
+        let r = Repository::parse("localhost:5000/app").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_deref()),
+            ("localhost:5000/app", None)
+        );
+        assert!(Repository::parse("app@sha256:00").is_err());
     }
 }

@@ -70,13 +70,10 @@ pub fn open_location(location: &str) -> Result<Box<dyn ReadLayout>> {
     }
 }
 
-/// An `oci-archive` tarball, read in place.
-pub fn open_archive(_path: &Path) -> Result<Box<dyn ReadLayout>> {
-    Err(Error::Usage(
-        "reading oci-archive: tarballs in place is not supported yet; unpack it (tar -xf) and \
-         use oci:DIR"
-            .into(),
-    ))
+/// An `oci-archive` tarball (plain, split into numbered parts, or zstd), read in
+/// place: never unpacked (see `docs/archives.md`).
+pub fn open_archive(path: &Path) -> Result<Box<dyn ReadLayout>> {
+    Ok(Box::new(crate::archive::reader::ArchiveLayout::open(path)?))
 }
 
 /// The store directory: `--store`/`AIRSIGN_STORE` (clap reads both), else

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::descriptor::{Descriptor, Kind};
 use super::layout::{ALGORITHMS, Layout, file_type_name};
 use super::manifest::{self, MAX_MANIFEST};
+use super::source::ReadLayout;
 use crate::digest::{Digest, hash_reader_with};
 use crate::{Error, Result};
 
@@ -39,7 +40,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(kind: &'static str, digest: Option<&Digest>, message: String) -> Problem {
+    pub fn new(kind: &'static str, digest: Option<&Digest>, message: String) -> Problem {
         Problem {
             kind,
             digest: digest.map(ToString::to_string),
@@ -52,7 +53,9 @@ impl Problem {
 pub fn check(layout: &Layout, jobs: usize) -> Result<Report> {
     let index = layout.read_index()?;
     let mut report = Report::default();
-    walk(layout, &index.manifests, &mut report);
+    walk(layout, &index.manifests, &mut report, &|d| {
+        layout.open_blob(d).map(|o| o.map(|(_, n)| n))
+    });
     let files = blob_files(layout, &mut report)?;
     hash_all(files, jobs.max(1), &mut report);
     report.problems.sort();
@@ -60,8 +63,14 @@ pub fn check(layout: &Layout, jobs: usize) -> Result<Report> {
 }
 
 /// Follows every descriptor from `index.json` down, each digest once (so a cycle
-/// cannot loop forever).
-fn walk(layout: &Layout, roots: &[Descriptor], report: &mut Report) {
+/// cannot loop forever). `size_of` says whether a blob is there and how big it is
+/// (cheaply: an archive answers from its entry table).
+pub fn walk(
+    layout: &dyn ReadLayout,
+    roots: &[Descriptor],
+    report: &mut Report,
+    size_of: &dyn Fn(&Digest) -> Result<Option<u64>>,
+) {
     let mut seen: HashSet<Digest> = HashSet::new();
     let mut queue: Vec<(Descriptor, String)> = roots
         .iter()
@@ -73,7 +82,7 @@ fn walk(layout: &Layout, roots: &[Descriptor], report: &mut Report) {
         }
         report.reachable += 1;
         let d = &desc.digest;
-        match layout.open_blob(d) {
+        match size_of(d) {
             Ok(None) => {
                 report.problems.push(Problem::new(
                     "missing",
@@ -85,7 +94,7 @@ fn walk(layout: &Layout, roots: &[Descriptor], report: &mut Report) {
                 ));
                 continue;
             }
-            Ok(Some((_, len))) if len != desc.size => {
+            Ok(Some(len)) if len != desc.size => {
                 report.problems.push(Problem::new(
                     "size",
                     Some(d),
