@@ -163,7 +163,8 @@ pub struct ImportArgs {
     #[arg(value_name = "REF")]
     pub refs: Vec<String>,
     /// Repository for entries that carry only a tag: `--repository registry.example.com/app`
-    /// turns tag `v1` into `registry.example.com/app:v1`
+    /// turns tag `v1` into `registry.example.com/app:v1`. For a cosign save layout (no
+    /// names at all) give REPO:TAG
     #[arg(long, value_name = "REPO")]
     pub repository: Option<String>,
     /// Rename repositories on the way in (prefix match), e.g. a registry host:
