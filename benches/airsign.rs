@@ -6,16 +6,26 @@
 //!   `sha256sum` over the same blob files. Target: fsck ≥ 1.6× openssl (which hashes
 //!   on one core), airsign's peak RSS < 64 MiB.
 //!
-//! Settings: `AIRSIGN_BENCH_SCALE` (default 1.0) scales the generated data;
+//! * `sign` — `airsign sign --all` over a generated 10,000-image store in one call,
+//!   then `airsign verify` of every image in one call, against `openssl speed
+//!   ecdsap256`; and the real `cosign sign --tlog-upload=false` on 20 images in a
+//!   loopback `docker-registry`, per image. Targets: ≥ 5,000 signatures/s end to end,
+//!   ≥ 3,000 verifications/s, `index.json` renamed into place once per call (counted
+//!   with strace when present), peak RSS < 100 MiB.
+//!
+//! Settings: `AIRSIGN_BENCH_SCALE` (default 1.0) scales the generated data (and the
+//! image count of `sign`);
 //! `AIRSIGN_BENCH_DIR` is where temp data goes (default target/tmp, on disk);
 //! `AIRSIGN_BENCH_RUNS` (default 3) runs per tool, the best counts;
-//! `AIRSIGN_BIN` overrides the airsign binary; `AIRSIGN_TEST_OPENSSL` and
-//! `AIRSIGN_TEST_GNU_TIME` (from `make tools`) name openssl and GNU time.
+//! `AIRSIGN_BIN` overrides the airsign binary; `AIRSIGN_TEST_OPENSSL`,
+//! `AIRSIGN_TEST_GNU_TIME`, `AIRSIGN_TEST_COSIGN`, `AIRSIGN_TEST_SKOPEO` and
+//! `AIRSIGN_TEST_REGISTRY` (from `make tools`) name the other tools.
 //! Exits non-zero if a command fails; a missed target is reported, and fails the
 //! run only with `AIRSIGN_BENCH_STRICT=1`.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,18 +48,28 @@ struct Outcome {
     missed: bool,
 }
 
-// Later sections (sign/verify, export/import, sync) go here.
-const SECTIONS: &[Section] = &[Section {
-    name: "fsck",
-    about: "airsign fsck vs openssl dgst -sha256 vs sha256sum on a ~1 GiB store",
-    run: bench_fsck,
-}];
+// Later sections (export/import, sync) go here.
+const SECTIONS: &[Section] = &[
+    Section {
+        name: "fsck",
+        about: "airsign fsck vs openssl dgst -sha256 vs sha256sum on a ~1 GiB store",
+        run: bench_fsck,
+    },
+    Section {
+        name: "sign",
+        about: "airsign sign --all / verify on 10,000 images vs openssl speed; cosign sign",
+        run: bench_sign,
+    },
+];
 
 /// Shared settings of one benchmark run.
 struct Ctx {
     airsign: PathBuf,
     openssl: PathBuf,
     gnu_time: Option<PathBuf>,
+    cosign: Option<PathBuf>,
+    skopeo: Option<PathBuf>,
+    registry: Option<PathBuf>,
     work: PathBuf,
     scale: f64,
     runs: usize,
@@ -147,6 +167,9 @@ impl Ctx {
             airsign,
             openssl,
             gnu_time,
+            cosign: env_path("AIRSIGN_TEST_COSIGN"),
+            skopeo: env_path("AIRSIGN_TEST_SKOPEO"),
+            registry: env_path("AIRSIGN_TEST_REGISTRY"),
             work,
             scale,
             runs,
@@ -200,6 +223,15 @@ fn measure(
 
 /// One run: wall time, stdout, peak RSS in KiB (GNU time's %M, else /proc polling).
 fn run_timed(ctx: &Ctx, cmd: Command) -> Result<(Duration, Vec<u8>, Option<u64>), String> {
+    run_timed_to(ctx, cmd, true)
+}
+
+/// [`run_timed`], with stdout sent to /dev/null (and none returned) unless `keep_stdout`.
+fn run_timed_to(
+    ctx: &Ctx,
+    cmd: Command,
+    keep_stdout: bool,
+) -> Result<(Duration, Vec<u8>, Option<u64>), String> {
     let rss_file = ctx.work.join(format!("rss.{}", std::process::id()));
     let mut cmd = match &ctx.gnu_time {
         Some(time) => {
@@ -223,10 +255,15 @@ fn run_timed(ctx: &Ctx, cmd: Command) -> Result<(Duration, Vec<u8>, Option<u64>)
     let out_path = ctx.work.join(format!("out.{}", std::process::id()));
     let err_path = ctx.work.join(format!("err.{}", std::process::id()));
     // Output goes to files: a pipe that nobody reads while timing could stall the tool.
+    let stdout = if keep_stdout {
+        Stdio::from(File::create(&out_path).map_err(|e| e.to_string())?)
+    } else {
+        Stdio::null()
+    };
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
-        .stdout(File::create(&out_path).map_err(|e| e.to_string())?)
+        .stdout(stdout)
         .stderr(File::create(&err_path).map_err(|e| e.to_string())?)
         .spawn()
         .map_err(|e| format!("cannot start {what}: {e}"))?;
@@ -241,7 +278,11 @@ fn run_timed(ctx: &Ctx, cmd: Command) -> Result<(Duration, Vec<u8>, Option<u64>)
         std::thread::sleep(Duration::from_millis(2));
     };
     let took = start.elapsed();
-    let stdout = std::fs::read(&out_path).unwrap_or_default();
+    let stdout = if keep_stdout {
+        std::fs::read(&out_path).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     let _ = std::fs::remove_file(&out_path);
     let _ = std::fs::remove_file(&err_path);
@@ -669,4 +710,684 @@ fn flip_byte(path: &Path) {
     b[0] ^= 0xff;
     f.seek(SeekFrom::Start(mid)).unwrap();
     f.write_all(&b).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Section: sign
+
+/// Images in the `sign` store at scale 1.
+const SIGN_IMAGES: f64 = 10_000.0;
+/// Images the real cosign signs, one process each against a registry: a few suffice
+/// for a per-image figure.
+const COSIGN_IMAGES: usize = 20;
+const PASSWORD: &str = "bench-password";
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Bytes of image references per `airsign verify` call, well below ARG_MAX (2 MiB
+/// with the environment).
+const MAX_ARG_BYTES: usize = 1 << 20;
+/// A verify run slower than this is not repeated: best-of-N would only cost minutes.
+const SLOW_RUN: Duration = Duration::from_secs(60);
+
+/// A generated image: its full reference and manifest digest.
+struct Image {
+    reference: String,
+    digest: String,
+}
+
+/// A store of `n` small single-platform images, as a mirror of many repositories
+/// holds them: one shared layer, and per image its own config (hence its own
+/// digest) and manifest, each index.json entry named by a full reference.
+fn make_image_store(store: &Path, n: usize) -> Vec<Image> {
+    let blobs = store.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(
+        store.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let layer = write_random_blob(&blobs, 4096, &mut Prng(0x0516_a1a5), &mut buf);
+    let desc = |mt: &str, b: &Blob| json!({"mediaType": mt, "digest": b.digest, "size": b.size});
+    let mut entries = Vec::with_capacity(n);
+    let mut images = Vec::with_capacity(n);
+    for i in 0..n {
+        let config = write_json_blob(
+            &blobs,
+            &json!({
+                "created": "1970-01-01T00:00:00Z", "architecture": "amd64", "os": "linux",
+                "config": {"Cmd": ["/bin/true"], "Labels": {"bench.image": i.to_string()}},
+                "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+            }),
+        );
+        let manifest = write_json_blob(
+            &blobs,
+            &json!({
+                "schemaVersion": 2, "mediaType": MT_MANIFEST,
+                "config": desc("application/vnd.oci.image.config.v1+json", &config),
+                "layers": [desc("application/vnd.oci.image.layer.v1.tar", &layer)],
+            }),
+        );
+        let reference = format!("registry.example.com/bench/app{i}:v1");
+        let mut d = desc(MT_MANIFEST, &manifest);
+        d["annotations"] = json!({ REF_NAME: reference });
+        entries.push(d);
+        images.push(Image {
+            reference,
+            digest: manifest.digest,
+        });
+    }
+    std::fs::write(
+        store.join("index.json"),
+        serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": entries}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    images
+}
+
+/// Regenerates `dir` as a store of `n` images and flushes it to disk, so that the
+/// syncfs(2) of a timed `airsign sign` pays for its own writes only.
+fn fresh_image_store(dir: &Path, n: usize) -> Vec<Image> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    let images = make_image_store(dir, n);
+    let _ = Command::new("sync").arg("-f").arg(dir).status();
+    images
+}
+
+/// `airsign --store STORE …` with the bench's key password and no user store.
+fn airsign_in(ctx: &Ctx, store: &Path) -> Command {
+    let mut c = Command::new(&ctx.airsign);
+    c.arg("--store").arg(store);
+    c.env_remove("AIRSIGN_STORE")
+        .env("COSIGN_PASSWORD", PASSWORD);
+    c
+}
+
+/// Runs an untimed helper command; its stdout, or `Err` with its stderr.
+fn run_ok(cmd: &mut Command) -> Result<Vec<u8>, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out.stdout)
+}
+
+/// Best of `ctx.runs` runs of a command that changes what it works on:
+/// `prepare(i)` sets up run i's own input and returns the command.
+fn measure_fresh(
+    ctx: &Ctx,
+    prepare: &mut dyn FnMut(usize) -> Result<Command, String>,
+) -> Result<Measure, String> {
+    let mut best = Duration::MAX;
+    let mut rss = None::<u64>;
+    for i in 0..ctx.runs {
+        let (took, _, peak) = run_timed(ctx, prepare(i)?)?;
+        best = best.min(took);
+        rss = rss.max(peak);
+    }
+    Ok(Measure { best, rss_kib: rss })
+}
+
+/// Every image signed exactly once, and nothing else signed: `ls --json` must list
+/// `n` images with `signatures: 1` and `n` `.sig` artifacts.
+fn check_all_signed(ctx: &Ctx, store: &Path, n: usize) -> Result<(), String> {
+    let out = run_ok(airsign_in(ctx, store).args(["ls", "--json"]))?;
+    let entries: Vec<Value> =
+        serde_json::from_slice(&out).map_err(|e| format!("ls --json: {e}"))?;
+    let (mut images, mut sigs, mut bad) = (0, 0, Vec::new());
+    for e in &entries {
+        if e["artifact"] == json!(true) {
+            sigs += 1;
+        } else {
+            images += 1;
+            if e["signatures"] != json!(1) {
+                bad.push(format!(
+                    "{} has {} signatures",
+                    e["reference"], e["signatures"]
+                ));
+            }
+        }
+    }
+    if images != n || sigs != n || !bad.is_empty() {
+        bad.truncate(5);
+        return Err(format!(
+            "after sign --all: {images} images (want {n}), {sigs} .sig artifacts (want {n}); {}",
+            bad.join("; ")
+        ));
+    }
+    Ok(())
+}
+
+/// Renames onto `index.json` during `airsign sign --all` (strace -f), with a fresh
+/// inode afterwards as a cross-check. `Err` if strace is missing or not allowed.
+fn count_index_renames(ctx: &Ctx, store: &Path, key: &Path) -> Result<usize, String> {
+    let index = store.join("index.json");
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&p.metadata().unwrap());
+    let before = inode(&index);
+    let trace = store.with_extension("strace");
+    let sign = airsign_in(ctx, store);
+    let mut c = Command::new("strace");
+    // --seccomp-bpf: only the traced calls stop the process, so tracing stays cheap
+    c.args([
+        "-f",
+        "-qq",
+        "--seccomp-bpf",
+        "-e",
+        "trace=rename,renameat,renameat2",
+    ])
+    .arg("-o")
+    .arg(&trace)
+    .arg(sign.get_program())
+    .args(sign.get_args())
+    .args(["sign", "--key"])
+    .arg(key)
+    .args(["--all", "-y"])
+    .env_remove("AIRSIGN_STORE")
+    .env("COSIGN_PASSWORD", PASSWORD)
+    .stderr(Stdio::null());
+    run_ok(&mut c)?;
+    // `… rename("…/.airsign/tmp/index.json-…", "…/index.json") = 0`: the destination is
+    // the last quoted string of a successful call.
+    let renames = std::fs::read_to_string(&trace)
+        .map_err(|e| e.to_string())?
+        .lines()
+        .filter(|l| l.trim_end().ends_with("= 0"))
+        .filter(|l| {
+            l.rsplit('"')
+                .nth(1)
+                .is_some_and(|dest| dest == "index.json" || dest.ends_with("/index.json"))
+        })
+        .count();
+    if inode(&index) == before && renames > 0 {
+        return Err("strace saw a rename, yet index.json has its old inode".into());
+    }
+    Ok(renames)
+}
+
+/// `openssl speed -seconds 2 ecdsap256`: (sign/s, verify/s) on one core.
+fn openssl_ecdsa_speed(ctx: &Ctx) -> Result<(f64, f64), String> {
+    let out = run_ok(Command::new(&ctx.openssl).args(["speed", "-seconds", "2", "ecdsap256"]))?;
+    let text = String::from_utf8_lossy(&out);
+    // " 256 bits ecdsa (nistp256)   0.0000s   0.0001s  51951.5  16766.7"
+    let line = text
+        .lines()
+        .find(|l| l.contains("(nistp256)"))
+        .ok_or_else(|| format!("no nistp256 line in openssl speed output:\n{text}"))?;
+    let nums: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match nums[..] {
+        [.., sign, verify] => Ok((sign, verify)),
+        _ => Err(format!("odd openssl speed line {line:?}")),
+    }
+}
+
+/// A loopback `docker-registry` (plain HTTP, storage in a temp dir) for cosign;
+/// dropping it kills that one process, by pid.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Registry {
+    fn start(bin: &Path, dir: &Path) -> Result<Registry, String> {
+        let mut log = String::new();
+        'port: for _ in 0..5 {
+            let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?
+                .port();
+            let config = dir.join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog: {{level: warn}}\n\
+                     storage: {{filesystem: {{rootdirectory: '{}'}}}}\n\
+                     http: {{addr: 127.0.0.1:{port}, secret: bench-{}}}\n",
+                    dir.join("data").display(),
+                    std::process::id()
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+            let log_path = dir.join("registry.log");
+            let log_file = File::create(&log_path).map_err(|e| e.to_string())?;
+            let child = Command::new(bin)
+                .arg("serve")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log_file)
+                // its own process group: a ^C on the bench does not hit it mid-request
+                .process_group(0)
+                .spawn()
+                .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+            let mut reg = Registry { child, port };
+            let start = Instant::now();
+            loop {
+                if let Ok(Some(st)) = reg.child.try_wait() {
+                    log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    if log.contains("address already in use") {
+                        continue 'port;
+                    }
+                    return Err(format!("registry exited ({st}):\n{log}"));
+                }
+                if http_status(port, "/v2/") == Some(200) {
+                    return Ok(reg);
+                }
+                if start.elapsed() > Duration::from_secs(20) {
+                    return Err("registry: no 200 from /v2/ within 20s".into());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Err(format!("registry: no free port after 5 attempts:\n{log}"))
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // SIGKILL to exactly our child's pid, then reap it
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Status of a plain-HTTP `GET PATH` on 127.0.0.1:PORT.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 32];
+    let mut n = 0;
+    while n < 12 {
+        match s.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    // "HTTP/1.1 200 OK"
+    String::from_utf8_lossy(&head[..n])
+        .strip_prefix("HTTP/1.")?
+        .get(2..5)?
+        .parse()
+        .ok()
+}
+
+/// Per-image seconds of signing one image per process: the real cosign against a
+/// loopback registry, and airsign against the store.
+struct PerImage {
+    cosign: Measure,
+    airsign: Measure,
+}
+
+/// Pushes `COSIGN_IMAGES` images to a loopback registry (untimed), then times
+/// `cosign sign` on each by digest, and `airsign sign` on each in a store.
+/// `Ok(None)`: a tool is missing.
+fn cosign_per_image(ctx: &Ctx, tmp: &Path, key: &Path) -> Result<Option<PerImage>, String> {
+    let (Some(cosign), Some(skopeo), Some(registry)) = (&ctx.cosign, &ctx.skopeo, &ctx.registry)
+    else {
+        return Ok(None);
+    };
+    let store = tmp.join("cosign-src");
+    let images = fresh_image_store(&store, COSIGN_IMAGES);
+    let reg_dir = tmp.join("registry");
+    std::fs::create_dir_all(&reg_dir).map_err(|e| e.to_string())?;
+    let reg = Registry::start(registry, &reg_dir)?;
+    for (i, img) in images.iter().enumerate() {
+        run_ok(
+            Command::new(skopeo)
+                .args(["--insecure-policy", "copy", "--quiet", "--preserve-digests"])
+                .arg("--dest-tls-verify=false")
+                .arg(format!("oci:{}:{}", store.display(), img.reference))
+                .arg(format!("docker://{}/bench/img{i}:v1", reg.host())),
+        )?;
+    }
+    let home = tmp.join("cosign-home");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    let sum = |cmds: Vec<Command>| -> Result<Measure, String> {
+        let (mut total, mut rss) = (Duration::ZERO, None::<u64>);
+        for c in cmds {
+            let (took, _, peak) = run_timed(ctx, c)?;
+            total += took;
+            rss = rss.max(peak);
+        }
+        Ok(Measure {
+            best: total / COSIGN_IMAGES as u32,
+            rss_kib: rss,
+        })
+    };
+    let cosign_cmds = images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let mut c = Command::new(cosign);
+            c.args(["sign", "--key"])
+                .arg(key)
+                .args(["--tlog-upload=false", "--yes"])
+                .arg(format!("{}/bench/img{i}@{}", reg.host(), img.digest))
+                .env("HOME", &home)
+                .env("COSIGN_PASSWORD", PASSWORD);
+            c
+        })
+        .collect();
+    let cosign = sum(cosign_cmds)?;
+    drop(reg);
+    let airsign_cmds = images
+        .iter()
+        .map(|img| {
+            let mut c = airsign_in(ctx, &store);
+            c.args(["sign", "-y", "--key"]).arg(key).arg(&img.reference);
+            c
+        })
+        .collect();
+    let airsign = sum(airsign_cmds)?;
+    Ok(Some(PerImage { cosign, airsign }))
+}
+
+fn bench_sign(ctx: &Ctx) -> Outcome {
+    let failed = Outcome {
+        failed: true,
+        ..Outcome::default()
+    };
+    let n = ((SIGN_IMAGES * ctx.scale).round() as usize).max(1);
+    let tmp = tempfile::Builder::new()
+        .prefix("bench-sign.")
+        .tempdir_in(&ctx.work)
+        .expect("bench temp dir");
+    let prefix = tmp.path().join("cosign");
+    if let Err(e) = run_ok(
+        Command::new(&ctx.airsign)
+            .arg("generate-key-pair")
+            .arg("--output-key-prefix")
+            .arg(&prefix)
+            .env("COSIGN_PASSWORD", PASSWORD),
+    ) {
+        println!("generate-key-pair FAILED:\n{e}");
+        return failed;
+    }
+    let (key, public) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+
+    // Signing changes the store (and would skip an equal signature on a second run):
+    // every run gets a freshly generated one, the same each time.
+    let store = tmp.path().join("store");
+    let t = Instant::now();
+    let images = fresh_image_store(&store, n);
+    println!(
+        "store: {n} images, {} blobs, in {} (generated in {:.1}s)",
+        2 * n + 1,
+        store.display(),
+        t.elapsed().as_secs_f64()
+    );
+    match run_timed(ctx, {
+        let mut c = airsign_in(ctx, &store);
+        c.arg("fsck");
+        c
+    }) {
+        Ok((took, _, _)) => println!(
+            "airsign fsck: the generated store is valid ({:.2}s)",
+            took.as_secs_f64()
+        ),
+        Err(e) => {
+            println!("the generated store is not valid:\n{e}");
+            return failed;
+        }
+    }
+    let sign_cmd = |store: &Path| {
+        let mut c = airsign_in(ctx, store);
+        c.args(["sign", "--all", "-y", "--key"]).arg(&key);
+        c
+    };
+    println!("timing (one process each, best of {}) ...\n", ctx.runs);
+    let sign = measure_fresh(ctx, &mut |i| {
+        if i > 0 {
+            fresh_image_store(&store, n);
+        }
+        Ok(sign_cmd(&store))
+    });
+    // One image: the fixed cost of a call (the password's scrypt KDF, N=65536, and
+    // process start), which a bulk call pays once.
+    let one = tmp.path().join("one");
+    let single = measure_fresh(ctx, &mut |_| {
+        fresh_image_store(&one, 1);
+        Ok(sign_cmd(&one))
+    });
+    // The KDF alone: `public-key` decrypts the key and does nothing else of note.
+    let kdf = measure(
+        ctx,
+        &|| {
+            let mut c = airsign_in(ctx, &one);
+            c.arg("public-key").arg("--key").arg(&key);
+            c
+        },
+        &|_| Ok(()),
+    );
+    // A run that did not sign every image has no rate to speak of: it fails.
+    let sign = sign.and_then(|m| check_all_signed(ctx, &store, n).map(|()| m));
+
+    // Verify every image in as few calls as ARG_MAX allows (one at 10,000 images).
+    let mut chunks: Vec<Vec<&str>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for img in &images {
+        if bytes + img.reference.len() + 1 > MAX_ARG_BYTES {
+            chunks.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += img.reference.len() + 1;
+        chunks.last_mut().unwrap().push(&img.reference);
+    }
+    let verify = match &sign {
+        Ok(_) => Ok(()),
+        Err(_) => Err("not run: the store is not signed".to_owned()),
+    }
+    .and_then(|()| {
+        let mut best = Duration::MAX;
+        let mut rss = None::<u64>;
+        for run in 0..ctx.runs {
+            let mut took = Duration::ZERO;
+            for chunk in &chunks {
+                let mut c = airsign_in(ctx, &store);
+                c.arg("verify").arg("--key").arg(&public).args(chunk);
+                // The first run's output is checked; the others go to /dev/null.
+                let (t, out, peak) = run_timed_to(ctx, c, run == 0)?;
+                if run == 0 {
+                    let arrays = String::from_utf8_lossy(&out)
+                        .lines()
+                        .filter(|l| l.starts_with("[{"))
+                        .count();
+                    if arrays != chunk.len() {
+                        return Err(format!(
+                            "verify printed {arrays} payload arrays for {} images",
+                            chunk.len()
+                        ));
+                    }
+                }
+                took += t;
+                rss = rss.max(peak);
+            }
+            best = best.min(took);
+            if took > SLOW_RUN {
+                println!("(verify took {:.0}s: not repeated)", took.as_secs_f64());
+                break;
+            }
+        }
+        Ok(Measure { best, rss_kib: rss })
+    });
+    let speed = openssl_ecdsa_speed(ctx);
+    let renames = {
+        let traced = tmp.path().join("traced");
+        fresh_image_store(&traced, n);
+        count_index_renames(ctx, &traced, &key)
+    };
+    let per_image = cosign_per_image(ctx, tmp.path(), &key);
+
+    // The table: rates per second, against openssl's on one core.
+    let rate = |m: &Result<Measure, String>, count: usize| {
+        m.as_ref().ok().map(|m| count as f64 / m.best.as_secs_f64())
+    };
+    let (sign_rate, verify_rate) = (rate(&sign, n), rate(&verify, n));
+    let (ossl_sign, ossl_verify) = match &speed {
+        Ok((s, v)) => (Some(*s), Some(*v)),
+        Err(_) => (None, None),
+    };
+    let mib = |k: Option<u64>| k.map(|k| k as f64 / 1024.0);
+    let fmt_mib = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.1} MiB"));
+    println!(
+        "{:<36} {:>6} {:>9} {:>10} {:>11} {:>12}",
+        "tool", "images", "seconds", "per s", "vs openssl", "peak RSS"
+    );
+    // `base`: the openssl rate to compare with; `None` for a fixed cost, no rate.
+    let row = |tool: &str, count: usize, m: &Result<Measure, String>, base: Option<Option<f64>>| {
+        let Ok(m) = m else {
+            println!("{tool:<36} {count:>6} {:>9}", "FAILED");
+            return;
+        };
+        let per_s = count as f64 / m.best.as_secs_f64();
+        println!(
+            "{:<36} {:>6} {:>9.3} {:>10} {:>11} {:>12}",
+            tool,
+            count,
+            m.best.as_secs_f64(),
+            base.map_or("-".into(), |_| format!("{per_s:.1}")),
+            base.flatten()
+                .map_or("-".into(), |b| format!("{:.3}x", per_s / b)),
+            fmt_mib(mib(m.rss_kib))
+        );
+    };
+    row("airsign sign --all (one call)", n, &sign, Some(ossl_sign));
+    row("airsign sign, 1 image (fixed cost)", 1, &single, None);
+    row("  of which the KDF (public-key)", 1, &kdf, None);
+    row(
+        "airsign verify (all, one call)",
+        n,
+        &verify,
+        Some(ossl_verify),
+    );
+    for (tool, v) in [
+        ("openssl speed ecdsap256 sign", ossl_sign),
+        ("openssl speed ecdsap256 verify", ossl_verify),
+    ] {
+        match v {
+            Some(v) => println!(
+                "{tool:<36} {:>6} {:>9} {v:>10.1} {:>11}",
+                "-", "-", "1.000x"
+            ),
+            None => println!("{tool:<36} {:>6} {:>9}", "-", "FAILED"),
+        }
+    }
+    if let (Ok(s), Ok(f)) = (&sign, &single) {
+        let rest = s.best.saturating_sub(f.best).as_secs_f64();
+        if n > 1 && rest > 0.0 {
+            println!(
+                "airsign sign without the fixed cost: {:.1} µs per signature ({:.0}/s)",
+                rest * 1e6 / (n - 1) as f64,
+                (n - 1) as f64 / rest
+            );
+        }
+    }
+
+    // cosign, one process per image against a registry; airsign the same way, and in bulk.
+    let bulk_per_image = sign.as_ref().ok().map(|m| m.best.as_secs_f64() / n as f64);
+    match &per_image {
+        Ok(Some(p)) => {
+            let (c, a) = (p.cosign.best.as_secs_f64(), p.airsign.best.as_secs_f64());
+            println!(
+                "\nper image ({COSIGN_IMAGES} images, one process each): cosign sign \
+                 --tlog-upload=false (loopback registry) {c:.3}s, peak RSS {}; \
+                 airsign sign (store) {a:.3}s, peak RSS {}",
+                fmt_mib(mib(p.cosign.rss_kib)),
+                fmt_mib(mib(p.airsign.rss_kib)),
+            );
+            println!(
+                "cosign per image / airsign per image: {:.1}x one call per image, {} in one call",
+                c / a,
+                bulk_per_image.map_or("-".into(), |b| format!("{:.0}x", c / b))
+            );
+        }
+        Ok(None) => println!(
+            "\ncosign: not measured (AIRSIGN_TEST_COSIGN, _SKOPEO, _REGISTRY unset: run `make bench`)"
+        ),
+        Err(_) => println!("\ncosign: FAILED"),
+    }
+
+    for (what, r) in [
+        ("airsign sign --all", sign.as_ref().err()),
+        ("airsign sign (1 image)", single.as_ref().err()),
+        ("airsign public-key", kdf.as_ref().err()),
+        ("airsign verify", verify.as_ref().err()),
+        ("openssl speed", speed.as_ref().err()),
+        ("cosign", per_image.as_ref().err()),
+    ] {
+        if let Some(e) = r {
+            println!("\n{what} FAILED:\n{e}");
+        }
+    }
+    let mut outcome = Outcome {
+        failed: sign.is_err()
+            || single.is_err()
+            || kdf.is_err()
+            || verify.is_err()
+            || speed.is_err()
+            || per_image.is_err(),
+        ..Outcome::default()
+    };
+
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "NOT MET",
+        None => "unknown",
+    };
+    let fmt_rate = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.0}/s"));
+    let rss = [&sign, &verify]
+        .iter()
+        .map(|m| m.as_ref().ok().and_then(|m| mib(m.rss_kib)))
+        .collect::<Option<Vec<f64>>>()
+        .map(|v| v.into_iter().fold(0.0, f64::max));
+    let sign_ok = sign_rate.map(|r| r >= 5000.0);
+    let verify_ok = verify_rate.map(|r| r >= 3000.0);
+    let rss_ok = rss.map(|m| m < 100.0);
+    // strace is optional: without it the rename count is reported, not judged.
+    let (renames_text, renames_ok) = match &renames {
+        Ok(k) => (format!("{k} rename(s)"), Some(*k == 1)),
+        Err(e) => (
+            format!("not measured ({})", e.lines().next().unwrap_or("")),
+            None,
+        ),
+    };
+    println!(
+        "\ntarget: sign >= 5000/s end to end: {} ({}); verify >= 3000/s: {} ({});\n        \
+         index.json rewritten once per call: {renames_text} ({}); peak RSS < 100 MiB: {} ({})",
+        fmt_rate(sign_rate),
+        verdict(sign_ok),
+        fmt_rate(verify_rate),
+        verdict(verify_ok),
+        renames_ok.map_or("not judged", |ok| verdict(Some(ok))),
+        fmt_mib(rss),
+        verdict(rss_ok),
+    );
+    outcome.missed = sign_ok != Some(true)
+        || verify_ok != Some(true)
+        || rss_ok != Some(true)
+        || renames_ok == Some(false);
+    outcome
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # demo.sh — airsign end to end on the committed fixtures, offline:
 # a store, imports, a listing, a cosign key pair, the payloads cosign would sign,
-# and a full fsck. `make demo` builds the release binary and runs this.
+# every image signed and verified, the .sig artifacts listed, and a full fsck.
+# `make demo` builds the release binary and runs this.
 #   AIRSIGN   the binary (default target/release/airsign)
 #   DEMO_DIR  work here and keep the result (default: a temp dir, removed at the end)
+#   AIRSIGN_TEST_JQ  jq, to read `ls --json` and the verified payloads (default: jq)
 # -E: the ERR trap (which names the failed step) also fires inside functions
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +13,8 @@ AIRSIGN=${AIRSIGN:-$ROOT/target/release/airsign}
 case $AIRSIGN in /*) ;; *) AIRSIGN=$ROOT/$AIRSIGN ;; esac
 [ -x "$AIRSIGN" ] || { echo "demo: no airsign binary at $AIRSIGN (run: cargo build --release)" >&2; exit 1; }
 FIX=$ROOT/fixtures
+JQ=${AIRSIGN_TEST_JQ:-jq}
+command -v "$JQ" >/dev/null || { echo "demo: jq not found (run: make demo, which installs it)" >&2; exit 1; }
 # The user's own settings must not leak into the demo.
 unset AIRSIGN_STORE COSIGN_PASSWORD
 
@@ -34,6 +38,13 @@ step() {
 show() {
   printf '$ %s\n' "$*" | sed "s|$AIRSIGN|airsign|g; s|$D/|\$DEMO/|g; s|$ROOT/||g"
   "$@"
+}
+# show_to FILE CMD...: the same, with the command's stdout in FILE
+show_to() {
+  local out=$1
+  shift
+  printf '$ %s > %s\n' "$*" "$out" | sed "s|$AIRSIGN|airsign|g; s|$D/|\$DEMO/|g; s|$ROOT/||g"
+  "$@" > "$out"
 }
 trap 'echo "demo: step $STEP failed (exit $?)" >&2' ERR
 
@@ -67,6 +78,38 @@ for ref in "$REPO/single:v1" "$REPO/multi:v1" "$REPO/umoci:v1" "$REPO/skopeo:v1"
 done
 show "$AIRSIGN" --store "$S" generate -a build=demo -a by=airsign "$REPO/single:v1"
 echo
+
+step "Sign every image (-r: each platform of an index too), keeping signatures and certificate as files"
+# One file per signed digest: sig-sha256-<hex>. A digest that several repositories
+# share (team/app:v1 is demo/single:v1) gets one file, its last signature.
+mkdir -p "$D/sigs"
+show "$AIRSIGN" --store "$S" sign --key "$K.key" --all -r -y \
+  --output-signature "$D/sigs/sig" --output-certificate "$D/sigs/cert.pem"
+ls "$D/sigs"
+cat "$D/sigs/cert.pem"
+
+step "Verify every image and every platform manifest of an index, offline, with the public key"
+# Every tag in the store, each index followed by REPO@DIGEST of every manifest it lists.
+show_to "$D/ls.json" "$AIRSIGN" --store "$S" ls --json
+IMAGES=()
+while read -r ref type; do
+  IMAGES+=("$ref")
+  if [ "$type" = application/vnd.oci.image.index.v1+json ]; then
+    index=$("$AIRSIGN" --store "$S" inspect "$ref" </dev/null)
+    mapfile -t -O "${#IMAGES[@]}" IMAGES < <("$JQ" -r --arg repo "${ref%:*}" '.manifests[] | $repo + "@" + .digest' <<<"$index")
+  fi
+done < <("$JQ" -r '.[] | select(.artifact | not) | "\(.reference) \(.mediaType)"' "$D/ls.json")
+# stdout: the verified payloads; stderr: cosign's list of checks, once per image
+if ! show_to "$D/verified.json" "$AIRSIGN" --store "$S" verify --key "$K.pub" "${IMAGES[@]}" 2> "$D/verify.log"; then
+  cat "$D/verify.log" >&2
+  false
+fi
+sed -n '2,5p' "$D/verify.log"
+echo "  ... checked for ${#IMAGES[@]} images; each verified payload claims (identity @ digest):"
+"$JQ" -r '.[] | "  " + .critical.identity."docker-reference" + " @ " + .critical.image."docker-manifest-digest"' "$D/verified.json"
+
+step "List the store: every image signed, its .sig artifact (cosign's tag) beside it"
+show "$AIRSIGN" --store "$S" ls
 
 step "Check the store: every blob re-hashed, everything index.json reaches present"
 show "$AIRSIGN" --store "$S" fsck
