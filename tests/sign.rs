@@ -979,3 +979,76 @@ fn triangulate_prints_what_cosign_prints() {
         format!("registry.example.com/demo/single:{}\n", sig_tag(&sd))
     );
 }
+
+/// Regression (found by the sign benchmark): an --output-* file in a missing directory
+/// failed only after the signatures were stored, leaving a half-done job.
+#[test]
+fn output_file_in_a_missing_directory_is_refused_before_anything_changes() {
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/single");
+    let (key, _) = bed.keys("k");
+    let before = snapshot(&bed.store);
+    let missing = bed.path("no-such-dir/sig");
+    let err = fails(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--output-signature",
+        s(&missing),
+        "registry.example.com/demo/single:v1",
+    ]));
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(snapshot(&bed.store), before);
+}
+
+/// Regression (found by the demo): one digest signed under two repositories in one
+/// call wrote two signatures to one file, keeping only the last.
+#[test]
+fn one_digest_under_two_repositories_keeps_both_output_signatures() {
+    let Some(openssl) = need!(Tool::Openssl) else {
+        return;
+    };
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/a");
+    bed.import("single", "registry.example.com/demo/b");
+    bed.import("multi", "registry.example.com/demo/m");
+    let (key, public) = bed.keys("k");
+    let out = bed.path("sig");
+    let payload = bed.path("payload");
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--output-signature",
+        s(&out),
+        "--output-payload",
+        s(&payload),
+        "registry.example.com/demo/a:v1",
+        "registry.example.com/demo/b:v1",
+        "registry.example.com/demo/m:v1",
+    ]));
+    let sd = fixture_digest("single");
+    let file = |base: &Path| PathBuf::from(format!("{}-{}", base.display(), sd.replace(':', "-")));
+    let sigs = fs::read_to_string(file(&out)).unwrap();
+    let payloads = fs::read_to_string(file(&payload)).unwrap();
+    let sigs: Vec<&str> = sigs.split('\n').collect();
+    let payloads: Vec<&str> = payloads.split('\n').collect();
+    assert_eq!(sigs.len(), 2, "both signatures of {sd}");
+    assert!(payloads[0].contains("demo/a") && payloads[1].contains("demo/b"));
+    for (sig, p) in sigs.iter().zip(&payloads) {
+        let der = bed.path("one.der");
+        let pf = bed.path("one.json");
+        fs::write(&der, base64_decode(sig)).unwrap();
+        fs::write(&pf, p).unwrap();
+        let o = ok(Command::new(&openssl).args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            s(&public),
+            "-signature",
+            s(&der),
+            s(&pf),
+        ]));
+        assert!(o.contains("Verified OK"));
+    }
+}

@@ -355,13 +355,13 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
     bars.finish();
 
     tx.commit(|idx| {
-        for p in &planned {
+        idx.set_named_many(planned.iter().map(|p| {
             let mut entry = p.desc.clone();
             entry.annotations.remove(REF_NAME);
             entry.annotations.remove(COSIGN_KIND);
             entry.annotations.remove(CONTAINERD_NAME);
-            idx.set_named(&p.name, entry);
-        }
+            (p.name.clone(), entry)
+        }));
         Ok(())
     })?;
     for p in planned {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::reference::Location;
-use crate::store::resolve::Query;
+use crate::store::resolve::{Catalog, Query};
 use crate::store::{Layout, ReadLayout};
 use crate::{Error, Result};
 
@@ -74,6 +74,85 @@ pub fn open_location(location: &str) -> Result<Box<dyn ReadLayout>> {
 /// place: never unpacked (see `docs/archives.md`).
 pub fn open_archive(path: &Path) -> Result<Box<dyn ReadLayout>> {
     Ok(Box::new(crate::archive::reader::ArchiveLayout::open(path)?))
+}
+
+/// The layouts a command's image arguments point into, each opened — and its
+/// `index.json` read and indexed — once, however many images name it. Signing or
+/// verifying 10,000 images in one call must not read `index.json` 10,000 times.
+#[derive(Default)]
+pub struct Catalogs {
+    open: Vec<(String, Option<Layout>, Catalog<'static>)>,
+}
+
+impl Catalogs {
+    pub fn new() -> Catalogs {
+        Catalogs::default()
+    }
+
+    /// Finds the layout of `image` (opening it the first time) and what to look for
+    /// there. `writable` asks for a directory layout (the store or `oci:DIR`).
+    pub fn lookup(&mut self, store: &Path, image: &str, writable: bool) -> Result<(usize, Query)> {
+        let location = Location::parse(image)?;
+        let (key, query) = match &location {
+            Location::Store(r) => ("store".to_owned(), Query::Reference(r.clone())),
+            Location::Layout { path, reference } => (
+                format!("oci:{}", path.display()),
+                Query::InLayout(reference.clone()),
+            ),
+            Location::Archive { path, reference } => (
+                format!("oci-archive:{}", path.display()),
+                Query::InLayout(reference.clone()),
+            ),
+            Location::DockerArchive { .. } => {
+                return Err(Error::Usage(format!(
+                    "{image}: a docker-archive can only be imported (airsign import docker-archive:FILE)"
+                )));
+            }
+        };
+        if let Some(i) = self.open.iter().position(|(k, _, _)| *k == key) {
+            return Ok((i, query));
+        }
+        let (layout, catalog) = match location {
+            Location::Store(_) => {
+                let l = store::open(store)?;
+                (Some(l.clone()), Catalog::open(l)?)
+            }
+            Location::Layout { path, .. } => {
+                let l = Layout::open(&path)?;
+                (Some(l.clone()), Catalog::open(l)?)
+            }
+            Location::Archive { path, .. } if !writable => {
+                (None, Catalog::open(open_archive(&path)?)?)
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{image}: this command needs a writable layout (the store or oci:DIR)"
+                )));
+            }
+        };
+        self.open.push((key, layout, catalog));
+        Ok((self.open.len() - 1, query))
+    }
+
+    /// The store's catalog (for `--all`).
+    pub fn store_catalog(&mut self, store: &Path) -> Result<usize> {
+        if let Some(i) = self.open.iter().position(|(k, _, _)| k == "store") {
+            return Ok(i);
+        }
+        let l = store::open(store)?;
+        let catalog = Catalog::open(l.clone())?;
+        self.open.push(("store".to_owned(), Some(l), catalog));
+        Ok(self.open.len() - 1)
+    }
+
+    pub fn catalog(&self, i: usize) -> &Catalog<'static> {
+        &self.open[i].2
+    }
+
+    /// The directory layout behind catalog `i` (for writable lookups).
+    pub fn layout(&self, i: usize) -> Option<&Layout> {
+        self.open[i].1.as_ref()
+    }
 }
 
 /// The store directory: `--store`/`AIRSIGN_STORE` (clap reads both), else

@@ -22,7 +22,7 @@ use crate::signature::{
 };
 use crate::store::manifest::{self, MAX_MANIFEST};
 use crate::store::resolve::{Catalog, EntryName, Found, Query, artifact_name, is_artifact};
-use crate::store::{Kind, Layout};
+use crate::store::{Kind, Layout, ReadLayout};
 use crate::{Error, Result};
 
 /// Everything `sign` was asked to do.
@@ -83,19 +83,66 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         None => None,
     };
 
+    // Output files land after the layout changed: check their directories first, so a
+    // typo there does not leave a half-done job.
+    for f in [
+        &opts.output_signature,
+        &opts.output_payload,
+        &opts.output_certificate,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let dir = f
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "{}: the directory {} does not exist",
+                f.display(),
+                dir.display()
+            )));
+        }
+    }
+
     // Resolve every image before asking for a password: a typo costs no prompt.
-    let mut groups: Vec<(Layout, Vec<Target>)> = Vec::new();
+    let mut catalogs = super::Catalogs::new();
+    let mut groups: Vec<(usize, Vec<Target>)> = Vec::new();
+    let add = |groups: &mut Vec<(usize, Vec<Target>)>, i: usize, targets: Vec<Target>| match groups
+        .iter_mut()
+        .find(|(g, _)| *g == i)
+    {
+        Some((_, t)) => t.extend(targets),
+        None => groups.push((i, targets)),
+    };
     if opts.all {
-        let layout = super::store::open(store)?;
-        let targets = all_targets(&layout, opts)?;
-        groups.push((layout, targets));
+        let i = catalogs.store_catalog(store)?;
+        let targets = all_targets(catalogs.catalog(i), opts)?;
+        add(&mut groups, i, targets);
     }
     for image in images {
-        let (layout, targets) = targets_for(store, image, opts)?;
-        match groups.iter_mut().find(|(l, _)| l.root() == layout.root()) {
-            Some((_, t)) => t.extend(targets),
-            None => groups.push((layout, targets)),
+        if let Location::Archive { .. } = Location::parse(image)? {
+            return Err(Error::Usage(
+                "signing inside oci-archive: tarballs is not supported yet; import it (airsign \
+                 import oci-archive:FILE), sign, and export again"
+                    .into(),
+            ));
         }
+        let (i, query) = catalogs.lookup(store, image, true)?;
+        let catalog = catalogs.catalog(i);
+        let found = catalog.resolve(&query)?;
+        if let Query::Reference(r) = &query
+            && r.digest().is_none()
+            && images.len() <= 20
+        {
+            eprintln!(
+                "WARNING: {image} is a tag; signing the digest it points to now ({})",
+                found.descriptor.digest
+            );
+        }
+        let targets = expand(catalog.layout(), image, &found, opts)?;
+        add(&mut groups, i, targets);
     }
     for (_, targets) in &mut groups {
         let mut seen = std::collections::HashSet::new();
@@ -116,27 +163,40 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     let certificate = certificate_annotations(certificate_input, &key)?;
 
     let mut outputs: Vec<(Digest, Vec<u8>, String)> = Vec::with_capacity(count);
-    for (layout, targets) in &groups {
-        let mut signed = Vec::with_capacity(targets.len());
-        for t in targets {
-            let payload_bytes = match &fixed_payload {
+    for (i, targets) in &groups {
+        let payloads: Vec<Vec<u8>> = targets
+            .iter()
+            .map(|t| match &fixed_payload {
                 Some(p) => {
                     warn_on_foreign_claim(p, &t.digest);
                     p.clone()
                 }
                 None => payload::simple_signing(&t.identity, &t.digest, &annotations),
-            };
-            let sig: DerSignature = key.sign(&payload_bytes);
-            let b64 = base64::engine::general_purpose::STANDARD.encode(sig.as_bytes());
-            signed.push((t, payload_bytes, b64));
-        }
+            })
+            .collect();
+        let signatures = sign_all(&key, &payloads);
+        let signed: Vec<(&Target, Vec<u8>, String)> = targets
+            .iter()
+            .zip(payloads)
+            .zip(signatures)
+            .map(|((t, p), s)| (t, p, s))
+            .collect();
         if opts.upload {
+            let layout = catalogs.layout(*i).expect("looked up as writable");
             let stored = store_signatures(layout, &signed, &key, &certificate)?;
-            for (t, _, _) in signed
-                .iter()
-                .filter(|(t, _, _)| stored.contains(&t.sig_name))
-            {
-                eprintln!("Signed {} ({}) → {}", t.display, t.digest, t.sig_name);
+            if stored.len() <= 20 {
+                for (t, _, _) in signed
+                    .iter()
+                    .filter(|(t, _, _)| stored.contains(&t.sig_name))
+                {
+                    eprintln!("Signed {} ({}) → {}", t.display, t.digest, t.sig_name);
+                }
+            } else {
+                eprintln!(
+                    "Signed {} manifest(s) in {}",
+                    stored.len(),
+                    layout.root().display()
+                );
             }
         }
         for (t, p, b64) in signed {
@@ -149,34 +209,8 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     write_outputs(opts, &outputs, &key, &certificate)
 }
 
-/// The images named by one argument: the image itself, and with `-r` every manifest
-/// of an index.
-fn targets_for(store: &Path, image: &str, opts: &SignOptions) -> Result<(Layout, Vec<Target>)> {
-    if let Location::Archive { .. } = Location::parse(image)? {
-        return Err(Error::Usage(
-            "signing inside oci-archive: tarballs is not supported yet; unpack it (tar -xf) \
-             and sign oci:DIR"
-                .into(),
-        ));
-    }
-    let (layout, query) = super::open_image(store, image)?;
-    let catalog = Catalog::open(&layout)?;
-    let found = catalog.resolve(&query)?;
-    if let Query::Reference(r) = &query
-        && r.digest().is_none()
-    {
-        eprintln!(
-            "WARNING: {image} is a tag; signing the digest it points to now ({})",
-            found.descriptor.digest
-        );
-    }
-    let targets = expand(&layout, image, &found, opts)?;
-    Ok((layout, targets))
-}
-
 /// Every image of the store (not its signature artifacts).
-fn all_targets(layout: &Layout, opts: &SignOptions) -> Result<Vec<Target>> {
-    let catalog = Catalog::open(layout)?;
+fn all_targets(catalog: &Catalog<'_>, opts: &SignOptions) -> Result<Vec<Target>> {
     let mut out = Vec::new();
     for (d, name) in catalog.entries() {
         if is_artifact(d) || d.kind() == Kind::Blob {
@@ -187,13 +221,37 @@ fn all_targets(layout: &Layout, opts: &SignOptions) -> Result<Vec<Target>> {
             name: Some(name.clone()),
         };
         let display = d.ref_name().unwrap_or("<unnamed>").to_owned();
-        out.extend(expand(layout, &display, &found, opts)?);
+        out.extend(expand(catalog.layout(), &display, &found, opts)?);
     }
     Ok(out)
 }
 
+/// Signs every payload with deterministic ECDSA, on all cores: signing is most of
+/// the CPU time of a bulk `sign --all`.
+fn sign_all(key: &SigningKey, payloads: &[Vec<u8>]) -> Vec<String> {
+    let sign = |p: &Vec<u8>| {
+        let sig: DerSignature = key.sign(p);
+        base64::engine::general_purpose::STANDARD.encode(sig.as_bytes())
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if payloads.len() < 64 || threads == 1 {
+        return payloads.iter().map(sign).collect();
+    }
+    let chunk = payloads.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = payloads
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(sign).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("signing does not panic"))
+            .collect()
+    })
+}
+
 fn expand(
-    layout: &Layout,
+    layout: &dyn ReadLayout,
     display: &str,
     found: &Found,
     opts: &SignOptions,
@@ -399,8 +457,24 @@ fn write_outputs(
     key: &SigningKey,
     certificate: &BTreeMap<String, String>,
 ) -> Result<()> {
+    // One file per digest, as cosign names them; a digest signed more than once in the
+    // call (the same image under several repositories) gets all its signatures in its
+    // file, one per line, as cosign joins several signatures of one digest.
+    // (digest, its payloads, its base64 signatures)
+    type Outputs<'a> = Vec<(&'a Digest, Vec<&'a [u8]>, Vec<&'a str>)>;
+    let mut by_digest: Outputs = Vec::new();
+    for (d, payload_bytes, b64) in outputs {
+        match by_digest.iter_mut().find(|(x, _, _)| *x == d) {
+            Some((_, p, s)) => {
+                p.push(payload_bytes);
+                s.push(b64);
+            }
+            None => by_digest.push((d, vec![payload_bytes], vec![b64])),
+        }
+    }
+    let single = by_digest.len() == 1;
     let per_digest = |base: &Path, d: &Digest| -> PathBuf {
-        if outputs.len() == 1 {
+        if single {
             base.to_path_buf()
         } else {
             let mut s = base.as_os_str().to_owned();
@@ -408,12 +482,12 @@ fn write_outputs(
             PathBuf::from(s)
         }
     };
-    for (d, payload_bytes, b64) in outputs {
+    for (d, payloads, sigs) in &by_digest {
         if let Some(f) = &opts.output_signature {
-            write_file(&per_digest(f, d), b64.as_bytes())?;
+            write_file(&per_digest(f, d), sigs.join("\n").as_bytes())?;
         }
         if let Some(f) = &opts.output_payload {
-            write_file(&per_digest(f, d), payload_bytes)?;
+            write_file(&per_digest(f, d), &payloads.join(&b'\n'))?;
         }
     }
     if let Some(f) = &opts.output_certificate {

@@ -33,7 +33,7 @@ use crate::signature::{
     CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, SIMPLESIGNING, SigLayer,
     SignatureArtifact,
 };
-use crate::store::resolve::{Catalog, EntryName, signature_entry};
+use crate::store::resolve::{EntryName, signature_entry};
 use crate::store::{Descriptor, ReadLayout};
 use crate::{Error, Result};
 
@@ -94,8 +94,9 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
     }
     let key = opts.key.as_deref().map(keys::load_public_key).transpose()?;
     let trust = Trust { key, ca };
+    let mut catalogs = super::Catalogs::new();
     for image in images {
-        let verified = verify_image_with(store, image, &trust, &required)?;
+        let verified = verify_image_with(&mut catalogs, store, image, &trust, &required)?;
         report(image, &verified, &trust, &required, opts.output)?;
     }
     Ok(())
@@ -139,39 +140,27 @@ fn load_ca(opts: &VerifyOptions) -> Result<Option<CaTrust>> {
 
 /// The verified payloads of one image, checked with a key (at least one, or an
 /// error with cosign's code).
-pub fn verify_image(
-    store: &Path,
-    image: &str,
-    key: &VerifyingKey,
-    required: &BTreeMap<String, String>,
-) -> Result<Vec<(Vec<u8>, serde_json::Value)>> {
-    let trust = Trust {
-        key: Some(*key),
-        ca: None,
-    };
-    let verified = verify_image_with(store, image, &trust, required)?;
-    Ok(verified.into_iter().map(|v| (v.payload, v.value)).collect())
-}
-
 /// The verified signatures of one image (at least one, or an error with cosign's
 /// code).
 pub fn verify_image_with(
+    catalogs: &mut super::Catalogs,
     store: &Path,
     image: &str,
     trust: &Trust,
     required: &BTreeMap<String, String>,
 ) -> Result<Vec<Verified>> {
-    let (layout, query) = super::open_image_read(store, image).map_err(not_found)?;
-    let catalog = Catalog::open(layout.as_ref())?;
+    let (i, query) = catalogs.lookup(store, image, false).map_err(not_found)?;
+    let catalog = catalogs.catalog(i);
+    let layout = catalog.layout();
     let found = catalog.resolve(&query).map_err(not_found)?;
     let digest = found.descriptor.digest.clone();
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
-    let Some(sig) = signature_entry(&catalog, &name, &digest) else {
+    let Some(sig) = signature_entry(catalog, &name, &digest) else {
         return Err(Error::NoSignatures(format!(
             "no signatures found for {image} ({digest})"
         )));
     };
-    let artifact = SignatureArtifact::read(layout.as_ref(), sig)?;
+    let artifact = SignatureArtifact::read(layout, sig)?;
     if artifact.layers.is_empty() {
         return Err(Error::NoSignatures(format!(
             "no signatures found for {image} ({digest})"
@@ -181,7 +170,7 @@ pub fn verify_image_with(
     let mut errors = Vec::new();
     let mut without_certificate = 0;
     for (i, layer) in artifact.layers.iter().enumerate() {
-        match check_layer(layout.as_ref(), layer, trust, &digest, required) {
+        match check_layer(layout, layer, trust, &digest, required) {
             Ok(v) => verified.push(v),
             Err(e) => {
                 if matches!(e, Error::NoCertificate(_)) {

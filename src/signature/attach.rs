@@ -60,9 +60,7 @@ pub fn append_signatures(
         ));
     }
     tx.commit(|index| {
-        for (name, desc) in &entries {
-            index.set_named(name, desc.clone());
-        }
+        index.set_named_many(entries.iter().cloned());
         Ok(())
     })?;
     Ok(entries.into_iter().map(|(n, _)| n).collect())

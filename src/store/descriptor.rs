@@ -149,16 +149,28 @@ impl Default for Index {
 impl Index {
     /// Adds an entry named `name`; an entry of the same name is replaced (a tag
     /// moves), so a name is never listed twice.
-    pub fn set_named(&mut self, name: &str, mut desc: Descriptor) {
-        desc.annotations
-            .insert(REF_NAME.to_owned(), name.to_owned());
-        match self
+    pub fn set_named(&mut self, name: &str, desc: Descriptor) {
+        self.set_named_many(std::iter::once((name.to_owned(), desc)));
+    }
+
+    /// [`Index::set_named`] for many entries at once, in one pass over the index (a
+    /// bulk sign names thousands of `.sig` entries; one scan each would be quadratic).
+    pub fn set_named_many(&mut self, entries: impl IntoIterator<Item = (String, Descriptor)>) {
+        let mut position: std::collections::HashMap<String, usize> = self
             .manifests
-            .iter_mut()
-            .find(|d| d.ref_name() == Some(name))
-        {
-            Some(slot) => *slot = desc,
-            None => self.manifests.push(desc),
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.ref_name().map(|n| (n.to_owned(), i)))
+            .collect();
+        for (name, mut desc) in entries {
+            desc.annotations.insert(REF_NAME.to_owned(), name.clone());
+            match position.get(&name) {
+                Some(&i) => self.manifests[i] = desc,
+                None => {
+                    position.insert(name, self.manifests.len());
+                    self.manifests.push(desc);
+                }
+            }
         }
     }
 }

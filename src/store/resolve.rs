@@ -132,7 +132,7 @@ pub enum Query {
 /// A layout's `index.json` with every entry's name parsed once, so lookups in a store
 /// of many thousands of images stay cheap.
 pub struct Catalog<'a> {
-    layout: &'a dyn ReadLayout,
+    layout: Box<dyn ReadLayout + 'a>,
     pub index: Index,
     names: Vec<EntryName>,
     /// Raw `ref.name` values and normalised full references → entry position.
@@ -141,11 +141,12 @@ pub struct Catalog<'a> {
 
 impl<'a> Catalog<'a> {
     /// Reads the layout's `index.json`.
-    pub fn open(layout: &'a dyn ReadLayout) -> Result<Catalog<'a>> {
-        Ok(Catalog::new(layout, layout.read_index()?))
+    pub fn open(layout: impl ReadLayout + 'a) -> Result<Catalog<'a>> {
+        let index = layout.read_index()?;
+        Ok(Catalog::new(layout, index))
     }
 
-    pub fn new(layout: &'a dyn ReadLayout, index: Index) -> Catalog<'a> {
+    pub fn new(layout: impl ReadLayout + 'a, index: Index) -> Catalog<'a> {
         let names: Vec<EntryName> = index.manifests.iter().map(EntryName::of).collect();
         let mut by_name = HashMap::with_capacity(index.manifests.len() * 2);
         for (i, (d, n)) in index.manifests.iter().zip(&names).enumerate() {
@@ -157,15 +158,15 @@ impl<'a> Catalog<'a> {
             }
         }
         Catalog {
-            layout,
+            layout: Box::new(layout),
             index,
             names,
             by_name,
         }
     }
 
-    pub fn layout(&self) -> &'a dyn ReadLayout {
-        self.layout
+    pub fn layout(&self) -> &dyn ReadLayout {
+        self.layout.as_ref()
     }
 
     /// Every entry with its parsed name, in `index.json` order.

@@ -48,3 +48,49 @@ impl ReadLayout for Layout {
         Layout::has_blob(self, d)
     }
 }
+
+/// A borrowed layout reads as the layout itself (so a [`crate::store::resolve::Catalog`]
+/// can borrow or own its layout).
+impl<T: ReadLayout + ?Sized> ReadLayout for &T {
+    fn location(&self) -> &Path {
+        (**self).location()
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        (**self).read_index()
+    }
+
+    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
+        (**self).read_blob(desc, max)
+    }
+
+    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
+        (**self).open_blob(d)
+    }
+
+    fn has_blob(&self, d: &Digest) -> Result<bool> {
+        (**self).has_blob(d)
+    }
+}
+
+impl<T: ReadLayout + ?Sized> ReadLayout for Box<T> {
+    fn location(&self) -> &Path {
+        (**self).location()
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        (**self).read_index()
+    }
+
+    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
+        (**self).read_blob(desc, max)
+    }
+
+    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
+        (**self).open_blob(d)
+    }
+
+    fn has_blob(&self, d: &Digest) -> Result<bool> {
+        (**self).has_blob(d)
+    }
+}
