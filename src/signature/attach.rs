@@ -2,7 +2,7 @@
 //! `.sig` (if any), append, stage payload, config and manifest, and update
 //! `index.json` once for the whole batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{SigLayer, SignatureArtifact};
 use crate::store::descriptor::OCI_MANIFEST;
@@ -29,6 +29,7 @@ pub fn append_signatures(
     let mut tx = layout.begin()?;
     let mut artifacts: HashMap<&str, SignatureArtifact> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
+    let mut ordered: HashSet<&str> = HashSet::new();
     for new in signatures {
         let name = new.sig_name.as_str();
         if !artifacts.contains_key(name) {
@@ -45,7 +46,7 @@ pub fn append_signatures(
         }
         artifact.append(new.layer.clone())?;
         tx.put_bytes(&new.payload)?;
-        if !order.contains(&name) {
+        if ordered.insert(name) {
             order.push(name);
         }
     }
