@@ -497,6 +497,25 @@ mod tests {
         }
     }
 
+    /// Another implementation (the `tar` crate) reads our PAX headers as meant: the
+    /// real size of an entry over 8 GiB, and a long `blobs/sha512/…` name.
+    #[test]
+    fn pax_headers_read_back_with_the_tar_crate() {
+        let long = "blobs/sha512/".to_owned() + &"c".repeat(128);
+        let nine_gib = 9 << 30;
+        for (path, size) in [(long.as_str(), 3), ("blobs/sha256/x", nine_gib)] {
+            let mut bytes = header(path, size);
+            // The data itself is not needed to read the first header.
+            bytes.resize(bytes.len() + 4096, 0);
+            let mut a = tar::Archive::new(&bytes[..]);
+            let mut entries = a.entries().unwrap();
+            let e = entries.next().unwrap().unwrap();
+            assert_eq!(e.path().unwrap().to_str().unwrap(), path);
+            assert_eq!(e.size(), size);
+            assert_eq!(e.header().mtime().unwrap(), 0);
+        }
+    }
+
     fn archive(compression: Compression, blob: &[u8]) -> Vec<u8> {
         let mut w = TarWriter::new(Vec::new(), compression);
         w.append_bytes("oci-layout", b"{}").unwrap();

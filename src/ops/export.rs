@@ -963,7 +963,7 @@ impl Progress {
         let bytes = multi.add(ProgressBar::new(total_bytes));
         bytes.set_style(
             ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                "exporting {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
             )
             .expect("valid template"),
         );
