@@ -12,6 +12,9 @@
 //!   loopback `docker-registry`, per image. Targets: ≥ 5,000 signatures/s end to end,
 //!   ≥ 3,000 verifications/s, `index.json` renamed into place once per call (counted
 //!   with strace when present), peak RSS < 100 MiB.
+//! * `export` — `airsign export --all` of a ~2 GiB signed store to an oci-archive
+//!   against `tar cf` of the store directory (on disk, and on tmpfs), and `skopeo copy
+//!   oci:… oci-archive:…` of one image. Target: export ≥ 0.8× tar, peak RSS < 64 MiB.
 //!
 //! Settings: `AIRSIGN_BENCH_SCALE` (default 1.0) scales the generated data (and the
 //! image count of `sign`);
@@ -59,6 +62,11 @@ const SECTIONS: &[Section] = &[
         name: "sign",
         about: "airsign sign --all / verify on 10,000 images vs openssl speed; cosign sign",
         run: bench_sign,
+    },
+    Section {
+        name: "export",
+        about: "airsign export --all vs tar cf vs skopeo copy to oci-archive, ~2 GiB store",
+        run: bench_export,
     },
 ];
 
@@ -1389,5 +1397,370 @@ fn bench_sign(ctx: &Ctx) -> Outcome {
         || verify_ok != Some(true)
         || rss_ok != Some(true)
         || renames_ok == Some(false);
+    outcome
+}
+
+// ---------------------------------------------------------------------------
+// Section: export
+
+/// A signed store of about `scale` × 2 GiB for export: 200 images in 20 repositories,
+/// each on one of 10 shared 48 MiB base layers, with its own 2–12 MiB layer and two
+/// 1–256 KiB ones; every image then signed with `airsign sign --all`. Returns the
+/// store, its blob bytes and the image references.
+fn make_export_store(ctx: &Ctx, root: &Path, scale: f64) -> (PathBuf, u64, Vec<String>) {
+    let store = root.join("store");
+    let blobs = store.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(
+        store.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let n = |count: u64| ((count as f64 * scale).round() as u64).max(1);
+    let mut rng = Prng(0xe4b0_57a7);
+    let mut buf = vec![0u8; MIB as usize];
+    let base: Vec<Blob> = (0..n(10))
+        .map(|_| write_random_blob(&blobs, 48 * MIB, &mut rng, &mut buf))
+        .collect();
+    let desc = |mt: &str, b: &Blob| json!({"mediaType": mt, "digest": b.digest, "size": b.size});
+    let layer = "application/vnd.oci.image.layer.v1.tar";
+    let (mut entries, mut refs) = (Vec::new(), Vec::new());
+    for i in 0..n(200) {
+        let own = [
+            2 * MIB + rng.next() % (10 * MIB),
+            1024 + rng.next() % (255 * 1024),
+            1024 + rng.next() % (255 * 1024),
+        ];
+        let mut layers = vec![base[(i % base.len() as u64) as usize].clone()];
+        layers.extend(
+            own.iter()
+                .map(|&sz| write_random_blob(&blobs, sz, &mut rng, &mut buf)),
+        );
+        let config = write_json_blob(
+            &blobs,
+            &json!({
+                "created": "1970-01-01T00:00:00Z", "architecture": "amd64", "os": "linux",
+                "config": {"Cmd": [format!("/bin/app{i}")]},
+                "rootfs": {"type": "layers",
+                           "diff_ids": layers.iter().map(|b| b.digest.clone()).collect::<Vec<_>>()},
+            }),
+        );
+        let manifest = write_json_blob(
+            &blobs,
+            &json!({
+                "schemaVersion": 2, "mediaType": MT_MANIFEST,
+                "config": desc("application/vnd.oci.image.config.v1+json", &config),
+                "layers": layers.iter().map(|b| desc(layer, b)).collect::<Vec<_>>(),
+            }),
+        );
+        let name = format!("bench.example.com/export/app{}:v{i}", i % 20);
+        let mut d = desc(MT_MANIFEST, &manifest);
+        d["annotations"] = json!({"org.opencontainers.image.ref.name": name});
+        entries.push(d);
+        refs.push(name);
+    }
+    std::fs::write(
+        store.join("index.json"),
+        serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": entries}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // Sign every image, so the export carries signatures as a real one does.
+    let key = root.join("k");
+    for args in [
+        vec![
+            "generate-key-pair".to_string(),
+            "--output-key-prefix".into(),
+            key.display().to_string(),
+        ],
+        vec![
+            "sign".into(),
+            "--all".into(),
+            "-y".into(),
+            "--key".into(),
+            key.with_extension("key").display().to_string(),
+        ],
+    ] {
+        let out = Command::new(&ctx.airsign)
+            .arg("--store")
+            .arg(&store)
+            .args(&args)
+            .env("COSIGN_PASSWORD", "bench")
+            .env_remove("AIRSIGN_STORE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running airsign");
+        assert!(
+            out.status.success(),
+            "airsign {}: {}",
+            args[0],
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bytes = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    (store, bytes, refs)
+}
+
+/// Flushes what earlier runs left dirty, so that no run pays for another's writeback.
+fn settle() {
+    let _ = Command::new("sync").status();
+}
+
+fn bench_export(ctx: &Ctx) -> Outcome {
+    let tmp = tempfile::Builder::new()
+        .prefix("bench-export.")
+        .tempdir_in(&ctx.work)
+        .expect("bench temp dir");
+    let t = Instant::now();
+    let (store, bytes, refs) = make_export_store(ctx, tmp.path(), ctx.scale);
+    let blobs = store.join("blobs/sha256");
+    let files: Vec<PathBuf> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    println!(
+        "store: {} images (signed), {} blobs, {:.1} MB ({:.2} GiB) in {} (made in {:.1}s)",
+        refs.len(),
+        files.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / (1u64 << 30) as f64,
+        store.display(),
+        t.elapsed().as_secs_f64()
+    );
+    warm(&files);
+    // tmpfs takes the disk out of the comparison: what is left is the work each
+    // tool does (airsign: hashing every blob); on disk, airsign also waits for the
+    // archive to be durable (fsync), so `tar cf` + `sync FILE` is the like-for-like.
+    let shm = Path::new("/dev/shm");
+    let shm_dir = (shm.is_dir())
+        .then(|| {
+            tempfile::Builder::new()
+                .prefix("airsign-bench.")
+                .tempdir_in(shm)
+                .ok()
+        })
+        .flatten();
+    let disk = tmp.path().join("out");
+    std::fs::create_dir(&disk).unwrap();
+
+    let airsign_export = |dest: PathBuf, args: Vec<String>| {
+        let (bin, store) = (ctx.airsign.clone(), store.clone());
+        move || {
+            let _ = std::fs::remove_file(&dest);
+            settle();
+            let mut c = Command::new(&bin);
+            c.arg("--store").arg(&store).arg("export").args(&args);
+            c.arg("--to")
+                .arg(format!("oci-archive:{}", dest.display()))
+                .env_remove("AIRSIGN_STORE");
+            c
+        }
+    };
+    let tar_cf = |dest: PathBuf, sync: bool| {
+        let store = store.clone();
+        move || {
+            let _ = std::fs::remove_file(&dest);
+            settle();
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(if sync {
+                    r#"tar cf "$1" -C "$2" oci-layout index.json blobs && sync "$1""#
+                } else {
+                    r#"tar cf "$1" -C "$2" oci-layout index.json blobs"#
+                })
+                .arg("sh")
+                .arg(&dest)
+                .arg(&store);
+            c
+        }
+    };
+    let all = || vec!["--all".to_string()];
+    let no_check = |_: &[u8]| Ok(());
+    let mut rows = vec![
+        Row {
+            tool: "airsign export --all (disk)".into(),
+            result: measure(ctx, &airsign_export(disk.join("a.tar"), all()), &no_check),
+        },
+        Row {
+            tool: "tar cf (disk)".into(),
+            result: measure(ctx, &tar_cf(disk.join("t.tar"), false), &no_check),
+        },
+        Row {
+            tool: "tar cf + sync FILE (disk)".into(),
+            result: measure(ctx, &tar_cf(disk.join("t.tar"), true), &no_check),
+        },
+    ];
+    if let Some(shm) = &shm_dir {
+        rows.push(Row {
+            tool: "airsign export --all (tmpfs)".into(),
+            result: measure(
+                ctx,
+                &airsign_export(shm.path().join("a.tar"), all()),
+                &no_check,
+            ),
+        });
+        rows.push(Row {
+            tool: "tar cf (tmpfs)".into(),
+            result: measure(ctx, &tar_cf(shm.path().join("t.tar"), false), &no_check),
+        });
+        let _ = std::fs::remove_file(shm.path().join("t.tar"));
+    }
+    let zstd_args = vec!["--all".to_string(), "--compress".into(), "zstd".into()];
+    // ruzstd compresses at tens of MB/s: one run is enough to see it.
+    let once = Ctx {
+        airsign: ctx.airsign.clone(),
+        openssl: ctx.openssl.clone(),
+        gnu_time: ctx.gnu_time.clone(),
+        work: ctx.work.clone(),
+        scale: ctx.scale,
+        runs: 1,
+    };
+    rows.push(Row {
+        tool: "airsign export --all --compress zstd".into(),
+        result: measure(
+            &once,
+            &airsign_export(
+                shm_dir
+                    .as_ref()
+                    .map_or_else(|| disk.join("z.tar.zst"), |d| d.path().join("z.tar.zst")),
+                zstd_args,
+            ),
+            &no_check,
+        ),
+    });
+    print_table(bytes, &rows, "tar cf (disk)");
+    let archive_len = std::fs::metadata(disk.join("a.tar")).map_or(0, |m| m.len());
+    let tar_len = std::fs::metadata(disk.join("t.tar")).map_or(0, |m| m.len());
+    println!(
+        "archive sizes: airsign {:.1} MB, tar {:.1} MB",
+        archive_len as f64 / 1e6,
+        tar_len as f64 / 1e6
+    );
+    for f in ["a.tar", "t.tar"] {
+        let _ = std::fs::remove_file(disk.join(f));
+    }
+
+    // One image: airsign export against skopeo copy to an oci-archive.
+    let one = &refs[refs.len() / 2];
+    let one_bytes = {
+        let dest = disk.join("probe.tar");
+        let out = airsign_export(dest.clone(), vec![one.clone(), "--json".into()])()
+            .output()
+            .expect("airsign export");
+        let _ = std::fs::remove_file(&dest);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["bytes"].as_u64())
+            .unwrap_or(0)
+    };
+    let mut one_rows = vec![Row {
+        tool: "airsign export IMAGE".into(),
+        result: measure(
+            ctx,
+            &airsign_export(disk.join("one.tar"), vec![one.clone()]),
+            &no_check,
+        ),
+    }];
+    match std::env::var_os("AIRSIGN_TEST_SKOPEO").map(PathBuf::from) {
+        Some(skopeo) if skopeo.is_file() => {
+            let (store, dest, one) = (store.clone(), disk.join("sk.tar"), one.clone());
+            let cmd = move || {
+                let _ = std::fs::remove_file(&dest);
+                settle();
+                let mut c = Command::new(&skopeo);
+                c.args(["--insecure-policy", "copy", "--quiet"])
+                    .arg(format!("oci:{}:{one}", store.display()))
+                    .arg(format!("oci-archive:{}:{one}", dest.display()));
+                c
+            };
+            one_rows.push(Row {
+                tool: "skopeo copy oci: oci-archive:".into(),
+                result: measure(ctx, &cmd, &no_check),
+            });
+        }
+        _ => println!("(no skopeo: AIRSIGN_TEST_SKOPEO not set; run `make bench`)"),
+    }
+    println!(
+        "\none image ({one}, {:.1} MB with its signature):",
+        one_bytes as f64 / 1e6
+    );
+    print_table(one_bytes, &one_rows, "skopeo copy oci: oci-archive:");
+    for f in ["one.tar", "sk.tar"] {
+        let _ = std::fs::remove_file(disk.join(f));
+    }
+
+    let mut outcome = Outcome {
+        failed: rows.iter().chain(&one_rows).any(|r| r.result.is_err()),
+        ..Outcome::default()
+    };
+    let secs = |name: &str| {
+        rows.iter()
+            .find(|r| r.tool == name)
+            .and_then(|r| r.result.as_ref().ok())
+            .map(|m| m.best.as_secs_f64())
+    };
+    let ratio = |ours: &str, theirs: &str| secs(ours).zip(secs(theirs)).map(|(a, b)| b / a);
+    let durable = ratio("airsign export --all (disk)", "tar cf + sync FILE (disk)");
+    let plain_disk = ratio("airsign export --all (disk)", "tar cf (disk)");
+    let cpu = ratio("airsign export --all (tmpfs)", "tar cf (tmpfs)");
+    let rss_mib = rows
+        .iter()
+        .filter(|r| r.tool.starts_with("airsign"))
+        .filter_map(|r| r.result.as_ref().ok().and_then(|m| m.rss_kib))
+        .max()
+        .map(|k| k as f64 / 1024.0);
+    let show = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
+    let met = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "NOT MET",
+        None => "unknown",
+    };
+    // On tmpfs the ratio is the cost of the work itself; on disk, the like-for-like
+    // baseline is a durable tar (airsign fsyncs its archive before renaming it).
+    let speed_ok = match (cpu, durable) {
+        (Some(c), Some(d)) => Some(c >= 0.8 && d >= 0.8),
+        (None, Some(d)) => Some(d >= 0.8),
+        _ => None,
+    };
+    let rss_ok = rss_mib.map(|m| m < 64.0);
+    println!(
+        "\ntarget: export >= 0.8x tar: tmpfs {}, disk vs tar+sync {}: {} (disk vs plain tar cf, \
+         which leaves its archive in the page cache: {}); peak RSS < 64 MiB: {} ({})",
+        show(cpu),
+        show(durable),
+        met(speed_ok),
+        show(plain_disk),
+        rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
+        met(rss_ok),
+    );
+    outcome.missed = speed_ok != Some(true) || rss_ok != Some(true);
+
+    // A fast export must be an honest one: a flipped byte in the largest blob makes
+    // it fail, and leaves no file behind.
+    if rows[0].result.is_ok() {
+        let victim = files
+            .iter()
+            .max_by_key(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
+            .unwrap();
+        flip_byte(victim);
+        let dest = disk.join("corrupt.tar");
+        let caught = airsign_export(dest.clone(), all())()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| !s.success());
+        let clean = std::fs::read_dir(&disk).is_ok_and(|d| d.count() == 0);
+        println!(
+            "sanity: export fails on a corrupted blob: {}; nothing left behind: {}",
+            if caught { "yes" } else { "NO" },
+            if clean { "yes" } else { "NO" }
+        );
+        outcome.failed |= !caught || !clean;
+    }
     outcome
 }

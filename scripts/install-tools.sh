@@ -2,7 +2,7 @@
 # install-tools.sh — idempotent install of the real tools airsign's tests run against.
 #
 # 1. Debian packages: docker-registry, umoci, softhsm2, opensc (pkcs11-tool),
-#    apache2-utils (htpasswd), openssl, jq, curl, time (GNU time: peak RSS in the
+#    apache2-utils (htpasswd), openssl, jq, curl, zstd, time (GNU time: peak RSS in the
 #    benchmark) (only the missing ones).
 # 2. cosign 2.5 and skopeo 1.18 from Debian 13 "trixie", unpacked privately under
 #    $AIRSIGN_TOOLS (default ~/.cache/airsign/tools); the system's apt sources are not
@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 log() { echo "install-tools: $*" >&2; }
 
 # libgpgme11 and libsqlite3-0: trixie's skopeo links them (from Debian 12, they are compatible)
-PKGS=(docker-registry umoci softhsm2 opensc apache2-utils openssl jq curl ca-certificates gzip tar time libgpgme11 libsqlite3-0)
+PKGS=(docker-registry umoci softhsm2 opensc apache2-utils openssl jq curl ca-certificates gzip tar time zstd libgpgme11 libsqlite3-0)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
