@@ -1052,3 +1052,92 @@ fn one_digest_under_two_repositories_keeps_both_output_signatures() {
         assert!(o.contains("Verified OK"));
     }
 }
+
+#[test]
+fn signing_inside_an_oci_archive_rewrites_it_atomically() {
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let bed = Bed::new();
+    let (key, public) = bed.keys("k");
+    let dir = bed.path("usb");
+    fs::create_dir(&dir).unwrap();
+    let archive = dir.join("single.tar");
+    fs::copy(fixtures().join("single.oci.tar"), &archive).unwrap();
+    let oci = format!("oci-archive:{}:v1", archive.display());
+    let sd = fixture_digest("single");
+
+    // a wrong password: the archive is untouched and no work directory is left
+    let before = fs::read(&archive).unwrap();
+    let mut c = bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--identity",
+        "registry.example.com/demo/single",
+        &oci,
+    ]);
+    c.env("COSIGN_PASSWORD", "wrong");
+    fails(&mut c);
+    assert_eq!(fs::read(&archive).unwrap(), before);
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        1,
+        "only the archive is there"
+    );
+
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--identity",
+        "registry.example.com/demo/single",
+        &oci,
+    ]));
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no work directory is left"
+    );
+    let out = ok(&mut bed.cmd(&["verify", "--key", s(&public), &oci]));
+    assert!(out.contains(&sd), "{out}");
+    // the image is the same, byte for byte, and skopeo reads the new archive
+    let raw = run(Command::new(&skopeo)
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}:v1", archive.display())));
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(digest_of(&raw.stdout), sd);
+    let raw = run(Command::new(&skopeo)
+        .args(["inspect", "--raw"])
+        .arg(format!(
+            "oci-archive:{}:{}",
+            archive.display(),
+            sig_tag(&sd)
+        )));
+    assert!(raw.status.success(), "the .sig is an entry skopeo can copy");
+
+    // a zstd archive stays zstd and signs the same way
+    bed.import("single", "registry.example.com/demo/single");
+    let z = dir.join("z.tar.zst");
+    ok(&mut bed.cmd(&[
+        "export",
+        "--all",
+        "--to",
+        &format!("oci-archive:{}", z.display()),
+    ]));
+    let zoci = format!(
+        "oci-archive:{}:registry.example.com/demo/single:v1",
+        z.display()
+    );
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "-a", "where=usb", &zoci]));
+    assert_eq!(
+        &fs::read(&z).unwrap()[..4],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        "still zstd"
+    );
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), "-a", "where=usb", &zoci]));
+}

@@ -121,14 +121,33 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         let targets = all_targets(catalogs.catalog(i), opts)?;
         add(&mut groups, i, targets);
     }
+    // Images inside oci-archive tarballs: each archive is signed on a copy, then
+    // replaced in one rename (see `sign_in_archive`).
+    let mut archives: Vec<(PathBuf, Vec<Option<String>>)> = Vec::new();
+    let mut in_layouts: Vec<String> = Vec::new();
     for image in images {
-        if let Location::Archive { .. } = Location::parse(image)? {
+        match Location::parse(image)? {
+            Location::Archive { path, reference } => {
+                match archives.iter_mut().find(|(p, _)| *p == path) {
+                    Some((_, refs)) => refs.push(reference),
+                    None => archives.push((path, vec![reference])),
+                }
+            }
+            _ => in_layouts.push(image.clone()),
+        }
+    }
+    if !archives.is_empty() {
+        if !in_layouts.is_empty() || opts.all {
             return Err(Error::Usage(
-                "signing inside oci-archive: tarballs is not supported yet; import it (airsign \
-                 import oci-archive:FILE), sign, and export again"
-                    .into(),
+                "sign images in an oci-archive in a call of their own (not with --all or other images)".into(),
             ));
         }
+        for (path, refs) in &archives {
+            sign_in_archive(store, path, refs, opts)?;
+        }
+        return Ok(());
+    }
+    for image in images {
         let (i, query) = catalogs.lookup(store, image, true)?;
         let catalog = catalogs.catalog(i);
         let found = catalog.resolve(&query)?;
@@ -207,6 +226,84 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         eprintln!("Signed {count} manifest(s); --upload=false: the layout is unchanged");
     }
     write_outputs(opts, &outputs, &key, &certificate)
+}
+
+/// Signs images inside an `oci-archive`: the archive is copied (every blob hashed)
+/// into a temporary layout beside it, signed there, and written out as a new
+/// archive that replaces the old one with a single rename (temp file, fsync,
+/// rename). On any error the original archive is untouched. A zstd archive stays
+/// zstd; a split archive must be joined first.
+fn sign_in_archive(
+    store: &Path,
+    archive: &Path,
+    refs: &[Option<String>],
+    opts: &SignOptions,
+) -> Result<()> {
+    use crate::archive::reader::ArchiveLayout;
+    let source = ArchiveLayout::open(archive)?;
+    if source.part_count() > 1 {
+        return Err(Error::Usage(format!(
+            "{}: a split archive cannot be rewritten in place; join the parts (cat FILE.000 FILE.001 … > FILE) and sign that",
+            archive.display()
+        )));
+    }
+    let zstd = source.is_streamed();
+    let dir = crate::archive::output::parent(archive);
+    let name = archive
+        .file_name()
+        .map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
+    let work = WorkDir::new(dir.join(format!(".{name}.airsign-sign-{}", std::process::id())))?;
+    let layout = Layout::init(&work.0.join("layout"))?;
+    super::import::mirror_archive(source, &layout)?;
+
+    let images: Vec<String> = refs
+        .iter()
+        .map(|r| match r {
+            Some(r) => format!("oci:{}:{r}", layout.root().display()),
+            None => format!("oci:{}", layout.root().display()),
+        })
+        .collect();
+    run(store, &images, opts)?;
+    if !opts.upload {
+        return Ok(());
+    }
+    let new = work.0.join(format!("{name}.new"));
+    let export = super::export::ExportOptions {
+        all: true,
+        to: format!("oci-archive:{}", new.display()),
+        format: "oci".into(),
+        compress: zstd.then(|| "zstd".to_owned()),
+        split: None,
+        no_signatures: false,
+        json: false,
+    };
+    super::export::export(&layout, &[], &export, false)?;
+    // A zstd export may have added the .zst suffix to the name it was given.
+    let written = if new.exists() {
+        new
+    } else {
+        crate::archive::output::suffixed(&new, ".zst")
+    };
+    std::fs::rename(&written, archive).map_err(|e| Error::io_path("replacing", archive, e))?;
+    crate::store::layout::sync_dir(dir)?;
+    eprintln!("Rewrote {} with the new signatures", archive.display());
+    Ok(())
+}
+
+/// A working directory removed when dropped, whatever happened.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new(path: PathBuf) -> Result<WorkDir> {
+        std::fs::create_dir(&path).map_err(|e| Error::io_path("creating", &path, e))?;
+        Ok(WorkDir(path))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Every image of the store (not its signature artifacts).
