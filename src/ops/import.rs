@@ -977,6 +977,25 @@ fn in_source(source: &dyn ReadLayout, e: Error) -> Error {
     }
 }
 
+/// Copies a whole archive into an empty layout exactly as it is: every `index.json`
+/// entry verbatim (names untouched, whatever their style) and every blob they reach,
+/// each hashed on the way. Signing an archive works on such a copy, then writes a
+/// new archive from it.
+pub fn mirror_archive(archive: ArchiveLayout, dest: &Layout) -> Result<()> {
+    let source = Source::Archive(Box::new(archive));
+    let src = source.layout();
+    let index = src.read_index()?;
+    let mut summary = Summary::default();
+    let bars = Bars::new(false, 0);
+    let mut tx = dest.begin()?;
+    let blobs = stage_documents(src, &mut tx, &index.manifests, &mut summary, &bars)?;
+    copy_blobs(&source, &mut tx, &blobs, &mut summary, &bars)?;
+    tx.commit(|idx| {
+        *idx = index;
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1029,23 +1048,4 @@ mod tests {
         );
         assert!(Repository::parse("app@sha256:00").is_err());
     }
-}
-
-/// Copies a whole archive into an empty layout exactly as it is: every `index.json`
-/// entry verbatim (names untouched, whatever their style) and every blob they reach,
-/// each hashed on the way. Signing an archive works on such a copy, then writes a
-/// new archive from it.
-pub fn mirror_archive(archive: ArchiveLayout, dest: &Layout) -> Result<()> {
-    let source = Source::Archive(Box::new(archive));
-    let src = source.layout();
-    let index = src.read_index()?;
-    let mut summary = Summary::default();
-    let bars = Bars::new(false, 0);
-    let mut tx = dest.begin()?;
-    let blobs = stage_documents(src, &mut tx, &index.manifests, &mut summary, &bars)?;
-    copy_blobs(&source, &mut tx, &blobs, &mut summary, &bars)?;
-    tx.commit(|idx| {
-        *idx = index;
-        Ok(())
-    })
 }
