@@ -33,8 +33,8 @@ use crate::signature::{
     CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, SIMPLESIGNING, SigLayer,
     SignatureArtifact,
 };
+use crate::store::Descriptor;
 use crate::store::resolve::{EntryName, signature_entry};
-use crate::store::{Descriptor, ReadLayout};
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -94,12 +94,140 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
     }
     let key = opts.key.as_deref().map(keys::load_public_key).transpose()?;
     let trust = Trust { key, ca };
+    // Read everything first (one catalog per layout), then check signatures on every
+    // core — ECDSA verification is nearly all of the time — then report in order,
+    // stopping at the first image that fails, as cosign does.
     let mut catalogs = super::Catalogs::new();
+    let mut gathered = Vec::with_capacity(images.len());
+    let mut first_error = None;
     for image in images {
-        let verified = verify_image_with(&mut catalogs, store, image, &trust, &required)?;
-        report(image, &verified, &trust, &required, opts.output)?;
+        match gather(&mut catalogs, store, image) {
+            Ok(g) => gathered.push(g),
+            Err(e) => {
+                first_error = Some(e);
+                break;
+            }
+        }
     }
-    Ok(())
+    let judged = judge_all(&gathered, &trust, &required);
+    for (g, verified) in gathered.iter().zip(judged) {
+        report(&g.image, &verified?, &trust, &required, opts.output)?;
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One image's signatures, read from its layout: each layer with its payload bytes
+/// (or why they could not be read).
+pub struct Gathered {
+    image: String,
+    digest: crate::digest::Digest,
+    layers: Vec<(SigLayer, Result<Vec<u8>>)>,
+}
+
+/// Finds an image and reads its signature layers and payloads.
+pub fn gather(catalogs: &mut super::Catalogs, store: &Path, image: &str) -> Result<Gathered> {
+    let (i, query) = catalogs.lookup(store, image, false).map_err(not_found)?;
+    let catalog = catalogs.catalog(i);
+    let layout = catalog.layout();
+    let found = catalog.resolve(&query).map_err(not_found)?;
+    let digest = found.descriptor.digest.clone();
+    let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
+    let Some(sig) = signature_entry(catalog, &name, &digest) else {
+        return Err(Error::NoSignatures(format!(
+            "no signatures found for {image} ({digest})"
+        )));
+    };
+    let artifact = SignatureArtifact::read(layout, sig)?;
+    if artifact.layers.is_empty() {
+        return Err(Error::NoSignatures(format!(
+            "no signatures found for {image} ({digest})"
+        )));
+    }
+    let layers = artifact
+        .layers
+        .into_iter()
+        .map(|layer| {
+            let desc = Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size);
+            let payload = layout.read_blob(&desc, MAX_PAYLOAD);
+            (layer, payload)
+        })
+        .collect();
+    Ok(Gathered {
+        image: image.to_owned(),
+        digest,
+        layers,
+    })
+}
+
+/// [`judge`] for many images, on every core, results in order.
+fn judge_all(
+    gathered: &[Gathered],
+    trust: &Trust,
+    required: &BTreeMap<String, String>,
+) -> Vec<Result<Vec<Verified>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if gathered.len() < 16 || threads == 1 {
+        return gathered.iter().map(|g| judge(g, trust, required)).collect();
+    }
+    let chunk = gathered.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = gathered
+            .chunks(chunk)
+            .map(|c| {
+                s.spawn(move || {
+                    c.iter()
+                        .map(|g| judge(g, trust, required))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("verification does not panic"))
+            .collect()
+    })
+}
+
+/// Checks every layer of one image: at least one must verify.
+pub fn judge(
+    g: &Gathered,
+    trust: &Trust,
+    required: &BTreeMap<String, String>,
+) -> Result<Vec<Verified>> {
+    let image = &g.image;
+    let mut verified = Vec::new();
+    let mut errors = Vec::new();
+    let mut without_certificate = 0;
+    for (i, (layer, payload)) in g.layers.iter().enumerate() {
+        match check_layer(layer, payload, trust, &g.digest, required) {
+            Ok(v) => verified.push(v),
+            Err(e) => {
+                if matches!(e, Error::NoCertificate(_)) {
+                    without_certificate += 1;
+                }
+                errors.push(format!("signature {}: {e}", i + 1));
+            }
+        }
+    }
+    if verified.is_empty() {
+        // cosign wraps this case in "no matching signatures" (12) for images; its
+        // own code for it, 13, says more.
+        if without_certificate == errors.len() {
+            return Err(Error::NoCertificate(format!(
+                "no certificate found on signature: none of the {} signature(s) of {image} \
+                 carries one (verify key-signed images with --key)",
+                errors.len()
+            )));
+        }
+        return Err(Error::NoMatchingSignatures(format!(
+            "no matching signatures for {image}: {}",
+            errors.join("; ")
+        )));
+    }
+    Ok(verified)
 }
 
 /// The CA flags: `--certificate-chain` (the last certificate is the root, the others
@@ -140,67 +268,9 @@ fn load_ca(opts: &VerifyOptions) -> Result<Option<CaTrust>> {
 
 /// The verified payloads of one image, checked with a key (at least one, or an
 /// error with cosign's code).
-/// The verified signatures of one image (at least one, or an error with cosign's
-/// code).
-pub fn verify_image_with(
-    catalogs: &mut super::Catalogs,
-    store: &Path,
-    image: &str,
-    trust: &Trust,
-    required: &BTreeMap<String, String>,
-) -> Result<Vec<Verified>> {
-    let (i, query) = catalogs.lookup(store, image, false).map_err(not_found)?;
-    let catalog = catalogs.catalog(i);
-    let layout = catalog.layout();
-    let found = catalog.resolve(&query).map_err(not_found)?;
-    let digest = found.descriptor.digest.clone();
-    let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
-    let Some(sig) = signature_entry(catalog, &name, &digest) else {
-        return Err(Error::NoSignatures(format!(
-            "no signatures found for {image} ({digest})"
-        )));
-    };
-    let artifact = SignatureArtifact::read(layout, sig)?;
-    if artifact.layers.is_empty() {
-        return Err(Error::NoSignatures(format!(
-            "no signatures found for {image} ({digest})"
-        )));
-    }
-    let mut verified = Vec::new();
-    let mut errors = Vec::new();
-    let mut without_certificate = 0;
-    for (i, layer) in artifact.layers.iter().enumerate() {
-        match check_layer(layout, layer, trust, &digest, required) {
-            Ok(v) => verified.push(v),
-            Err(e) => {
-                if matches!(e, Error::NoCertificate(_)) {
-                    without_certificate += 1;
-                }
-                errors.push(format!("signature {}: {e}", i + 1));
-            }
-        }
-    }
-    if verified.is_empty() {
-        // cosign wraps this case in "no matching signatures" (12) for images; its
-        // own code for it, 13, says more.
-        if without_certificate == errors.len() {
-            return Err(Error::NoCertificate(format!(
-                "no certificate found on signature: none of the {} signature(s) of {image} \
-                 carries one (verify key-signed images with --key)",
-                errors.len()
-            )));
-        }
-        return Err(Error::NoMatchingSignatures(format!(
-            "no matching signatures for {image}: {}",
-            errors.join("; ")
-        )));
-    }
-    Ok(verified)
-}
-
 fn check_layer(
-    layout: &dyn ReadLayout,
     layer: &SigLayer,
+    payload: &Result<Vec<u8>>,
     trust: &Trust,
     digest: &crate::digest::Digest,
     required: &BTreeMap<String, String>,
@@ -234,8 +304,10 @@ fn check_layer(
             ));
         }
     };
-    let desc = Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size);
-    let payload = layout.read_blob(&desc, MAX_PAYLOAD)?;
+    let payload = match payload {
+        Ok(p) => p.clone(),
+        Err(e) => return Err(Error::invalid(e.to_string())),
+    };
     let sig = decode_base64_signature(sig_text)?;
     verify_signature(&key, &payload, &sig)?;
     let value = check_claims(&payload, digest, required)?;

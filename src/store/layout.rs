@@ -5,7 +5,7 @@
 //!    on the way; digest and size are checked;
 //! 2. at commit, under the layout's lock, one syncfs(2) makes every staged file
 //!    durable (an fsync per blob would cap signing at ~3,000 blobs/s), then each temp
-//!    file is linked into place; an
+//!    file is renamed into place without replacing (RENAME_NOREPLACE); an
 //!    existing blob is never replaced (`link` fails on an existing name), and the
 //!    blob directories are fsynced;
 //! 3. last, `index.json` is rewritten: temp file, fsync, rename, directory fsync.
@@ -445,11 +445,24 @@ impl Drop for Transaction<'_> {
     }
 }
 
-/// Links the temp file to its final name, never replacing an existing blob: if the
-/// name exists (another writer got there first) the content is the same by digest,
-/// and the temp file is simply dropped. File systems without hard links (FAT on a
-/// USB stick) fall back to a rename after an existence check.
+/// Moves the temp file to its final name, never replacing an existing blob: one
+/// `renameat2(RENAME_NOREPLACE)`. If the name exists (another writer got there
+/// first) the content is the same by digest, and the temp file is dropped. File
+/// systems without that flag fall back to a hard link, and those without hard links
+/// (FAT on a USB stick) to a rename after an existence check (still under the
+/// layout's lock, so no other airsign can race it).
 fn place_blob(tmp: &Path, dest: &Path) -> Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    match renameat_with(CWD, tmp, CWD, dest, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(()),
+        Err(Errno::EXIST) => {
+            let _ = fs::remove_file(tmp);
+            return Ok(());
+        }
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {}
+        Err(e) => return Err(Error::io_path("placing blob", dest, e.into())),
+    }
     match fs::hard_link(tmp, dest) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
