@@ -175,6 +175,19 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         return Err(Error::Usage("not signing: not confirmed".into()));
     }
 
+    // The catalogs are not needed any more: free them before the password KDF
+    // (scrypt takes 64 MiB), so the two never add up.
+    let groups: Vec<(Layout, Vec<Target>)> = groups
+        .into_iter()
+        .map(|(i, t)| {
+            (
+                catalogs.layout(i).expect("looked up as writable").clone(),
+                t,
+            )
+        })
+        .collect();
+    drop(catalogs);
+
     // Certificate files are checked before the key's password is asked for; only
     // the key comparison needs the key.
     let certificate_input = read_certificates(opts)?;
@@ -182,7 +195,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     let certificate = certificate_annotations(certificate_input, &key)?;
 
     let mut outputs: Vec<(Digest, Vec<u8>, String)> = Vec::with_capacity(count);
-    for (i, targets) in &groups {
+    for (layout, targets) in &groups {
         let payloads: Vec<Vec<u8>> = targets
             .iter()
             .map(|t| match &fixed_payload {
@@ -201,7 +214,6 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
             .map(|((t, p), s)| (t, p, s))
             .collect();
         if opts.upload {
-            let layout = catalogs.layout(*i).expect("looked up as writable");
             let stored = store_signatures(layout, &signed, &key, &certificate)?;
             if stored.len() <= 20 {
                 for (t, _, _) in signed

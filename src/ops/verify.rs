@@ -98,26 +98,33 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
     // core — ECDSA verification is nearly all of the time — then report in order,
     // stopping at the first image that fails, as cosign does.
     let mut catalogs = super::Catalogs::new();
-    let mut gathered = Vec::with_capacity(images.len());
-    let mut first_error = None;
-    for image in images {
-        match gather(&mut catalogs, store, image) {
-            Ok(g) => gathered.push(g),
-            Err(e) => {
-                first_error = Some(e);
-                break;
+    // In batches, so memory stays bounded however many images are named.
+    for batch in images.chunks(BATCH) {
+        let mut gathered = Vec::with_capacity(batch.len());
+        let mut first_error = None;
+        for image in batch {
+            match gather(&mut catalogs, store, image) {
+                Ok(g) => gathered.push(g),
+                Err(e) => {
+                    first_error = Some(e);
+                    break;
+                }
             }
         }
+        let judged = judge_all(&gathered, &trust, &required);
+        for (g, verified) in gathered.iter().zip(judged) {
+            report(&g.image, &verified?, &trust, &required, opts.output)?;
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
     }
-    let judged = judge_all(&gathered, &trust, &required);
-    for (g, verified) in gathered.iter().zip(judged) {
-        report(&g.image, &verified?, &trust, &required, opts.output)?;
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    Ok(())
 }
+
+/// Images read and checked together: enough to keep every core busy, few enough
+/// that their payloads never add up to much memory.
+const BATCH: usize = 256;
 
 /// One image's signatures, read from its layout: each layer with its payload bytes
 /// (or why they could not be read).

@@ -2,7 +2,7 @@
 //! `.sig` (if any), append, stage payload, config and manifest, and update
 //! `index.json` once for the whole batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::{SigLayer, SignatureArtifact};
 use crate::store::descriptor::OCI_MANIFEST;
@@ -27,39 +27,48 @@ pub fn append_signatures(
 ) -> Result<Vec<String>> {
     let catalog = Catalog::open(layout)?;
     let mut tx = layout.begin()?;
-    let mut artifacts: HashMap<&str, SignatureArtifact> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
-    let mut ordered: HashSet<&str> = HashSet::new();
+    // An artifact stays in memory only while more signatures for it follow, and is
+    // staged as soon as its last one is in: a bulk sign of thousands of images never
+    // holds thousands of artifacts.
+    let mut left: HashMap<&str, usize> = HashMap::new();
+    for new in signatures {
+        *left.entry(new.sig_name.as_str()).or_default() += 1;
+    }
+    let mut pending: HashMap<&str, (SignatureArtifact, bool)> = HashMap::new();
+    let mut entries: Vec<(String, Descriptor)> = Vec::new();
     for new in signatures {
         let name = new.sig_name.as_str();
-        if !artifacts.contains_key(name) {
-            let artifact = match catalog.named(name) {
-                Some(existing) => SignatureArtifact::read(layout, existing)
-                    .map_err(|e| Error::invalid(format!("{name}: {e}")))?,
-                None => SignatureArtifact::default(),
-            };
-            artifacts.insert(name, artifact);
+        let (mut artifact, mut changed) = match pending.remove(name) {
+            Some(p) => p,
+            None => match catalog.named(name) {
+                Some(existing) => (
+                    SignatureArtifact::read(layout, existing)
+                        .map_err(|e| Error::invalid(format!("{name}: {e}")))?,
+                    false,
+                ),
+                None => (SignatureArtifact::default(), false),
+            },
+        };
+        if !is_duplicate(&artifact, new) {
+            artifact.append(new.layer.clone())?;
+            tx.put_bytes(&new.payload)?;
+            changed = true;
         }
-        let artifact = artifacts.get_mut(name).expect("inserted above");
-        if is_duplicate(artifact, new) {
-            continue;
-        }
-        artifact.append(new.layer.clone())?;
-        tx.put_bytes(&new.payload)?;
-        if ordered.insert(name) {
-            order.push(name);
+        let n = left.get_mut(name).expect("counted above");
+        *n -= 1;
+        if *n > 0 {
+            pending.insert(name, (artifact, changed));
+        } else if changed {
+            let (config, manifest) = artifact.to_bytes();
+            tx.put_bytes(&config)?;
+            let digest = tx.put_bytes(&manifest)?;
+            entries.push((
+                name.to_owned(),
+                Descriptor::new(OCI_MANIFEST, digest, manifest.len() as u64),
+            ));
         }
     }
-    let mut entries = Vec::with_capacity(order.len());
-    for name in &order {
-        let (config, manifest) = artifacts[name].to_bytes();
-        tx.put_bytes(&config)?;
-        let digest = tx.put_bytes(&manifest)?;
-        entries.push((
-            (*name).to_owned(),
-            Descriptor::new(OCI_MANIFEST, digest, manifest.len() as u64),
-        ));
-    }
+    drop(catalog);
     tx.commit(|index| {
         index.set_named_many(entries.iter().cloned());
         Ok(())
