@@ -1400,7 +1400,9 @@ impl RegistryClient {
             404 => {
                 drain(resp);
                 let tag = digest.tag_form();
-                let m = match self.get_manifest(repo, &tag, &[OCI_INDEX]) {
+                // accept every manifest type: a registry that answers the tag with
+                // something else must be caught here, not hidden behind a 404
+                let m = match self.get_manifest(repo, &tag, &[]) {
                     Ok(m) => m,
                     Err(Error::NotFound(_)) => {
                         return Ok(Referrers {
