@@ -519,3 +519,216 @@ fn requests_are_counted_and_a_warm_check_costs_one_each() {
     }
     assert_eq!(c.stats().head - s.head, 4);
 }
+
+// ---- a scripted HTTP server, for what a real registry will not do on demand ----
+
+/// Answers each connection with the next scripted response (then closes it) and
+/// records the request heads it saw.
+struct Fake {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn fake(script: Vec<String>) -> Fake {
+    use std::io::{BufRead, BufReader, Read};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for resp in script {
+            let Ok((s, _)) = l.accept() else { return };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<u64>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            std::io::copy(&mut r.by_ref().take(len), &mut std::io::sink()).unwrap();
+            log.lock().unwrap().push(head);
+            let mut s = s;
+            let _ = s.write_all(resp.as_bytes());
+        }
+    });
+    Fake { port, seen }
+}
+
+fn resp(status: &str, headers: &[String], body: &str) -> String {
+    let mut r = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
+    for h in headers {
+        r += &format!("{h}\r\n");
+    }
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("content-length"))
+    {
+        r += &format!("Content-Length: {}\r\n", body.len());
+    }
+    r + "\r\n" + body
+}
+
+fn fake_client(creds: bool) -> RegistryClient {
+    RegistryClient::new(Options {
+        credentials: if creds {
+            CredentialSource::Explicit {
+                username: "me".into(),
+                password: "secret-pw".into(),
+            }
+        } else {
+            CredentialSource::Anonymous
+        },
+        plain_http: true,
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_secs(3),
+            max_total: Duration::from_secs(10),
+        },
+        ..Options::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn credentials_are_not_forwarded_on_a_redirect_to_another_host() {
+    let body = "hello blob";
+    let d = Digest::sha256(body.as_bytes());
+    let storage = fake(vec![resp("200 OK", &[], body)]);
+    let registry = fake(vec![
+        resp(
+            "401 Unauthorized",
+            &["WWW-Authenticate: Basic realm=\"r\"".into()],
+            "",
+        ),
+        resp(
+            "307 Temporary Redirect",
+            &[format!(
+                "Location: http://127.0.0.1:{}/store/x?sig=abc",
+                storage.port
+            )],
+            "",
+        ),
+    ]);
+    let c = fake_client(true);
+    let r = Repository::new(&format!("127.0.0.1:{}", registry.port), "a/b").unwrap();
+    let mut out = Vec::new();
+    c.fetch_blob(&r, &d, Some(body.len() as u64), &mut out)
+        .unwrap();
+    assert_eq!(out, body.as_bytes());
+    let reg_seen = registry.seen.lock().unwrap().clone();
+    assert!(
+        !reg_seen[0].to_lowercase().contains("authorization"),
+        "anonymous first"
+    );
+    assert!(
+        reg_seen[1].to_lowercase().contains("authorization: basic "),
+        "{}",
+        reg_seen[1]
+    );
+    let st = storage.seen.lock().unwrap().clone();
+    assert!(st[0].starts_with("GET /store/x?sig=abc"), "{}", st[0]);
+    assert!(
+        !st[0].to_lowercase().contains("authorization"),
+        "leaked: {}",
+        st[0]
+    );
+}
+
+#[test]
+fn retries_429_and_5xx_honouring_retry_after_but_never_a_plain_4xx() {
+    let d = Digest::sha256(b"12345");
+    let f = fake(vec![
+        resp("429 Too Many Requests", &["Retry-After: 1".into()], ""),
+        resp(
+            "503 Service Unavailable",
+            &[],
+            "{\"errors\":[{\"code\":\"UNAVAILABLE\"}]}",
+        ),
+        resp("200 OK", &["Content-Length: 5".into()], ""),
+    ]);
+    let c = fake_client(false);
+    let r = Repository::new(&format!("127.0.0.1:{}", f.port), "a/b").unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(c.blob_exists(&r, &d).unwrap(), Some(5));
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+    assert_eq!(c.stats().head, 3);
+
+    let f = fake(vec![resp(
+        "400 Bad Request",
+        &[],
+        "{\"errors\":[{\"code\":\"NAME_INVALID\",\"message\":\"bad name\"}]}",
+    )]);
+    let c = fake_client(false);
+    let r = Repository::new(&format!("127.0.0.1:{}", f.port), "a/b").unwrap();
+    let e = c.get_manifest(&r, "v1", &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("400") && e.contains("NAME_INVALID: bad name") && e.contains("a/b"),
+        "{e}"
+    );
+    assert_eq!(c.stats().total, 1, "a 400 is not retried");
+
+    // 5xx until the attempts run out: an error saying so
+    let f = fake(
+        (0..4)
+            .map(|_| resp("500 Internal Server Error", &[], ""))
+            .collect(),
+    );
+    let c = fake_client(false);
+    let r = Repository::new(&format!("127.0.0.1:{}", f.port), "a/b").unwrap();
+    let e = c.blob_exists(&r, &d).unwrap_err().to_string();
+    assert!(e.contains("500") && e.contains("after 4 attempts"), "{e}");
+}
+
+#[test]
+fn a_docker_content_digest_that_disagrees_is_an_error() {
+    let m = format!("{{\"schemaVersion\":2,\"mediaType\":\"{OCI_MANIFEST}\",\"layers\":[]}}");
+    let wrong = Digest::sha256(b"something else");
+    let f = fake(vec![
+        resp(
+            "201 Created",
+            &[format!("Docker-Content-Digest: {wrong}")],
+            "",
+        ),
+        resp(
+            "200 OK",
+            &[
+                format!("Docker-Content-Digest: {wrong}"),
+                format!("Content-Type: {OCI_MANIFEST}"),
+            ],
+            &m,
+        ),
+        // by digest, the bytes themselves must match
+        resp("200 OK", &[format!("Content-Type: {OCI_MANIFEST}")], &m),
+    ]);
+    let c = fake_client(false);
+    let r = Repository::new(&format!("127.0.0.1:{}", f.port), "a/b").unwrap();
+    let e = c
+        .put_manifest(&r, "v1", m.as_bytes(), OCI_MANIFEST)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&wrong.to_string()) && e.contains("PUT manifest v1"),
+        "{e}"
+    );
+    let e = c.get_manifest(&r, "v1", &[]).unwrap_err().to_string();
+    assert!(e.contains("Docker-Content-Digest"), "{e}");
+    let e = c
+        .get_manifest(&r, &wrong.to_string(), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not match the digest"), "{e}");
+}
