@@ -46,6 +46,10 @@ pub enum Error {
     /// code 13, "no certificate found on signature").
     #[error("{0}")]
     NoCertificate(String),
+    /// A registry refused, failed or answered something inconsistent; the message
+    /// names the host, repository and operation (never credentials).
+    #[error("{0}")]
+    Registry(String),
 }
 
 impl Error {

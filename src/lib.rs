@@ -14,6 +14,7 @@ pub mod keys;
 pub mod ops;
 pub mod payload;
 pub mod reference;
+pub mod registry;
 pub mod signature;
 pub mod store;
 

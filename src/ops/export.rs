@@ -821,7 +821,7 @@ fn write_cosign(
     fs::create_dir_all(&parent).map_err(|e| Error::io_path("creating", &parent, e))?;
     let tmp = TempDir::create(dir)?;
     let mut files = Vec::new();
-    let mut write_file = |rel: &str, fill: &mut dyn FnMut(&mut File) -> Result<()>| {
+    let mut write_file = |rel: &str, fill: &mut dyn FnMut(&mut File) -> Result<()>| -> Result<()> {
         let path = tmp.0.join(rel);
         let mut f = File::create(&path).map_err(|e| Error::io_path("creating", &path, e))?;
         fill(&mut f)?;
