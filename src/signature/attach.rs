@@ -36,6 +36,14 @@ pub fn append_signatures(
     }
     let mut pending: HashMap<&str, (SignatureArtifact, bool)> = HashMap::new();
     let mut entries: Vec<(String, Descriptor)> = Vec::new();
+    // Blobs are written in batches, on every core (see `Transaction::put_many_bytes`).
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let flush = |tx: &mut crate::store::Transaction<'_>, batch: &mut Vec<Vec<u8>>| -> Result<()> {
+        let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+        tx.put_many_bytes(&refs)?;
+        batch.clear();
+        Ok(())
+    };
     for new in signatures {
         let name = new.sig_name.as_str();
         let (mut artifact, mut changed) = match pending.remove(name) {
@@ -51,7 +59,7 @@ pub fn append_signatures(
         };
         if !is_duplicate(&artifact, new) {
             artifact.append(new.layer.clone())?;
-            tx.put_bytes(&new.payload)?;
+            batch.push(new.payload.clone());
             changed = true;
         }
         let n = left.get_mut(name).expect("counted above");
@@ -60,14 +68,19 @@ pub fn append_signatures(
             pending.insert(name, (artifact, changed));
         } else if changed {
             let (config, manifest) = artifact.to_bytes();
-            tx.put_bytes(&config)?;
-            let digest = tx.put_bytes(&manifest)?;
+            let digest = crate::digest::Digest::sha256(&manifest);
             entries.push((
                 name.to_owned(),
                 Descriptor::new(OCI_MANIFEST, digest, manifest.len() as u64),
             ));
+            batch.push(config);
+            batch.push(manifest);
+        }
+        if batch.len() >= 3 * 512 {
+            flush(&mut tx, &mut batch)?;
         }
     }
+    flush(&mut tx, &mut batch)?;
     drop(catalog);
     tx.commit(|index| {
         index.set_named_many(entries.iter().cloned());
