@@ -85,15 +85,26 @@ fn reachable(layout: &Layout) -> Result<HashSet<Digest>> {
 }
 
 fn remove_stale_temps(layout: &Layout) {
-    let dir = layout.root().join(".airsign").join("tmp");
-    let Ok(entries) = fs::read_dir(&dir) else {
+    remove_stale_in(&layout.root().join(".airsign").join("tmp"), 1);
+}
+
+/// Removes temp files older than [`STALE_TEMP`] in `dir` and, `depth` levels down,
+/// in its subdirectories (bulk writes stage in one subdirectory per thread).
+fn remove_stale_in(dir: &std::path::Path, depth: usize) {
+    let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     let now = SystemTime::now();
     for e in entries.flatten() {
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
+        let Ok(meta) = e.metadata() else { continue };
+        if meta.is_dir() {
+            if depth > 0 {
+                remove_stale_in(&e.path(), depth - 1);
+            }
+            continue;
+        }
+        let old = meta
+            .modified()
             .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP);
         if old {
             let _ = fs::remove_file(e.path());
