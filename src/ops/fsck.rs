@@ -18,7 +18,7 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
     let (report, images, checked) = match location {
         None => {
             let layout = super::store::open(store)?;
-            let r = fsck::check(&layout, jobs.unwrap_or_else(fsck::default_jobs))?;
+            let r = check_dir(&layout, jobs, json)?;
             (r, None, store.to_path_buf())
         }
         Some(loc) => match Location::parse(loc)? {
@@ -27,7 +27,7 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
                 reference: None,
             } => {
                 let layout = crate::store::Layout::open(&path)?;
-                let r = fsck::check(&layout, jobs.unwrap_or_else(fsck::default_jobs))?;
+                let r = check_dir(&layout, jobs, json)?;
                 (r, None, path)
             }
             Location::Archive {
@@ -100,6 +100,25 @@ fn summary_line(report: &Report, secs: f64) {
 }
 
 /// A bytes bar on stderr when it is a terminal (and not with --json).
+/// A directory layout's fsck, with a progress bar on a terminal.
+fn check_dir(
+    layout: &crate::store::Layout,
+    jobs: Option<usize>,
+    json: bool,
+) -> Result<fsck::Report> {
+    let bar = progress(json);
+    let report = fsck::check_with_progress(
+        layout,
+        jobs.unwrap_or_else(fsck::default_jobs),
+        &|total, done| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    );
+    bar.finish_and_clear();
+    report
+}
+
 fn progress(json: bool) -> ProgressBar {
     if json || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

@@ -51,13 +51,23 @@ impl Problem {
 
 /// Checks the whole layout with `jobs` hashing threads.
 pub fn check(layout: &Layout, jobs: usize) -> Result<Report> {
+    check_with_progress(layout, jobs, &|_, _| {})
+}
+
+/// [`check`], telling `progress(total, done)` the bytes to hash and those hashed
+/// (whole blobs at a time, from any hashing thread).
+pub fn check_with_progress(
+    layout: &Layout,
+    jobs: usize,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Report> {
     let index = layout.read_index()?;
     let mut report = Report::default();
     walk(layout, &index.manifests, &mut report, &|d| {
         layout.open_blob(d).map(|o| o.map(|(_, n)| n))
     });
     let files = blob_files(layout, &mut report)?;
-    hash_all(files, jobs.max(1), &mut report);
+    hash_all(files, jobs.max(1), &mut report, progress);
     report.problems.sort();
     Ok(report)
 }
@@ -180,8 +190,16 @@ fn blob_files(layout: &Layout, report: &mut Report) -> Result<Vec<(PathBuf, Dige
 }
 
 /// Hashes the files on `jobs` threads, largest first so the threads finish together.
-fn hash_all(mut files: Vec<(PathBuf, Digest, u64)>, jobs: usize, report: &mut Report) {
+fn hash_all(
+    mut files: Vec<(PathBuf, Digest, u64)>,
+    jobs: usize,
+    report: &mut Report,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) {
     files.sort_by_key(|f| std::cmp::Reverse(f.2));
+    let total: u64 = files.iter().map(|f| f.2).sum();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    progress(total, 0);
     let next = AtomicUsize::new(0);
     let problems = Mutex::new(Vec::new());
     let totals = Mutex::new((0u64, 0u64));
@@ -202,6 +220,7 @@ fn hash_all(mut files: Vec<(PathBuf, Digest, u64)>, jobs: usize, report: &mut Re
                         Ok((got, len)) => {
                             n += 1;
                             bytes += len;
+                            progress(total, done.fetch_add(len, Ordering::Relaxed) + len);
                             if got != *want {
                                 mine.push(Problem::new(
                                     "corrupt",
