@@ -14,7 +14,10 @@
 //!   with strace when present), peak RSS < 100 MiB.
 //! * `export` — `airsign export --all` of a ~2 GiB signed store to an oci-archive
 //!   against `tar cf` of the store directory (on disk, and on tmpfs), and `skopeo copy
-//!   oci:… oci-archive:…` of one image. Target: export ≥ 0.8× tar, peak RSS < 64 MiB.
+//!   oci:… oci-archive:…` of one image; then `airsign import` of that archive into a
+//!   fresh store against `tar xf` of it (on disk, and on tmpfs), and of the one-image
+//!   archive against `skopeo copy oci-archive:… oci:…`. Targets: export and import
+//!   ≥ 0.8× tar, peak RSS < 64 MiB.
 //!
 //! Settings: `AIRSIGN_BENCH_SCALE` (default 1.0) scales the generated data (and the
 //! image count of `sign`);
@@ -65,7 +68,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         name: "export",
-        about: "airsign export --all vs tar cf vs skopeo copy to oci-archive, ~2 GiB store",
+        about: "airsign export --all / import vs tar cf / tar xf vs skopeo copy, ~2 GiB store",
         run: bench_export,
     },
 ];
@@ -1649,9 +1652,8 @@ fn bench_export(ctx: &Ctx) -> Outcome {
         archive_len as f64 / 1e6,
         tar_len as f64 / 1e6
     );
-    for f in ["a.tar", "t.tar"] {
-        let _ = std::fs::remove_file(disk.join(f));
-    }
+    // a.tar (the last timed export) stays: the import below reads it.
+    let _ = std::fs::remove_file(disk.join("t.tar"));
 
     // One image: airsign export against skopeo copy to an oci-archive.
     let one = &refs[refs.len() / 2];
@@ -1698,13 +1700,27 @@ fn bench_export(ctx: &Ctx) -> Outcome {
         one_bytes as f64 / 1e6
     );
     print_table(one_bytes, &one_rows, "skopeo copy oci: oci-archive:");
-    for f in ["one.tar", "sk.tar"] {
+    let _ = std::fs::remove_file(disk.join("sk.tar"));
+
+    // The other side of the gap: import of the archive just written (and of the
+    // one-image archive) into fresh stores, against tar xf / skopeo.
+    let imported = bench_import(
+        ctx,
+        tmp.path(),
+        shm_dir.as_ref().map(|d| d.path()),
+        &disk.join("a.tar"),
+        &disk.join("one.tar"),
+        one,
+        one_bytes,
+        refs.len(),
+    );
+    for f in ["a.tar", "one.tar"] {
         let _ = std::fs::remove_file(disk.join(f));
     }
 
     let mut outcome = Outcome {
-        failed: rows.iter().chain(&one_rows).any(|r| r.result.is_err()),
-        ..Outcome::default()
+        failed: imported.failed || rows.iter().chain(&one_rows).any(|r| r.result.is_err()),
+        missed: imported.missed,
     };
     let secs = |name: &str| {
         rows.iter()
@@ -1746,7 +1762,7 @@ fn bench_export(ctx: &Ctx) -> Outcome {
         rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
         met(rss_ok),
     );
-    outcome.missed = speed_ok != Some(true) || rss_ok != Some(true);
+    outcome.missed |= speed_ok != Some(true) || rss_ok != Some(true);
 
     // A fast export must be an honest one: a flipped byte in the largest blob makes
     // it fail, and leaves no file behind.
@@ -1770,5 +1786,216 @@ fn bench_export(ctx: &Ctx) -> Outcome {
         );
         outcome.failed |= !caught || !clean;
     }
+    outcome
+}
+
+/// `airsign import oci-archive:ARCHIVE` into a fresh empty store, against `tar xf
+/// ARCHIVE -C DIR` (plain, and followed by `sync -f DIR`: airsign's commit makes the
+/// imported blobs durable with one syncfs), on disk and on tmpfs; then the one-image
+/// archive against `skopeo copy oci-archive:ONE:REF oci:DIR:REF`. Every timed run
+/// writes into a directory of its own: on disk, deleting the previous run's files just
+/// before a run would time ext4's inode allocator skipping recently deleted inodes
+/// (see the sign section), so the disk runs' directories go only at the end. After
+/// the runs, the first imported store must fsck clean (untimed).
+#[allow(clippy::too_many_arguments)]
+fn bench_import(
+    ctx: &Ctx,
+    root: &Path,
+    shm: Option<&Path>,
+    archive: &Path,
+    one_archive: &Path,
+    one: &str,
+    one_bytes: u64,
+    images: usize,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let archive_len = match std::fs::metadata(archive) {
+        Ok(m) => m.len(),
+        Err(e) => {
+            println!(
+                "\nimport: no archive to import ({}: {e})",
+                archive.display()
+            );
+            outcome.failed = true;
+            return outcome;
+        }
+    };
+    // The archive is read from the page cache by every tool, as the store was above.
+    warm(&[archive.to_path_buf(), one_archive.to_path_buf()]);
+    let disk = root.join("import");
+    std::fs::create_dir(&disk).unwrap();
+    let src = format!("oci-archive:{}", archive.display());
+
+    // A fresh empty store at `dir` (untimed), flushed, and the import command.
+    let import_into = |dir: &Path, src: &str| -> Result<Command, String> {
+        run_ok(airsign_in(ctx, dir).args(["store", "init"]))?;
+        settle();
+        let mut c = airsign_in(ctx, dir);
+        c.args(["import", "--json", src]);
+        Ok(c)
+    };
+    // A new directory per run under `base`; on tmpfs (`reuse`) the previous one is
+    // removed first, which costs nothing there and keeps memory in check.
+    let fresh_dir = |base: &Path, name: &str, i: usize, reuse: bool| -> PathBuf {
+        if reuse && i > 0 {
+            let _ = std::fs::remove_dir_all(base.join(format!("{name}-{}", i - 1)));
+        }
+        base.join(format!("{name}-{i}"))
+    };
+    let tar_xf = |dir: &Path, sync: bool| -> Result<Command, String> {
+        std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        settle();
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(if sync {
+                r#"tar xf "$1" -C "$2" && sync -f "$2""#
+            } else {
+                r#"tar xf "$1" -C "$2""#
+            })
+            .arg("sh")
+            .arg(archive)
+            .arg(dir);
+        Ok(c)
+    };
+    // The first run's summary must list every image, each with its signature.
+    let check_summary = |store: &Path| -> Result<(), String> {
+        let out = run_ok(airsign_in(ctx, store).args(["ls", "--json"]))?;
+        let entries: Vec<Value> =
+            serde_json::from_slice(&out).map_err(|e| format!("ls --json: {e}"))?;
+        let signed = entries
+            .iter()
+            .filter(|e| e["artifact"] != json!(true) && e["signatures"] == json!(1))
+            .count();
+        if signed != images {
+            return Err(format!(
+                "imported store lists {signed} signed images, expected {images}"
+            ));
+        }
+        Ok(())
+    };
+
+    let mut rows = Vec::new();
+    let first_store = disk.join("airsign-0");
+    let result = measure_fresh(ctx, &mut |i| {
+        import_into(&fresh_dir(&disk, "airsign", i, false), &src)
+    })
+    .and_then(|m| check_summary(&first_store).map(|()| m));
+    rows.push(Row {
+        tool: "airsign import (disk)".into(),
+        result,
+    });
+    rows.push(Row {
+        tool: "tar xf (disk)".into(),
+        result: measure_fresh(ctx, &mut |i| {
+            tar_xf(&fresh_dir(&disk, "tar", i, false), false)
+        }),
+    });
+    rows.push(Row {
+        tool: "tar xf + sync -f DIR (disk)".into(),
+        result: measure_fresh(ctx, &mut |i| {
+            tar_xf(&fresh_dir(&disk, "tarsync", i, false), true)
+        }),
+    });
+    if let Some(shm) = shm {
+        rows.push(Row {
+            tool: "airsign import (tmpfs)".into(),
+            result: measure_fresh(ctx, &mut |i| {
+                import_into(&fresh_dir(shm, "airsign", i, true), &src)
+            }),
+        });
+        let _ = std::fs::remove_dir_all(shm.join(format!("airsign-{}", ctx.runs - 1)));
+        rows.push(Row {
+            tool: "tar xf (tmpfs)".into(),
+            result: measure_fresh(ctx, &mut |i| tar_xf(&fresh_dir(shm, "tar", i, true), false)),
+        });
+        let _ = std::fs::remove_dir_all(shm.join(format!("tar-{}", ctx.runs - 1)));
+    }
+    println!(
+        "\nimport of that archive ({:.1} MB) into a fresh empty store, against extracting it:",
+        archive_len as f64 / 1e6
+    );
+    print_table(archive_len, &rows, "tar xf (disk)");
+
+    // Untimed: the imported store is whole, every blob re-hashed by fsck.
+    let fsck = run_ok(airsign_in(ctx, &first_store).arg("fsck"));
+    println!(
+        "imported store fsck: {}",
+        match &fsck {
+            Ok(_) => "clean".to_string(),
+            Err(e) => format!("FAILED\n{e}"),
+        }
+    );
+    outcome.failed |= fsck.is_err() || rows.iter().any(|r| r.result.is_err());
+
+    // One image: its own archive (from the export above), into a fresh store, against
+    // skopeo copy of the same archive to a fresh layout.
+    let one_src = format!("oci-archive:{}", one_archive.display());
+    let mut one_rows = vec![Row {
+        tool: "airsign import ONE.tar".into(),
+        result: measure_fresh(ctx, &mut |i| {
+            import_into(&fresh_dir(&disk, "one", i, false), &one_src)
+        }),
+    }];
+    if let Some(skopeo) = &ctx.skopeo {
+        one_rows.push(Row {
+            tool: "skopeo copy oci-archive: oci:".into(),
+            result: measure_fresh(ctx, &mut |i| {
+                let dir = fresh_dir(&disk, "skopeo", i, false);
+                settle();
+                let mut c = Command::new(skopeo);
+                c.args(["--insecure-policy", "copy", "--quiet"])
+                    .arg(format!("oci-archive:{}:{one}", one_archive.display()))
+                    .arg(format!("oci:{}:{one}", dir.display()));
+                Ok(c)
+            }),
+        });
+    }
+    println!(
+        "\nimport of one image ({one}, {:.1} MB with its signature; skopeo copies the image only):",
+        one_bytes as f64 / 1e6
+    );
+    print_table(one_bytes, &one_rows, "skopeo copy oci-archive: oci:");
+    outcome.failed |= one_rows.iter().any(|r| r.result.is_err());
+
+    let secs = |name: &str| {
+        rows.iter()
+            .find(|r| r.tool == name)
+            .and_then(|r| r.result.as_ref().ok())
+            .map(|m| m.best.as_secs_f64())
+    };
+    let ratio = |ours: &str, theirs: &str| secs(ours).zip(secs(theirs)).map(|(a, b)| b / a);
+    let durable = ratio("airsign import (disk)", "tar xf + sync -f DIR (disk)");
+    let plain_disk = ratio("airsign import (disk)", "tar xf (disk)");
+    let cpu = ratio("airsign import (tmpfs)", "tar xf (tmpfs)");
+    let rss_mib = rows
+        .iter()
+        .chain(&one_rows)
+        .filter(|r| r.tool.starts_with("airsign"))
+        .filter_map(|r| r.result.as_ref().ok().and_then(|m| m.rss_kib))
+        .max()
+        .map(|k| k as f64 / 1024.0);
+    let show = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
+    let met = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "NOT MET",
+        None => "unknown",
+    };
+    let speed_ok = match (cpu, durable) {
+        (Some(c), Some(d)) => Some(c >= 0.8 && d >= 0.8),
+        (None, Some(d)) => Some(d >= 0.8),
+        _ => None,
+    };
+    let rss_ok = rss_mib.map(|m| m < 64.0);
+    println!(
+        "\ntarget: import >= 0.8x tar xf: tmpfs {}, disk vs tar xf+sync {}: {} (disk vs plain \
+         tar xf, which leaves its files in the page cache: {}); peak RSS < 64 MiB: {} ({})",
+        show(cpu),
+        show(durable),
+        met(speed_ok),
+        show(plain_disk),
+        rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
+        met(rss_ok),
+    );
+    outcome.missed = speed_ok != Some(true) || rss_ok != Some(true);
     outcome
 }

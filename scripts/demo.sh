@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # demo.sh — airsign end to end on the committed fixtures, offline:
 # a store, imports, a listing, a cosign key pair, the payloads cosign would sign,
-# every image signed and verified, the .sig artifacts listed, and a full fsck.
+# every image signed and verified, the .sig artifacts listed, and a full fsck; then
+# the signed images carried across a simulated air gap: exported to an oci-archive
+# on "the USB stick", checked there in place, imported into a second store ("the
+# other side") and verified, listed and fsck'd there.
 # `make demo` builds the release binary and runs this.
 #   AIRSIGN   the binary (default target/release/airsign)
 #   DEMO_DIR  work here and keep the result (default: a temp dir, removed at the end)
@@ -114,4 +117,32 @@ show "$AIRSIGN" --store "$S" ls
 step "Check the store: every blob re-hashed, everything index.json reaches present"
 show "$AIRSIGN" --store "$S" fsck
 
-printf '\n==> done%s\n' "$([ -n "${DEMO_DIR:-}" ] && echo ": store in $S, keys $K.key/$K.pub")"
+# Across the gap: $D/usb stands for the USB stick, $D/other for the other side's store.
+USB=$D/usb
+O=$D/other
+step "Export every image with its signatures to the USB stick (one oci-archive tarball)"
+mkdir -p "$USB"
+show "$AIRSIGN" --store "$S" export --all --to "oci-archive:$USB/airgap.tar"
+ls -l "$USB"
+
+step "On the stick, in place (nothing unpacked): list the archive, then re-hash every blob in it"
+show "$AIRSIGN" ls "oci-archive:$USB/airgap.tar"
+show "$AIRSIGN" fsck "oci-archive:$USB/airgap.tar"
+
+step "The other side: a second store, and import from the stick (every blob hashed on the way in)"
+show "$AIRSIGN" --store "$O" store init
+show "$AIRSIGN" --store "$O" import "oci-archive:$USB/airgap.tar"
+
+step "The other side: verify every image and platform manifest with the public key alone"
+if ! show_to "$D/verified-other.json" "$AIRSIGN" --store "$O" verify --key "$K.pub" "${IMAGES[@]}" 2> "$D/verify-other.log"; then
+  cat "$D/verify-other.log" >&2
+  false
+fi
+echo "  ${#IMAGES[@]} images checked, $("$JQ" length "$D/verified-other.json") signatures verified (as many as before the gap: $("$JQ" length "$D/verified.json"))"
+[ "$("$JQ" length "$D/verified-other.json")" = "$("$JQ" length "$D/verified.json")" ]
+
+step "The other side: list the store, then check it"
+show "$AIRSIGN" --store "$O" ls
+show "$AIRSIGN" --store "$O" fsck
+
+printf '\n==> done%s\n' "$([ -n "${DEMO_DIR:-}" ] && echo ": store in $S, carried to $O by $USB/airgap.tar, keys $K.key/$K.pub")"
