@@ -533,3 +533,71 @@ fn cosign_save_dirs_import_with_their_signatures_and_verify() {
         ],
     ));
 }
+
+/// Regression (found by the demo): one image in two repositories, each with its own
+/// signature; import filed both `.sig` entries under one repository, so the other
+/// image lost its signature.
+#[test]
+fn one_digest_in_two_repositories_keeps_each_repositorys_signature() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let store = tmp.path().join("store");
+    let other = tmp.path().join("other");
+    let key = tmp.path().join("k");
+    let cmd = |s: &std::path::Path, args: &[&str]| {
+        let mut c = airsign(["--store".as_ref(), s.as_os_str()]);
+        c.args(args).env("COSIGN_PASSWORD", "pw");
+        c
+    };
+    ok(&mut cmd(&store, &["store", "init"]));
+    ok(&mut cmd(&other, &["store", "init"]));
+    ok(&mut cmd(
+        &store,
+        &[
+            "generate-key-pair",
+            "--output-key-prefix",
+            key.to_str().unwrap(),
+        ],
+    ));
+    let single = format!("oci:{}", fixtures().join("single").display());
+    for repo in ["registry.example.com/demo/a", "registry.example.com/demo/b"] {
+        ok(&mut cmd(&store, &["import", &single, "--repository", repo]));
+        ok(&mut cmd(
+            &store,
+            &[
+                "sign",
+                "--key",
+                key.with_extension("key").to_str().unwrap(),
+                &format!("{repo}:v1"),
+            ],
+        ));
+    }
+    let tar = tmp.path().join("x.tar");
+    ok(&mut cmd(
+        &store,
+        &[
+            "export",
+            "--all",
+            "--to",
+            &format!("oci-archive:{}", tar.display()),
+        ],
+    ));
+    ok(&mut cmd(
+        &other,
+        &["import", &format!("oci-archive:{}", tar.display())],
+    ));
+    for repo in ["registry.example.com/demo/a", "registry.example.com/demo/b"] {
+        let out = ok(&mut cmd(
+            &other,
+            &[
+                "verify",
+                "--key",
+                key.with_extension("pub").to_str().unwrap(),
+                &format!("{repo}:v1"),
+            ],
+        ));
+        assert!(
+            out.contains(&format!("\"docker-reference\":\"{repo}\"")),
+            "{repo}: {out}"
+        );
+    }
+}

@@ -534,11 +534,13 @@ fn name_all(
             }
             n => n.tag().expect("artifacts have tags").to_owned(),
         };
-        let repository = match (repo_of.get(&subject), name, repo) {
-            (Some(r), _, _) => r.clone(),
-            (None, EntryName::Full(r), _) => r.name(),
-            (None, _, Some(r)) => r.name.clone(),
-            (None, _, None) => {
+        // An artifact named by a full reference stays in its own repository: the same
+        // image can be in several repositories, each with its own signatures.
+        let repository = match (name, repo_of.get(&subject), repo) {
+            (EntryName::Full(r), _, _) => r.name(),
+            (_, Some(r), _) => r.clone(),
+            (_, None, Some(r)) => r.name.clone(),
+            (_, None, None) => {
                 return Err(Error::Usage(format!(
                     "{location}: entry {tag:?} has only a tag; pass --repository REGISTRY/REPO to name it"
                 )));
