@@ -144,6 +144,8 @@ fn synced_images_verify_with_cosign_and_skopeo_keep_digests_and_resync_sends_not
     bed.import("multi", &format!("{SRC}/multi"));
     // the same image in another repository: its blobs are mounted, not sent again
     bed.import("single", &format!("{SRC}/copy"));
+    // a second tag of the signed image: a digest reference syncs both tags
+    bed.import("single", &format!("{SRC}/single:v2"));
     let (key, public) = bed.keys("k");
     ok(&mut bed.cmd(&[
         "sign",
@@ -164,7 +166,7 @@ fn synced_images_verify_with_cosign_and_skopeo_keep_digests_and_resync_sends_not
     ]));
 
     let images = [
-        format!("{SRC}/single:v1"),
+        format!("{SRC}/single@{}", fixture_digest("single")),
         format!("{SRC}/multi:v1"),
         format!("{SRC}/copy:v1"),
     ];
@@ -180,6 +182,17 @@ fn synced_images_verify_with_cosign_and_skopeo_keep_digests_and_resync_sends_not
         copy["blobs"]["mounted"].as_u64().unwrap() > 0 && copy["blobs"]["uploaded"] == 0,
         "{copy:#}"
     );
+    // both tags pushed; the .sig they share is accounted for under each
+    let mut shared: Vec<&str> = ["v1", "v2"]
+        .iter()
+        .map(|t| {
+            image(&first, &format!("{SRC}/single:{t}"))["artifacts"][0]["status"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    shared.sort();
+    assert_eq!(shared, ["present", "pushed"], "{first:#}");
     // one .sig for single, one per manifest of multi (-r)
     let multi = image(&first, &images[1]);
     assert!(
@@ -189,9 +202,14 @@ fn synced_images_verify_with_cosign_and_skopeo_keep_digests_and_resync_sends_not
     assert!(first["missing_signatures"].as_array().unwrap().is_empty());
 
     // byte for byte: the registry's digests are the store's
-    for (fixture, repo) in [("single", "single"), ("multi", "multi"), ("single", "copy")] {
-        let raw = raw_manifest(&skopeo, &reg, &format!("demo/{repo}:v1")).unwrap();
-        assert_eq!(digest_of(&raw), fixture_digest(fixture), "demo/{repo}:v1");
+    for (fixture, image) in [
+        ("single", "single:v1"),
+        ("single", "single:v2"),
+        ("multi", "multi:v1"),
+        ("single", "copy:v1"),
+    ] {
+        let raw = raw_manifest(&skopeo, &reg, &format!("demo/{image}")).unwrap();
+        assert_eq!(digest_of(&raw), fixture_digest(fixture), "demo/{image}");
     }
     assert_cosign_verifies(&cosign, &reg, &public, "demo/single:v1");
     assert_cosign_verifies(&cosign, &reg, &public, "demo/multi:v1");
@@ -201,12 +219,17 @@ fn synced_images_verify_with_cosign_and_skopeo_keep_digests_and_resync_sends_not
     // a second sync: no uploads, no manifest PUTs, one HEAD per tag
     let second = bed.sync_json(&args);
     assert_eq!(writes(&second), 0, "{second:#}");
-    let tags: usize = second["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| 1 + i["artifacts"].as_array().unwrap().len())
-        .sum();
+    // distinct tags: each image's, and each artifact tag once per repository
+    let mut distinct = std::collections::BTreeSet::new();
+    for i in second["images"].as_array().unwrap() {
+        let dest = i["destination"].as_str().unwrap();
+        distinct.insert(dest.to_owned());
+        let repo = dest.rsplit_once(':').unwrap().0;
+        for a in i["artifacts"].as_array().unwrap() {
+            distinct.insert(format!("{repo}:{}", a["tag"].as_str().unwrap()));
+        }
+    }
+    let tags = distinct.len();
     // beyond one HEAD per tag, only the per-host probe that finds a loopback
     // registry speaks plain HTTP (an HTTPS attempt, then GET /v2/)
     assert_eq!(second["requests"]["head"], tags as u64, "{second:#}");
@@ -444,6 +467,11 @@ fn dry_run_sends_no_writes_and_map_rewrites_repositories() {
         out.contains("would-push") && out.contains("missing"),
         "{out}"
     );
+
+    // --all plans every image of the store, and never its artifacts as images
+    let all = bed.sync_json(&["--all", "--map", &map, "--dry-run"]);
+    assert_eq!(all["images"].as_array().unwrap().len(), 1, "{all:#}");
+    assert_eq!(writes(&all), 0);
 
     bed.sync_json(&[&image, "--map", &map]);
     let plan = bed.sync_json(&[&image, "--map", &map, "--dry-run"]);

@@ -494,6 +494,8 @@ struct Run<'a> {
     located: HashMap<(String, Digest), Repository>,
     /// (repository, digest) pairs known present, so shared blobs are HEADed once.
     present: HashSet<(Repository, Digest)>,
+    /// Artifact tags handled so far: their status and destination digest.
+    done_tags: HashMap<(Repository, String), (String, Option<String>)>,
 }
 
 fn execute(store: &Layout, client: &RegistryClient, plan: Vec<Unit>, dry_run: bool) -> Report {
@@ -503,12 +505,12 @@ fn execute(store: &Layout, client: &RegistryClient, plan: Vec<Unit>, dry_run: bo
         dry_run,
         located: HashMap::new(),
         present: HashSet::new(),
+        done_tags: HashMap::new(),
     };
     let mut report = Report {
         dry_run,
         ..Report::default()
     };
-    let mut done_tags: HashSet<(Repository, String)> = HashSet::new();
     // with one image, the final error says it all, on one line
     let many = plan.len() > 1;
     for unit in plan {
@@ -519,7 +521,7 @@ fn execute(store: &Layout, client: &RegistryClient, plan: Vec<Unit>, dry_run: bo
             warnings: unit.warnings.clone(),
             ..ImageReport::default()
         };
-        let result = run.image(&unit, &mut r, &mut done_tags);
+        let result = run.image(&unit, &mut r);
         if let Err(e) = result {
             if many {
                 eprintln!("airsign: sync: {} -> {}: {e}", unit.source, r.destination);
@@ -553,12 +555,7 @@ fn execute(store: &Layout, client: &RegistryClient, plan: Vec<Unit>, dry_run: bo
 }
 
 impl Run<'_> {
-    fn image(
-        &mut self,
-        unit: &Unit,
-        r: &mut ImageReport,
-        done_tags: &mut HashSet<(Repository, String)>,
-    ) -> Result<()> {
+    fn image(&mut self, unit: &Unit, r: &mut ImageReport) -> Result<()> {
         let sent = self.tagged(&unit.dest, &unit.tag, &unit.tree, r)?;
         r.status = match (sent, self.dry_run) {
             (false, _) => "present",
@@ -567,9 +564,6 @@ impl Run<'_> {
         }
         .into();
         for a in &unit.artifacts {
-            if !done_tags.insert((unit.dest.clone(), a.tag.clone())) {
-                continue;
-            }
             let mut ar = ArtifactReport {
                 tag: a.tag.clone(),
                 kind: a.suffix.into(),
@@ -577,6 +571,18 @@ impl Run<'_> {
                 layers: a.layers.as_ref().map_or(0, |l| l.layers.len()),
                 ..ArtifactReport::default()
             };
+            // two tags of one image in one repository share their artifacts: the
+            // second finds them as the first left them
+            let key = (unit.dest.clone(), a.tag.clone());
+            if let Some((status, digest)) = self.done_tags.get(&key) {
+                ar.status = match status.as_str() {
+                    "pushed" | "merged" | "replaced" => "present".into(),
+                    other => other.into(),
+                };
+                ar.destination_digest = digest.clone();
+                r.artifacts.push(ar);
+                continue;
+            }
             let res = self.artifact(&unit.dest, a, &mut ar, r);
             if let Err(e) = res {
                 ar.status = "failed".into();
@@ -586,6 +592,8 @@ impl Run<'_> {
             if ar.status != "present" && ar.status != "contained" && !self.dry_run {
                 r.status = "pushed".into();
             }
+            self.done_tags
+                .insert(key, (ar.status.clone(), ar.destination_digest.clone()));
             r.artifacts.push(ar);
         }
         Ok(())
