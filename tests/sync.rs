@@ -355,6 +355,12 @@ fn a_signature_already_at_the_destination_is_kept_and_merged() {
     let cosigns =
         raw_manifest(&skopeo, &reg, &format!("demo/single:{}", sig_tag(&digest))).unwrap();
 
+    // the dry run sees the merge coming and writes nothing
+    let plan = bed.sync_json(&[&image, "--to", &host, "--dry-run"]);
+    assert_eq!(plan["images"][0]["status"], "present", "{plan:#}");
+    assert_eq!(plan["images"][0]["artifacts"][0]["status"], "would-merge");
+    assert_eq!(writes(&plan), 0, "{plan:#}");
+
     let report = bed.sync_json(&[&image, "--to", &host]);
     let sig = &report["images"][0]["artifacts"][0];
     assert_eq!(sig["status"], "merged", "{report:#}");
