@@ -68,6 +68,56 @@ pub enum Command {
     Clean(CleanArgs),
     /// Remove blobs nothing in index.json refers to
     Gc(GcArgs),
+    /// Push images with their .sig/.att/.sbom artifacts to registries, byte for byte
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Images in the store to push (with their .sig/.att/.sbom artifacts)
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Push every image of the store
+    #[arg(long)]
+    pub all: bool,
+    /// Push to this registry instead of each image's own, under an optional path prefix:
+    /// registry.example.com/team/app with --to 127.0.0.1:5000/mirror goes to
+    /// 127.0.0.1:5000/mirror/team/app
+    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
+    pub to: Option<String>,
+    /// Rewrite repositories by prefix, on whole path components; wins over --to
+    /// (repeatable; the longest matching FROM applies)
+    #[arg(long = "map", value_name = "FROM=TO")]
+    pub map: Vec<String>,
+    /// Registry credentials (default: docker's and podman's auth files)
+    #[arg(
+        long,
+        value_name = "USER:PASS",
+        env = "AIRSIGN_CREDS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+    /// Also trust this CA certificate (PEM) for TLS (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// certs.d-style directory: DIR/HOST:PORT/*.crt are CAs for that registry (repeatable)
+    #[arg(long = "cert-dir", value_name = "DIR")]
+    pub cert_dir: Vec<PathBuf>,
+    /// Do not verify registries' TLS certificates
+    #[arg(long)]
+    pub insecure: bool,
+    /// Talk plain HTTP to every registry (loopback registries fall back to it anyway)
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Print what would be sent; send no write request
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse, before sending anything, when a signature's identity is not its destination
+    #[arg(long)]
+    pub strict_identity: bool,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +493,22 @@ pub fn run() -> Result<i32> {
         }
         Command::Clean(a) => ops::clean::clean(&store()?, &a.image, &a.kind, a.force),
         Command::Gc(a) => ops::clean::gc(&store()?, a.json),
+        Command::Sync(a) => {
+            let opts = ops::sync::SyncOptions {
+                all: a.all,
+                to: a.to,
+                map: a.map,
+                creds: a.creds,
+                ca_certs: a.ca_cert,
+                cert_dirs: a.cert_dir,
+                insecure: a.insecure,
+                plain_http: a.plain_http,
+                dry_run: a.dry_run,
+                strict_identity: a.strict_identity,
+                json: a.json,
+            };
+            ops::sync::run(&store()?, &a.images, &opts)
+        }
         Command::Attach(AttachCommand::Signature(a)) => {
             let opts = ops::attach::AttachOptions {
                 payload: a.payload,

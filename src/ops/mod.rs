@@ -19,6 +19,7 @@ pub mod keys;
 pub mod list;
 pub mod sign;
 pub mod store;
+pub mod sync;
 pub mod triangulate;
 pub mod verify;
 
