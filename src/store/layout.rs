@@ -292,36 +292,11 @@ impl Transaction<'_> {
             return Ok(false);
         }
         let (path, file) = self.temp_file()?;
-        let staged = (|| {
-            let mut w = HashingWriter::new(
-                digest.algorithm(),
-                io::BufWriter::with_capacity(256 * 1024, file),
-            );
-            // Read at most one byte past the promise, to catch an over-long source
-            // without reading all of it.
-            let copied = io::copy(&mut reader.take(size + 1), &mut w)
-                .map_err(|e| Error::io(format!("copying blob {digest}"), e))?;
-            let (buf, got, _) = w.finish();
-            if copied != size {
-                return Err(Error::invalid(format!(
-                    "blob {digest}: expected {size} bytes, got {}",
-                    if copied > size {
-                        format!("more than {size}")
-                    } else {
-                        copied.to_string()
-                    }
-                )));
-            }
-            if got != *digest {
-                return Err(Error::invalid(format!(
-                    "blob {digest}: content hashes to {got} instead"
-                )));
-            }
-            // Durability comes at commit, with one syncfs for the whole batch.
-            buf.into_inner()
-                .map(drop)
-                .map_err(|e| Error::io("writing blob", e.into_error()))
-        })();
+        let staged = if size >= PIPELINE_MIN {
+            copy_pipelined(digest, size, reader, file)
+        } else {
+            copy_simple(digest, size, reader, file)
+        };
         match staged {
             Ok(()) => {
                 self.staged_digests.insert(digest.clone());
@@ -524,6 +499,106 @@ impl Drop for Transaction<'_> {
             let _ = fs::remove_file(tmp);
         }
     }
+}
+
+/// Blobs at least this large are copied by two threads: this one reads and hashes,
+/// another writes. Hashing (SHA-NI) and the kernel's copy into the page cache cost
+/// about the same, so overlapping them nearly halves an import's time.
+const PIPELINE_MIN: u64 = 4 * 1024 * 1024;
+const PIPELINE_CHUNK: usize = 1024 * 1024;
+
+/// Copies exactly `size` bytes hashing to `digest` from `reader` into `file`.
+fn copy_simple(digest: &Digest, size: u64, reader: &mut impl Read, file: File) -> Result<()> {
+    let mut w = HashingWriter::new(
+        digest.algorithm(),
+        io::BufWriter::with_capacity(256 * 1024, file),
+    );
+    // Read at most one byte past the promise, to catch an over-long source without
+    // reading all of it.
+    let copied = io::copy(&mut reader.take(size + 1), &mut w)
+        .map_err(|e| Error::io(format!("copying blob {digest}"), e))?;
+    let (buf, got, _) = w.finish();
+    check_copy(digest, size, copied, &got)?;
+    // Durability comes at commit, with one syncfs for the whole batch.
+    buf.into_inner()
+        .map(drop)
+        .map_err(|e| Error::io("writing blob", e.into_error()))
+}
+
+/// [`copy_simple`] with the writing on a second thread, buffers passed back and forth
+/// (four of [`PIPELINE_CHUNK`], so memory stays bounded).
+fn copy_pipelined(digest: &Digest, size: u64, reader: &mut impl Read, file: File) -> Result<()> {
+    use std::sync::mpsc;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(4);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..4 {
+        empty_tx
+            .send(vec![0u8; PIPELINE_CHUNK])
+            .expect("receiver alive");
+    }
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> io::Result<()> {
+            let mut file = file;
+            for buf in full_rx {
+                file.write_all(&buf)?;
+                // The reader may have stopped already; then the buffer is just dropped.
+                let _ = empty_tx.send(buf);
+            }
+            Ok(())
+        });
+        let mut hasher = crate::digest::Hasher::new(digest.algorithm());
+        let mut copied = 0u64;
+        let mut limited = reader.take(size + 1);
+        let read_result: io::Result<()> = (|| {
+            // When the writer has failed, its error is what matters: stop reading.
+            while let Ok(mut buf) = empty_rx.recv() {
+                buf.resize(PIPELINE_CHUNK, 0);
+                let mut n = 0;
+                while n < buf.len() {
+                    match limited.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                hasher.update(&buf);
+                copied += n as u64;
+                if full_tx.send(buf).is_err() {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        let write_result = writer.join().expect("the writer does not panic");
+        read_result.map_err(|e| Error::io(format!("copying blob {digest}"), e))?;
+        write_result.map_err(|e| Error::io("writing blob", e))?;
+        check_copy(digest, size, copied, &hasher.finish())
+    })
+}
+
+fn check_copy(digest: &Digest, size: u64, copied: u64, got: &Digest) -> Result<()> {
+    if copied != size {
+        return Err(Error::invalid(format!(
+            "blob {digest}: expected {size} bytes, got {}",
+            if copied > size {
+                format!("more than {size}")
+            } else {
+                copied.to_string()
+            }
+        )));
+    }
+    if got != digest {
+        return Err(Error::invalid(format!(
+            "blob {digest}: content hashes to {got} instead"
+        )));
+    }
+    Ok(())
 }
 
 /// Moves the temp file to its final name, never replacing an existing blob: one
