@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::bed::{Bed, PASSWORD};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,7 +23,6 @@ use common::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const PASSWORD: &str = "correct horse";
 const REPO: &str = "reg.example/demo/single";
 const IMAGE: &str = "reg.example/demo/single:v1";
 const SUBJECT: &str = "signer@example.com";
@@ -200,38 +201,7 @@ impl Pki {
     }
 }
 
-struct Bed {
-    tmp: TempDir,
-    store: PathBuf,
-}
-
 impl Bed {
-    fn new() -> Bed {
-        let tmp = TempDir::new().unwrap();
-        let store = tmp.path().join("store");
-        ok(airsign(["store", "init", "--store"]).arg(&store));
-        Bed { tmp, store }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = airsign(["--store".as_ref(), self.store.as_os_str()]);
-        c.args(args).env("COSIGN_PASSWORD", PASSWORD);
-        c
-    }
-
-    fn import(&self, fixture: &str, repo: &str) {
-        ok(&mut self.cmd(&[
-            "import",
-            &format!("oci:{}", fixtures().join(fixture).display()),
-            "--repository",
-            repo,
-        ]));
-    }
-
     /// Imports an openssl key into cosign's format; returns (private, public).
     fn import_key(&self, pem: &Path, prefix: &str) -> (PathBuf, PathBuf) {
         let p = self.path(prefix);
@@ -243,10 +213,6 @@ impl Bed {
             s(&p),
         ]));
         (p.with_extension("key"), p.with_extension("pub"))
-    }
-
-    fn index(&self) -> Value {
-        serde_json::from_slice(&fs::read(self.store.join("index.json")).unwrap()).unwrap()
     }
 
     fn blob(&self, digest: &str) -> PathBuf {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::bed::Bed;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -18,46 +20,7 @@ use common::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const PASSWORD: &str = "correct horse";
-
-struct Bed {
-    tmp: TempDir,
-    store: PathBuf,
-}
-
 impl Bed {
-    fn new() -> Bed {
-        let tmp = TempDir::new().unwrap();
-        let store = tmp.path().join("store");
-        ok(airsign(["store", "init", "--store"]).arg(&store));
-        Bed { tmp, store }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = airsign(["--store".as_ref(), self.store.as_os_str()]);
-        c.args(args).env("COSIGN_PASSWORD", PASSWORD);
-        c
-    }
-
-    fn import(&self, fixture: &str, repo: &str) {
-        ok(&mut self.cmd(&[
-            "import",
-            &format!("oci:{}", fixtures().join(fixture).display()),
-            "--repository",
-            repo,
-        ]));
-    }
-
-    fn keys(&self, prefix: &str) -> (PathBuf, PathBuf) {
-        let p = self.path(prefix);
-        ok(&mut self.cmd(&["generate-key-pair", "--output-key-prefix", s(&p)]));
-        (p.with_extension("key"), p.with_extension("pub"))
-    }
-
     fn sign(&self, key: &Path, image: &str, recursive: bool) {
         let mut args = vec!["sign", "--key", s(key)];
         if recursive {

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::bed::{Bed, PASSWORD};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,56 +16,6 @@ use common::verifiers::*;
 use common::*;
 use serde_json::Value;
 use tempfile::TempDir;
-
-const PASSWORD: &str = "correct horse";
-
-struct Bed {
-    tmp: TempDir,
-    store: PathBuf,
-}
-
-impl Bed {
-    fn new() -> Bed {
-        let tmp = TempDir::new().unwrap();
-        let store = tmp.path().join("store");
-        ok(airsign(["store", "init", "--store"]).arg(&store));
-        Bed { tmp, store }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = airsign(["--store".as_ref(), self.store.as_os_str()]);
-        c.args(args).env("COSIGN_PASSWORD", PASSWORD);
-        c
-    }
-
-    fn import(&self, fixture: &str, repo: &str) {
-        ok(&mut self.cmd(&[
-            "import",
-            &format!("oci:{}", fixtures().join(fixture).display()),
-            "--repository",
-            repo,
-        ]));
-    }
-
-    /// Generates a key pair; returns (private key, public key).
-    fn keys(&self, prefix: &str) -> (PathBuf, PathBuf) {
-        let p = self.path(prefix);
-        ok(&mut self.cmd(&[
-            "generate-key-pair",
-            "--output-key-prefix",
-            p.to_str().unwrap(),
-        ]));
-        (p.with_extension("key"), p.with_extension("pub"))
-    }
-
-    fn index(&self) -> Value {
-        serde_json::from_slice(&fs::read(self.store.join("index.json")).unwrap()).unwrap()
-    }
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -4,8 +4,10 @@
 
 mod common;
 
+use common::bed::{Bed, PASSWORD};
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::oci::digest_of;
@@ -15,57 +17,9 @@ use common::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const PASSWORD: &str = "correct horse";
 const SRC: &str = "registry.example.com/demo";
 
-struct Bed {
-    tmp: TempDir,
-    store: PathBuf,
-}
-
 impl Bed {
-    fn new() -> Bed {
-        let tmp = TempDir::new().unwrap();
-        let store = tmp.path().join("store");
-        ok(airsign(["store", "init", "--store"]).arg(&store));
-        Bed { tmp, store }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = airsign(["--store".as_ref(), self.store.as_os_str()]);
-        // no auth file of the developer's may answer for the test registry
-        c.args(args)
-            .env("COSIGN_PASSWORD", PASSWORD)
-            .env("HOME", self.path("home"))
-            .env_remove("DOCKER_CONFIG")
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("AIRSIGN_CREDS");
-        c
-    }
-
-    fn import(&self, fixture: &str, repo: &str) {
-        ok(&mut self.cmd(&[
-            "import",
-            &format!("oci:{}", fixtures().join(fixture).display()),
-            "--repository",
-            repo,
-        ]));
-    }
-
-    fn keys(&self, prefix: &str) -> (PathBuf, PathBuf) {
-        let p = self.path(prefix);
-        ok(&mut self.cmd(&[
-            "generate-key-pair",
-            "--output-key-prefix",
-            p.to_str().unwrap(),
-        ]));
-        (p.with_extension("key"), p.with_extension("pub"))
-    }
-
     /// `airsign sync ARGS --json`: the report, the command having succeeded.
     fn sync_json(&self, args: &[&str]) -> Value {
         let mut all = vec!["sync", "--json"];

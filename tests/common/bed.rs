@@ -1,0 +1,70 @@
+//! A test store in a temp dir, with the commands every signing test needs.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::{airsign, fixtures, ok};
+
+/// The password of every key a [`Bed`] generates.
+pub const PASSWORD: &str = "correct horse";
+
+pub struct Bed {
+    pub tmp: TempDir,
+    pub store: PathBuf,
+}
+
+impl Bed {
+    /// A fresh, empty store.
+    pub fn new() -> Bed {
+        let tmp = TempDir::new().unwrap();
+        let store = tmp.path().join("store");
+        ok(airsign(["store", "init", "--store"]).arg(&store));
+        Bed { tmp, store }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// `airsign --store STORE ARGS` with the keys' password set, and no auth file or
+    /// credentials of the developer's reachable (HOME is in the temp dir).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = airsign(["--store".as_ref(), self.store.as_os_str()]);
+        c.args(args)
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .env("HOME", self.path("home"))
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("AIRSIGN_CREDS");
+        c
+    }
+
+    /// Imports a fixture layout, its bare tags named in `repo`.
+    pub fn import(&self, fixture: &str, repo: &str) {
+        ok(&mut self.cmd(&[
+            "import",
+            &format!("oci:{}", fixtures().join(fixture).display()),
+            "--repository",
+            repo,
+        ]));
+    }
+
+    /// Generates a key pair; returns (private key, public key).
+    pub fn keys(&self, prefix: &str) -> (PathBuf, PathBuf) {
+        let p = self.path(prefix);
+        ok(&mut self.cmd(&[
+            "generate-key-pair",
+            "--output-key-prefix",
+            p.to_str().unwrap(),
+        ]));
+        (p.with_extension("key"), p.with_extension("pub"))
+    }
+
+    /// The store's `index.json`.
+    pub fn index(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.store.join("index.json")).unwrap()).unwrap()
+    }
+}
