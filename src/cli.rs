@@ -37,7 +37,7 @@ pub enum Command {
     /// Manage the store itself
     #[command(subcommand)]
     Store(StoreCommand),
-    /// Copy images into the store from an OCI layout, keeping every digest
+    /// Copy images and their signatures into the store from a layout or an archive, keeping every digest
     Import(ImportArgs),
     /// List the images in the store (reference, digest, media type, platforms, signatures)
     Ls(LsArgs),
