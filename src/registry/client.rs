@@ -971,6 +971,33 @@ impl RegistryClient {
         }
     }
 
+    /// A `GET` or `HEAD` of `manifests/REFERENCE`, following redirects, with the
+    /// `Accept` types given (or every manifest and index type).
+    fn manifest_call<'a>(
+        &self,
+        method: Method,
+        repo: &'a Repository,
+        reference: &str,
+        accept: &[&str],
+    ) -> std::result::Result<Call<'a>, Fail> {
+        let what = format!("{} manifest {reference}", method.as_str());
+        let mut call = self.call(
+            method,
+            repo,
+            &format!("manifests/{reference}"),
+            Scopes::pull(&repo.name),
+            what,
+        )?;
+        call.follow = true;
+        let accept = if accept.is_empty() {
+            &DEFAULT_ACCEPT[..]
+        } else {
+            accept
+        };
+        call.headers.push(("accept", accept.join(", ")));
+        Ok(call)
+    }
+
     /// Builds a [`Call`] for `repo` (resolving the scheme first).
     pub(crate) fn call<'a>(
         &self,
@@ -1120,20 +1147,7 @@ impl RegistryClient {
         accept: &[&str],
     ) -> Result<Manifest> {
         let by_digest = parse_ref(reference)?;
-        let mut call = self.call(
-            Method::GET,
-            repo,
-            &format!("manifests/{reference}"),
-            Scopes::pull(&repo.name),
-            format!("GET manifest {reference}"),
-        )?;
-        call.follow = true;
-        let accept = if accept.is_empty() {
-            &DEFAULT_ACCEPT[..]
-        } else {
-            accept
-        };
-        call.headers.push(("accept", accept.join(", ")));
+        let call = self.manifest_call(Method::GET, repo, reference, accept)?;
         let resp = self.execute(&call, ReqBody::Empty)?;
         let ctx = &call.ctx;
         match resp.status().as_u16() {
@@ -1200,20 +1214,7 @@ impl RegistryClient {
         accept: &[&str],
     ) -> Result<Option<ManifestHead>> {
         parse_ref(reference)?;
-        let mut call = self.call(
-            Method::HEAD,
-            repo,
-            &format!("manifests/{reference}"),
-            Scopes::pull(&repo.name),
-            format!("HEAD manifest {reference}"),
-        )?;
-        call.follow = true;
-        let accept = if accept.is_empty() {
-            &DEFAULT_ACCEPT[..]
-        } else {
-            accept
-        };
-        call.headers.push(("accept", accept.join(", ")));
+        let call = self.manifest_call(Method::HEAD, repo, reference, accept)?;
         let resp = self.execute(&call, ReqBody::Empty)?;
         match resp.status().as_u16() {
             200 => Ok(Some(ManifestHead {
