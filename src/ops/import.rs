@@ -17,11 +17,9 @@ use serde::Serialize;
 use crate::archive::reader::ArchiveLayout;
 use crate::digest::{Digest, printable};
 use crate::reference::{Location, Reference, validate_tag};
-use crate::signature::verify::{check_claims, decode_base64_signature, verify_signature};
-use crate::signature::{MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
 use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, OCI_MANIFEST, REF_NAME};
 use crate::store::manifest::{self, MAX_MANIFEST};
-use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag, signature_entry};
+use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag};
 use crate::store::{Descriptor, Index, Kind, Layout, ReadLayout, Transaction};
 use crate::{Error, Result};
 
@@ -611,37 +609,17 @@ fn admit(
     digest: &Digest,
     key: &VerifyingKey,
 ) -> Result<()> {
-    let layout = catalog.layout();
-    let Some(sig) = signature_entry(catalog, name, digest) else {
-        return Err(Error::NoSignatures("no signatures".into()));
+    let shown = match name {
+        EntryName::Full(r) => r.to_string(),
+        EntryName::Tag(t) => t.clone(),
+        EntryName::Unnamed(_) => digest.to_string(),
     };
-    let artifact = SignatureArtifact::read(layout, sig)?;
-    if artifact.layers.is_empty() {
-        return Err(Error::NoSignatures("no signatures".into()));
-    }
-    let mut errors = Vec::new();
-    for (i, layer) in artifact.layers.iter().enumerate() {
-        let checked = (|| -> Result<()> {
-            if layer.media_type != SIMPLESIGNING {
-                return Err(Error::invalid("not a simple-signing payload"));
-            }
-            let text = layer
-                .signature()
-                .ok_or_else(|| Error::invalid("no signature annotation"))?;
-            let desc = Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size);
-            let payload = layout.read_blob(&desc, MAX_PAYLOAD)?;
-            verify_signature(key, &payload, &decode_base64_signature(text)?)?;
-            check_claims(&payload, digest, &BTreeMap::new()).map(drop)
-        })();
-        match checked {
-            Ok(()) => return Ok(()),
-            Err(e) => errors.push(format!("signature {}: {e}", i + 1)),
-        }
-    }
-    Err(Error::NoMatchingSignatures(format!(
-        "no signature verifies with the key ({})",
-        errors.join("; ")
-    )))
+    let signatures = super::verify::gather_signatures(catalog, name, digest, &shown)?;
+    let trust = super::verify::Trust {
+        key: Some(*key),
+        ca: None,
+    };
+    super::verify::judge(&signatures, &trust, &BTreeMap::new()).map(drop)
 }
 
 /// Referrer manifests (OCI 1.1 `subject`) of the imported images that the source

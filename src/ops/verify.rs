@@ -34,7 +34,7 @@ use crate::signature::{
     SignatureArtifact,
 };
 use crate::store::Descriptor;
-use crate::store::resolve::{EntryName, signature_entry};
+use crate::store::resolve::{Catalog, EntryName, signature_entry};
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -138,11 +138,22 @@ pub struct Gathered {
 pub fn gather(catalogs: &mut super::Catalogs, store: &Path, image: &str) -> Result<Gathered> {
     let (i, query) = catalogs.lookup(store, image, false).map_err(not_found)?;
     let catalog = catalogs.catalog(i);
-    let layout = catalog.layout();
     let found = catalog.resolve(&query).map_err(not_found)?;
-    let digest = found.descriptor.digest.clone();
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
-    let Some(sig) = signature_entry(catalog, &name, &digest) else {
+    gather_signatures(catalog, &name, &found.descriptor.digest, image)
+}
+
+/// Reads the signatures of the image `name` (digest `digest`) in `catalog`'s layout;
+/// `image` names it in messages.
+pub fn gather_signatures(
+    catalog: &Catalog<'_>,
+    name: &EntryName,
+    digest: &crate::digest::Digest,
+    image: &str,
+) -> Result<Gathered> {
+    let layout = catalog.layout();
+    let digest = digest.clone();
+    let Some(sig) = signature_entry(catalog, name, &digest) else {
         return Err(Error::NoSignatures(format!(
             "no signatures found for {image} ({digest})"
         )));
