@@ -1093,3 +1093,75 @@ fn signing_inside_an_oci_archive_rewrites_it_atomically() {
     );
     ok(&mut bed.cmd(&["verify", "--key", s(&public), "-a", "where=usb", &zoci]));
 }
+
+#[test]
+fn attach_and_clean_work_inside_an_oci_archive_and_no_change_keeps_its_bytes() {
+    let bed = Bed::new();
+    let (key, public) = bed.keys("k");
+    let dir = bed.path("usb");
+    fs::create_dir(&dir).unwrap();
+    let archive = dir.join("single.tar");
+    fs::copy(fixtures().join("single.oci.tar"), &archive).unwrap();
+    let oci = format!("oci-archive:{}:v1", archive.display());
+    let id = "registry.example.com/demo/single";
+
+    // a signature made with --upload=false leaves the archive as skopeo wrote it
+    let sig = bed.path("sig");
+    let payload = bed.path("payload");
+    let original = fs::read(&archive).unwrap();
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--identity",
+        id,
+        "--upload=false",
+        "--output-signature",
+        s(&sig),
+        "--output-payload",
+        s(&payload),
+        &oci,
+    ]));
+    assert_eq!(fs::read(&archive).unwrap(), original);
+
+    // attached into the archive, it verifies there
+    ok(&mut bed.cmd(&[
+        "attach",
+        "signature",
+        "--payload",
+        s(&payload),
+        "--signature",
+        s(&sig),
+        "--key",
+        s(&public),
+        &oci,
+    ]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), &oci]));
+    // attaching it again changes nothing, not even the archive's bytes
+    let signed = fs::read(&archive).unwrap();
+    ok(&mut bed.cmd(&[
+        "attach",
+        "signature",
+        "--payload",
+        s(&payload),
+        "--signature",
+        s(&sig),
+        &oci,
+    ]));
+    assert_eq!(fs::read(&archive).unwrap(), signed);
+
+    // clean removes it from the archive
+    ok(&mut bed.cmd(&["clean", "-f", &oci]));
+    let out = run(&mut bed.cmd(&["verify", "--key", s(&public), &oci]));
+    assert_eq!(
+        out.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no work directory is left"
+    );
+}

@@ -23,6 +23,18 @@ pub struct AttachOptions {
 }
 
 pub fn run(store: &Path, image: &str, opts: &AttachOptions) -> Result<()> {
+    if let crate::reference::Location::Archive { path, reference } =
+        crate::reference::Location::parse(image)?
+    {
+        return super::rewrite::rewrite_archive(&path, |layout| {
+            run(
+                store,
+                &super::rewrite::image_in(layout, reference.as_deref()),
+                opts,
+            )?;
+            Ok(true)
+        });
+    }
     let payload = super::sign::read_file(&opts.payload, MAX_PAYLOAD)?;
     let b64 = read_signature_text(&opts.signature)?;
     let raw = decode_base64_signature(&b64)?;

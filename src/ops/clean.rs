@@ -9,6 +9,19 @@ use crate::{Error, Result};
 
 /// Removes an image's `.sig`/`.att`/`.sbom` entries, then the blobs nothing needs.
 pub fn clean(store: &Path, image: &str, kind: &str, force: bool) -> Result<()> {
+    if let crate::reference::Location::Archive { path, reference } =
+        crate::reference::Location::parse(image)?
+    {
+        return super::rewrite::rewrite_archive(&path, |layout| {
+            clean(
+                store,
+                &super::rewrite::image_in(layout, reference.as_deref()),
+                kind,
+                force,
+            )?;
+            Ok(true)
+        });
+    }
     let suffixes: &[&str] = match kind {
         "signature" => &["sig"],
         "attestation" => &["att"],

@@ -17,6 +17,7 @@ pub mod import;
 pub mod inspect;
 pub mod keys;
 pub mod list;
+pub mod rewrite;
 pub mod sign;
 pub mod store;
 pub mod sync;

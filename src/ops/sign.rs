@@ -240,82 +240,22 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     write_outputs(opts, &outputs, &key, &certificate)
 }
 
-/// Signs images inside an `oci-archive`: the archive is copied (every blob hashed)
-/// into a temporary layout beside it, signed there, and written out as a new
-/// archive that replaces the old one with a single rename (temp file, fsync,
-/// rename). On any error the original archive is untouched. A zstd archive stays
-/// zstd; a split archive must be joined first.
+/// Signs images inside an `oci-archive` (see [`super::rewrite`]); with
+/// `--upload=false` the archive is left as it was and only the output files written.
 fn sign_in_archive(
     store: &Path,
     archive: &Path,
     refs: &[Option<String>],
     opts: &SignOptions,
 ) -> Result<()> {
-    use crate::archive::reader::ArchiveLayout;
-    let source = ArchiveLayout::open(archive)?;
-    if source.part_count() > 1 {
-        return Err(Error::Usage(format!(
-            "{}: a split archive cannot be rewritten in place; join the parts (cat FILE.000 FILE.001 … > FILE) and sign that",
-            archive.display()
-        )));
-    }
-    let zstd = source.is_streamed();
-    let dir = crate::archive::output::parent(archive);
-    let name = archive
-        .file_name()
-        .map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
-    let work = WorkDir::new(dir.join(format!(".{name}.airsign-sign-{}", std::process::id())))?;
-    let layout = Layout::init(&work.0.join("layout"))?;
-    super::import::mirror_archive(source, &layout)?;
-
-    let images: Vec<String> = refs
-        .iter()
-        .map(|r| match r {
-            Some(r) => format!("oci:{}:{r}", layout.root().display()),
-            None => format!("oci:{}", layout.root().display()),
-        })
-        .collect();
-    run(store, &images, opts)?;
-    if !opts.upload {
-        return Ok(());
-    }
-    let new = work.0.join(format!("{name}.new"));
-    let export = super::export::ExportOptions {
-        all: true,
-        to: format!("oci-archive:{}", new.display()),
-        format: "oci".into(),
-        compress: zstd.then(|| "zstd".to_owned()),
-        split: None,
-        no_signatures: false,
-        json: false,
-    };
-    super::export::export(&layout, &[], &export, false)?;
-    // A zstd export may have added the .zst suffix to the name it was given.
-    let written = if new.exists() {
-        new
-    } else {
-        crate::archive::output::suffixed(&new, ".zst")
-    };
-    std::fs::rename(&written, archive).map_err(|e| Error::io_path("replacing", archive, e))?;
-    crate::store::layout::sync_dir(dir)?;
-    eprintln!("Rewrote {} with the new signatures", archive.display());
-    Ok(())
-}
-
-/// A working directory removed when dropped, whatever happened.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn new(path: PathBuf) -> Result<WorkDir> {
-        std::fs::create_dir(&path).map_err(|e| Error::io_path("creating", &path, e))?;
-        Ok(WorkDir(path))
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    super::rewrite::rewrite_archive(archive, |layout| {
+        let images: Vec<String> = refs
+            .iter()
+            .map(|r| super::rewrite::image_in(layout, r.as_deref()))
+            .collect();
+        run(store, &images, opts)?;
+        Ok(opts.upload)
+    })
 }
 
 /// Every image of the store (not its signature artifacts).
