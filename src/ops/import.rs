@@ -881,6 +881,38 @@ fn copy_blobs(
         }
         Ok(())
     };
+    // A directory or a plain archive can hand out any blob at any time: copy several
+    // at once, so hashing runs on every core. A compressed archive is one stream, read
+    // once, in order.
+    let random_access = match source {
+        Source::Dir(_) => true,
+        Source::Archive(a) => !a.is_streamed(),
+    };
+    if random_access {
+        let items: Vec<(Digest, u64)> = blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
+        let open = |d: &Digest| -> Result<_> {
+            let Some((r, len)) = src.open_blob(d)? else {
+                return Err(Error::NotFound(format!(
+                    "{}: blob {d} is missing",
+                    src.location().display()
+                )));
+            };
+            if len != want[d].size {
+                return Err(Error::invalid(format!(
+                    "{}: blob {d} is {len} bytes, its descriptor says {}",
+                    src.location().display(),
+                    want[d].size
+                )));
+            }
+            Ok(bars.bytes.wrap_read(r))
+        };
+        let (count, bytes) = tx
+            .put_blobs_parallel(&items, &open)
+            .map_err(|e| in_source(src, e))?;
+        summary.new_blobs += count;
+        summary.new_bytes += bytes;
+        return Ok(());
+    }
     match source {
         Source::Archive(a) => {
             let list: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();

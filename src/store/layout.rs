@@ -229,6 +229,7 @@ impl Layout {
             staged: Vec::new(),
             staged_digests: HashSet::new(),
             relied_on: HashSet::new(),
+            work_dirs: Vec::new(),
         })
     }
 
@@ -278,6 +279,7 @@ pub struct Transaction<'a> {
     staged: Vec<(PathBuf, Digest)>,
     staged_digests: HashSet<Digest>,
     relied_on: HashSet<Digest>,
+    work_dirs: Vec<PathBuf>,
 }
 
 impl Transaction<'_> {
@@ -392,6 +394,106 @@ impl Transaction<'_> {
         new_temp_file(&self.tmp)
     }
 
+    /// This transaction's own staging directories, one per thread (creating files in
+    /// one directory serialises on its lock); removed when the transaction ends.
+    fn thread_dirs(&mut self, threads: usize) -> Result<Vec<PathBuf>> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        while self.work_dirs.len() < threads {
+            let d = self.tmp.join(format!(
+                "w-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            fs::create_dir_all(&d).map_err(|e| Error::io_path("creating", &d, e))?;
+            self.work_dirs.push(d);
+        }
+        Ok(self.work_dirs[..threads].to_vec())
+    }
+
+    /// Stages many blobs from a source that can open any of them at any time (a
+    /// directory, a seekable archive), on every core: each thread copies whole blobs,
+    /// hashing as it writes, so several blobs are hashed at once. `open` gives a blob's
+    /// bytes; sizes and digests are checked as in [`Transaction::put_blob`]. Blobs the
+    /// layout already has are skipped. Returns how many were staged, and their bytes.
+    pub fn put_blobs_parallel<R: Read>(
+        &mut self,
+        items: &[(Digest, u64)],
+        open: &(dyn Fn(&Digest) -> Result<R> + Sync),
+    ) -> Result<(u64, u64)> {
+        let mut todo: Vec<&(Digest, u64)> = Vec::new();
+        for item in items {
+            if !self.has_blob(&item.0)? && !todo.iter().any(|t| t.0 == item.0) {
+                todo.push(item);
+            }
+        }
+        // Largest first, so the threads finish together.
+        todo.sort_by_key(|t| std::cmp::Reverse(t.1));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let dirs = self.thread_dirs(threads)?;
+        let next = AtomicU64::new(0);
+        type Done = Vec<(PathBuf, Digest, u64)>;
+        let results: Vec<(Done, Result<()>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = dirs
+                .iter()
+                .map(|dir| {
+                    let (todo, next) = (&todo, &next);
+                    s.spawn(move || {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                            let Some((digest, size)) = todo.get(i) else {
+                                return (done, Ok(()));
+                            };
+                            let staged = (|| {
+                                let mut reader = open(digest)?;
+                                let (path, file) = new_temp_file(dir)?;
+                                match copy_simple(digest, *size, &mut reader, file) {
+                                    Ok(()) => Ok(path),
+                                    Err(e) => {
+                                        let _ = fs::remove_file(&path);
+                                        Err(e)
+                                    }
+                                }
+                            })();
+                            match staged {
+                                Ok(path) => done.push((path, digest.clone(), *size)),
+                                Err(e) => {
+                                    // Stop the other threads early, too.
+                                    next.store(u64::MAX / 2, Ordering::Relaxed);
+                                    return (done, Err(e));
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("staging does not panic"))
+                .collect()
+        });
+        // Record everything written, so Drop removes it if anything failed.
+        let mut first_error = None;
+        let (mut count, mut bytes) = (0, 0);
+        for (done, r) in results {
+            for (path, d, size) in done {
+                self.staged_digests.insert(d.clone());
+                self.staged.push((path, d));
+                count += 1;
+                bytes += size;
+            }
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok((count, bytes)),
+        }
+    }
+
     /// [`Transaction::put_bytes`] for many small blobs at once, written on every core
     /// (file creation is most of a bulk sign's time). Returns their digests in order.
     pub fn put_many_bytes(&mut self, blobs: &[&[u8]]) -> Result<Vec<Digest>> {
@@ -409,13 +511,7 @@ impl Transaction<'_> {
         let chunk = todo.len().div_ceil(threads).max(1);
         // One temp directory per thread: creating files in one directory serialises
         // on its lock.
-        let dirs: Vec<PathBuf> = (0..threads)
-            .map(|k| {
-                let d = self.tmp.join(format!("w{k}"));
-                fs::create_dir_all(&d).map_err(|e| Error::io_path("creating", &d, e))?;
-                Ok(d)
-            })
-            .collect::<Result<_>>()?;
+        let dirs = self.thread_dirs(threads)?;
         let written: Vec<Result<Vec<(PathBuf, Digest)>>> = std::thread::scope(|s| {
             let handles: Vec<_> = todo
                 .chunks(chunk)
@@ -497,6 +593,10 @@ impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         for (tmp, _) in &self.staged {
             let _ = fs::remove_file(tmp);
+        }
+        // After a commit they are empty; after a failure only ours are in them.
+        for d in &self.work_dirs {
+            let _ = fs::remove_dir_all(d);
         }
     }
 }

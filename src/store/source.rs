@@ -9,7 +9,8 @@ use super::layout::Layout;
 use crate::Result;
 use crate::digest::Digest;
 
-pub trait ReadLayout {
+/// `Sync`, so several threads can read blobs of one layout at once (import).
+pub trait ReadLayout: Sync {
     /// Where the layout is (a directory or an archive file), for messages.
     fn location(&self) -> &Path;
 
