@@ -80,10 +80,6 @@ impl Bed {
     }
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Writes `bytes` as numbered parts `BASE.000`, `.001`, … of `size` bytes.
 fn split(bytes: &[u8], base: &Path, size: usize) -> PathBuf {
     for (i, chunk) in bytes.chunks(size).enumerate() {

@@ -262,21 +262,6 @@ impl Bed {
     }
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn sig_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replace(':', "-"))
-}
-
-fn fixture_digest(fixture: &str) -> String {
-    let idx: Value =
-        serde_json::from_slice(&fs::read(fixtures().join(fixture).join("index.json")).unwrap())
-            .unwrap();
-    idx["manifests"][0]["digest"].as_str().unwrap().to_owned()
-}
-
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

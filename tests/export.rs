@@ -43,33 +43,6 @@ impl Bed {
     }
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn sig_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replace(':', "-"))
-}
-
-fn fixture_digest(fixture: &str) -> String {
-    let idx: Value =
-        serde_json::from_slice(&fs::read(fixtures().join(fixture).join("index.json")).unwrap())
-            .unwrap();
-    idx["manifests"][0]["digest"].as_str().unwrap().to_owned()
-}
-
-fn child_digests(fixture: &str) -> Vec<String> {
-    let d = fixture_digest(fixture);
-    let raw = fs::read(fixtures().join(fixture).join("blobs/sha256").join(&d[7..])).unwrap();
-    let v: Value = serde_json::from_slice(&raw).unwrap();
-    v["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// A store holding `single` as HOST/demo/single:v1 (signed) and `multi` as
 /// HOST/demo/multi:v1 (signed with -r: the index and each platform). Returns the
 /// bed and the key pair.

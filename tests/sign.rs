@@ -17,33 +17,6 @@ use common::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn sig_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replace(':', "-"))
-}
-
-fn fixture_digest(fixture: &str) -> String {
-    let idx: Value =
-        serde_json::from_slice(&fs::read(fixtures().join(fixture).join("index.json")).unwrap())
-            .unwrap();
-    idx["manifests"][0]["digest"].as_str().unwrap().to_owned()
-}
-
-fn child_digests(fixture: &str) -> Vec<String> {
-    let d = fixture_digest(fixture);
-    let raw = fs::read(fixtures().join(fixture).join("blobs/sha256").join(&d[7..])).unwrap();
-    let v: Value = serde_json::from_slice(&raw).unwrap();
-    v["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn signed_offline_verifies_with_cosign_and_skopeo_in_a_registry() {
     let Some(cosign) = need!(Tool::Cosign) else {

@@ -6,7 +6,6 @@ mod common;
 
 use common::bed::{Bed, PASSWORD};
 
-use std::fs;
 use std::path::Path;
 use std::process::Command;
 
@@ -26,21 +25,6 @@ impl Bed {
         all.extend_from_slice(args);
         serde_json::from_str(&ok(&mut self.cmd(&all))).unwrap()
     }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn fixture_digest(fixture: &str) -> String {
-    let idx: Value =
-        serde_json::from_slice(&fs::read(fixtures().join(fixture).join("index.json")).unwrap())
-            .unwrap();
-    idx["manifests"][0]["digest"].as_str().unwrap().to_owned()
-}
-
-fn sig_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replace(':', "-"))
 }
 
 /// `skopeo inspect --raw`: the registry's bytes for `REPO:TAG`, `None` if absent.

@@ -87,6 +87,38 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// A path as `&str`, for argument lists.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// cosign's signature tag for a digest: `sha256-<hex>.sig`.
+pub fn sig_tag(digest: &str) -> String {
+    format!("{}.sig", digest.replace(':', "-"))
+}
+
+/// The digest of a fixture layout's (first) image.
+pub fn fixture_digest(fixture: &str) -> String {
+    let idx: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join(fixture).join("index.json")).unwrap(),
+    )
+    .unwrap();
+    idx["manifests"][0]["digest"].as_str().unwrap().to_owned()
+}
+
+/// The digests of the manifests in a fixture's image index.
+pub fn child_digests(fixture: &str) -> Vec<String> {
+    let d = fixture_digest(fixture);
+    let raw = std::fs::read(fixtures().join(fixture).join("blobs/sha256").join(&d[7..])).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The `airsign` binary built for these tests.
 pub fn airsign_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_airsign"))
