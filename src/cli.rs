@@ -70,6 +70,70 @@ pub enum Command {
     Gc(GcArgs),
     /// Push images with their .sig/.att/.sbom artifacts to registries, byte for byte
     Sync(SyncArgs),
+    /// Copy images from registries into the store with their .sig/.att/.sbom tags and referrers
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Registry references (tag, or REPO:TAG@sha256:…), named in the store as REGISTRY/REPO:TAG
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+    /// Only this platform's manifest of an index (the entry then has that manifest's digest)
+    #[arg(
+        long,
+        value_name = "OS/ARCH[/VARIANT]",
+        conflicts_with = "all_platforms"
+    )]
+    pub platform: Option<String>,
+    /// The whole index with every platform (the default)
+    #[arg(long)]
+    pub all_platforms: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// Blobs downloaded at once
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to reach registries (pull).
+#[derive(Debug, Args)]
+pub struct RegistryFlags {
+    /// Registry credentials (default: docker's and podman's auth files)
+    #[arg(
+        long,
+        value_name = "USER:PASS",
+        env = "AIRSIGN_CREDS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+    /// Also trust this CA certificate (PEM) for TLS (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// certs.d-style directory: DIR/HOST:PORT/*.crt are CAs for that registry (repeatable)
+    #[arg(long = "cert-dir", value_name = "DIR")]
+    pub cert_dir: Vec<PathBuf>,
+    /// Do not verify registries' TLS certificates
+    #[arg(long)]
+    pub insecure: bool,
+    /// Talk plain HTTP to every registry (loopback registries fall back to it anyway)
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+impl RegistryFlags {
+    fn access(self) -> ops::registry_access::RegistryAccess {
+        ops::registry_access::RegistryAccess {
+            creds: self.creds,
+            ca_certs: self.ca_cert,
+            cert_dirs: self.cert_dir,
+            insecure: self.insecure,
+            plain_http: self.plain_http,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -508,6 +572,16 @@ pub fn run() -> Result<i32> {
                 json: a.json,
             };
             ops::sync::run(&store()?, &a.images, &opts)
+        }
+        Command::Pull(a) => {
+            let opts = ops::pull::PullOptions {
+                platform: a.platform,
+                all_platforms: a.all_platforms,
+                registry: a.registry.access(),
+                jobs: a.jobs,
+                json: a.json,
+            };
+            ops::pull::run(&store()?, &a.images, &opts)
         }
         Command::Attach(AttachCommand::Signature(a)) => {
             let opts = ops::attach::AttachOptions {

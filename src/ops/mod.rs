@@ -17,6 +17,8 @@ pub mod import;
 pub mod inspect;
 pub mod keys;
 pub mod list;
+pub mod pull;
+pub mod registry_access;
 pub mod rewrite;
 pub mod sign;
 pub mod store;

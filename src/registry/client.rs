@@ -1531,6 +1531,62 @@ fn parse_index(bytes: &[u8]) -> std::result::Result<Vec<Descriptor>, String> {
         .map_err(|e| format!("not a referrers index: {}", printable(&e.to_string())))
 }
 
+/// Read-side additions for `pull`.
+impl RegistryClient {
+    /// `GET` a blob from byte `offset` on (`Range: bytes=OFFSET-`), to resume a
+    /// download that broke mid-body. Returns the stream and the offset it starts at:
+    /// `offset` on a 206, 0 when the registry ignored the range and sent the whole
+    /// blob (200), so the caller skips what it already has or starts again.
+    pub fn get_blob_from(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<(BlobReader, u64)> {
+        if offset == 0 {
+            return self.get_blob(repo, digest).map(|r| (r, 0));
+        }
+        let mut call = self.call(
+            Method::GET,
+            repo,
+            &format!("blobs/{digest}"),
+            Scopes::pull(&repo.name),
+            format!("GET blob {digest} from byte {offset}"),
+        )?;
+        call.follow = true;
+        call.headers.push(("range", format!("bytes={offset}-")));
+        let resp = self.execute(&call, ReqBody::Empty)?;
+        let start = match resp.status().as_u16() {
+            200 => 0,
+            206 => {
+                // `Content-Range: bytes START-END/TOTAL`: the start must be ours
+                let served = header(&resp, "content-range").and_then(|v| {
+                    let range = v.trim().strip_prefix("bytes ")?;
+                    range.split('-').next()?.trim().parse::<u64>().ok()
+                });
+                if served != Some(offset) {
+                    return Err(Error::Registry(format!(
+                        "{}: asked for bytes from {offset}, the registry sent a range starting at {}",
+                        call.ctx,
+                        served.map_or_else(|| "an unknown offset".to_owned(), |s| s.to_string())
+                    )));
+                }
+                offset
+            }
+            404 => return Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp)).into()),
+            _ => return Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
+        };
+        let size = header(&resp, "content-length").and_then(|v| v.trim().parse().ok());
+        Ok((
+            BlobReader {
+                inner: resp.into_body().into_reader(),
+                size,
+            },
+            start,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -366,6 +366,22 @@ impl Transaction<'_> {
         }
         let mut index = self.layout.read_index()?;
         let out = f(&mut index)?;
+        self.place_staged()?;
+        self.layout.write_index_file(&index)?;
+        Ok(out)
+    }
+
+    /// Makes the staged blobs durable and moves them into place, under the lock,
+    /// without touching `index.json`: nothing refers to them yet. `pull` lands each
+    /// downloaded blob this way, so a rerun after an interruption skips what arrived
+    /// (a `gc` removes them if no commit ever refers to them).
+    pub fn land(mut self) -> Result<()> {
+        let _lock = self.layout.lock()?;
+        self.place_staged()
+    }
+
+    /// One flush, then every staged file renamed to its blob path (never replacing).
+    fn place_staged(&mut self) -> Result<()> {
         if !self.staged.is_empty() {
             // One flush for every staged file, instead of an fsync per blob.
             sync_filesystem(&self.tmp)?;
@@ -386,8 +402,7 @@ impl Transaction<'_> {
         for dir in &dirs {
             sync_dir(dir)?;
         }
-        self.layout.write_index_file(&index)?;
-        Ok(out)
+        Ok(())
     }
 
     fn temp_file(&self) -> Result<(PathBuf, File)> {
