@@ -157,7 +157,8 @@ pub fn run(store: &Path, images: &[String], opts: &PullOptions) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")
         );
-    } else {
+    } else if report.failed < report.images.len() {
+        // when nothing was pulled, the error line says it all
         print_human(&report, &store, &client);
     }
     finish(errors, report.images.len())
