@@ -521,3 +521,47 @@ fn an_unknown_image_exits_11_and_bad_arguments_are_refused_before_any_request() 
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
 }
+
+#[test]
+fn a_signature_the_store_already_has_is_merged_with_the_registrys_never_dropped() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let host = reg.host();
+    let sd = fixture_digest("single");
+    let image = format!("{host}/demo/single:v1");
+    let sig = format!("{host}/demo/single:{}", sig_tag(&sd));
+    let bed = Bed::new();
+    let (theirs, theirs_pub) = bed.keys("theirs");
+    let (mine, mine_pub) = bed.keys("mine");
+    push(&skopeo, &reg, "single", "demo/single:v1");
+    cosign_sign(&cosign, &reg, &theirs, &format!("demo/single@{sd}"), &[]);
+    // the store signed the same image offline before the pull
+    bed.import("single", &format!("{host}/demo/single"));
+    ok(&mut bed.cmd(&["sign", "--key", s(&mine), &image]));
+    let local = bed.entry(&sig).unwrap()["digest"].clone();
+
+    let r = bed.pull_json(&[&image]);
+    let a = artifacts_of(&r, "sig");
+    assert_eq!(a[0]["status"], "merged", "{r:#}");
+    let merged = bed.entry(&sig).unwrap()["digest"].clone();
+    assert_eq!(a[0]["stored_digest"], merged);
+    assert_ne!(merged, local);
+    // again: the store's holds every signature of the registry's, and stays
+    let again = bed.pull_json(&[&image]);
+    assert_eq!(artifacts_of(&again, "sig")[0]["status"], "kept", "{again:#}");
+    assert_eq!(bed.entry(&sig).unwrap()["digest"], merged);
+    reg.stop();
+    // both signatures verify from the store, offline
+    verify_ok(&bed, &theirs_pub, &image);
+    verify_ok(&bed, &mine_pub, &image);
+    let payloads = verify_ok(&bed, &mine_pub, &image);
+    assert_eq!(payloads.as_array().unwrap().len(), 1);
+    ok(&mut bed.cmd(&["fsck"]));
+}
