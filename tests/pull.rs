@@ -555,7 +555,11 @@ fn a_signature_the_store_already_has_is_merged_with_the_registrys_never_dropped(
     assert_ne!(merged, local);
     // again: the store's holds every signature of the registry's, and stays
     let again = bed.pull_json(&[&image]);
-    assert_eq!(artifacts_of(&again, "sig")[0]["status"], "kept", "{again:#}");
+    assert_eq!(
+        artifacts_of(&again, "sig")[0]["status"],
+        "kept",
+        "{again:#}"
+    );
     assert_eq!(bed.entry(&sig).unwrap()["digest"], merged);
     reg.stop();
     // both signatures verify from the store, offline
@@ -563,5 +567,155 @@ fn a_signature_the_store_already_has_is_merged_with_the_registrys_never_dropped(
     verify_ok(&bed, &mine_pub, &image);
     let payloads = verify_ok(&bed, &mine_pub, &image);
     assert_eq!(payloads.as_array().unwrap().len(), 1);
+    ok(&mut bed.cmd(&["fsck"]));
+}
+
+/// How [`cutting_proxy`] treats GETs of its target path.
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    /// The first answer stops halfway through its body; the rest pass.
+    FirstHalfway,
+    /// Every answer stops right after its headers.
+    Always,
+}
+
+/// A loopback HTTP proxy in front of the registry that breaks the answers to GETs of
+/// `target` as `cut` says, and records each request line with its `Range` header.
+/// Every request goes upstream with `Connection: close`, so one connection carries
+/// one request. Its threads end with the test process.
+fn cutting_proxy(
+    upstream: u16,
+    target: String,
+    cut: Cut,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let (log, target) = (log.clone(), target.clone());
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte) {
+                        Ok(1) if head.len() < 65536 => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let line = text.lines().next().unwrap_or_default().to_owned();
+                let range = text
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("range:"))
+                    .unwrap_or_default();
+                let hit = line.starts_with(&format!("GET {target} "));
+                let first = {
+                    let mut l = log.lock().unwrap();
+                    let first = !l.iter().any(|x: &String| x.starts_with(&line));
+                    l.push(format!("{line} {range}"));
+                    first
+                };
+                let mut out: String = text
+                    .trim_end_matches("\r\n")
+                    .lines()
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                    .map(|l| format!("{l}\r\n"))
+                    .collect();
+                out.push_str("Connection: close\r\n\r\n");
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                up.write_all(out.as_bytes()).unwrap();
+                let mut answer = Vec::new();
+                up.read_to_end(&mut answer).unwrap();
+                let keep = if hit && (cut == Cut::Always || first) {
+                    let body_at = answer
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map_or(answer.len(), |i| i + 4);
+                    match cut {
+                        Cut::Always => body_at,
+                        Cut::FirstHalfway => body_at + (answer.len() - body_at) / 2,
+                    }
+                } else {
+                    answer.len()
+                };
+                let _ = client.write_all(&answer[..keep]);
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn layer_of_single() -> String {
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            fixtures()
+                .join("single/blobs/sha256")
+                .join(&fixture_digest("single")[7..]),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    manifest["layers"][0]["digest"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_download_cut_mid_blob_resumes_with_a_range_and_a_failed_pull_resumes_on_rerun() {
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    push(&skopeo, &reg, "single", "demo/single:v1");
+    let layer = layer_of_single();
+    let target = format!("/v2/demo/single/blobs/{layer}");
+
+    // cut halfway once: the download continues from the byte reached
+    let (port, seen) = cutting_proxy(reg.port(), target.clone(), Cut::FirstHalfway);
+    let bed = Bed::new();
+    let image = format!("127.0.0.1:{port}/demo/single:v1");
+    let r = bed.pull_json(&[&image, "--plain-http"]);
+    assert_eq!(r["images"][0]["digest"], fixture_digest("single"), "{r:#}");
+    let gets: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with(&format!("GET {target} ")))
+        .cloned()
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(
+        gets[1].to_ascii_lowercase().contains("range: bytes=") && !gets[0].contains("ange"),
+        "{gets:?}"
+    );
+    assert!(bed.store.join("blobs/sha256").join(&layer[7..]).is_file());
+    ok(&mut bed.cmd(&["fsck"]));
+
+    // cut every time: the pull gives up in one line, index.json unchanged, but the
+    // config that arrived stays, and a rerun fetches only the layer
+    let (port, _) = cutting_proxy(reg.port(), target, Cut::Always);
+    let bed = Bed::new();
+    let before = std::fs::read(bed.store.join("index.json")).unwrap();
+    let err = fails(&mut bed.cmd(&[
+        "pull",
+        &format!("127.0.0.1:{port}/demo/single:v1"),
+        "--plain-http",
+    ]));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&layer), "{err}");
+    assert_eq!(std::fs::read(bed.store.join("index.json")).unwrap(), before);
+    assert!(!bed.store.join("blobs/sha256").join(&layer[7..]).exists());
+    let r = bed.pull_json(&[&format!("{}/demo/single:v1", reg.host())]);
+    let i = &r["images"][0];
+    assert_eq!(i["blobs_fetched"], 1, "{r:#}");
+    assert_eq!(i["blobs_present"], 1, "{r:#}");
     ok(&mut bed.cmd(&["fsck"]));
 }
