@@ -14,8 +14,8 @@ WITH_TOOLS := set -a && . $(TOOLS_ENV) && set +a &&
 
 help:
 	@echo "make test      fmt + clippy + every test, against the real tools (installs them)"
-	@echo "make demo      release build, then scripts/demo.sh (store, import, ls, keys, payloads, sign, verify, fsck)"
-	@echo "make bench     release benchmarks (BENCH=fsck or BENCH=sign selects a section)"
+	@echo "make demo      release build, then scripts/demo.sh (sign, verify, export/import, sync to a loopback registry, cosign/skopeo verify there)"
+	@echo "make bench     release benchmarks (BENCH=fsck|sign|export|sync selects a section)"
 	@echo "make fixtures  rebuild fixtures/ with scripts/make-fixtures.sh"
 	@echo "make tools     install the tools, write $(TOOLS_ENV)"
 

@@ -4,11 +4,19 @@
 # every image signed and verified, the .sig artifacts listed, and a full fsck; then
 # the signed images carried across a simulated air gap: exported to an oci-archive
 # on "the USB stick", checked there in place, imported into a second store ("the
-# other side") and verified, listed and fsck'd there.
-# `make demo` builds the release binary and runs this.
+# other side") and verified, listed and fsck'd there; finally back online: a
+# loopback registry started here, the carried store synced to it, a second sync that
+# sends nothing, and every image verified in the registry by the real cosign and by
+# skopeo's sigstore policy.
+# `make demo` builds the release binary, installs the tools and runs this.
 #   AIRSIGN   the binary (default target/release/airsign)
 #   DEMO_DIR  work here and keep the result (default: a temp dir, removed at the end)
 #   AIRSIGN_TEST_JQ  jq, to read `ls --json` and the verified payloads (default: jq)
+#   AIRSIGN_TEST_REGISTRY, AIRSIGN_TEST_CURL  docker-registry and curl for the online
+#             part (default: from PATH; without docker-registry that part is skipped)
+#   AIRSIGN_TEST_COSIGN, AIRSIGN_TEST_SKOPEO, AIRSIGN_TEST_REGISTRIES_D  cosign 2.5 and
+#             skopeo 1.18 (+ a registries.d with use-sigstore-attachments) to verify
+#             in the registry; each check is skipped, with a note, when its tool is absent
 # -E: the ERR trap (which names the failed step) also fires inside functions
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,13 +29,24 @@ command -v "$JQ" >/dev/null || { echo "demo: jq not found (run: make demo, which
 # The user's own settings must not leak into the demo.
 unset AIRSIGN_STORE COSIGN_PASSWORD
 
+# The registry of the online part, once started: stopped by its own pid on exit.
+REG_PID=
+KEEP=
 if [ -n "${DEMO_DIR:-}" ]; then
   mkdir -p "$DEMO_DIR"
   D=$(cd "$DEMO_DIR" && pwd)
+  KEEP=1
 else
   D=$(mktemp -d -t airsign-demo.XXXXXX)
-  trap 'rm -rf "$D"' EXIT
 fi
+cleanup() {
+  if [ -n "$REG_PID" ]; then
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
+  fi
+  [ -n "$KEEP" ] || rm -rf "$D"
+}
+trap cleanup EXIT
 S=$D/store
 K=$D/cosign
 REPO=registry.example.com/demo
@@ -145,4 +164,160 @@ step "The other side: list the store, then check it"
 show "$AIRSIGN" --store "$O" ls
 show "$AIRSIGN" --store "$O" fsck
 
-printf '\n==> done%s\n' "$([ -n "${DEMO_DIR:-}" ] && echo ": store in $S, carried to $O by $USB/airgap.tar, keys $K.key/$K.pub")"
+# Back online: a loopback registry stands for the destination registry.
+REGISTRY_BIN=${AIRSIGN_TEST_REGISTRY:-$(command -v docker-registry || true)}
+CURL=${AIRSIGN_TEST_CURL:-curl}
+PORT=
+
+# start_registry DIR: Debian's docker-registry, plain HTTP on a free 127.0.0.1 port
+# (PORT), storage in DIR/data; REG_PID is what the EXIT trap stops.
+start_registry() {
+  local dir=$1 port attempt
+  mkdir -p "$dir"
+  for attempt in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    # something answers there already: another port
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+    cat > "$dir/config.yml" <<EOF
+version: 0.1
+log: {level: warn, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: '$dir/data'}}
+http: {addr: '127.0.0.1:$port', secret: 'airsign-demo-$$'}
+EOF
+    "$REGISTRY_BIN" serve "$dir/config.yml" > "$dir/registry.log" 2>&1 < /dev/null &
+    REG_PID=$!
+    for _ in $(seq 200); do
+      if [ "$("$CURL" -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" || true)" = 200 ]; then
+        PORT=$port
+        return 0
+      fi
+      kill -0 "$REG_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    # it died (port taken between the check and its bind) or never answered
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
+    REG_PID=
+  done
+  echo "demo: could not start $REGISTRY_BIN on 127.0.0.1 (attempt $attempt):" >&2
+  cat "$dir/registry.log" >&2
+  return 1
+}
+
+# sync_summary REPORT: one line per image of a `sync --json` report, then the requests.
+sync_summary() {
+  "$JQ" -r '.images[] | "  \(.status)\t\(.destination)\t\(.blobs.uploaded) blob(s) uploaded, \(.blobs.mounted) mounted, \(.blobs.present) present, \(.blobs.bytes_sent) bytes; signatures: \([.artifacts[] | select(.kind == "sig") | .status] | join(" "))"' "$1"
+  "$JQ" -r '"  requests: \(.requests.total) (" + ([.requests | to_entries[] | select(.key != "total" and .key != "bytes_sent" and .value > 0) | "\(.value) \(.key | ascii_upcase)"] | join(", ")) + "), \(.requests.bytes_sent) bytes sent; failed images: \(.failed); signatures missing at the destination: \(.missing_signatures | length)"' "$1"
+}
+
+if [ -z "$REGISTRY_BIN" ]; then
+  printf '\n(no docker-registry: the online part - sync to a registry and verification there - is skipped; `make demo` installs it)\n'
+else
+  step "Back online: start a registry on loopback (Debian's docker-registry, plain HTTP)"
+  start_registry "$D/registry"
+  DEST=127.0.0.1:$PORT/demo
+  echo "registry at http://127.0.0.1:$PORT (pid $REG_PID, storage $D/registry/data); images go to $DEST/..."
+
+  step "Sync the carried store to it: blobs, platform manifests, indexes, then every .sig tag"
+  if ! show_to "$D/sync.json" "$AIRSIGN" --store "$O" sync --all --to "$DEST" --json 2> "$D/sync.log"; then
+    cat "$D/sync.log" >&2
+    false
+  fi
+  sync_summary "$D/sync.json"
+  [ "$("$JQ" '.failed == 0 and (.missing_signatures | length) == 0 and all(.images[]; .status == "pushed")' "$D/sync.json")" = true ]
+  # The signatures name registry.example.com/..., the images now live at 127.0.0.1:
+  # sync says so (a policy that wants the registry's own name would refuse them).
+  warnings=$(grep -c 'claims identity' "$D/sync.log" || true)
+  if [ "$warnings" -gt 0 ]; then
+    echo "  $warnings identity warning(s) on stderr, e.g.:"
+    grep -m1 'claims identity' "$D/sync.log" | sed 's/^/    /'
+    echo "  (signed for registry.example.com; sign with --identity, or let the policy name the signed repository, as below)"
+  fi
+
+  step "Sync again: everything is there, so only HEADs go out (one per tag) and no byte is sent"
+  if ! show_to "$D/sync-again.json" "$AIRSIGN" --store "$O" sync --all --to "$DEST" --json 2> "$D/sync-again.log"; then
+    cat "$D/sync-again.log" >&2
+    false
+  fi
+  sync_summary "$D/sync-again.json"
+  [ "$("$JQ" '.failed == 0 and all(.images[]; .status == "present") and .requests.put == 0 and .requests.post == 0 and .requests.patch == 0 and .requests.bytes_sent == 0' "$D/sync-again.json")" = true ]
+  tags=$("$JQ" '[.images[] | .destination, ((.destination | sub(":[^:/]*$"; "")) + ":" + .artifacts[].tag)] | unique | length' "$D/sync-again.json")
+  heads=$("$JQ" .requests.head "$D/sync-again.json")
+  echo "  $heads HEADs for $tags distinct tags (image tags and .sig tags)"
+  [ "$heads" -le "$tags" ]
+
+  COSIGN=${AIRSIGN_TEST_COSIGN:-$(command -v cosign || true)}
+  step "In the registry: the real cosign verifies every image and platform manifest with the public key"
+  if [ -z "$COSIGN" ]; then
+    echo "(cosign is not installed: skipped; \`make demo\` installs cosign 2.5)"
+  else
+    mkdir -p "$D/cosign-home"
+    first=1
+    for ref in "${IMAGES[@]}"; do
+      dest=$DEST/${ref#registry.example.com/}
+      cmd=("$COSIGN" verify --key "$K.pub" --insecure-ignore-tlog=true --allow-http-registry "$dest")
+      if [ -n "$first" ]; then
+        printf '$ %s\n' "${cmd[*]}" | sed "s|$COSIGN|cosign|; s|$D/|\$DEMO/|g"
+        first=
+      fi
+      if ! HOME=$D/cosign-home "${cmd[@]}" > "$D/cosign-verify.json" 2> "$D/cosign-verify.log"; then
+        cat "$D/cosign-verify.log" >&2
+        false
+      fi
+      echo "  verified: $dest ($("$JQ" length "$D/cosign-verify.json") signature(s))"
+    done
+  fi
+
+  SKOPEO=${AIRSIGN_TEST_SKOPEO:-}
+  step "In the registry: skopeo's sigstoreSigned policy admits every image (each platform of an index too)"
+  if [ -z "$SKOPEO" ]; then
+    echo "(no sigstore-capable skopeo (AIRSIGN_TEST_SKOPEO, skopeo >= 1.13): skipped; \`make demo\` installs skopeo 1.18)"
+  else
+    # Cosign-style signatures are found as .sig tags only with use-sigstore-attachments.
+    mkdir -p "$D/registries.d"
+    printf 'default-docker:\n  use-sigstore-attachments: true\n' > "$D/registries.d/default.yaml"
+    # One scope per destination repository: signed by our key, for the repository it
+    # was signed as (exactRepository: the mirror's name is not the signed one).
+    "$JQ" --arg dest "$DEST" --arg key "$K.pub" '
+      { default: [{type: "reject"}],
+        transports: { docker: (
+          [.[] | select(.artifact | not) | .reference | sub(":[^:/]*$"; "")] | unique
+          | map({ key: ($dest + "/" + ltrimstr("registry.example.com/")),
+                  value: [{type: "sigstoreSigned", keyPath: $key,
+                           signedIdentity: {type: "exactRepository", dockerRepository: .}}] })
+          | from_entries) } }' "$D/ls.json" > "$D/policy.json"
+    "$JQ" -c '.transports.docker | to_entries[0] | {(.key): .value}' "$D/policy.json" | sed "s|$D/|\$DEMO/|g; s|^|  policy, e.g.: |"
+    while read -r ref; do
+      dest=$DEST/${ref#registry.example.com/}
+      rm -rf "$D/skopeo-out"
+      if ! "$SKOPEO" --policy "$D/policy.json" --registries.d "$D/registries.d" copy --all --remove-signatures \
+           --quiet --src-tls-verify=false "docker://$dest" "oci:$D/skopeo-out:x" 2> "$D/skopeo.log"; then
+        cat "$D/skopeo.log" >&2
+        false
+      fi
+      echo "  admitted: $dest"
+    done < <("$JQ" -r '.[] | select(.artifact | not) | .reference' "$D/ls.json")
+    rm -rf "$D/skopeo-out"
+    # And the check has teeth: with matchRepository (the signature must name the
+    # registry's own repository) the same image is refused, as sync warned.
+    dest=$DEST/demo/single:v1
+    "$JQ" --arg key "$K.pub" '{default: [{type: "sigstoreSigned", keyPath: $key, signedIdentity: {type: "matchRepository"}}]}' \
+      -n > "$D/policy-strict.json"
+    if "$SKOPEO" --policy "$D/policy-strict.json" --registries.d "$D/registries.d" copy --remove-signatures \
+         --quiet --src-tls-verify=false "docker://$dest" "dir:$D/skopeo-out" 2> "$D/skopeo.log"; then
+      echo "demo: skopeo admitted $dest under matchRepository, though it is signed for registry.example.com" >&2
+      false
+    fi
+    echo "  refused under matchRepository, as expected: $(sed -n 's/.*\(Signature for identity .* is not accepted\).*/\1/p' "$D/skopeo.log" | head -1 | tr -d '\\')"
+    rm -rf "$D/skopeo-out"
+  fi
+
+  # --- PLACEHOLDER: `airsign pull` (being built) goes here: pull every image back from
+  # $DEST into a third store, with its .sig tags, then verify it there offline, e.g.
+  #   "$AIRSIGN" --store "$D/third" store init
+  #   "$AIRSIGN" --store "$D/third" pull "$DEST/demo/single:v1" "$DEST/demo/multi:v1" ...
+  #   "$AIRSIGN" --store "$D/third" verify --key "$K.pub" ...
+  # and compare the pulled digests with the store's ($D/ls.json).
+fi
+
+printf '\n==> done%s\n' "$([ -n "${DEMO_DIR:-}" ] && echo ": store in $S, carried to $O by $USB/airgap.tar, keys $K.key/$K.pub${PORT:+, synced to $DEST (registry storage $D/registry/data)}")"
