@@ -312,12 +312,31 @@ else
     rm -rf "$D/skopeo-out"
   fi
 
-  # --- PLACEHOLDER: `airsign pull` (being built) goes here: pull every image back from
-  # $DEST into a third store, with its .sig tags, then verify it there offline, e.g.
-  #   "$AIRSIGN" --store "$D/third" store init
-  #   "$AIRSIGN" --store "$D/third" pull "$DEST/demo/single:v1" "$DEST/demo/multi:v1" ...
-  #   "$AIRSIGN" --store "$D/third" verify --key "$K.pub" ...
-  # and compare the pulled digests with the store's ($D/ls.json).
+  step "Online side again: pull every image back into a third store (with its .sig tags), then verify it offline"
+  P=$D/pulled
+  show "$AIRSIGN" --store "$P" store init
+  # Pull by tag: an index brings its platform manifests and their .sig tags with it.
+  PULLS=() CHECKS=()
+  for ref in "${IMAGES[@]}"; do
+    CHECKS+=("$DEST/${ref#registry.example.com/}")
+    case $ref in *@*) ;; *) PULLS+=("$DEST/${ref#registry.example.com/}") ;; esac
+  done
+  if ! show_to "$D/pull.json" "$AIRSIGN" --store "$P" pull "${PULLS[@]}" --json 2> "$D/pull.log"; then
+    cat "$D/pull.log" >&2
+    false
+  fi
+  "$JQ" -r '.images[] | "  \(.status)\t\(.entry)\t\(.digest)\t\([.artifacts[] | .tag] | join(" "))"' "$D/pull.json"
+  [ "$("$JQ" '.failed == 0' "$D/pull.json")" = true ]
+  # every digest came back unchanged
+  for ref in "${IMAGES[@]}"; do
+    case $ref in *@*) continue ;; esac
+    want=$("$JQ" -r --arg r "$ref" '.[] | select(.reference == $r) | .digest' "$D/ls.json")
+    got=$("$JQ" -r --arg r "$DEST/${ref#registry.example.com/}" '.images[] | select(.reference == $r) | .digest' "$D/pull.json")
+    [ "$want" = "$got" ] || { echo "demo: $ref came back as $got, not $want" >&2; false; }
+  done
+  echo "  every digest is the one signed offline"
+  show "$AIRSIGN" --store "$P" verify --key "$K.pub" "${CHECKS[@]}" > /dev/null
+  echo "  verified offline in the third store: ${#CHECKS[@]} image(s) and platform manifest(s)"
 fi
 
 printf '\n==> done%s\n' "$([ -n "${DEMO_DIR:-}" ] && echo ": store in $S, carried to $O by $USB/airgap.tar, keys $K.key/$K.pub${PORT:+, synced to $DEST (registry storage $D/registry/data)}")"
