@@ -74,12 +74,25 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Images in the store to push (with their .sig/.att/.sbom artifacts)
+    /// Images to push (with their referrers and .sig/.att/.sbom artifacts): references in
+    /// the store, oci:DIR[:REF] or oci-archive:FILE[:REF]; with --from, REFs in that source
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// Push every image of the store
+    /// Push every image of the store (or of --from), and artifacts whose image is not there
     #[arg(long)]
     pub all: bool,
+    /// Push from this layout instead of the store: oci:DIR or oci-archive:FILE (also
+    /// .tar.zst and split parts), read in place
+    #[arg(long, value_name = "LOCATION")]
+    pub from: Option<String>,
+    /// Images pushed at once, and blob transfers at once
+    #[arg(long, value_name = "N", default_value_t = ops::sync::DEFAULT_JOBS as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Keep open upload sessions here, for a rerun to resume [default: the store's
+    /// .airsign/sync/uploads, or ~/.local/state/airsign/sync/uploads without a store]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Push to this registry instead of each image's own, under an optional path prefix:
     /// registry.example.com/team/app with --to 127.0.0.1:5000/mirror goes to
     /// 127.0.0.1:5000/mirror/team/app
@@ -496,6 +509,7 @@ pub fn run() -> Result<i32> {
         Command::Sync(a) => {
             let opts = ops::sync::SyncOptions {
                 all: a.all,
+                from: a.from,
                 to: a.to,
                 map: a.map,
                 creds: a.creds,
@@ -506,6 +520,8 @@ pub fn run() -> Result<i32> {
                 dry_run: a.dry_run,
                 strict_identity: a.strict_identity,
                 json: a.json,
+                jobs: usize::from(a.jobs),
+                state_dir: a.state_dir,
             };
             ops::sync::run(&store()?, &a.images, &opts)
         }
