@@ -441,3 +441,229 @@ fn dry_run_sends_no_writes_and_map_rewrites_repositories() {
     assert_eq!(plan["images"][0]["status"], "present", "{plan:#}");
     assert_eq!(writes(&plan), 0);
 }
+
+// ---------------------------------------------------------------------------------
+// Resume across kill -9
+
+/// A TCP proxy to the registry that, while armed, forwards everything up to the
+/// start of the second `PATCH` request it sees and then holds that request back:
+/// the registry has acknowledged exactly the first chunk of the upload, and nothing
+/// of the next. (distribution drops an upload whose data outgrew the offset its
+/// signed `_state` names — what a PATCH cut mid-body leaves — so only a cut between
+/// chunks can be resumed there; this puts the kill exactly there.) Disarmed, it
+/// forwards everything.
+struct HoldingProxy {
+    port: u16,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HoldingProxy {
+    fn start(upstream: u16) -> HoldingProxy {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(AtomicBool::new(true));
+        let held = Arc::new(AtomicBool::new(false));
+        let patches = Arc::new(AtomicUsize::new(0));
+        let (a, h) = (armed.clone(), held.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_read, &mut c_write);
+                    let _ = c_write.shutdown(Shutdown::Both);
+                });
+                let (a, h, patches) = (a.clone(), h.clone(), patches.clone());
+                std::thread::spawn(move || {
+                    const NEEDLE: &[u8] = b"PATCH /v2/";
+                    let mut buf = vec![0u8; 64 * 1024];
+                    // the tail of the previous read, so a needle split across reads is seen
+                    let mut tail: Vec<u8> = Vec::new();
+                    let mut holding = false;
+                    loop {
+                        let n = match c_read.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if holding {
+                            continue;
+                        }
+                        let mut cut = None;
+                        if a.load(Ordering::SeqCst) {
+                            let mut window = tail.clone();
+                            window.extend_from_slice(&buf[..n]);
+                            let mut from = 0;
+                            while let Some(p) = window[from..]
+                                .windows(NEEDLE.len())
+                                .position(|w| w == NEEDLE)
+                            {
+                                let at = from + p;
+                                if at + NEEDLE.len() > tail.len()
+                                    && patches.fetch_add(1, Ordering::SeqCst) == 1
+                                {
+                                    cut = Some(at.saturating_sub(tail.len()));
+                                    break;
+                                }
+                                from = at + 1;
+                            }
+                            let keep = window.len().min(NEEDLE.len() - 1);
+                            tail = window[window.len() - keep..].to_vec();
+                        }
+                        let send = cut.unwrap_or(n);
+                        if s_write.write_all(&buf[..send]).is_err() {
+                            break;
+                        }
+                        if cut.is_some() {
+                            holding = true;
+                            h.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    let _ = s_write.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        HoldingProxy { port, armed, held }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// Deterministic incompressible bytes (xorshift), so the layer is a real upload.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A layout of one image (tag `v1`) whose layer is `layer`.
+fn layout_with_layer(root: &Path, layer: &[u8]) -> String {
+    use common::oci::{CONFIG, LAYER, MANIFEST, TestLayout, named};
+    let l = TestLayout::new(root);
+    let layer_d = l.desc(LAYER, layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer_d["digest"]]}, "config": {}
+    }))
+    .unwrap();
+    let config_d = l.desc(CONFIG, &config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": MANIFEST, "config": config_d, "layers": [layer_d]
+    }))
+    .unwrap();
+    let d = l.desc(MANIFEST, &manifest);
+    let digest = d["digest"].as_str().unwrap().to_owned();
+    l.set_index(&[named(d, "v1")]);
+    digest
+}
+
+#[test]
+fn a_sync_killed_mid_upload_resumes_from_the_registrys_offset_on_rerun() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    const MIB: usize = 1024 * 1024;
+    let size = 48 * MIB;
+    let bed = Bed::new();
+    let digest = layout_with_layer(&bed.path("big"), &noise(size, 7));
+    ok(&mut bed.cmd(&[
+        "import",
+        &format!("oci:{}", bed.path("big").display()),
+        "--repository",
+        &format!("{SRC}/big"),
+    ]));
+    let (key, public) = bed.keys("k");
+    let image = format!("{SRC}/big:v1");
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--identity",
+        &format!("{}/demo/big", reg.host()),
+        &image,
+    ]));
+
+    let proxy = HoldingProxy::start(reg.port());
+    let args = [
+        "sync",
+        "--json",
+        &image,
+        "--to",
+        &proxy.host(),
+        "--plain-http",
+    ];
+    let mut child = bed
+        .cmd(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // the first 32 MiB chunk is acknowledged and the second is held back: kill -9
+    // (a wait for a condition, with a generous bound; nothing here is timed)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !proxy.held.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "airsign finished before its second chunk"
+        );
+        assert!(std::time::Instant::now() < deadline, "no second PATCH came");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL to this child's pid
+    child.wait().unwrap();
+    proxy
+        .armed
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // the open session is on record in the store's private directory
+    let journal = bed.store.join(".airsign/sync/uploads");
+    let records: Vec<_> = std::fs::read_dir(&journal).unwrap().collect();
+    assert_eq!(records.len(), 1, "{}", journal.display());
+    assert!(raw_manifest(&skopeo, &reg, "demo/big:v1").is_none());
+
+    // the rerun continues the layer where the registry stands
+    let report = bed.sync_json(&args[2..]);
+    let i = &report["images"][0];
+    assert_eq!(i["status"], "pushed", "{report:#}");
+    assert_eq!(i["blobs"]["resumed"], 1, "{report:#}");
+    assert_eq!(i["blobs"]["resumed_bytes"], 32 * MIB as u64, "{report:#}");
+    let sent = i["blobs"]["bytes_sent"].as_u64().unwrap();
+    assert!(sent < size as u64, "sent {sent} bytes again: {report:#}");
+    assert!(
+        report["requests"]["bytes_sent"].as_u64().unwrap() < size as u64,
+        "{report:#}"
+    );
+    assert!(std::fs::read_dir(&journal).unwrap().next().is_none());
+
+    // what landed is the image, byte for byte, and its signature verifies
+    let raw = raw_manifest(&skopeo, &reg, "demo/big:v1").unwrap();
+    assert_eq!(digest_of(&raw), digest);
+    assert_cosign_verifies(&cosign, &reg, &public, "demo/big:v1");
+    // and a third run sends nothing
+    let again = bed.sync_json(&args[2..]);
+    assert_eq!(writes(&again), 0, "{again:#}");
+}
