@@ -667,3 +667,129 @@ fn a_sync_killed_mid_upload_resumes_from_the_registrys_offset_on_rerun() {
     let again = bed.sync_json(&args[2..]);
     assert_eq!(writes(&again), 0, "{again:#}");
 }
+
+// ---------------------------------------------------------------------------------
+// Sources other than the store
+
+#[test]
+fn sync_from_oci_archives_and_bare_tag_layouts_read_in_place() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let host = reg.host();
+    let bed = Bed::new();
+    bed.import("single", &format!("{SRC}/single"));
+    bed.import("multi", &format!("{SRC}/multi"));
+    let (key, public) = bed.keys("k");
+    for (image, r) in [("single:v1", ""), ("multi:v1", "-r")] {
+        let repo = image.split(':').next().unwrap();
+        let mut args = vec!["sign", "--key", s(&key)];
+        if !r.is_empty() {
+            args.push(r);
+        }
+        let identity = format!("{host}/carried/{repo}");
+        let image = format!("{SRC}/{image}");
+        args.extend(["--identity", &identity, &image]);
+        ok(&mut bed.cmd(&args));
+    }
+    // the stick: a plain archive and a zstd one, carried to a machine with no store
+    let plain = bed.path("carry.tar");
+    let zst = bed.path("carry-z.tar");
+    for (to, extra) in [(&plain, None), (&zst, Some("zstd"))] {
+        let mut args = vec![
+            "export".to_owned(),
+            "--all".to_owned(),
+            "--to".to_owned(),
+            format!("oci-archive:{}", to.display()),
+        ];
+        if let Some(c) = extra {
+            args.extend(["--compress".to_owned(), c.to_owned()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&mut bed.cmd(&args));
+    }
+    let other = TempDir::new().unwrap();
+    let no_store = |args: &[&str]| {
+        let mut c = airsign(["--store".as_ref(), other.path().join("none").as_os_str()]);
+        c.args(args)
+            .env("HOME", other.path())
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("AIRSIGN_CREDS");
+        c
+    };
+    let from = format!("oci-archive:{}", plain.display());
+    let to = format!("{host}/carried");
+    let report: Value = serde_json::from_str(&ok(&mut no_store(&[
+        "sync",
+        "--json",
+        "--from",
+        &from,
+        "--all",
+        "--map",
+        &format!("{SRC}={to}"),
+    ])))
+    .unwrap();
+    assert_eq!(report["images"].as_array().unwrap().len(), 2, "{report:#}");
+    for i in report["images"].as_array().unwrap() {
+        assert_eq!(i["status"], "pushed", "{report:#}");
+    }
+    assert!(report["missing_signatures"].as_array().unwrap().is_empty());
+    for (fixture, image) in [("single", "single:v1"), ("multi", "multi:v1")] {
+        let raw = raw_manifest(&skopeo, &reg, &format!("carried/{image}")).unwrap();
+        assert_eq!(digest_of(&raw), fixture_digest(fixture), "{image}");
+        assert_cosign_verifies(&cosign, &reg, &public, &format!("carried/{image}"));
+    }
+    skopeo_policy_verify(&skopeo, &reg, &public, "carried/multi:v1", true).unwrap();
+
+    // the zstd archive, an image named skopeo's way: all there, nothing written
+    // (--compress zstd wrote FILE.tar.zst)
+    let image = format!("oci-archive:{}.zst:{SRC}/single:v1", zst.display());
+    let again: Value = serde_json::from_str(&ok(&mut no_store(&[
+        "sync",
+        "--json",
+        &image,
+        "--map",
+        &format!("{SRC}={to}"),
+    ])))
+    .unwrap();
+    assert_eq!(again["images"][0]["status"], "present", "{again:#}");
+    assert_eq!(writes(&again), 0, "{again:#}");
+
+    // a layout of bare tags has no repository: --to must name one
+    let fixture = format!("oci:{}", fixtures().join("single").display());
+    let err = fails(&mut no_store(&[
+        "sync", "--from", &fixture, "--all", "--to", &host,
+    ]));
+    assert!(
+        err.contains("tag only") && err.contains("REGISTRY/REPOSITORY"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = fails(&mut no_store(&["sync", "--from", &fixture, "v1"]));
+    assert!(err.contains("--to"), "{err}");
+    let bare: Value = serde_json::from_str(&ok(&mut no_store(&[
+        "sync",
+        "--json",
+        "--from",
+        &fixture,
+        "v1",
+        "--to",
+        &format!("{host}/bare/app"),
+    ])))
+    .unwrap();
+    assert_eq!(
+        bare["images"][0]["destination"],
+        format!("{host}/bare/app:v1")
+    );
+    assert_eq!(bare["images"][0]["status"], "pushed", "{bare:#}");
+    let raw = raw_manifest(&skopeo, &reg, "bare/app:v1").unwrap();
+    assert_eq!(digest_of(&raw), fixture_digest("single"));
+}
