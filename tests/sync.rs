@@ -793,3 +793,160 @@ fn sync_from_oci_archives_and_bare_tag_layouts_read_in_place() {
     let raw = raw_manifest(&skopeo, &reg, "bare/app:v1").unwrap();
     assert_eq!(digest_of(&raw), fixture_digest("single"));
 }
+
+// ---------------------------------------------------------------------------------
+// OCI 1.1 referrers and loose artifacts
+
+/// A layout of bare tags: one image (`v1`, the same bytes in every call) and one
+/// referrer of it, listed at the fallback tag `sha256-<hex>` as the distribution
+/// spec has clients do. Returns (image digest, referrer digest).
+fn layout_with_referrer(root: &Path, note: &str) -> (String, String) {
+    use common::oci::{INDEX, MANIFEST, TestLayout, named};
+    let l = TestLayout::new(root);
+    let (image, _) = l.image("amd64", "referred");
+    let subject = image["digest"].as_str().unwrap().to_owned();
+    const SBOM: &str = "application/vnd.example.sbom+json";
+    let empty = l.desc("application/vnd.oci.empty.v1+json", b"{}");
+    let body = l.desc(SBOM, format!("{{\"sbom\":\"{note}\"}}").as_bytes());
+    let referrer = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": MANIFEST, "artifactType": SBOM,
+        "config": empty, "layers": [body],
+        "subject": {"mediaType": MANIFEST, "digest": subject, "size": image["size"]},
+        "annotations": {"note": note}
+    }))
+    .unwrap();
+    let mut rd = l.desc(MANIFEST, &referrer);
+    rd["artifactType"] = SBOM.into();
+    rd["annotations"] = serde_json::json!({"note": note});
+    let fallback = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": INDEX, "manifests": [rd]
+    }))
+    .unwrap();
+    let fd = l.desc(INDEX, &fallback);
+    l.set_index(&[named(image, "v1"), named(fd, &subject.replace(':', "-"))]);
+    (subject, rd["digest"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn referrers_are_pushed_after_their_subject_and_the_fallback_tag_keeps_what_was_there() {
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    let (subject, theirs) = layout_with_referrer(&bed.path("theirs"), "theirs");
+    let (same, ours) = layout_with_referrer(&bed.path("ours"), "ours");
+    assert_eq!(subject, same);
+    let to = format!("{}/ref/app", reg.host());
+    let sync = |layout: &str| {
+        let from = format!("oci:{}", bed.path(layout).display());
+        bed.sync_json(&["--from", &from, "--all", "--to", &to])
+    };
+    let fallback = format!("ref/app:{}", subject.replace(':', "-"));
+    let listed = |r: &Registry| -> Vec<String> {
+        let raw = raw_manifest(&skopeo, r, &fallback).unwrap();
+        let v: Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(v["mediaType"], common::oci::INDEX);
+        v["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // the registry (distribution 2.8) has no Referrers API: the fallback tag is
+    // created, byte for byte the source's
+    let first = sync("theirs");
+    let r = &first["images"][0]["referrers"][0];
+    assert_eq!(r["status"], "pushed", "{first:#}");
+    assert_eq!(listed(&reg), [theirs.clone()]);
+
+    // another set for the same image: added to the list, which keeps theirs first
+    let plan = {
+        let from = format!("oci:{}", bed.path("ours").display());
+        bed.sync_json(&["--from", &from, "--all", "--to", &to, "--dry-run"])
+    };
+    assert_eq!(
+        plan["images"][0]["referrers"][0]["status"], "would-merge",
+        "{plan:#}"
+    );
+    assert_eq!(writes(&plan), 0, "{plan:#}");
+    let second = sync("ours");
+    let r = &second["images"][0]["referrers"][0];
+    assert_eq!(r["status"], "merged", "{second:#}");
+    assert_eq!(r["kept"], 1, "{second:#}");
+    // the image itself was there; its referrers were not
+    assert_eq!(second["images"][0]["manifests_pushed"], 2, "{second:#}");
+    assert_eq!(listed(&reg), [theirs.clone(), ours.clone()]);
+    // each referrer manifest is there by digest, and names its subject
+    for d in [&theirs, &ours] {
+        let raw = raw_manifest(&skopeo, &reg, &format!("ref/app@{d}")).unwrap();
+        assert_eq!(&digest_of(&raw), d);
+        let v: Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(v["subject"]["digest"], subject.as_str());
+    }
+
+    // again, from either side: nothing to write
+    for layout in ["ours", "theirs"] {
+        let again = sync(layout);
+        assert_eq!(
+            again["images"][0]["referrers"][0]["status"], "contained",
+            "{again:#}"
+        );
+        assert_eq!(writes(&again), 0, "{again:#}");
+    }
+    assert_eq!(listed(&reg), [theirs, ours]);
+}
+
+#[test]
+fn with_all_a_signature_whose_image_is_not_in_the_source_is_pushed_too() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let host = reg.host();
+    let bed = Bed::new();
+    bed.import("single", &format!("{SRC}/single"));
+    let (key, public) = bed.keys("k");
+    let image = format!("{SRC}/single:v1");
+    let identity = format!("{host}/demo/single");
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "--identity", &identity, &image]));
+    // the image reached the registry earlier, unsigned
+    let fixture = format!("oci:{}", fixtures().join("single").display());
+    bed.sync_json(&["--from", &fixture, "v1", "--to", &identity]);
+    assert!(
+        !cosign_verify(&cosign, &reg, &public, "demo/single:v1", &[])
+            .status
+            .success()
+    );
+
+    // what comes back across the gap holds only the signature
+    let sigs = bed.path("sigs-only");
+    ok(Command::new("cp").arg("-r").arg(&bed.store).arg(&sigs));
+    let mut index = bed.index();
+    index["manifests"].as_array_mut().unwrap().retain(|m| {
+        m["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .unwrap()
+            .ends_with(".sig")
+    });
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    std::fs::write(sigs.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let from = format!("oci:{}", sigs.display());
+    let report = bed.sync_json(&["--from", &from, "--all", "--to", &host]);
+    let i = &report["images"][0];
+    assert_eq!(
+        i["source"],
+        format!("{SRC}/single:{}", sig_tag(&fixture_digest("single")))
+    );
+    assert_eq!(i["digest"], Value::Null, "{report:#}");
+    assert_eq!(i["artifacts"][0]["status"], "pushed", "{report:#}");
+    assert!(report["missing_signatures"].as_array().unwrap().is_empty());
+    assert_cosign_verifies(&cosign, &reg, &public, "demo/single:v1");
+}

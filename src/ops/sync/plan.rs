@@ -150,9 +150,9 @@ pub fn plan(
                 .collect(),
             Selection::Entries(e) => e.clone(),
         };
-        if entries.is_empty() && matches!(selection, Selection::All) {
+        if matches!(selection, Selection::All) && catalog.entries().next().is_none() {
             return Err(Error::NotFound(format!(
-                "{} holds no image to sync",
+                "{} holds nothing to sync",
                 source.label
             )));
         }
