@@ -862,7 +862,7 @@ fn referrers_are_pushed_after_their_subject_and_the_fallback_tag_keeps_what_was_
     let first = sync("theirs");
     let r = &first["images"][0]["referrers"][0];
     assert_eq!(r["status"], "pushed", "{first:#}");
-    assert_eq!(listed(&reg), [theirs.clone()]);
+    assert_eq!(listed(&reg), std::slice::from_ref(&theirs));
 
     // another set for the same image: added to the list, which keeps theirs first
     let plan = {

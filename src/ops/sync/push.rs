@@ -212,11 +212,14 @@ pub struct Pusher<'a> {
     blob_claims: Claims<(String, Digest)>,
     tag_claims: Claims<(Repository, String)>,
     /// Artifact tags handled so far: their status and destination digest.
-    done_tags: Mutex<HashMap<(Repository, String), (String, Option<String>)>>,
+    done_tags: Mutex<HashMap<(Repository, String), TagDone>>,
     transfers: Semaphore,
     /// Warnings met while pushing (a session that could not be saved).
     notes: Mutex<Vec<String>>,
 }
+
+/// An artifact tag this run handled: its status and the digest there afterwards.
+type TagDone = (String, Option<String>);
 
 /// What happened to one blob.
 enum Outcome {
