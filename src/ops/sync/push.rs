@@ -383,6 +383,15 @@ impl<'a> Pusher<'a> {
             lock(&self.done_tags).insert(key, (ar.status.clone(), ar.destination_digest.clone()));
             r.artifacts.push(ar);
         }
+        // artifacts without their image: in a dry run, say whether any would be written
+        let would = |s: &str| s.starts_with("would-");
+        if self.dry_run
+            && unit.image.is_none()
+            && (r.artifacts.iter().any(|a| would(&a.status))
+                || r.referrers.iter().any(|x| would(&x.status)))
+        {
+            r.status = "would-push".into();
+        }
         Ok(())
     }
 
@@ -536,6 +545,10 @@ impl<'a> Pusher<'a> {
         }
         if self.client.blob_exists(repo, &d.digest)?.is_some() {
             self.note_present(repo, std::iter::once(&d.digest));
+            // a session a killed run left open for it is of no use any more
+            if !self.dry_run && d.size > self.client_threshold() {
+                self.journal.forget(repo, &d.digest);
+            }
             return Ok(Outcome::Present);
         }
         if self.dry_run {
