@@ -251,6 +251,7 @@ fn tls_and_basic_auth_with_creds_and_ca_cert_and_wrong_creds_fail_in_one_line() 
     let err = fails(&mut bed.cmd(&["sync", &image, "--to", &host, "--creds", &creds]));
     assert!(err.contains(&host), "{err}");
 
+    // one worker: the sequential path
     let report = bed.sync_json(&[
         &image,
         "--to",
@@ -259,6 +260,8 @@ fn tls_and_basic_auth_with_creds_and_ca_cert_and_wrong_creds_fail_in_one_line() 
         &creds,
         "--ca-cert",
         s(&ca),
+        "--jobs",
+        "1",
     ]);
     assert_eq!(image_status(&report), "pushed");
     assert_cosign_verifies(&cosign, &reg, &public, "demo/single:v1");

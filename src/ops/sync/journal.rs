@@ -98,3 +98,29 @@ impl Journal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_loads_only_the_same_blob_and_forgets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let j = Journal::at(&tmp.path().join("uploads")).unwrap();
+        let repo = Repository::new("127.0.0.1:5000", "team/app").unwrap();
+        let other = Repository::new("127.0.0.1:5000", "team/other").unwrap();
+        let d = Digest::sha256(b"blob");
+        let url = "http://127.0.0.1:5000/v2/team/app/blobs/uploads/u?_state=s";
+        let s = UploadSession::resume_from(&repo, url).unwrap();
+        j.save(&repo, &d, 100, &s).unwrap();
+        assert_eq!(j.load(&repo, &d, 100).unwrap().location(), url);
+        assert!(j.load(&repo, &d, 99).is_none(), "another size");
+        assert!(j.load(&other, &d, 100).is_none(), "another repository");
+        j.forget(&repo, &d);
+        assert!(j.load(&repo, &d, 100).is_none());
+        // a dry run keeps nothing
+        let none = Journal::none();
+        none.save(&repo, &d, 100, &s).unwrap();
+        assert!(none.load(&repo, &d, 100).is_none());
+    }
+}

@@ -149,3 +149,45 @@ impl Seek for BlobStream<'_> {
         Ok(target)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads 4 bytes at 10, then everything from 3: the same bytes whether the blob
+    /// seeks for real (a directory's file) or is re-opened and skipped (a stream).
+    #[test]
+    fn seeks_forward_and_back_in_files_and_streams() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::init(tmp.path()).unwrap();
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        let mut tx = layout.begin().unwrap();
+        let d = tx.put_bytes(&bytes).unwrap();
+        tx.commit(|_| Ok(())).unwrap();
+        for dir in [Some(&layout), None] {
+            let source = Source {
+                layout: &layout,
+                dir,
+                label: "test".into(),
+            };
+            let mut s = BlobStream::new(&source, &d, bytes.len() as u64, ProgressBar::hidden());
+            let mut four = [0u8; 4];
+            s.seek(SeekFrom::Start(10)).unwrap();
+            s.read_exact(&mut four).unwrap();
+            assert_eq!(four, bytes[10..14]);
+            s.seek(SeekFrom::Start(3)).unwrap();
+            let mut rest = Vec::new();
+            s.read_to_end(&mut rest).unwrap();
+            assert_eq!(rest, bytes[3..]);
+            assert_eq!(s.sent, 4 + bytes.len() as u64 - 3);
+        }
+        // a descriptor that lies about the size is refused on the first read
+        let source = Source {
+            layout: &layout,
+            dir: None,
+            label: "test".into(),
+        };
+        let mut s = BlobStream::new(&source, &d, 12, ProgressBar::hidden());
+        assert!(s.read(&mut [0u8; 4]).is_err());
+    }
+}
