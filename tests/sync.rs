@@ -766,6 +766,31 @@ fn sync_from_oci_archives_and_bare_tag_layouts_read_in_place() {
     assert_eq!(again["images"][0]["status"], "present", "{again:#}");
     assert_eq!(writes(&again), 0, "{again:#}");
 
+    // split into parts (as for FAT32), to a fresh repository: blobs read across parts
+    ok(&mut bed.cmd(&[
+        "export",
+        &format!("{SRC}/multi:v1"),
+        "--split",
+        "4K",
+        "--to",
+        &format!("oci-archive:{}", bed.path("parts.tar").display()),
+    ]));
+    let parts = format!(
+        "oci-archive:{}.000:{SRC}/multi:v1",
+        bed.path("parts.tar").display()
+    );
+    let split: Value = serde_json::from_str(&ok(&mut no_store(&[
+        "sync",
+        "--json",
+        &parts,
+        "--map",
+        &format!("{SRC}={host}/split"),
+    ])))
+    .unwrap();
+    assert_eq!(split["images"][0]["status"], "pushed", "{split:#}");
+    let raw = raw_manifest(&skopeo, &reg, "split/multi:v1").unwrap();
+    assert_eq!(digest_of(&raw), fixture_digest("multi"));
+
     // a layout of bare tags has no repository: --to must name one
     let fixture = format!("oci:{}", fixtures().join("single").display());
     let err = fails(&mut no_store(&[
