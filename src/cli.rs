@@ -99,7 +99,7 @@ pub struct PullArgs {
     pub json: bool,
 }
 
-/// How to reach registries (pull).
+/// How to reach registries (pull and sync).
 #[derive(Debug, Args)]
 pub struct RegistryFlags {
     /// Registry credentials (default: docker's and podman's auth files)
@@ -138,12 +138,25 @@ impl RegistryFlags {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Images in the store to push (with their .sig/.att/.sbom artifacts)
+    /// Images to push (with their referrers and .sig/.att/.sbom artifacts): references in
+    /// the store, oci:DIR[:REF] or oci-archive:FILE[:REF]; with --from, REFs in that source
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// Push every image of the store
+    /// Push every image of the store (or of --from), and artifacts whose image is not there
     #[arg(long)]
     pub all: bool,
+    /// Push from this layout instead of the store: oci:DIR or oci-archive:FILE (also
+    /// .tar.zst and split parts), read in place
+    #[arg(long, value_name = "LOCATION")]
+    pub from: Option<String>,
+    /// Images pushed at once, and blob transfers at once
+    #[arg(long, value_name = "N", default_value_t = ops::sync::DEFAULT_JOBS as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Keep open upload sessions here, for a rerun to resume [default: the store's
+    /// .airsign/sync/uploads, or ~/.local/state/airsign/sync/uploads without a store]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Push to this registry instead of each image's own, under an optional path prefix:
     /// registry.example.com/team/app with --to 127.0.0.1:5000/mirror goes to
     /// 127.0.0.1:5000/mirror/team/app
@@ -153,26 +166,8 @@ pub struct SyncArgs {
     /// (repeatable; the longest matching FROM applies)
     #[arg(long = "map", value_name = "FROM=TO")]
     pub map: Vec<String>,
-    /// Registry credentials (default: docker's and podman's auth files)
-    #[arg(
-        long,
-        value_name = "USER:PASS",
-        env = "AIRSIGN_CREDS",
-        hide_env_values = true
-    )]
-    pub creds: Option<String>,
-    /// Also trust this CA certificate (PEM) for TLS (repeatable)
-    #[arg(long = "ca-cert", value_name = "FILE")]
-    pub ca_cert: Vec<PathBuf>,
-    /// certs.d-style directory: DIR/HOST:PORT/*.crt are CAs for that registry (repeatable)
-    #[arg(long = "cert-dir", value_name = "DIR")]
-    pub cert_dir: Vec<PathBuf>,
-    /// Do not verify registries' TLS certificates
-    #[arg(long)]
-    pub insecure: bool,
-    /// Talk plain HTTP to every registry (loopback registries fall back to it anyway)
-    #[arg(long)]
-    pub plain_http: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
     /// Print what would be sent; send no write request
     #[arg(long)]
     pub dry_run: bool,
@@ -560,16 +555,15 @@ pub fn run() -> Result<i32> {
         Command::Sync(a) => {
             let opts = ops::sync::SyncOptions {
                 all: a.all,
+                from: a.from,
                 to: a.to,
                 map: a.map,
-                creds: a.creds,
-                ca_certs: a.ca_cert,
-                cert_dirs: a.cert_dir,
-                insecure: a.insecure,
-                plain_http: a.plain_http,
+                registry: a.registry.access(),
                 dry_run: a.dry_run,
                 strict_identity: a.strict_identity,
                 json: a.json,
+                jobs: usize::from(a.jobs),
+                state_dir: a.state_dir,
             };
             ops::sync::run(&store()?, &a.images, &opts)
         }

@@ -1,6 +1,6 @@
 //! How a command reaches registries: the `--creds`, `--ca-cert`, `--cert-dir`,
 //! `--insecure` and `--plain-http` flags, turned into a [`RegistryClient`]. `pull`
-//! uses it; `sync` builds the same options and can switch to this helper.
+//! and `sync` share it.
 
 use std::path::PathBuf;
 

@@ -30,7 +30,7 @@ pub use client::{
 };
 pub use credentials::{CredentialSource, default_auth_files};
 pub use retry::{RetryPolicy, parse_retry_after};
-pub use upload::{BlobPush, ReadSeek, UploadSession};
+pub use upload::{BlobPush, PushBlob, Pushed, ReadSeek, UploadSession};
 pub use url::is_loopback;
 
 /// How a [`RegistryClient`] reaches registries.

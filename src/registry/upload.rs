@@ -71,6 +71,26 @@ pub enum BlobPush {
     Uploaded,
 }
 
+/// How [`RegistryClient::push_blob`] sends a blob.
+pub struct PushBlob<'a> {
+    /// Try a cross-repository mount from this repository (same registry) first.
+    pub mount_from: Option<&'a Repository>,
+    /// A session an earlier run left open, to continue.
+    pub resume: Option<UploadSession>,
+    /// Called with the session whenever one is opened or the registry acknowledges
+    /// a chunk (its location and offset then change).
+    pub on_session: &'a mut dyn FnMut(&UploadSession),
+}
+
+/// What [`RegistryClient::push_blob`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    pub how: BlobPush,
+    /// Bytes an earlier session already held (not sent again); the blob's size
+    /// when that session had in fact completed.
+    pub resumed_from: u64,
+}
+
 enum Posted {
     Created,
     Session(UploadSession),
@@ -182,7 +202,10 @@ impl RegistryClient {
                 }
                 Ok(s.offset)
             }
-            404 => Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp))),
+            // distribution answers 400 BLOB_UPLOAD_INVALID (and drops the upload) when
+            // the session's signed `_state` offset is not the size of the data it
+            // holds — what a PATCH cut off mid-body leaves behind: the session is lost
+            404 | 400 => Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp))),
             _ => Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp))),
         }
     }
@@ -317,7 +340,7 @@ impl RegistryClient {
         src: &mut dyn ReadSeek,
     ) -> Result<()> {
         let s = self.new_session(repo)?;
-        Ok(self.drive(s, digest, size, src, true)?)
+        Ok(self.drive(s, digest, size, src, true, &mut |_| {})?)
     }
 
     /// Finishes an upload an earlier attempt (or run) left open: asks the registry
@@ -340,7 +363,66 @@ impl RegistryClient {
             }
             Err(f) => return Err(f.into()),
         };
-        Ok(self.drive(s, digest, size, src, false)?)
+        Ok(self.drive(s, digest, size, src, false, &mut |_| {})?)
+    }
+
+    /// Sends a blob the way sync needs: a cross-repository mount first when
+    /// `how.mount_from` is given, else (or on a 202) an upload; an upload a killed
+    /// run left open (`how.resume`) is continued from the registry's offset, and a
+    /// lost or refused one starts over. `how.on_session` hears of every session
+    /// opened and every chunk the registry acknowledged, so the caller can persist
+    /// [`UploadSession::location`] and resume after a crash.
+    pub fn push_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: u64,
+        src: &mut dyn ReadSeek,
+        how: PushBlob<'_>,
+    ) -> Result<Pushed> {
+        let on = how.on_session;
+        if let Some(mut s) = how.resume {
+            match self.status(&mut s) {
+                Ok(offset) => {
+                    on(&s);
+                    self.drive(s, digest, size, src, false, on)?;
+                    return Ok(Pushed {
+                        how: BlobPush::Uploaded,
+                        resumed_from: offset,
+                    });
+                }
+                Err(f) if f.kind == FailKind::NotFound => {
+                    // the session is gone: its final PUT may have landed
+                    if self.blob_exists(repo, digest)? == Some(size) {
+                        return Ok(Pushed {
+                            how: BlobPush::Uploaded,
+                            resumed_from: size,
+                        });
+                    }
+                }
+                Err(f) => return Err(f.into()),
+            }
+        }
+        let posted = match how.mount_from {
+            Some(from) if from.registry() == repo.registry() && from != repo => {
+                self.post_upload(repo, Some((digest, from)))?
+            }
+            _ => self.post_upload(repo, None)?,
+        };
+        match posted {
+            Posted::Created => Ok(Pushed {
+                how: BlobPush::Mounted,
+                resumed_from: 0,
+            }),
+            Posted::Session(s) => {
+                on(&s);
+                self.drive(s, digest, size, src, true, on)?;
+                Ok(Pushed {
+                    how: BlobPush::Uploaded,
+                    resumed_from: 0,
+                })
+            }
+        }
     }
 
     /// Mounts a blob from another repository of the same registry; when the
@@ -362,7 +444,7 @@ impl RegistryClient {
         match self.post_upload(repo, Some((digest, from)))? {
             Posted::Created => Ok(BlobPush::Mounted),
             Posted::Session(s) => {
-                self.drive(s, digest, size, src, true)?;
+                self.drive(s, digest, size, src, true, &mut |_| {})?;
                 Ok(BlobPush::Uploaded)
             }
         }
@@ -377,6 +459,7 @@ impl RegistryClient {
         size: u64,
         src: &mut dyn ReadSeek,
         mut monolithic: bool,
+        on: &mut dyn FnMut(&UploadSession),
     ) -> std::result::Result<(), Fail> {
         let started = Instant::now();
         let mut failures = 0u32;
@@ -385,7 +468,7 @@ impl RegistryClient {
             let step = if need_status {
                 self.status(&mut s).map(|_| ())
             } else {
-                self.send_rest(&mut s, digest, size, src, monolithic)
+                self.send_rest(&mut s, digest, size, src, monolithic, on)
             };
             let f = match step {
                 Ok(()) if need_status => {
@@ -418,6 +501,7 @@ impl RegistryClient {
                     return Ok(());
                 }
                 s = self.new_session(&s.repo)?;
+                on(&s);
                 need_status = false;
             } else {
                 need_status = true;
@@ -434,6 +518,7 @@ impl RegistryClient {
         size: u64,
         src: &mut dyn ReadSeek,
         monolithic: bool,
+        on: &mut dyn FnMut(&UploadSession),
     ) -> std::result::Result<(), Fail> {
         let seek = |src: &mut dyn ReadSeek, at: u64, s: &UploadSession| {
             src.seek(SeekFrom::Start(at)).map(|_| ()).map_err(|e| {
@@ -453,6 +538,7 @@ impl RegistryClient {
             let len = o.chunk_size.min(size - s.offset);
             seek(src, s.offset, s)?;
             self.patch(s, src, len)?;
+            on(s);
         }
         if s.offset > size {
             return Err(Fail::new(
