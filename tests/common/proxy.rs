@@ -371,9 +371,8 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
                 retry_after,
             }) => {
                 copy_body(&req, false, &mut from_client, &mut std::io::sink())?;
-                let body = format!(
-                    "{{\"errors\":[{{\"code\":\"UNKNOWN\",\"message\":\"injected by the test proxy\"}}]}}"
-                );
+                let body =
+                    r#"{"errors":[{"code":"UNKNOWN","message":"injected by the test proxy"}]}"#;
                 let mut resp = format!(
                     "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
                     body.len()
@@ -382,7 +381,7 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
                     resp += &format!("Retry-After: {s}\r\n");
                 }
                 resp += "\r\n";
-                resp += &body;
+                resp += body;
                 to_client.write_all(resp.as_bytes())?;
                 if req.close {
                     return Ok(());
