@@ -294,27 +294,36 @@ fn copy_chunked(r: &mut impl BufRead, w: &mut impl Write) -> std::io::Result<()>
     }
 }
 
-/// Relays a body framed as `h` says; `bodiless` for HEAD answers, 1xx, 204, 304.
-/// Returns false when the body ran to EOF (the connection cannot be reused).
+/// Whose body [`copy_body`] relays: they differ when neither length nor chunking
+/// is given (a request then has no body; a response runs to the connection's end).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Request,
+    Response { bodiless: bool },
+}
+
+/// Relays a body framed as `h` says (a response is bodiless for HEAD, 1xx, 204,
+/// 304). Returns false when the body ran to EOF (the connection cannot be reused).
 fn copy_body(
     h: &Head,
-    bodiless: bool,
+    side: Side,
     r: &mut impl BufRead,
     w: &mut impl Write,
 ) -> std::io::Result<bool> {
-    if bodiless {
+    if side == (Side::Response { bodiless: true }) {
         return Ok(true);
     }
     if h.chunked {
         copy_chunked(r, w)?;
         return Ok(true);
     }
-    match h.content_length {
-        Some(n) => {
+    match (h.content_length, side) {
+        (Some(n), _) => {
             copy_n(r, w, n)?;
             Ok(true)
         }
-        None => {
+        (None, Side::Request) => Ok(true),
+        (None, Side::Response { .. }) => {
             std::io::copy(r, w)?;
             Ok(false)
         }
@@ -370,7 +379,7 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
                 status,
                 retry_after,
             }) => {
-                copy_body(&req, false, &mut from_client, &mut std::io::sink())?;
+                copy_body(&req, Side::Request, &mut from_client, &mut std::io::sink())?;
                 let body =
                     r#"{"errors":[{"code":"UNKNOWN","message":"injected by the test proxy"}]}"#;
                 let mut resp = format!(
@@ -408,7 +417,7 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
             let _ = to_client.shutdown(Shutdown::Both);
             return Ok(());
         }
-        copy_body(&req, false, &mut from_client, up_w)?;
+        copy_body(&req, Side::Request, &mut from_client, up_w)?;
         up_w.flush()?;
         // the answer (skipping interim 1xx answers, which are relayed as they come)
         let (resp, status) = loop {
@@ -429,7 +438,7 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
         };
         to_client.write_all(&resp.raw)?;
         let bodiless = method == "HEAD" || status == 204 || status == 304;
-        let reusable = copy_body(&resp, bodiless, up_r, &mut to_client)?;
+        let reusable = copy_body(&resp, Side::Response { bodiless }, up_r, &mut to_client)?;
         to_client.flush()?;
         if !reusable || resp.close || req.close || fault == Some(Fault::CloseAfterResponse) {
             let _ = to_client.shutdown(Shutdown::Both);
