@@ -274,8 +274,8 @@ fn sync_survives_server_errors_on_every_kind_of_request() {
     // every fifth request fails, alternately 500 and 503, whatever it is (HEAD,
     // POST, PATCH, blob PUT, manifest PUT, GET)
     let plan: Plan = Arc::new(|r: &Request| {
-        (r.n % 5 == 0).then_some(Fault::Respond {
-            status: if r.n % 10 == 0 { 503 } else { 500 },
+        r.n.is_multiple_of(5).then_some(Fault::Respond {
+            status: if r.n.is_multiple_of(10) { 503 } else { 500 },
             retry_after: None,
         })
     });
