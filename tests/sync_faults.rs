@@ -294,11 +294,12 @@ fn sync_survives_server_errors_on_every_kind_of_request() {
 #[test]
 fn sync_survives_429_with_retry_after() {
     let Some(scene) = Scene::new() else { return };
-    // rate limited four times, among them the first chunk of the big layer and the
-    // first upload session
+    // rate limited four times, among them the first upload session and the big
+    // layer's second chunk, which was answered without reaching the registry: the
+    // upload resumes from the registry's Range instead of starting over
     let plan: Plan = Arc::new(|r: &Request| {
         let limited = [3, 17].contains(&r.n)
-            || (r.method == "PATCH" && r.n_method == 1)
+            || (r.method == "PATCH" && r.n_method == 2)
             || (r.method == "POST" && r.n_method == 1);
         limited.then_some(Fault::Respond {
             status: 429,
@@ -308,6 +309,18 @@ fn sync_survives_429_with_retry_after() {
     let proxy = scene.survives(plan);
     let st = proxy.stats();
     assert_eq!(st.faults_of("429"), 4, "{:#?}", st.log);
+    let patches: Vec<u64> = st
+        .bodies
+        .iter()
+        .filter(|(m, _)| m == "PATCH")
+        .map(|(_, n)| n / MIB)
+        .collect();
+    assert_eq!(
+        patches,
+        [32, 8, 8],
+        "only the refused chunk is sent again: {:#?}",
+        st.log
+    );
 }
 
 #[test]

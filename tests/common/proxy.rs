@@ -94,6 +94,8 @@ pub struct Stats {
     pub faults: Vec<(String, u64)>,
     /// One line per injected fault: `#N METHOD PATH -> FAULT`.
     pub log: Vec<String>,
+    /// (method, `Content-Length`) of every request that had a body, in order.
+    pub bodies: Vec<(String, u64)>,
 }
 
 impl Stats {
@@ -355,6 +357,9 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
         let n_method = {
             let mut st = sh.stats.lock().unwrap();
             st.requests += 1;
+            if let Some(len) = req.content_length.filter(|n| *n > 0) {
+                st.bodies.push((method.clone(), len));
+            }
             bump(&mut st.by_method, &method)
         };
         let info = Request {
