@@ -355,3 +355,83 @@ fn the_proxy_relays_faithfully_without_a_plan() {
     assert_eq!(report["requests"]["patch"], st.method("PATCH"));
     assert_eq!(st.method("PATCH"), 2, "40 MiB in 32 MiB chunks");
 }
+
+#[test]
+fn a_sync_killed_in_the_middle_of_an_upload_is_finished_by_a_rerun() {
+    let Some(scene) = Scene::new() else { return };
+    // the big layer's first chunk freezes halfway; airsign is killed (SIGKILL, by
+    // its pid) while it waits, then a rerun straight to the registry finishes
+    let plan: Plan = Arc::new(|r: &Request| {
+        (r.method == "PATCH" && r.n_method == 1).then(|| Fault::Hold {
+            after: r.body_len.unwrap_or(0) / 2,
+        })
+    });
+    let proxy = Proxy::start(scene.reg.port(), plan);
+    let mut args = vec!["sync", "--json", "--to"];
+    let host = proxy.host();
+    args.push(&host);
+    args.extend(scene.images.iter().map(|i| i.0.as_str()));
+    let mut child = scene
+        .bed
+        .cmd(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait for the freeze (or for airsign to end, which would be a failure)
+    loop {
+        if proxy.stats().held == 1 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "sync ended ({status}) before its upload froze: {:#?}",
+                proxy.stats()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed");
+    // what was done before the kill is there; the frozen image is not
+    assert!(raw_manifest(&scene.skopeo, &scene.reg, "demo/big:v1").is_none());
+
+    let (report, out) = scene.sync(&scene.reg.host(), &["--plain-http"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report["missing_signatures"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    for (_, dest, digest, index) in &scene.images {
+        let raw = raw_manifest(&scene.skopeo, &scene.reg, dest).unwrap();
+        assert_eq!(&digest_of(&raw), digest, "{dest}");
+        let out = cosign_verify(&scene.cosign, &scene.reg, &scene.public, dest, &[]);
+        assert!(
+            out.status.success(),
+            "cosign verify {dest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        skopeo_policy_verify(&scene.skopeo, &scene.reg, &scene.public, dest, *index)
+            .unwrap_or_else(|e| panic!("skopeo's policy rejected {dest}: {e}"));
+    }
+    // images finished before the kill are skipped by the rerun, not sent again
+    let big = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["source"] == format!("{SRC}/big:v1"))
+        .unwrap();
+    assert_eq!(big["status"], "pushed", "{report:#}");
+    let done_before: Vec<&Value> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "present")
+        .collect();
+    assert!(!done_before.is_empty(), "{report:#}");
+}

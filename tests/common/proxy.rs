@@ -61,6 +61,10 @@ pub enum Fault {
     /// Relay the head and the first `after` bytes of the body, then cut both
     /// connections: the client sees its upload break, the registry a short body.
     DropMidBody { after: u64 },
+    /// Relay the head and the first `after` bytes of the body, then hold the
+    /// exchange open (never answering) until the client goes away: a frozen upload,
+    /// to kill the client in the middle of it. [`Stats::held`] counts them.
+    Hold { after: u64 },
     /// Wait this long before relaying (slowness, not a failure).
     Delay(Duration),
     /// Relay the exchange, then close the client's keep-alive connection.
@@ -74,6 +78,7 @@ impl Fault {
             Fault::Respond { status, .. } if *status >= 500 => "5xx",
             Fault::Respond { .. } => "status",
             Fault::DropMidBody { .. } => "drop",
+            Fault::Hold { .. } => "hold",
             Fault::Delay(_) => "delay",
             Fault::CloseAfterResponse => "close",
         }
@@ -96,6 +101,8 @@ pub struct Stats {
     pub log: Vec<String>,
     /// (method, `Content-Length`) of every request that had a body, in order.
     pub bodies: Vec<(String, u64)>,
+    /// Exchanges now frozen by [`Fault::Hold`] with their bytes relayed.
+    pub held: u64,
 }
 
 impl Stats {
@@ -413,6 +420,17 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
         }
         let (up_w, up_r) = upstream.as_mut().unwrap();
         up_w.write_all(&req.raw)?;
+        if let Some(Fault::Hold { after }) = fault {
+            let len = req.content_length.unwrap_or(0);
+            copy_n(&mut from_client, up_w, after.min(len))?;
+            up_w.flush()?;
+            sh.stats.lock().unwrap().held += 1;
+            // swallow whatever else comes until the client dies, then cut upstream
+            let _ = std::io::copy(&mut from_client, &mut std::io::sink());
+            sh.stats.lock().unwrap().held -= 1;
+            let _ = up_w.shutdown(Shutdown::Both);
+            return Ok(());
+        }
         if let Some(Fault::DropMidBody { after }) = fault {
             let len = req.content_length.unwrap_or(0);
             copy_n(&mut from_client, up_w, after.min(len))?;
