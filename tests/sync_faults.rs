@@ -427,7 +427,8 @@ fn a_sync_killed_in_the_middle_of_an_upload_is_finished_by_a_rerun() {
         skopeo_policy_verify(&scene.skopeo, &scene.reg, &scene.public, dest, *index)
             .unwrap_or_else(|e| panic!("skopeo's policy rejected {dest}: {e}"));
     }
-    // images finished before the kill are skipped by the rerun, not sent again
+    // the frozen image is the one the rerun had to push (how many others were done
+    // before the kill depends on how many images sync runs at once)
     let big = report["images"]
         .as_array()
         .unwrap()
@@ -435,11 +436,4 @@ fn a_sync_killed_in_the_middle_of_an_upload_is_finished_by_a_rerun() {
         .find(|i| i["source"] == format!("{SRC}/big:v1"))
         .unwrap();
     assert_eq!(big["status"], "pushed", "{report:#}");
-    let done_before: Vec<&Value> = report["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["status"] == "present")
-        .collect();
-    assert!(!done_before.is_empty(), "{report:#}");
 }
