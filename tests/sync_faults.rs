@@ -268,6 +268,55 @@ fn sync_survives_connections_dropped_in_the_middle_of_upload_bodies() {
     );
 }
 
+/// Regression: the upload retry budget used to count a cut chunk twice (the cut, then
+/// the status request that finds distribution dropped the session) and never reset
+/// when chunks got through, so three cuts anywhere in one blob failed the sync.
+#[test]
+fn regression_retry_budget_counts_each_cut_once_and_resets_on_progress() {
+    let Some(scene) = Scene::new() else { return };
+    // the big layer's first (32 MiB) chunk is cut three times, then, once it got
+    // through, its last (8 MiB) chunk three times: twelve failures under the old
+    // count, against a budget of six attempts per blob
+    let cuts: Arc<[AtomicU64; 2]> = Arc::new(Default::default());
+    let plan: Plan = Arc::new(move |r: &Request| {
+        if r.method != "PATCH" {
+            return None;
+        }
+        let len = r.body_len?;
+        let which = match len {
+            n if n == 32 * MIB => 0,
+            n if n == BIG_LAYER - 32 * MIB => 1,
+            _ => return None,
+        };
+        (cuts[which].fetch_add(1, Ordering::SeqCst) < 3)
+            .then_some(Fault::DropMidBody { after: len / 2 })
+    });
+    let proxy = scene.survives(plan);
+    let st = proxy.stats();
+    assert_eq!(st.faults_of("drop"), 6, "{:#?}", st.log);
+}
+
+/// Regression: the first `GET /v2/`, which finds out that a loopback registry
+/// speaks plain HTTP, failed the whole run when it was answered 503 instead of
+/// being taken as "HTTP, busy" and retried like any request.
+#[test]
+fn regression_a_busy_answer_to_the_plain_http_probe_is_retried() {
+    let Some(scene) = Scene::new() else { return };
+    let plan: Plan = Arc::new(|r: &Request| {
+        (r.method == "GET" && r.path == "/v2/" && r.n_method <= 2).then_some(Fault::Respond {
+            status: 503,
+            retry_after: None,
+        })
+    });
+    let proxy = scene.survives(plan);
+    let st = proxy.stats();
+    assert!(
+        st.log.iter().any(|l| l.contains(" GET /v2/ ")),
+        "the probe was refused: {:#?}",
+        st.log
+    );
+}
+
 #[test]
 fn sync_survives_server_errors_on_every_kind_of_request() {
     let Some(scene) = Scene::new() else { return };

@@ -611,7 +611,11 @@ impl RegistryClient {
                         false,
                     );
                     match http {
-                        Ok(resp) if matches!(resp.status().as_u16(), 200 | 401) => {
+                        // a busy answer (429, 5xx) still proves plain HTTP: the
+                        // request that needed the scheme then retries as usual
+                        Ok(resp)
+                            if matches!(resp.status().as_u16(), 200 | 401 | 429 | 500..=599) =>
+                        {
                             self.note_challenge(host, &resp);
                             drain(resp);
                             "http"
