@@ -444,6 +444,21 @@ pub struct VerifyArgs {
     /// PEM file of intermediate certificates (with --ca-roots)
     #[arg(long, value_name = "FILE", requires = "ca_roots")]
     pub ca_intermediates: Option<PathBuf>,
+    /// The identity a certificate must name: one of its subject alternative names
+    /// (email, URI, DNS name, IP). Required when verifying by certificate without --key
+    #[arg(long, value_name = "IDENTITY")]
+    pub certificate_identity: Option<String>,
+    /// Like --certificate-identity, by regular expression (unanchored; wins over it)
+    #[arg(long, value_name = "REGEXP")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer a certificate must name (Fulcio's extension). Required when
+    /// verifying by certificate without --key; a private CA's certificates name none:
+    /// use --certificate-oidc-issuer-regexp '.*'
+    #[arg(long, value_name = "ISSUER")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Like --certificate-oidc-issuer, by regular expression (unanchored; wins over it)
+    #[arg(long, value_name = "REGEXP")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
     /// Require optional[KEY] == VALUE in the payload (repeatable)
     #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
@@ -529,6 +544,10 @@ pub fn run() -> Result<i32> {
                 ca_roots: a.ca_roots,
                 ca_intermediates: a.ca_intermediates,
                 annotations: a.annotations,
+                certificate_identity: a.certificate_identity,
+                certificate_identity_regexp: a.certificate_identity_regexp,
+                certificate_oidc_issuer: a.certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp: a.certificate_oidc_issuer_regexp,
                 output: if a.output == "text" {
                     ops::verify::Output::Text
                 } else {

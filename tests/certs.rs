@@ -65,6 +65,20 @@ extendedKeyUsage = codeSigning
 subjectAltName = email:signer@example.com
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[v3_fulcio]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = codeSigning
+subjectAltName = otherName:1.3.6.1.4.1.57264.1.7;UTF8:alice-bot, URI:https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1
+1.3.6.1.4.1.57264.1.8 = ASN1:UTF8String:https://token.actions.githubusercontent.com
+authorityKeyIdentifier = keyid:always
+[v3_fulcio_v1]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = codeSigning
+subjectAltName = DNS:build.example.com, email:ci@example.com
+1.3.6.1.4.1.57264.1.1 = DER:68747470733a2f2f6973737565722d76312e6578616d706c652e636f6d
+authorityKeyIdentifier = keyid:always
 [v3_tls]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -167,6 +181,14 @@ impl Pki {
             &["-days", "365"],
             "tls.pem",
         );
+        // Fulcio-like leaves of the same key: the OIDC issuer in the v2 extension
+        // (a UTF8String) with a username OtherName SAN, and in the v1 one (raw bytes)
+        for (ext, out) in [
+            ("v3_fulcio", "fulcio.pem"),
+            ("v3_fulcio_v1", "fulcio-v1.pem"),
+        ] {
+            issue("leaf", Some("inter"), ext, &["-days", "365"], out);
+        }
         ossl(&[
             "x509", "-in", "leaf.pem", "-outform", "DER", "-out", "leaf.der",
         ]);
@@ -333,7 +355,16 @@ fn sign_stores_the_certificate_and_chain_and_verify_checks_them_offline() {
 
     // trust from --certificate-chain (root last)
     let chain = pki.p("chain.pem");
-    let out = run(&mut bed.cmd(&["verify", "--certificate-chain", s(&chain), IMAGE]));
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--certificate-chain",
+        s(&chain),
+        IMAGE,
+    ]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).lines().any(|l| l == CERT_LINE));
     assert!(!stderr(&out).contains(KEY_LINE), "no key was given");
@@ -352,20 +383,46 @@ fn sign_stores_the_certificate_and_chain_and_verify_checks_them_offline() {
     let (root, inter) = (pki.p("root.pem"), pki.p("inter.pem"));
     ok(&mut bed.cmd(&[
         "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
         "--ca-roots",
         s(&root),
         "--ca-intermediates",
         s(&inter),
         IMAGE,
     ]));
-    ok(&mut bed.cmd(&["verify", "--ca-roots", s(&root), IMAGE]));
+    ok(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--ca-roots",
+        s(&root),
+        IMAGE,
+    ]));
 
     // a root with the same name but another key is not trusted: exit 12
     let evil = pki.p("evil.pem");
-    let out = run(&mut bed.cmd(&["verify", "--ca-roots", s(&evil), IMAGE]));
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--ca-roots",
+        s(&evil),
+        IMAGE,
+    ]));
     assert_code(&out, 12, "certificate verification failed");
     let out = run(&mut bed.cmd(&[
         "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
         "--certificate-chain",
         s(&pki.p("evil-chain.pem")),
         IMAGE,
@@ -373,7 +430,16 @@ fn sign_stores_the_certificate_and_chain_and_verify_checks_them_offline() {
     assert_code(&out, 12, "untrusted");
     // the intermediate as the only "root" is a trust anchor too (cosign reads
     // --certificate-chain's last certificate as the root, self-signed or not)
-    ok(&mut bed.cmd(&["verify", "--certificate-chain", s(&inter), IMAGE]));
+    ok(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--certificate-chain",
+        s(&inter),
+        IMAGE,
+    ]));
 
     // the key still verifies alone (no certificate line) ...
     let out = run(&mut bed.cmd(&["verify", "--key", s(&public), IMAGE]));
@@ -389,7 +455,18 @@ fn sign_stores_the_certificate_and_chain_and_verify_checks_them_offline() {
     assert_code(&out, 12, "certificate verification failed");
 
     // -o text: the payload on stdout, the certificate's subject on stderr
-    let out = run(&mut bed.cmd(&["verify", "--ca-roots", s(&root), "-o", "text", IMAGE]));
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--ca-roots",
+        s(&root),
+        "-o",
+        "text",
+        IMAGE,
+    ]));
     assert!(out.status.success());
     assert!(stderr(&out).contains(&format!("Certificate subject: {SUBJECT}")));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("{\"critical\""));
@@ -424,7 +501,16 @@ fn verify_by_certificate_needs_trust_flags_and_certificates() {
     // a key-only signature has no certificate: cosign's code 13
     ok(&mut bed.cmd(&["sign", "--key", s(&key), &by_digest(REPO)]));
     let chain = pki.p("chain.pem");
-    let out = run(&mut bed.cmd(&["verify", "--certificate-chain", s(&chain), IMAGE]));
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--certificate-chain",
+        s(&chain),
+        IMAGE,
+    ]));
     assert_code(&out, 13, "no certificate found on signature");
     assert_eq!(stderr(&out).lines().count(), 1);
 
@@ -439,7 +525,16 @@ fn verify_by_certificate_needs_trust_flags_and_certificates() {
         "with=certificate",
         &by_digest(REPO),
     ]));
-    let out = ok(&mut bed.cmd(&["verify", "--certificate-chain", s(&chain), IMAGE]));
+    let out = ok(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--certificate-chain",
+        s(&chain),
+        IMAGE,
+    ]));
     let p = payloads(&out);
     assert_eq!(p.len(), 1);
     assert_eq!(p[0]["optional"]["with"], "certificate");
@@ -450,7 +545,16 @@ fn verify_by_certificate_needs_trust_flags_and_certificates() {
         ("--ca-roots", "leaf.key", "not a CERTIFICATE"),
         ("--ca-roots", "pki.cnf", "no PEM certificate"),
     ] {
-        let out = run(&mut bed.cmd(&["verify", flag, s(&pki.p(file)), IMAGE]));
+        let out = run(&mut bed.cmd(&[
+            "verify",
+            "--certificate-identity",
+            SUBJECT,
+            "--certificate-oidc-issuer-regexp",
+            ".*",
+            flag,
+            s(&pki.p(file)),
+            IMAGE,
+        ]));
         assert!(!out.status.success());
         assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
         assert!(stderr(&out).contains(want), "{}", stderr(&out));
@@ -578,7 +682,15 @@ fn damaged_or_expired_certificates_on_signatures_fail_only_their_layer() {
     }
     let chain = pki.p("chain.pem");
     let verify = |extra: &[&str]| {
-        let mut args = vec!["verify", "--certificate-chain", s(&chain)];
+        let mut args = vec![
+            "verify",
+            "--certificate-identity",
+            SUBJECT,
+            "--certificate-oidc-issuer-regexp",
+            ".*",
+            "--certificate-chain",
+            s(&chain),
+        ];
         args.extend(extra);
         args.push(IMAGE);
         run(&mut bed.cmd(&args))
@@ -782,6 +894,10 @@ fn certificate_signatures_verify_with_cosign_in_a_registry() {
     );
     let out = run(&mut bed.cmd(&[
         "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
         "--certificate-chain",
         s(&chain),
         &format!("{expired}:v1"),
@@ -812,6 +928,10 @@ fn certificate_signatures_verify_with_cosign_in_a_registry() {
     );
     let out = run(&mut bed.cmd(&[
         "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
         "--certificate-chain",
         s(&chain),
         &format!("{plain}:v1"),
@@ -884,15 +1004,513 @@ fn cosign_certificate_signatures_verify_with_airsign_offline() {
     assert_eq!(ann["dev.sigstore.cosign/chain"], pki.text("chain.pem"));
 
     let image = format!("{name}:v1");
-    let out = ok(&mut bed.cmd(&["verify", "--ca-roots", s(&pki.p("root.pem")), &image]));
+    let out = ok(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--ca-roots",
+        s(&pki.p("root.pem")),
+        &image,
+    ]));
     assert_eq!(payloads(&out)[0]["optional"]["Subject"], SUBJECT);
     ok(&mut bed.cmd(&[
         "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
         "--certificate-chain",
         s(&pki.p("chain.pem")),
         &image,
     ]));
     ok(&mut bed.cmd(&["verify", "--key", s(&public), &image]));
-    let out = run(&mut bed.cmd(&["verify", "--ca-roots", s(&pki.p("evil.pem")), &image]));
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--certificate-identity",
+        SUBJECT,
+        "--certificate-oidc-issuer-regexp",
+        ".*",
+        "--ca-roots",
+        s(&pki.p("evil.pem")),
+        &image,
+    ]));
     assert_eq!(out.status.code(), Some(12));
+}
+
+/// The identity flags (`--certificate-identity[-regexp]`,
+/// `--certificate-oidc-issuer[-regexp]`) as cosign 2.5 applies them: required in
+/// keyless mode, matched against every SAN (OtherName username included) and the
+/// Fulcio v1 issuer extension (raw bytes; cosign 2.5 ignores the v2 one), regexps
+/// unanchored.
+#[test]
+fn identity_flags_filter_certificates_as_cosign_does() {
+    let Some((pki, bed, key, public)) = setup() else {
+        return;
+    };
+    let chain = pki.p("chain.pem");
+    let images = [
+        (REPO.to_string(), "leaf.pem"),
+        ("registry.example.com/demo/fulcio".to_string(), "fulcio.pem"),
+        (
+            "registry.example.com/demo/fulcio-v1".to_string(),
+            "fulcio-v1.pem",
+        ),
+    ];
+    for (repo, cert) in &images[1..] {
+        bed.import("single", repo);
+        let _ = cert;
+    }
+    for (repo, cert) in &images {
+        ok(&mut bed.cmd(&[
+            "sign",
+            "--key",
+            s(&key),
+            "--certificate",
+            s(&pki.p(cert)),
+            "--certificate-chain",
+            s(&chain),
+            &by_digest(repo),
+        ]));
+    }
+    let verify = |image: &str, flags: &[&str]| {
+        let mut args = vec!["verify", "--certificate-chain", s(&chain)];
+        args.extend(flags);
+        args.push(image);
+        run(&mut bed.cmd(&args))
+    };
+    let any_issuer = ["--certificate-oidc-issuer-regexp", ".*"];
+    let gh = "https://token.actions.githubusercontent.com";
+    let (plain, v2, v1) = (
+        format!("{REPO}:v1"),
+        format!("{}:v1", images[1].0),
+        format!("{}:v1", images[2].0),
+    );
+
+    // required in keyless mode, as cosign says
+    assert_code(
+        &verify(&plain, &any_issuer),
+        2,
+        "--certificate-identity or --certificate-identity-regexp is required for verification in keyless mode",
+    );
+    assert_code(
+        &verify(&plain, &["--certificate-identity", SUBJECT]),
+        2,
+        "--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required",
+    );
+    // and refused, not ignored, where no certificate is validated
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        "--certificate-identity",
+        SUBJECT,
+        &plain,
+    ]));
+    assert_code(&out, 2, "with --key alone");
+    // a malformed regexp: one line, exit 2
+    let out = verify(
+        &plain,
+        &[
+            "--certificate-identity-regexp",
+            "(x",
+            "--certificate-oidc-issuer-regexp",
+            ".*",
+        ],
+    );
+    assert_code(&out, 2, "malformed subject in identity: (x");
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+
+    let cases: &[(&str, &[&str], bool)] = &[
+        // a private CA's certificate: the email SAN; no issuer extension
+        (
+            &plain,
+            &[
+                "--certificate-identity",
+                SUBJECT,
+                "--certificate-oidc-issuer-regexp",
+                ".*",
+            ],
+            true,
+        ),
+        (
+            &plain,
+            &[
+                "--certificate-identity",
+                SUBJECT,
+                "--certificate-oidc-issuer-regexp",
+                "^$",
+            ],
+            true,
+        ),
+        (
+            &plain,
+            &[
+                "--certificate-identity",
+                "someone@example.com",
+                "--certificate-oidc-issuer-regexp",
+                ".*",
+            ],
+            false,
+        ),
+        (
+            &plain,
+            &[
+                "--certificate-identity",
+                SUBJECT,
+                "--certificate-oidc-issuer",
+                gh,
+            ],
+            false,
+        ),
+        (
+            &plain,
+            &[
+                "--certificate-identity-regexp",
+                "^signer@",
+                "--certificate-oidc-issuer-regexp",
+                ".*",
+            ],
+            true,
+        ),
+        (
+            &plain,
+            &[
+                "--certificate-identity-regexp",
+                "example\\.org$",
+                "--certificate-oidc-issuer-regexp",
+                ".*",
+            ],
+            false,
+        ),
+        // unanchored, as Go's MatchString
+        (
+            &plain,
+            &[
+                "--certificate-identity-regexp",
+                "gner@exa",
+                "--certificate-oidc-issuer-regexp",
+                ".",
+            ],
+            false,
+        ),
+        (
+            &plain,
+            &[
+                "--certificate-identity-regexp",
+                "gner@exa",
+                "--certificate-oidc-issuer-regexp",
+                "",
+            ],
+            true,
+        ),
+        // the regexp wins over the exact flag
+        (
+            &plain,
+            &[
+                "--certificate-identity",
+                "nobody",
+                "--certificate-identity-regexp",
+                "signer",
+                "--certificate-oidc-issuer-regexp",
+                ".*",
+            ],
+            true,
+        ),
+        // the OtherName username or the URI SAN; the v2 issuer extension is not
+        // read (cosign 2.5 reads only v1), so the issuer is empty
+        (
+            &v2,
+            &[
+                "--certificate-identity",
+                "alice-bot",
+                "--certificate-oidc-issuer-regexp",
+                "^$",
+            ],
+            true,
+        ),
+        (
+            &v2,
+            &[
+                "--certificate-identity-regexp",
+                "^https://github.com/org/repo/",
+                "--certificate-oidc-issuer-regexp",
+                ".*",
+            ],
+            true,
+        ),
+        (
+            &v2,
+            &[
+                "--certificate-identity",
+                "alice-bot",
+                "--certificate-oidc-issuer",
+                gh,
+            ],
+            false,
+        ),
+        (
+            &v2,
+            &[
+                "--certificate-identity",
+                "alice-bot",
+                "--certificate-oidc-issuer",
+                "https://accounts.google.com",
+            ],
+            false,
+        ),
+        (
+            &v2,
+            &[
+                "--certificate-identity",
+                "mallory",
+                "--certificate-oidc-issuer",
+                gh,
+            ],
+            false,
+        ),
+        // Fulcio v1 issuer (raw bytes), DNS and email SANs
+        (
+            &v1,
+            &[
+                "--certificate-identity",
+                "build.example.com",
+                "--certificate-oidc-issuer",
+                "https://issuer-v1.example.com",
+            ],
+            true,
+        ),
+        (
+            &v1,
+            &[
+                "--certificate-identity",
+                "ci@example.com",
+                "--certificate-oidc-issuer-regexp",
+                "issuer-v1",
+            ],
+            true,
+        ),
+        (
+            &v1,
+            &[
+                "--certificate-identity",
+                "ci@example.com",
+                "--certificate-oidc-issuer",
+                gh,
+            ],
+            false,
+        ),
+    ];
+    for (image, flags, pass) in cases {
+        let out = verify(image, flags);
+        if *pass {
+            assert!(out.status.success(), "{image} {flags:?}: {}", stderr(&out));
+        } else {
+            assert_code(&out, 12, "none of the expected identities matched");
+        }
+    }
+    // what the certificate names is in the error, as cosign words it
+    let out = verify(
+        &v2,
+        &[
+            "--certificate-identity",
+            "mallory",
+            "--certificate-oidc-issuer",
+            gh,
+        ],
+    );
+    assert!(
+        stderr(&out).contains(
+            "got subjects [https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1, alice-bot] with issuer \"\""
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = verify(
+        &v1,
+        &[
+            "--certificate-identity",
+            "mallory",
+            "--certificate-oidc-issuer-regexp",
+            ".*",
+        ],
+    );
+    assert!(
+        stderr(&out).contains(
+            "got subjects [build.example.com, ci@example.com] with issuer \"https://issuer-v1.example.com\""
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    // with --key and CA flags, a certificate-carrying signature must match too
+    let out = run(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        "--ca-roots",
+        s(&pki.p("root.pem")),
+        "--certificate-identity",
+        "someone@example.com",
+        &plain,
+    ]));
+    assert_code(&out, 12, "none of the expected identities matched");
+}
+
+/// The same identity flags give the same answer from the real cosign 2.5, on the
+/// same signatures pushed byte for byte to a registry: proof that the SANs and the
+/// v1/v2 issuer extensions are read as cosign reads them.
+#[test]
+fn identity_flags_agree_with_cosign_in_a_registry() {
+    let Some(cosign) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(openssl) = need!(Tool::Openssl) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let pki = Pki::new(&openssl);
+    let bed = Bed::new();
+    let (key, _) = bed.import_key(&pki.p("leaf.key"), "signer");
+    let sd = fixture_digest("single");
+    let chain = pki.p("chain.pem");
+    let gh = "https://token.actions.githubusercontent.com";
+    for (name, cert) in [
+        ("plain", "leaf.pem"),
+        ("v2", "fulcio.pem"),
+        ("v1", "fulcio-v1.pem"),
+    ] {
+        let repo = format!("{}/ids/{name}", reg.host());
+        bed.import("single", &repo);
+        ok(&mut bed.cmd(&[
+            "sign",
+            "--key",
+            s(&key),
+            "--certificate",
+            s(&pki.p(cert)),
+            "--certificate-chain",
+            s(&chain),
+            &format!("{repo}@{sd}"),
+        ]));
+        for tag in ["v1".to_string(), sig_tag(&sd)] {
+            let out = skopeo_push(
+                &skopeo,
+                &reg,
+                &bed.store,
+                &format!("{repo}:{tag}"),
+                &format!("ids/{name}:{tag}"),
+            );
+            assert!(out.status.success(), "push {repo}:{tag}: {}", stderr(&out));
+        }
+    }
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "plain",
+            &[
+                "--certificate-identity",
+                SUBJECT,
+                "--certificate-oidc-issuer-regexp",
+                ".*",
+            ],
+        ),
+        (
+            "plain",
+            &[
+                "--certificate-identity",
+                SUBJECT,
+                "--certificate-oidc-issuer",
+                gh,
+            ],
+        ),
+        (
+            "plain",
+            &[
+                "--certificate-identity-regexp",
+                "gner@exa",
+                "--certificate-oidc-issuer-regexp",
+                "^$",
+            ],
+        ),
+        (
+            "v2",
+            &[
+                "--certificate-identity",
+                "alice-bot",
+                "--certificate-oidc-issuer",
+                gh,
+            ],
+        ),
+        (
+            "v2",
+            &[
+                "--certificate-identity-regexp",
+                "^https://github.com/org/repo/",
+                "--certificate-oidc-issuer-regexp",
+                "actions",
+            ],
+        ),
+        (
+            "v2",
+            &[
+                "--certificate-identity",
+                "alice-bot",
+                "--certificate-oidc-issuer",
+                "https://accounts.google.com",
+            ],
+        ),
+        (
+            "v1",
+            &[
+                "--certificate-identity",
+                "build.example.com",
+                "--certificate-oidc-issuer",
+                "https://issuer-v1.example.com",
+            ],
+        ),
+        (
+            "v1",
+            &[
+                "--certificate-identity",
+                "ci@example.com",
+                "--certificate-oidc-issuer",
+                gh,
+            ],
+        ),
+    ];
+    let mut passes = 0;
+    for (name, flags) in cases {
+        let image = format!("{}/ids/{name}:v1", reg.host());
+        let home = TempDir::new().unwrap();
+        let theirs = run(Command::new(&cosign)
+            .env("HOME", home.path())
+            .args(["verify", "--certificate-chain", s(&chain)])
+            .args(*flags)
+            .args(["--insecure-ignore-sct", "--insecure-ignore-tlog=true"])
+            .args(reg.cosign_args(true))
+            .arg(&image));
+        let mut args = vec!["verify", "--certificate-chain", s(&chain)];
+        args.extend(*flags);
+        args.push(&image);
+        let ours = run(&mut bed.cmd(&args));
+        assert_eq!(
+            ours.status.success(),
+            theirs.status.success(),
+            "{name} {flags:?}: airsign {} / cosign {}",
+            stderr(&ours),
+            stderr(&theirs)
+        );
+        passes += usize::from(ours.status.success());
+    }
+    // the table has teeth both ways
+    assert!(
+        passes > 0 && passes < cases.len(),
+        "{passes} of {}",
+        cases.len()
+    );
 }

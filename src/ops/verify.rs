@@ -26,6 +26,7 @@ use p256::ecdsa::VerifyingKey;
 use crate::keys;
 use crate::payload;
 use crate::signature::certs::{self, Cert};
+use crate::signature::identity::IdentityPolicy;
 use crate::signature::verify::{
     check_claims, cosign_json, decode_base64_signature, verify_signature,
 };
@@ -52,6 +53,12 @@ pub struct VerifyOptions {
     pub ca_intermediates: Option<std::path::PathBuf>,
     pub annotations: Vec<String>,
     pub output: Output,
+    /// cosign's `--certificate-identity`, `--certificate-identity-regexp`,
+    /// `--certificate-oidc-issuer`, `--certificate-oidc-issuer-regexp`.
+    pub certificate_identity: Option<String>,
+    pub certificate_identity_regexp: Option<String>,
+    pub certificate_oidc_issuer: Option<String>,
+    pub certificate_oidc_issuer_regexp: Option<String>,
 }
 
 /// Trusted roots and the intermediates that may lead to them.
@@ -66,6 +73,8 @@ pub struct CaTrust {
 pub struct Trust {
     pub key: Option<VerifyingKey>,
     pub ca: Option<CaTrust>,
+    /// Who a certificate validated against `ca` must name.
+    pub identity: IdentityPolicy,
 }
 
 /// One verified signature layer.
@@ -92,8 +101,9 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
             "pass --key, or verify by certificate with --certificate-chain or --ca-roots".into(),
         ));
     }
+    let identity = identity_policy(opts, ca.is_some())?;
     let key = opts.key.as_deref().map(keys::load_public_key).transpose()?;
-    let trust = Trust { key, ca };
+    let trust = Trust { key, ca, identity };
     // Read everything first (one catalog per layout), then check signatures on every
     // core — ECDSA verification is nearly all of the time — then report in order,
     // stopping at the first image that fails, as cosign does.
@@ -248,6 +258,46 @@ pub fn judge(
     Ok(verified)
 }
 
+/// The identity flags, as cosign requires them: both an identity and an issuer flag
+/// when verifying by certificate alone ("keyless mode"). Without CA flags there is no
+/// validated certificate to check them against, so they are refused rather than
+/// silently ignored (cosign ignores them next to `--key`).
+fn identity_policy(opts: &VerifyOptions, by_ca: bool) -> Result<IdentityPolicy> {
+    let policy = IdentityPolicy::new(
+        opts.certificate_identity.as_deref(),
+        opts.certificate_identity_regexp.as_deref(),
+        opts.certificate_oidc_issuer.as_deref(),
+        opts.certificate_oidc_issuer_regexp.as_deref(),
+    )
+    .map_err(Error::Usage)?;
+    if !by_ca {
+        if !policy.is_empty() {
+            return Err(Error::Usage(
+                "--certificate-identity and --certificate-oidc-issuer check a certificate \
+                 validated by --certificate-chain or --ca-roots; with --key alone none is"
+                    .into(),
+            ));
+        }
+    } else if opts.key.is_none() {
+        if !policy.has_subject() {
+            return Err(Error::Usage(
+                "--certificate-identity or --certificate-identity-regexp is required for \
+                 verification in keyless mode"
+                    .into(),
+            ));
+        }
+        if !policy.has_issuer() {
+            return Err(Error::Usage(
+                "--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required \
+                 for verification in keyless mode (a private CA's certificates name no \
+                 issuer: --certificate-oidc-issuer-regexp '.*')"
+                    .into(),
+            ));
+        }
+    }
+    Ok(policy)
+}
+
 /// The CA flags: `--certificate-chain` (the last certificate is the root, the others
 /// intermediates, as cosign reads it) or `--ca-roots` with `--ca-intermediates`.
 fn load_ca(opts: &VerifyOptions) -> Result<Option<CaTrust>> {
@@ -306,6 +356,7 @@ fn check_layer(
     let mut ca_verified = false;
     if let (Some(ca), Some(cert)) = (&trust.ca, &certificate) {
         validate_certificate(cert, layer, ca)?;
+        trust.identity.check(cert).map_err(Error::Invalid)?;
         ca_verified = true;
     }
     let key = match (&trust.key, &certificate) {

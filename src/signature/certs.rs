@@ -36,6 +36,9 @@ const ANY_EKU_DER: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
 /// Fulcio's (deprecated, raw-string) OIDC issuer extension, which cosign prints as
 /// `Issuer` in `verify` output.
 const FULCIO_ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
+/// Fulcio's OtherName SAN (a username), which cosign counts among the SANs.
+const FULCIO_OTHERNAME_SAN: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.7");
 
 /// Largest certificate or chain file (or annotation) read.
 pub const MAX_CERT_FILE: u64 = 1024 * 1024;
@@ -233,6 +236,46 @@ impl Cert {
             })
         };
         (0..4).find_map(pick)
+    }
+
+    /// Every subject alternative name as cosign's `getSubjectAlternateNames` lists
+    /// them for `--certificate-identity`: DNS names, emails, IP addresses, URIs,
+    /// then Fulcio's OtherName username.
+    pub fn sans(&self) -> Vec<String> {
+        let Ok(Some((_, san))) = self
+            .cert
+            .tbs_certificate()
+            .get_extension::<SubjectAltName>()
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for want in 0..5u8 {
+            for n in &san.0 {
+                let v = match (want, n) {
+                    (0, GeneralName::DnsName(s))
+                    | (1, GeneralName::Rfc822Name(s))
+                    | (3, GeneralName::UniformResourceIdentifier(s)) => Some(s.to_string()),
+                    (2, GeneralName::IpAddress(ip)) => ip_string(ip.as_bytes()),
+                    (4, GeneralName::OtherName(o)) if o.type_id == FULCIO_OTHERNAME_SAN => o
+                        .value
+                        .decode_as::<x509_cert::der::asn1::Utf8StringRef<'_>>()
+                        .ok()
+                        .map(|u| u.as_str().to_owned()),
+                    _ => None,
+                };
+                out.extend(v);
+            }
+        }
+        out
+    }
+
+    /// The OIDC issuer cosign 2.5 matches `--certificate-oidc-issuer` against: the
+    /// Fulcio v1 extension's raw bytes, or empty. cosign 2.5 does not read the v2
+    /// extension (1.3.6.1.4.1.57264.1.8) there — checked against it in
+    /// tests/certs.rs — and current Fulcio certificates carry both.
+    pub fn oidc_issuer(&self) -> String {
+        self.fulcio_issuer().unwrap_or_default()
     }
 
     /// The Fulcio v1 OIDC issuer extension's raw value, if present.

@@ -9,6 +9,7 @@
 pub mod artifact;
 pub mod attach;
 pub mod certs;
+pub mod identity;
 pub mod verify;
 
 pub use artifact::{SigLayer, SignatureArtifact};
