@@ -22,7 +22,8 @@
 //!   repositories on 4 shared chains of base layers) into a fresh loopback
 //!   `docker-registry`, against `skopeo copy --preserve-digests oci:… docker://…` of
 //!   each tag (image and `.sig`; one process per tag, times summed) into another fresh
-//!   one (registry storage on tmpfs when there is one); then a resync of 1,000 tags
+//!   one (registry storage on tmpfs when there is one, on disk with
+//!   `AIRSIGN_BENCH_REGISTRY_ON_DISK=1`); then a resync of 1,000 tags
 //!   that are all there already (with `--plain-http`, as for a known HTTPS
 //!   registry). Targets: cold ≤ 0.5× skopeo's time, warm ≤ 2 s and ≤ 1 HTTP request
 //!   per tag (from `sync --json`), peak RSS < 64 MiB.
@@ -2294,8 +2295,9 @@ fn bench_sync(ctx: &Ctx) -> Outcome {
     // The registries keep their storage on tmpfs when there is one: a real registry
     // is another machine, so its disk writes should not compete with the tools' reads
     // (both tools push into the same kind of registry either way).
-    let shm = Path::new("/dev/shm")
-        .is_dir()
+    // AIRSIGN_BENCH_REGISTRY_ON_DISK=1 keeps it under the bench dir instead.
+    let on_disk = std::env::var("AIRSIGN_BENCH_REGISTRY_ON_DISK").is_ok_and(|v| v == "1");
+    let shm = (!on_disk && Path::new("/dev/shm").is_dir())
         .then(|| {
             tempfile::Builder::new()
                 .prefix("airsign-bench-registry.")

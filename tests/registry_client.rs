@@ -734,217 +734,19 @@ fn a_docker_content_digest_that_disagrees_is_an_error() {
 }
 
 // ---- Bearer token auth against the real registry, with a token issuer in the test ----
-
-/// `docker-registry` in `auth: token` mode, trusting a self-signed P-256 cert whose
-/// key signs the JWTs of a tiny token server (plain HTTP on loopback). Killed (by
-/// its own pid) on drop.
-struct TokenRegistry {
-    child: std::process::Child,
-    port: u16,
-    realm_port: u16,
-    scopes_asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TokenRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn pct_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(if b[i] == b'+' { b' ' } else { b[i] });
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn start_token_registry(user: &str, password: &str) -> Option<TokenRegistry> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    use p256::ecdsa::signature::Signer;
-    use p256::pkcs8::DecodePrivateKey;
-    use std::io::{BufRead, BufReader};
-
-    let bin = common::require(common::Tool::Registry)?;
-    let openssl = common::require(common::Tool::Openssl)?;
-    let dir = tempfile::tempdir().unwrap();
-    let (key, cert) = (dir.path().join("issuer.key"), dir.path().join("issuer.crt"));
-    let ok = std::process::Command::new(openssl)
-        .args([
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "2",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-subj", "/CN=airsign test token issuer"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let sk =
-        p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&key).unwrap()).unwrap();
-    let pem = std::fs::read_to_string(&cert).unwrap();
-    let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-
-    // the token server: grants whatever scope is asked, to the right user only
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let realm_port = l.local_addr().unwrap().port();
-    let scopes_asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let asked = scopes_asked.clone();
-    let want_auth = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut s) = conn else { return };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut head = Vec::new();
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                head.push(line.trim_end().to_owned());
-            }
-            let Some(target) = head.first().and_then(|l| l.split(' ').nth(1)) else {
-                continue;
-            };
-            let authed = head
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(&format!("authorization: {want_auth}")));
-            let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-            let mut access = Vec::new();
-            let mut scopes = Vec::new();
-            for kv in query.split('&') {
-                if let Some(v) = kv.strip_prefix("scope=") {
-                    let scope = pct_decode(v);
-                    let mut parts = scope.rsplitn(2, ':');
-                    let actions: Vec<String> = parts
-                        .next()
-                        .unwrap()
-                        .split(',')
-                        .map(|a| format!("\"{a}\""))
-                        .collect();
-                    let (kind, name) = parts.next().unwrap().split_once(':').unwrap();
-                    access.push(format!(
-                        "{{\"type\":\"{kind}\",\"name\":\"{name}\",\"actions\":[{}]}}",
-                        actions.join(",")
-                    ));
-                    scopes.push(scope);
-                }
-            }
-            asked.lock().unwrap().push(scopes.join(" "));
-            let reply = if authed {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs();
-                let header =
-                    format!("{{\"typ\":\"JWT\",\"alg\":\"ES256\",\"x5c\":[\"{der_b64}\"]}}");
-                let claims = format!(
-                    "{{\"iss\":\"airsign-issuer\",\"sub\":\"tester\",\"aud\":\"airsign-test\",\"exp\":{},\"nbf\":{},\"iat\":{},\"jti\":\"{now}{}\",\"access\":[{}]}}",
-                    now + 300,
-                    now - 10,
-                    now,
-                    scopes.len(),
-                    access.join(",")
-                );
-                let input = format!(
-                    "{}.{}",
-                    URL_SAFE_NO_PAD.encode(header),
-                    URL_SAFE_NO_PAD.encode(claims)
-                );
-                let sig: p256::ecdsa::Signature = sk.sign(input.as_bytes());
-                let jwt = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()));
-                resp(
-                    "200 OK",
-                    &["Content-Type: application/json".into()],
-                    &format!("{{\"token\":\"{jwt}\",\"expires_in\":300}}"),
-                )
-            } else {
-                resp("401 Unauthorized", &[], "{\"details\":\"bad credentials\"}")
-            };
-            let _ = s.write_all(reply.as_bytes());
-        }
-    });
-
-    let port = free_port();
-    let y = |p: &Path| format!("'{}'", p.display());
-    std::fs::write(
-        dir.path().join("config.yml"),
-        format!(
-            "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: s3cret-{port}\nauth:\n  token:\n    realm: http://127.0.0.1:{realm_port}/token\n    service: airsign-test\n    issuer: airsign-issuer\n    rootcertbundle: {}\n",
-            y(&dir.path().join("data")),
-            y(&cert)
-        ),
-    )
-    .unwrap();
-    let log = File::create(dir.path().join("registry.log")).unwrap();
-    let child = std::process::Command::new(bin)
-        .arg("serve")
-        .arg(dir.path().join("config.yml"))
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let reg = TokenRegistry {
-        child,
-        port,
-        realm_port,
-        scopes_asked,
-        _dir: dir,
-    };
-    let start = std::time::Instant::now();
-    while common::registry::http_status(port, "/v2/") != Some(401) {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "token registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(reg)
-}
+// (`Mode::Token`: docker-registry in `auth: token` mode trusting a certificate whose
+// key signs the JWTs of a token server in the test; see tests/common/registry.rs)
 
 #[test]
 fn bearer_token_auth_with_every_scope_a_mount_needs() {
-    let Some(reg) = start_token_registry("tok-user", "tok-pass") else {
+    let Some(reg) = Registry::start(Mode::Token) else {
         return;
     };
-    let host = format!("127.0.0.1:{}", reg.port);
+    let host = reg.host();
     let mut o = fake_client_options();
     o.credentials = CredentialSource::Explicit {
-        username: "tok-user".into(),
-        password: "tok-pass".into(),
+        username: reg.user().into(),
+        password: reg.password().into(),
     };
     o.plain_http = false; // loopback: probed, falls back to plain HTTP
     let c = RegistryClient::new(o.clone()).unwrap();
@@ -964,9 +766,9 @@ fn bearer_token_auth_with_every_scope_a_mount_needs() {
     .unwrap();
     assert_eq!(c.blob_exists(&src, &d).unwrap(), Some(body.len() as u64));
     // the token for src (pull,push) is reused: no new token request
-    let asked = reg.scopes_asked.lock().unwrap().len();
+    let asked = reg.scopes_asked().len();
     assert_eq!(c.blob_exists(&src, &d).unwrap(), Some(body.len() as u64));
-    assert_eq!(reg.scopes_asked.lock().unwrap().len(), asked);
+    assert_eq!(reg.scopes_asked().len(), asked);
 
     let push = c
         .mount_blob(
@@ -978,7 +780,7 @@ fn bearer_token_auth_with_every_scope_a_mount_needs() {
         )
         .unwrap();
     assert_eq!(push, BlobPush::Mounted);
-    let asked = reg.scopes_asked.lock().unwrap().clone();
+    let asked = reg.scopes_asked();
     assert!(
         asked
             .iter()
@@ -992,7 +794,7 @@ fn bearer_token_auth_with_every_scope_a_mount_needs() {
 
     // the token server refuses wrong credentials: a clear auth error
     o.credentials = CredentialSource::Explicit {
-        username: "tok-user".into(),
+        username: reg.user().into(),
         password: "nope".into(),
     };
     let e = RegistryClient::new(o)
@@ -1001,7 +803,8 @@ fn bearer_token_auth_with_every_scope_a_mount_needs() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("authentication failed") && e.contains(&format!("127.0.0.1:{}", reg.realm_port)),
+        e.contains("authentication failed")
+            && e.contains(&format!("127.0.0.1:{}", reg.realm_port().unwrap())),
         "{e}"
     );
 }

@@ -611,7 +611,11 @@ impl RegistryClient {
                         false,
                     );
                     match http {
-                        Ok(resp) if matches!(resp.status().as_u16(), 200 | 401) => {
+                        // a busy answer (429, 5xx) still proves plain HTTP: the
+                        // request that needed the scheme then retries as usual
+                        Ok(resp)
+                            if matches!(resp.status().as_u16(), 200 | 401 | 429 | 500..=599) =>
+                        {
                             self.note_challenge(host, &resp);
                             drain(resp);
                             "http"
@@ -812,10 +816,16 @@ impl RegistryClient {
         };
         let status = resp.status().as_u16();
         if status != 200 {
-            let why = if matches!(status, 401 | 403) && cred.is_some() {
-                "authentication failed, credentials rejected by the token server"
-            } else {
-                "token request failed"
+            let why = match (status, &cred) {
+                (401 | 403, Some(_)) => {
+                    "authentication failed, credentials rejected by the token server".to_owned()
+                }
+                // an anonymous token refused: say what is missing, not just the status
+                (401 | 403, None) => format!(
+                    "authentication required: no credentials configured for {}",
+                    repo.registry
+                ),
+                _ => "token request failed".to_owned(),
             };
             return Err(Fail::new(
                 FailKind::Auth,

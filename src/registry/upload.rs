@@ -461,10 +461,15 @@ impl RegistryClient {
         mut monolithic: bool,
         on: &mut dyn FnMut(&UploadSession),
     ) -> std::result::Result<(), Fail> {
-        let started = Instant::now();
+        // The retry budget (attempts and time) is per stretch without progress: a
+        // long upload over a flaky link may fail many times in all, as long as the
+        // registry keeps acknowledging more bytes between failures.
+        let mut started = Instant::now();
         let mut failures = 0u32;
+        let mut furthest = s.offset;
         let mut need_status = false;
         loop {
+            let asked_status = need_status;
             let step = if need_status {
                 self.status(&mut s).map(|_| ())
             } else {
@@ -479,15 +484,25 @@ impl RegistryClient {
                 Err(f) if matches!(f.kind, FailKind::Transient | FailKind::NotFound) => f,
                 Err(f) => return Err(f),
             };
-            failures += 1;
-            let Some(wait) = self
-                .opts()
-                .retry
-                .backoff(failures, started.elapsed(), f.retry_after)
-            else {
-                return Err(f);
-            };
-            std::thread::sleep(wait);
+            if s.offset > furthest {
+                furthest = s.offset;
+                failures = 0;
+                started = Instant::now();
+            }
+            // a session found gone when asked after a failure is that failure's
+            // consequence (distribution drops an upload whose body was cut), not a
+            // second failure: start over at once
+            if !(asked_status && f.kind == FailKind::NotFound) {
+                failures += 1;
+                let Some(wait) =
+                    self.opts()
+                        .retry
+                        .backoff(failures, started.elapsed(), f.retry_after)
+                else {
+                    return Err(f);
+                };
+                std::thread::sleep(wait);
+            }
             // whatever happened, continue in chunks from what the registry holds
             monolithic = false;
             if f.kind == FailKind::NotFound {

@@ -8,6 +8,7 @@
 
 pub mod bed;
 pub mod oci;
+pub mod proxy;
 pub mod registry;
 pub mod verifiers;
 

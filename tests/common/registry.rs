@@ -1,6 +1,7 @@
 //! A real registry for tests: Debian's `docker-registry` (distribution 2.8) started
 //! as a child process on a free loopback port, with its config and storage in a
-//! temp dir, optionally behind htpasswd basic auth and/or TLS from a private CA.
+//! temp dir, optionally behind htpasswd basic auth and/or TLS from a private CA, or
+//! behind Bearer token auth (`auth: token`) with a token issuer running in the test.
 //! Dropping the [`Registry`] kills that one process (by its own pid) and waits for it.
 //!
 //! ```ignore
@@ -28,6 +29,11 @@ pub enum Mode {
     Tls,
     /// HTTPS and basic auth.
     TlsBasicAuth,
+    /// Plain HTTP with Bearer token auth: the registry's `auth: token` mode trusts a
+    /// self-signed P-256 certificate whose key signs the JWTs of a small token server
+    /// in the test (plain HTTP on loopback), which grants every scope asked to the
+    /// right user and answers 401 to anyone else. See [`Registry::scopes_asked`].
+    Token,
 }
 
 impl Mode {
@@ -37,8 +43,14 @@ impl Mode {
         matches!(self, Mode::Tls | Mode::TlsBasicAuth)
     }
 
-    pub fn auth(self) -> bool {
+    /// htpasswd basic auth.
+    pub fn basic(self) -> bool {
         matches!(self, Mode::BasicAuth | Mode::TlsBasicAuth)
+    }
+
+    /// Whether the registry wants credentials (basic or via its token server).
+    pub fn auth(self) -> bool {
+        matches!(self, Mode::BasicAuth | Mode::TlsBasicAuth | Mode::Token)
     }
 }
 
@@ -58,6 +70,8 @@ pub struct Registry {
     port: u16,
     user: String,
     password: String,
+    /// The token issuer, in [`Mode::Token`].
+    token: Option<token::Issuer>,
     dir: tempfile::TempDir,
 }
 
@@ -74,7 +88,7 @@ impl Registry {
             .tempdir()
             .expect("temp dir for the registry");
         let (user, password) = (String::from("airsign"), unique("pw"));
-        if mode.auth() {
+        if mode.basic() {
             let htpasswd = require(Tool::Htpasswd)?;
             // distribution only accepts bcrypt entries (-B)
             tool_ok(
@@ -90,12 +104,21 @@ impl Registry {
             // Readiness over TLS is checked with curl, which also proves the CA works.
             find_curl()?;
         }
+        let issuer = match mode {
+            Mode::Token => Some(token::Issuer::start(
+                &require(Tool::Openssl)?,
+                dir.path(),
+                &user,
+                &password,
+            )),
+            _ => None,
+        };
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
             std::fs::write(
                 dir.path().join("config.yml"),
-                config(dir.path(), port, mode),
+                config(dir.path(), port, mode, issuer.as_ref()),
             )
             .expect("writing config.yml");
             let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
@@ -116,10 +139,14 @@ impl Registry {
                 port,
                 user: user.clone(),
                 password: password.clone(),
+                token: None,
                 dir,
             };
             match reg.wait_ready() {
-                Ok(()) => return Some(reg),
+                Ok(()) => {
+                    reg.token = issuer;
+                    return Some(reg);
+                }
                 Err(log) if log.contains("address already in use") => {
                     // someone took the port between our probe and the bind: retry
                     last_log = log;
@@ -224,6 +251,20 @@ impl Registry {
         self.mode
             .auth()
             .then(|| format!("{}:{}", self.user, self.password))
+    }
+
+    /// In [`Mode::Token`], the port of the token server (the realm).
+    pub fn realm_port(&self) -> Option<u16> {
+        self.token.as_ref().map(|t| t.port)
+    }
+
+    /// In [`Mode::Token`], the scopes of every token request so far, one entry per
+    /// request (its scopes joined by spaces), in order.
+    pub fn scopes_asked(&self) -> Vec<String> {
+        self.token
+            .as_ref()
+            .map(|t| t.asked.lock().unwrap().clone())
+            .unwrap_or_default()
     }
 
     /// The private CA's certificate (PEM), in the TLS modes.
@@ -382,7 +423,7 @@ fn yq(s: &Path) -> String {
     format!("'{}'", s.display().to_string().replace('\'', "''"))
 }
 
-fn config(dir: &Path, port: u16, mode: Mode) -> String {
+fn config(dir: &Path, port: u16, mode: Mode, issuer: Option<&token::Issuer>) -> String {
     let mut c = format!(
         "version: 0.1\n\
          log: {{level: info, accesslog: {{disabled: false}}}}\n\
@@ -404,10 +445,20 @@ fn config(dir: &Path, port: u16, mode: Mode) -> String {
             yq(&dir.join("tls/server.key"))
         );
     }
-    if mode.auth() {
+    if mode.basic() {
         c += &format!(
             "auth:\n  htpasswd:\n    realm: airsign-test\n    path: {}\n",
             yq(&dir.join("htpasswd"))
+        );
+    }
+    if let Some(t) = issuer {
+        c += &format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {}\n    \
+             issuer: {}\n    rootcertbundle: {}\n",
+            t.port,
+            token::SERVICE,
+            token::ISSUER,
+            yq(&t.cert)
         );
     }
     c
@@ -477,4 +528,195 @@ fn tool_ok(cmd: &mut Command) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The token issuer of [`Mode::Token`].
+mod token {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::DecodePrivateKey;
+
+    use super::tool_ok;
+
+    pub const SERVICE: &str = "airsign-test";
+    pub const ISSUER: &str = "airsign-issuer";
+
+    /// A token server on a loopback port, answering `GET /token?service=&scope=…`
+    /// with an ES256 JWT (its certificate in `x5c`) granting every scope asked, to
+    /// the one user it knows; 401 to anyone else. Stops accepting when dropped.
+    pub struct Issuer {
+        pub port: u16,
+        /// The self-signed certificate the registry trusts (`rootcertbundle`).
+        pub cert: PathBuf,
+        pub asked: Arc<Mutex<Vec<String>>>,
+        stopping: Arc<AtomicBool>,
+    }
+
+    impl Drop for Issuer {
+        fn drop(&mut self) {
+            self.stopping.store(true, Ordering::SeqCst);
+            let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
+        }
+    }
+
+    impl Issuer {
+        pub fn start(openssl: &Path, dir: &Path, user: &str, password: &str) -> Issuer {
+            let (key, cert) = (dir.join("issuer.key"), dir.join("issuer.crt"));
+            tool_ok(
+                Command::new(openssl)
+                    .args(["req", "-x509", "-nodes", "-days", "2"])
+                    .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+                    .args(["-subj", "/CN=airsign test token issuer"])
+                    .arg("-keyout")
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert),
+            );
+            let sk = p256::ecdsa::SigningKey::from_pkcs8_pem(
+                &std::fs::read_to_string(&key).expect("issuer key"),
+            )
+            .expect("issuer key is PKCS#8 P-256");
+            let pem = std::fs::read_to_string(&cert).expect("issuer cert");
+            let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding the issuer");
+            let port = l.local_addr().unwrap().port();
+            let asked = Arc::new(Mutex::new(Vec::new()));
+            let stopping = Arc::new(AtomicBool::new(false));
+            let want = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+            let (log, stop) = (asked.clone(), stopping.clone());
+            std::thread::spawn(move || {
+                for conn in l.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(s) = conn else { continue };
+                    answer(s, &want, &der_b64, &sk, &log);
+                }
+            });
+            Issuer {
+                port,
+                cert,
+                asked,
+                stopping,
+            }
+        }
+    }
+
+    /// One token request per connection (then closed).
+    fn answer(
+        mut s: TcpStream,
+        want_auth: &str,
+        der_b64: &str,
+        sk: &p256::ecdsa::SigningKey,
+        log: &Mutex<Vec<String>>,
+    ) {
+        let Ok(clone) = s.try_clone() else { return };
+        let mut r = BufReader::new(clone);
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let Some(target) = head.first().and_then(|l| l.split(' ').nth(1)) else {
+            return;
+        };
+        let authed = head
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&format!("authorization: {want_auth}")));
+        let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let mut access = Vec::new();
+        let mut scopes = Vec::new();
+        for kv in query.split('&') {
+            let Some(v) = kv.strip_prefix("scope=") else {
+                continue;
+            };
+            let scope = pct_decode(v);
+            let mut parts = scope.rsplitn(2, ':');
+            let actions: Vec<String> = parts
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(|a| format!("\"{a}\""))
+                .collect();
+            let Some((kind, name)) = parts.next().and_then(|p| p.split_once(':')) else {
+                continue;
+            };
+            access.push(format!(
+                "{{\"type\":\"{kind}\",\"name\":\"{name}\",\"actions\":[{}]}}",
+                actions.join(",")
+            ));
+            scopes.push(scope);
+        }
+        log.lock().unwrap().push(scopes.join(" "));
+        let (status, body) = if authed {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let header = format!("{{\"typ\":\"JWT\",\"alg\":\"ES256\",\"x5c\":[\"{der_b64}\"]}}");
+            let claims = format!(
+                "{{\"iss\":\"{ISSUER}\",\"sub\":\"tester\",\"aud\":\"{SERVICE}\",\"exp\":{},\"nbf\":{},\"iat\":{now},\"jti\":\"{now}-{}\",\"access\":[{}]}}",
+                now + 300,
+                now - 10,
+                log.lock().unwrap().len(),
+                access.join(",")
+            );
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(claims)
+            );
+            let sig: p256::ecdsa::Signature = sk.sign(input.as_bytes());
+            let jwt = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()));
+            (
+                "200 OK",
+                format!("{{\"token\":\"{jwt}\",\"access_token\":\"{jwt}\",\"expires_in\":300}}"),
+            )
+        } else {
+            (
+                "401 Unauthorized",
+                "{\"details\":\"bad credentials\"}".to_owned(),
+            )
+        };
+        let _ = write!(
+            s,
+            "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    }
+
+    fn pct_decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let hex = (b[i] == b'%')
+                .then(|| s.get(i + 1..i + 3))
+                .flatten()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => {
+                    out.push(if b[i] == b'+' { b' ' } else { b[i] });
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
 }
