@@ -597,3 +597,112 @@ fn one_digest_in_two_repositories_keeps_each_repositorys_signature() {
         );
     }
 }
+
+/// Regression: `import --verify-key` (and `import SRC REF`) brought only the `.sig`
+/// of the image's own digest, dropping the per-platform signatures `sign -r` makes,
+/// which a skopeo policy checks on each platform.
+#[test]
+fn regression_import_keeps_the_platform_signatures_of_an_admitted_index() {
+    let bed = Bed::new();
+    let (key, public) = bed.keys("k");
+    let repo = "registry.example.com/team/multi";
+    ok(&mut bed.cmd(&[
+        "import",
+        &format!("oci:{}", fixtures().join("multi").display()),
+        "--repository",
+        repo,
+    ]));
+    ok(&mut bed.cmd(&["sign", "-r", "--key", s(&key), &format!("{repo}:v1")]));
+    let a = format!("oci-archive:{}", bed.store_archive("signed.tar").display());
+    let children = child_digests("multi");
+    assert!(children.len() >= 2);
+
+    for (dir, extra) in [
+        ("gated", vec!["--verify-key", s(&public)]),
+        ("named", vec![]),
+    ] {
+        let other = bed.path(dir);
+        ok(&mut bed.cmd_in(&other, &["store", "init"]));
+        let mut args = vec!["import", a.as_str()];
+        if dir == "named" {
+            args.push("registry.example.com/team/multi:v1");
+        }
+        args.extend(extra.iter().copied());
+        ok(&mut bed.cmd_in(&other, &args));
+        for d in std::iter::once(MULTI.to_string()).chain(children.iter().cloned()) {
+            let sig = format!("{repo}:{}", sig_tag(&d));
+            assert!(
+                bed.digest_of_ref(&other, &sig).is_some(),
+                "{dir}: {sig} missing: {:?}",
+                bed.ls(&other)
+            );
+            ok(&mut bed.cmd_in(
+                &other,
+                &["verify", "--key", s(&public), &format!("{repo}@{d}")],
+            ));
+        }
+    }
+}
+
+/// Regression: importing a `.sig` the store already held under the same name with
+/// other signatures replaced it, silently dropping the store's signatures. Now both
+/// sets are kept (pull and sync merge the same way), and importing again changes
+/// nothing.
+#[test]
+fn regression_import_merges_a_signature_the_store_already_holds() {
+    let bed = Bed::new();
+    let (k1, p1) = bed.keys("one");
+    let (k2, p2) = bed.keys("two");
+    let image = "registry.example.com/team/single:v1";
+    // the far side's store: the image signed with key one
+    let far = bed.path("far");
+    ok(&mut bed.cmd_in(&far, &["store", "init"]));
+    let fixture = format!("oci:{}", fixtures().join("single").display());
+    ok(&mut bed.cmd_in(
+        &far,
+        &[
+            "import",
+            &fixture,
+            "--repository",
+            "registry.example.com/team/single",
+        ],
+    ));
+    ok(&mut bed.cmd_in(&far, &["sign", "--key", s(&k1), image]));
+    // this side: the same image signed with key two, carried over in an archive
+    ok(&mut bed.cmd(&[
+        "import",
+        &fixture,
+        "--repository",
+        "registry.example.com/team/single",
+    ]));
+    ok(&mut bed.cmd(&["sign", "--key", s(&k2), image]));
+    let a = format!("oci-archive:{}", bed.store_archive("two.tar").display());
+
+    let out = run(&mut bed.cmd_in(&far, &["import", &a]));
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("merged registry.example.com/team/single:"),
+        "{stderr}"
+    );
+    for public in [&p1, &p2] {
+        let out = ok(&mut bed.cmd_in(&far, &["verify", "--key", s(public), image]));
+        assert!(out.contains("docker-manifest-digest"), "{out}");
+    }
+    ok(&mut bed.cmd_in(&far, &["fsck"]));
+    // again: the store's .sig already holds every signature of the archive's
+    let before = bed.digest_of_ref(
+        &far,
+        &format!("registry.example.com/team/single:{}", sig_tag(SINGLE)),
+    );
+    let out = run(&mut bed.cmd_in(&far, &["import", &a]));
+    assert!(out.status.success(), "{out:?}");
+    let after = bed.digest_of_ref(
+        &far,
+        &format!("registry.example.com/team/single:{}", sig_tag(SINGLE)),
+    );
+    assert_eq!(before, after);
+    for public in [&p1, &p2] {
+        ok(&mut bed.cmd_in(&far, &["verify", "--key", s(public), image]));
+    }
+}

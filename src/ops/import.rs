@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::archive::reader::ArchiveLayout;
 use crate::digest::{Digest, printable};
 use crate::reference::{Location, Reference, validate_tag};
+use crate::signature::{SigLayer, SignatureArtifact};
 use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, OCI_MANIFEST, REF_NAME};
 use crate::store::manifest::{self, MAX_MANIFEST};
 use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag};
@@ -45,6 +46,9 @@ pub struct Summary {
     /// False when a manifest had to be rebuilt (docker-archive): its digest is not
     /// the one the image had in its registry.
     pub digests_preserved: bool,
+    /// `.sig`/`.att` entries merged with the store's own (both sets kept).
+    pub merged: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -241,6 +245,12 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
     for r in &summary.refused {
         eprintln!("refused {} ({}): {}", r.reference, r.digest, r.reason);
     }
+    for m in &summary.merged {
+        eprintln!("merged {m}");
+    }
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
     if opts.json {
         println!(
             "{}",
@@ -323,11 +333,12 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
         }
         // An artifact comes only with an admitted image.
         planned.retain(|p| p.subject.is_some() || !turned_away.contains(&p.desc.digest));
-        let admitted: HashSet<Digest> = planned
-            .iter()
-            .filter(|p| p.subject.is_none())
-            .map(|p| p.desc.digest.clone())
-            .collect();
+        // ... with the artifacts of every manifest below it (the per-platform
+        // signatures of `sign -r`): the image's signature vouches for its whole tree
+        let mut admitted: HashSet<Digest> = HashSet::new();
+        for p in planned.iter().filter(|p| p.subject.is_none()) {
+            admitted.extend(with_descendants(src, &p.desc)?);
+        }
         planned.retain(|p| p.subject.as_ref().is_none_or(|s| admitted.contains(s)));
         if admitted.is_empty() {
             return Ok(summary);
@@ -351,6 +362,7 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
     let blobs = stage_documents(src, &mut tx, &roots, &mut summary, &bars)?;
     copy_blobs(source, &mut tx, &blobs, &mut summary, &bars)?;
     bars.finish();
+    keep_store_signatures(store, src, &mut tx, &mut planned, &mut summary)?;
 
     tx.commit(|idx| {
         idx.set_named_many(planned.iter().map(|p| {
@@ -390,10 +402,14 @@ fn select(catalog: &Catalog<'_>, wanted: &[String]) -> Result<Vec<(Descriptor, E
     for q in wanted {
         let found = catalog.find(Some(q))?;
         let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
-        let d = found.descriptor.digest.clone();
+        // the image's own artifacts and those of each manifest below it (`sign -r`
+        // signs every platform of an index)
+        let tree = with_descendants(catalog.layout(), &found.descriptor)?;
         out.push((found.descriptor, name.clone()));
         for (desc, n) in &all {
-            if artifact_subject(n, &all).as_ref() == Some(&d) && same_repository(n, &name) {
+            if artifact_subject(n, &all).is_some_and(|s| tree.contains(&s))
+                && same_repository(n, &name)
+            {
                 out.push((desc.clone(), n.clone()));
             }
         }
@@ -724,6 +740,111 @@ fn referrers(
         copy.extend(refs);
     }
     Ok(copy)
+}
+
+/// `desc`'s digest and those of every manifest and index below it.
+fn with_descendants(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<HashSet<Digest>> {
+    let mut seen = HashSet::from([desc.digest.clone()]);
+    let mut level = vec![desc.clone()];
+    for _ in 0..MAX_DEPTH {
+        let mut next = Vec::new();
+        for d in &level {
+            for c in index_children(layout, d)? {
+                if seen.insert(c.digest.clone()) {
+                    next.push(c);
+                }
+            }
+        }
+        if next.is_empty() {
+            return Ok(seen);
+        }
+        level = next;
+    }
+    Err(Error::invalid(format!(
+        "{} {}: indexes nested more than {MAX_DEPTH} deep",
+        layout.location().display(),
+        desc.digest
+    )))
+}
+
+/// A `.sig` (or `.att`) the store already holds, under the name an imported one
+/// takes, with other signatures: keep both sets — the imported artifact's layers,
+/// then each of the store's it lacks, appended as `cosign sign` appends — instead of
+/// replacing the store's (which would silently drop signatures). An SBOM is
+/// replaced, with a warning.
+fn keep_store_signatures(
+    store: &Layout,
+    src: &dyn ReadLayout,
+    tx: &mut Transaction<'_>,
+    planned: &mut [Planned],
+    summary: &mut Summary,
+) -> Result<()> {
+    let index = store.read_index()?;
+    let existing: HashMap<&str, &Descriptor> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.ref_name().map(|n| (n, d)))
+        .collect();
+    for p in planned
+        .iter_mut()
+        .filter(|p| p.subject.is_some() && !p.made)
+    {
+        let Some(ours) = existing.get(p.name.as_str()).copied() else {
+            continue;
+        };
+        if ours.digest == p.desc.digest {
+            continue;
+        }
+        if p.name.ends_with(".sbom") {
+            summary.warnings.push(format!(
+                "{}: the store's SBOM {} is replaced by the imported {}",
+                p.name, ours.digest, p.desc.digest
+            ));
+            continue;
+        }
+        if !(p.name.ends_with(".sig") || p.name.ends_with(".att")) {
+            continue;
+        }
+        let theirs = SignatureArtifact::read(src, &p.desc)?;
+        let mine = match SignatureArtifact::read(store, ours) {
+            Ok(a) => a,
+            Err(e) => {
+                summary.warnings.push(format!(
+                    "{}: the store's artifact {} is unreadable ({e}); replaced by the imported one",
+                    p.name, ours.digest
+                ));
+                continue;
+            }
+        };
+        let same =
+            |a: &SigLayer, b: &SigLayer| a.digest == b.digest && a.annotations == b.annotations;
+        let missing: Vec<&SigLayer> = mine
+            .layers
+            .iter()
+            .filter(|l| !theirs.layers.iter().any(|t| same(l, t)))
+            .collect();
+        if missing.is_empty() {
+            continue; // the imported one holds every signature of the store's
+        }
+        let mut merged = theirs;
+        for l in missing {
+            merged.append(l.clone())?;
+        }
+        let (config, manifest) = merged.to_bytes();
+        tx.put_bytes(&config)?;
+        tx.put_bytes(&manifest)?;
+        let desc = Descriptor::new(
+            &p.desc.media_type,
+            Digest::sha256(&manifest),
+            manifest.len() as u64,
+        );
+        summary.merged.push(format!(
+            "{}: the store's {} and the imported {} merged into {}",
+            p.name, ours.digest, p.desc.digest, desc.digest
+        ));
+        p.desc = desc;
+    }
+    Ok(())
 }
 
 fn index_children(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<Vec<Descriptor>> {
