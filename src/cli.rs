@@ -91,9 +91,10 @@ pub struct PullArgs {
     pub all_platforms: bool,
     #[command(flatten)]
     pub registry: RegistryFlags,
-    /// Blobs downloaded at once
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub jobs: usize,
+    /// Blobs downloaded at once (1 to 64, as sync)
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
@@ -591,7 +592,7 @@ pub fn run() -> Result<i32> {
                 platform: a.platform,
                 all_platforms: a.all_platforms,
                 registry: a.registry.access(),
-                jobs: a.jobs,
+                jobs: usize::from(a.jobs),
                 json: a.json,
             };
             ops::pull::run(&store()?, &a.images, &opts)
