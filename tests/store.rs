@@ -641,3 +641,34 @@ fn cosign_save_layouts_are_read() {
     );
     assert_eq!(digest_of(&out.stdout), index_digest(&single, "v1"));
 }
+
+/// Regression: `ls` printed the platforms in a fixed 24-column field, so an index
+/// with a longer platform list pushed its SIGNATURES value out of the column.
+#[test]
+fn regression_ls_columns_stay_aligned_with_long_platform_lists() {
+    let tmp = TempDir::new().unwrap();
+    let store = new_store(&tmp);
+    for (fixture, repo) in [
+        ("multi", "r.example.com/a/multi"),
+        ("single", "r.example.com/a/single"),
+    ] {
+        ok(&mut store_cmd(
+            &store,
+            &[
+                "import",
+                &format!("oci:{}", fixtures().join(fixture).display()),
+                "--repository",
+                repo,
+            ],
+        ));
+    }
+    let out = ok(&mut store_cmd(&store, &["ls"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[1].contains("linux/amd64,linux/arm64/v8"), "{out}");
+    // the last column (SIGNATURES: "0" under it) starts at the same offset on every line
+    let at = lines[0].find("SIGNATURES").unwrap();
+    for l in &lines[1..] {
+        assert_eq!(l.rfind("  ").map(|i| i + 2), Some(at), "{out}");
+    }
+}

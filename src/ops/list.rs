@@ -37,28 +37,35 @@ pub fn run(store: &Path, location: Option<&str>, json: bool) -> Result<()> {
         );
         return Ok(());
     }
+    // columns as wide as their longest value (many platforms make a long one)
+    let platforms: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            if e.platforms.is_empty() {
+                "-".to_owned()
+            } else {
+                e.platforms.join(",")
+            }
+        })
+        .collect();
     let width = entries
         .iter()
         .map(|e| e.reference.len())
         .max()
         .unwrap_or(0)
         .max(9);
+    let pwidth = platforms.iter().map(String::len).max().unwrap_or(0).max(9);
     println!(
-        "{:width$}  {:19}  {:15}  {:24}  SIGNATURES",
+        "{:width$}  {:19}  {:15}  {:pwidth$}  SIGNATURES",
         "REFERENCE", "DIGEST", "TYPE", "PLATFORMS"
     );
-    for e in &entries {
+    for (e, platforms) in entries.iter().zip(&platforms) {
         let short = format!("{}:{}", e.digest.algorithm().name(), &e.digest.hex()[..12]);
-        let platforms = if e.platforms.is_empty() {
-            "-".to_owned()
-        } else {
-            e.platforms.join(",")
-        };
         let sigs = e
             .signatures
             .map_or_else(|| "-".to_owned(), |n| n.to_string());
         println!(
-            "{:width$}  {short:19}  {:15}  {platforms:24}  {sigs}",
+            "{:width$}  {short:19}  {:15}  {platforms:pwidth$}  {sigs}",
             e.reference,
             short_type(&e.media_type)
         );
