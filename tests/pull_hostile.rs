@@ -943,3 +943,80 @@ fn an_index_the_fake_serves_in_docker_form_is_pulled_whole_with_its_children() {
     assert_eq!(raw.as_bytes(), list.as_bytes());
     ok(&mut bed.cmd(&["fsck"]));
 }
+
+// ---- the store changing under a pull ----------------------------------------------
+
+/// The `.sig` entry `bed`'s store has for `digest` in the fake's repository:
+/// (manifest bytes, config bytes, layer blobs).
+fn stored_sig(bed: &Bed, fake: &FakeRegistry, digest: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let name = format!("{}/{REPO}:{}.sig", fake.host(), digest.replace(':', "-"));
+    let e = bed.index()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == name.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name}"));
+    let read = |d: &str| std::fs::read(bed.store.join("blobs/sha256").join(&d[7..])).unwrap();
+    let manifest = read(e["digest"].as_str().unwrap());
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    let mut blobs = vec![read(m["config"]["digest"].as_str().unwrap())];
+    for l in m["layers"].as_array().unwrap() {
+        blobs.push(read(l["digest"].as_str().unwrap()));
+    }
+    (manifest, blobs)
+}
+
+#[test]
+fn a_signature_made_in_the_store_during_a_pull_is_not_overwritten() {
+    let fake = FakeRegistry::start();
+    let img = image(&fake, Some("v1"), "race");
+    let image_ref = reference(&fake, "v1");
+
+    // the registry's signature: made by key 1 in another store, then served
+    let signer = Bed::new();
+    let (k1, pub1) = signer.keys("k1");
+    pulled(&signer, &image_ref, &[]);
+    ok(&mut signer.cmd(&["sign", "--key", s(&k1), &image_ref]));
+    let (sig, blobs) = stored_sig(&signer, &fake, &img.digest);
+
+    // our store has the image, unsigned, before the registry has its signature
+    let bed = Bed::new();
+    let (k2, pub2) = bed.keys("k2");
+    pulled(&bed, &image_ref, &[]);
+    for b in &blobs {
+        fake.blob(REPO, b);
+    }
+    let sig_tag = format!("{}.sig", img.digest.replace(':', "-"));
+    fake.manifest(REPO, Some(&sig_tag), &sig, MANIFEST);
+
+    // while the pull is between reading the store and writing it (its referrers
+    // query comes last), `airsign sign` adds key 2's signature to the same entry
+    let api = format!("/v2/{REPO}/referrers/{}", img.digest);
+    let sign = std::sync::Mutex::new(Some(bed.cmd(&["sign", "--key", s(&k2), &image_ref])));
+    fake.route_fn(
+        "GET",
+        &api,
+        std::sync::Arc::new(move |_| {
+            if let Some(mut c) = sign.lock().unwrap().take() {
+                ok(&mut c);
+            }
+            Reply::not_found()
+        }),
+    );
+    // (index.json did change: by the sign, and only by it)
+    let err = fails(&mut bed.cmd(&pull_args(&image_ref, &[])));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("changed in the store during the pull"),
+        "{err}"
+    );
+    ok(&mut bed.cmd(&["verify", "--key", s(&pub2), &image_ref]));
+
+    // the rerun merges the two: both keys verify
+    let r = pulled(&bed, &image_ref, &[]);
+    assert_eq!(r["images"][0]["artifacts"][0]["status"], "merged", "{r:#}");
+    ok(&mut bed.cmd(&["verify", "--key", s(&pub1), &image_ref]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&pub2), &image_ref]));
+    assert_blobs_sound(&bed.store);
+}
