@@ -35,6 +35,10 @@ const MAX_SMALL_BODY: u64 = 64 * 1024;
 const MAX_TAG_PAGE: u64 = 16 * 1024 * 1024;
 const MAX_TAG_PAGES: usize = 10_000;
 const MAX_REDIRECTS: usize = 5;
+/// Referrers listed for one subject, and pages of the Referrers API followed: a
+/// registry cannot make a pull fetch without end.
+const MAX_REFERRERS: usize = 10_000;
+const MAX_REFERRER_PAGES: usize = 100;
 /// What `get_manifest` accepts when the caller names nothing.
 const DEFAULT_ACCEPT: [&str; 4] = [
     OCI_MANIFEST,
@@ -1368,9 +1372,12 @@ impl RegistryClient {
         )))
     }
 
-    /// The referrers of `digest`: the OCI 1.1 Referrers API, or on a 404 the
-    /// `sha256-<hex>` fallback tag (which must be an OCI index that does not
-    /// resolve to the subject itself). `artifact_type` filters (client-side too).
+    /// The referrers of `digest`: the OCI 1.1 Referrers API (following its `Link`
+    /// pages on the registry), or the `sha256-<hex>` fallback tag when the registry
+    /// has no API — it answers 404 or 400, or something that is not an OCI index, as
+    /// go-containerregistry and oras read it. The fallback tag must be an OCI index
+    /// that does not resolve to the subject itself. `artifact_type` filters
+    /// (client-side too).
     pub fn referrers(
         &self,
         repo: &Repository,
@@ -1390,68 +1397,123 @@ impl RegistryClient {
         )?;
         call.follow = true;
         call.headers.push(("accept", OCI_INDEX.to_owned()));
-        let resp = self.execute(&call, ReqBody::Empty)?;
         let keep =
             |d: &Descriptor| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t));
-        match resp.status().as_u16() {
-            200 => {
-                let mut b = resp.into_body();
-                let bytes = b
-                    .with_config()
-                    .limit(MAX_MANIFEST)
-                    .read_to_vec()
-                    .map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
-                let idx = parse_index(&bytes)
-                    .map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
-                Ok(Referrers {
-                    source: ReferrersSource::Api,
-                    manifests: idx.into_iter().filter(keep).collect(),
-                })
+        let origin = u::origin(&call.url);
+        let mut listed: Vec<Descriptor> = Vec::new();
+        for page in 0..MAX_REFERRER_PAGES {
+            let resp = self.execute(&call, ReqBody::Empty)?;
+            let status = resp.status().as_u16();
+            let is_index =
+                header(&resp, "content-type").is_some_and(|c| bare_type(&c) == OCI_INDEX);
+            match status {
+                200 if is_index => {}
+                // no API: 404 (the spec), 400 (registries that read `referrers` as a
+                // bad name), or a 200 that is not an index (a web page, a catch-all);
+                // a later page must not turn into the fallback
+                404 | 400 | 200 if page == 0 => {
+                    drain(resp);
+                    return self.referrers_fallback(repo, digest, &keep);
+                }
+                200 => {
+                    return Err(Error::Registry(format!(
+                        "{}: page {} of the referrers is not an OCI index",
+                        call.ctx,
+                        page + 1
+                    )));
+                }
+                _ => return Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
             }
-            404 => {
-                drain(resp);
-                let tag = digest.tag_form();
-                // accept every manifest type: a registry that answers the tag with
-                // something else must be caught here, not hidden behind a 404
-                let m = match self.get_manifest(repo, &tag, &[]) {
-                    Ok(m) => m,
-                    Err(Error::NotFound(_)) => {
-                        return Ok(Referrers {
-                            source: ReferrersSource::None,
-                            manifests: Vec::new(),
-                        });
-                    }
-                    Err(e) => return Err(e),
-                };
-                let reject = |why: String| {
-                    Ok(Referrers {
-                        source: ReferrersSource::FallbackRejected(why),
-                        manifests: Vec::new(),
-                    })
-                };
-                if m.digest == *digest {
-                    return reject(format!("tag {tag} resolves to {digest} itself"));
-                }
-                if m.media_type != OCI_INDEX {
-                    return reject(format!(
-                        "tag {tag} is a {}, not an OCI index",
-                        printable(&m.media_type)
-                    ));
-                }
-                let idx = match parse_index(&m.bytes) {
-                    Ok(i) => i,
-                    Err(e) => return reject(format!("tag {tag}: {e}")),
-                };
-                if idx.iter().any(|d| d.digest == *digest) {
-                    return reject(format!("tag {tag} lists {digest} itself"));
-                }
-                Ok(Referrers {
-                    source: ReferrersSource::FallbackTag,
-                    manifests: idx.into_iter().filter(keep).collect(),
-                })
+            let next = header(&resp, "link").and_then(|l| u::link_next(&l).map(str::to_owned));
+            let mut b = resp.into_body();
+            let bytes = b
+                .with_config()
+                .limit(MAX_MANIFEST)
+                .read_to_vec()
+                .map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
+            let idx =
+                parse_index(&bytes).map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
+            listed.extend(idx.into_iter().filter(keep));
+            if listed.len() > MAX_REFERRERS {
+                return Err(Error::Registry(format!(
+                    "{}: more than {MAX_REFERRERS} referrers",
+                    call.ctx
+                )));
             }
-            _ => Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
+            match next.and_then(|n| u::resolve(&call.url, &n)) {
+                // pages stay on the registry (they carry our credentials)
+                Some(n) if u::origin(&n) == origin => call.url = n,
+                Some(_) => {
+                    return Err(Error::Registry(format!(
+                        "{}: pagination link leaves the registry",
+                        call.ctx
+                    )));
+                }
+                None => {
+                    return Ok(Referrers {
+                        source: ReferrersSource::Api,
+                        manifests: listed,
+                    });
+                }
+            }
         }
+        Err(Error::Registry(format!(
+            "{}: more than {MAX_REFERRER_PAGES} pages",
+            call.ctx
+        )))
+    }
+
+    /// The `sha256-<hex>` fallback tag of a registry without the Referrers API.
+    fn referrers_fallback(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        keep: &dyn Fn(&Descriptor) -> bool,
+    ) -> Result<Referrers> {
+        let tag = digest.tag_form();
+        // accept every manifest type: a registry that answers the tag with
+        // something else must be caught here, not hidden behind a 404
+        let m = match self.get_manifest(repo, &tag, &[]) {
+            Ok(m) => m,
+            Err(Error::NotFound(_)) => {
+                return Ok(Referrers {
+                    source: ReferrersSource::None,
+                    manifests: Vec::new(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let reject = |why: String| {
+            Ok(Referrers {
+                source: ReferrersSource::FallbackRejected(why),
+                manifests: Vec::new(),
+            })
+        };
+        if m.digest == *digest {
+            return reject(format!("tag {tag} resolves to {digest} itself"));
+        }
+        if m.media_type != OCI_INDEX {
+            return reject(format!(
+                "tag {tag} is a {}, not an OCI index",
+                printable(&m.media_type)
+            ));
+        }
+        let idx = match parse_index(&m.bytes) {
+            Ok(i) => i,
+            Err(e) => return reject(format!("tag {tag}: {e}")),
+        };
+        if idx.iter().any(|d| d.digest == *digest) {
+            return reject(format!("tag {tag} lists {digest} itself"));
+        }
+        if idx.len() > MAX_REFERRERS {
+            return reject(format!(
+                "tag {tag} lists more than {MAX_REFERRERS} referrers"
+            ));
+        }
+        Ok(Referrers {
+            source: ReferrersSource::FallbackTag,
+            manifests: idx.into_iter().filter(keep).collect(),
+        })
     }
 }
 

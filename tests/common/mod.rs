@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod bed;
+pub mod fake_registry;
 pub mod oci;
 pub mod proxy;
 pub mod registry;

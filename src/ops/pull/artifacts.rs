@@ -16,17 +16,20 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::fetch::{Counts, Doc, Fetcher};
-use crate::digest::Digest;
+use crate::digest::{Digest, printable};
 use crate::registry::{ReferrersSource, Repository};
-use crate::signature::{SigLayer, SignatureArtifact};
+use crate::signature::{MAX_LAYERS, MAX_PAYLOAD, SigLayer, SignatureArtifact};
 use crate::store::descriptor::{Index, OCI_INDEX, REF_NAME};
-use crate::store::manifest::{self, MAX_MANIFEST};
+use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::Catalog;
 use crate::store::{Descriptor, Kind, Layout, ReadLayout};
 use crate::{Error, Result};
 
 /// cosign's tag suffixes, signatures first.
 const SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
+/// The largest `.att` or `.sbom` layer taken: cosign's own default
+/// (`COSIGN_MAX_ATTACHMENT_SIZE`, 128 MiB).
+const MAX_ATTACHMENT: u64 = 128 * 1024 * 1024;
 
 #[derive(Debug, Serialize)]
 pub struct ArtifactReport {
@@ -127,6 +130,13 @@ fn cosign_tag(
         Err(e) => return Err(e),
     };
     let desc = Descriptor::new(&m.media_type, m.digest.clone(), m.bytes.len() as u64);
+    // before a byte of what it lists is fetched
+    check_bounds(
+        &m.bytes,
+        &desc,
+        suffix,
+        &format!("{repo}: {tag} {}", m.digest),
+    )?;
     if f.store.has_blob(&m.digest)? {
         counts.manifests_present += 1;
     } else {
@@ -217,6 +227,48 @@ fn cosign_tag(
     out.blobs
         .extend(mine.layers.iter().map(|l| l.digest.clone()));
     out.entries.push((entry, merged_desc));
+    Ok(())
+}
+
+/// Refuses a cosign artifact that is not one image manifest within cosign's own
+/// bounds, before anything it lists is downloaded (cosign GHSA-88jx-383q-w4qc: a
+/// registry must not make a client fetch or allocate by a count it chose): at most
+/// [`MAX_LAYERS`] layers, a config no larger than a manifest, and each layer at most
+/// [`MAX_PAYLOAD`] for a `.sig` (a simple-signing payload, as `verify` and `sync`
+/// read them) or [`MAX_ATTACHMENT`] for an `.att` or `.sbom`.
+fn check_bounds(raw: &[u8], desc: &Descriptor, suffix: &str, what: &str) -> Result<()> {
+    if desc.kind() != Kind::Manifest {
+        return Err(Error::invalid(format!(
+            "{what}: a {}, not an image manifest",
+            printable(&desc.media_type)
+        )));
+    }
+    let Document::Manifest { config, layers, .. } = manifest::parse(raw, desc, what)? else {
+        unreachable!("a manifest descriptor parses as a manifest");
+    };
+    if layers.len() > MAX_LAYERS {
+        return Err(Error::invalid(format!(
+            "{what}: {} layers, more than cosign's limit of {MAX_LAYERS}",
+            layers.len()
+        )));
+    }
+    if config.size > MAX_MANIFEST {
+        return Err(Error::invalid(format!(
+            "{what}: its config is {} bytes, over the {MAX_MANIFEST}-byte limit",
+            config.size
+        )));
+    }
+    let max = if suffix == "sig" {
+        MAX_PAYLOAD
+    } else {
+        MAX_ATTACHMENT
+    };
+    if let Some(l) = layers.iter().find(|l| l.size > max) {
+        return Err(Error::invalid(format!(
+            "{what}: layer {} is {} bytes, over the {max}-byte limit for a .{suffix}",
+            l.digest, l.size
+        )));
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! size-checked before it lands, and each landed on its own so that an interrupted
 //! pull keeps what arrived.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -76,6 +76,13 @@ impl Fetcher<'_> {
         desc: &Descriptor,
         counts: &mut Counts,
     ) -> Result<Vec<u8>> {
+        // refused before a request: nothing above the cap is ever read
+        if desc.size > MAX_MANIFEST {
+            return Err(Error::invalid(format!(
+                "{repo}: manifest {} is {} bytes, over the {MAX_MANIFEST}-byte limit",
+                desc.digest, desc.size
+            )));
+        }
         if self.store.has_blob(&desc.digest)? {
             counts.manifests_present += 1;
             return self.store.read_blob(desc, MAX_MANIFEST);
@@ -100,7 +107,7 @@ impl Fetcher<'_> {
     pub fn tree(&self, repo: &Repository, root: Doc, counts: &mut Counts) -> Result<Tree> {
         let mut tree = Tree::default();
         let mut seen_docs: HashSet<Digest> = HashSet::from([root.desc.digest.clone()]);
-        let mut seen_blobs: HashSet<Digest> = HashSet::new();
+        let mut seen_blobs: HashMap<Digest, u64> = HashMap::new();
         let mut missing: Vec<Descriptor> = Vec::new();
         let mut stack = vec![(root, 0usize)];
         while let Some((doc, depth)) = stack.pop() {
@@ -108,14 +115,30 @@ impl Fetcher<'_> {
             let parsed = manifest::parse(&doc.raw, &doc.desc, &what)?;
             for child in parsed.children() {
                 if child.kind() == Kind::Blob {
-                    if !seen_blobs.insert(child.digest.clone()) {
+                    // one digest, one size: a second descriptor of the same bytes
+                    // with another size would be stored unchecked otherwise
+                    if let Some(size) = seen_blobs.get(&child.digest) {
+                        if *size != child.size {
+                            return Err(Error::invalid(format!(
+                                "{what}: blob {} is described as {} bytes and as {size}",
+                                child.digest, child.size
+                            )));
+                        }
                         continue;
                     }
+                    seen_blobs.insert(child.digest.clone(), child.size);
                     tree.blobs.push(child.digest.clone());
-                    if self.store.has_blob(&child.digest)? {
-                        counts.blobs_present += 1;
-                    } else {
-                        missing.push(child.clone());
+                    match self.store.open_blob(&child.digest)? {
+                        // the store's copy was verified when it landed; its size
+                        // must still be the descriptor's
+                        Some((_, len)) if len != child.size => {
+                            return Err(Error::invalid(format!(
+                                "{what}: blob {} is {} bytes, the store's is {len}",
+                                child.digest, child.size
+                            )));
+                        }
+                        Some(_) => counts.blobs_present += 1,
+                        None => missing.push(child.clone()),
                     }
                     continue;
                 }

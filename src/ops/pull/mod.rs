@@ -92,6 +92,7 @@ pub fn run(store: &Path, images: &[String], opts: &PullOptions) -> Result<()> {
         .iter()
         .map(|i| Wanted::parse(i))
         .collect::<Result<_>>()?;
+    let wanted = distinct(wanted)?;
     let store = super::store::open(store)?;
     store.read_index()?;
     let client = opts.registry.client()?;
@@ -212,6 +213,26 @@ fn print_human(report: &Report, store: &Layout, client: &RegistryClient) {
         totals.manifests_present,
         client.stats().total,
     );
+}
+
+/// The images once each: a repeated argument is pulled once, and two different
+/// references naming one store entry (`app:v1` and `app:v1@sha256:…`) are refused,
+/// since the second would silently replace the first.
+fn distinct(wanted: Vec<Wanted>) -> Result<Vec<Wanted>> {
+    let mut out: Vec<Wanted> = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        match out.iter().find(|o| o.entry == w.entry) {
+            Some(o) if o.reference == w.reference => {}
+            Some(o) => {
+                return Err(Error::Usage(format!(
+                    "{} and {} both name the store entry {}: pull them in separate runs, or tag them apart",
+                    o.reference, w.reference, w.entry
+                )));
+            }
+            None => out.push(w),
+        }
+    }
+    Ok(out)
 }
 
 /// An image to pull: the reference to fetch, and its name in the store.
@@ -335,6 +356,13 @@ fn pull_one(
     r.warnings.extend(found.warnings);
     r.artifacts = found.reports;
 
+    // Artifact entries were merged with what the store held when it was read; a
+    // `sign` committing meanwhile must not lose its signatures to this write.
+    let read_as: Vec<(String, Option<Digest>)> = found
+        .entries
+        .iter()
+        .map(|(n, _)| (n.clone(), catalog.named(n).map(|e| e.digest.clone())))
+        .collect();
     let unchanged = catalog
         .named(&w.entry)
         .is_some_and(|e| e.digest == entry_desc.digest && e.media_type == entry_desc.media_type)
@@ -363,6 +391,15 @@ fn pull_one(
     let mut entries = vec![(w.entry.clone(), entry_desc)];
     entries.extend(found.entries);
     tx.commit(|idx| {
+        for (name, was) in &read_as {
+            let now = idx.manifests.iter().find(|d| d.ref_name() == Some(name));
+            if now.map(|d| &d.digest) != was.as_ref() {
+                return Err(Error::invalid(format!(
+                    "{name} changed in the store during the pull (a concurrent sign?): \
+                     nothing written; pull again to merge with it"
+                )));
+            }
+        }
         idx.set_named_many(entries);
         Ok(())
     })?;
