@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::archive::reader::ArchiveLayout;
 use crate::digest::{Digest, printable};
 use crate::reference::{Location, Reference, validate_tag};
-use crate::signature::{SigLayer, SignatureArtifact};
+use crate::signature::SignatureArtifact;
 use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, OCI_MANIFEST, REF_NAME};
 use crate::store::manifest::{self, MAX_MANIFEST};
 use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag};
@@ -816,20 +816,14 @@ fn keep_store_signatures(
                 continue;
             }
         };
-        let same =
-            |a: &SigLayer, b: &SigLayer| a.digest == b.digest && a.annotations == b.annotations;
-        let missing: Vec<&SigLayer> = mine
-            .layers
-            .iter()
-            .filter(|l| !theirs.layers.iter().any(|t| same(l, t)))
-            .collect();
-        if missing.is_empty() {
+        if theirs.holds_all_of(&mine) {
             continue; // the imported one holds every signature of the store's
         }
-        let mut merged = theirs;
-        for l in missing {
-            merged.append(l.clone())?;
+        if mine.holds_all_of(&theirs) {
+            p.desc = ours.clone(); // and the store's every one of the imported
+            continue;
         }
+        let merged = theirs.merged_with(&mine)?;
         let (config, manifest) = merged.to_bytes();
         tx.put_bytes(&config)?;
         tx.put_bytes(&manifest)?;

@@ -48,6 +48,12 @@ impl SigLayer {
             .get(super::SIGNATURE_ANNOTATION)
             .map(String::as_str)
     }
+
+    /// The same signature as `other`: the same payload blob with the same
+    /// annotations (signature, certificate, bundle …).
+    pub fn same_signature(&self, other: &SigLayer) -> bool {
+        self.digest == other.digest && self.annotations == other.annotations
+    }
 }
 
 /// A `.sig` image: its layers and its config.
@@ -153,6 +159,26 @@ impl SignatureArtifact {
         }
         self.layers.push(layer);
         Ok(())
+    }
+
+    /// Whether every signature of `other` is among this artifact's.
+    pub fn holds_all_of(&self, other: &SignatureArtifact) -> bool {
+        other
+            .layers
+            .iter()
+            .all(|o| self.layers.iter().any(|l| l.same_signature(o)))
+    }
+
+    /// This artifact with each signature of `other` it lacks appended, in `other`'s
+    /// order, as `cosign sign` appends: two `.sig` images of one digest combined so
+    /// that neither loses a signature (pull, import and sync meet them).
+    pub fn merged_with(mut self, other: &SignatureArtifact) -> Result<SignatureArtifact> {
+        for o in &other.layers {
+            if !self.layers.iter().any(|l| l.same_signature(o)) {
+                self.append(o.clone())?;
+            }
+        }
+        Ok(self)
     }
 
     /// The config blob and the manifest blob, in that order of need.
@@ -377,5 +403,30 @@ mod tests {
                 payload.len()
             )
         );
+    }
+
+    #[test]
+    fn merging_keeps_every_signature_once_and_knows_a_superset() {
+        let art = |sigs: &[&str]| {
+            let mut a = SignatureArtifact::default();
+            for s in sigs {
+                a.append(SigLayer::new(b"payload", (*s).into())).unwrap();
+            }
+            a
+        };
+        let (k1, k2, both) = (art(&["K1"]), art(&["K2"]), art(&["K1", "K2"]));
+        assert!(both.holds_all_of(&k1) && both.holds_all_of(&k2));
+        assert!(!k1.holds_all_of(&k2) && !k1.holds_all_of(&both));
+        // the same payload with another signature is another layer
+        let merged = k2.clone().merged_with(&k1).unwrap();
+        let sigs: Vec<_> = merged
+            .layers
+            .iter()
+            .map(|l| l.signature().unwrap())
+            .collect();
+        assert_eq!(sigs, ["K2", "K1"]);
+        // nothing twice: merging what is already there changes nothing
+        let again = merged.clone().merged_with(&both).unwrap();
+        assert_eq!(again.to_bytes(), merged.to_bytes());
     }
 }

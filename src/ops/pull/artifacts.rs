@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::fetch::{Counts, Doc, Fetcher};
 use crate::digest::{Digest, printable};
 use crate::registry::{ReferrersSource, Repository};
-use crate::signature::{MAX_LAYERS, MAX_PAYLOAD, SigLayer, SignatureArtifact};
+use crate::signature::{MAX_LAYERS, MAX_PAYLOAD, SignatureArtifact};
 use crate::store::descriptor::{Index, OCI_INDEX, REF_NAME};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::Catalog;
@@ -185,32 +185,19 @@ fn cosign_tag(
             return Ok(());
         }
     };
-    let same = |a: &SigLayer, b: &SigLayer| a.digest == b.digest && a.annotations == b.annotations;
-    let missing: Vec<&SigLayer> = mine
-        .layers
-        .iter()
-        .filter(|l| !theirs.layers.iter().any(|t| same(l, t)))
-        .collect();
-    if missing.is_empty() {
+    if theirs.holds_all_of(&mine) {
         // the registry's holds all of the store's (it was signed again since)
         out.reports.push(report(&m.digest, "pulled"));
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     }
-    if theirs
-        .layers
-        .iter()
-        .all(|t| mine.layers.iter().any(|l| same(l, t)))
-    {
+    if mine.holds_all_of(&theirs) {
         let mut r = report(&m.digest, "kept");
         r.stored_digest = Some(ours.digest.clone());
         out.reports.push(r);
         return Ok(());
     }
-    let mut merged = theirs;
-    for l in missing {
-        merged.append(l.clone())?;
-    }
+    let merged = theirs.merged_with(&mine)?;
     let (config, manifest) = merged.to_bytes();
     let merged_desc = Descriptor::new(
         &desc.media_type,
