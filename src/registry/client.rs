@@ -550,6 +550,15 @@ impl RegistryClient {
             };
             let resp = result?;
             let status = resp.status().as_u16();
+            // a 401 from a host a redirect led to is not the registry's challenge:
+            // noting it would have the registry's credentials sent where it says
+            if status == 401 && u::origin(&url) != first_origin {
+                drain(resp);
+                return Err(TErr::Policy(format!(
+                    "{authority}, where the registry redirected, asks for authentication; \
+                     credentials are only sent to the registry"
+                )));
+            }
             let bodiless = matches!(*method, Method::GET | Method::HEAD);
             if !(follow && bodiless && matches!(status, 301 | 302 | 303 | 307 | 308)) {
                 return Ok(resp);
@@ -901,6 +910,20 @@ impl RegistryClient {
             let (retry_after, detail) = match r {
                 Err(TErr::Ureq(e)) if transient(&e) => (None, printable(&e.to_string())),
                 Err(e) => return Err(Fail::new(FailKind::Other, &call.ctx, e)),
+                Ok(resp) if resp.status().as_u16() == 401 && !on_registry => {
+                    // an upload Location on another host: its challenge is not the
+                    // registry's, and our credentials never go there
+                    drain(resp);
+                    return Err(Fail::new(
+                        FailKind::Auth,
+                        &call.ctx,
+                        format!(
+                            "{}, where the registry sent the request, asks for authentication; \
+                             credentials are only sent to {host}",
+                            u::split(&call.url).map_or("another host", |(_, a, _)| a)
+                        ),
+                    ));
+                }
                 Ok(resp) if resp.status().as_u16() == 401 => {
                     let ch = self.note_challenge(host, &resp);
                     let detail = error_detail(resp);
