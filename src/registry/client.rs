@@ -1296,8 +1296,26 @@ impl RegistryClient {
         )?;
         call.headers.push(("content-type", media_type.to_owned()));
         let resp = self.execute(&call, ReqBody::Bytes(bytes))?;
-        if !matches!(resp.status().as_u16(), 200..=202) {
-            return Err(Fail::new(FailKind::Other, &ctx, error_detail(resp)).into());
+        let status = resp.status().as_u16();
+        if !matches!(status, 200..=202) {
+            // a child the manifest names is missing (distribution and the spec say
+            // MANIFEST_BLOB_UNKNOWN, some registries MANIFEST_UNKNOWN or
+            // BLOB_UNKNOWN): NotFound, so that sync can push the children again
+            let detail = error_detail(resp);
+            let missing = matches!(status, 400 | 404)
+                && [
+                    ": MANIFEST_BLOB_UNKNOWN",
+                    ": MANIFEST_UNKNOWN",
+                    ": BLOB_UNKNOWN",
+                ]
+                .iter()
+                .any(|c| detail.contains(c));
+            let kind = if missing {
+                FailKind::NotFound
+            } else {
+                FailKind::Other
+            };
+            return Err(Fail::new(kind, &ctx, detail).into());
         }
         let theirs = header(&resp, "docker-content-digest");
         drain(resp);
