@@ -1295,13 +1295,22 @@ impl RegistryClient {
             format!("PUT manifest {reference}"),
         )?;
         call.headers.push(("content-type", media_type.to_owned()));
-        let resp = self.execute(&call, ReqBody::Bytes(bytes))?;
-        let status = resp.status().as_u16();
-        if !matches!(status, 200..=202) {
+        let mut resp = self.execute(&call, ReqBody::Bytes(bytes))?;
+        let mut retried = false;
+        while !matches!(resp.status().as_u16(), 200..=202) {
+            let status = resp.status().as_u16();
+            let detail = error_detail(resp);
+            // our bytes hash to their digest (checked above), so DIGEST_INVALID is
+            // the registry's own trouble: distribution stores a manifest as a blob,
+            // and two clients putting the same one at once can collide. Once more.
+            if status == 400 && !retried && detail.contains(": DIGEST_INVALID") {
+                retried = true;
+                resp = self.execute(&call, ReqBody::Bytes(bytes))?;
+                continue;
+            }
             // a child the manifest names is missing (distribution and the spec say
             // MANIFEST_BLOB_UNKNOWN, some registries MANIFEST_UNKNOWN or
             // BLOB_UNKNOWN): NotFound, so that sync can push the children again
-            let detail = error_detail(resp);
             let missing = matches!(status, 400 | 404)
                 && [
                     ": MANIFEST_BLOB_UNKNOWN",

@@ -530,6 +530,16 @@ impl RegistryClient {
                 }
                 Ok(()) => return Ok(()),
                 Err(f) if matches!(f.kind, FailKind::Transient | FailKind::NotFound) => f,
+                // distribution can refuse the final PUT of a blob that another
+                // client (a second sync) is committing at the same moment: if the
+                // registry now holds the blob, it is there, whoever sent it (a
+                // source whose bytes really do not match stays refused)
+                Err(f) if f.msg.contains(": DIGEST_INVALID") => {
+                    if self.blob_exists(&s.repo, digest).ok().flatten() == Some(size) {
+                        return Ok(());
+                    }
+                    return Err(f);
+                }
                 Err(f) => return Err(f),
             };
             all_failures += 1;

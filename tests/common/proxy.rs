@@ -461,7 +461,11 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
                 for (k, v) in &headers {
                     resp += &format!("{k}: {v}\r\n");
                 }
-                if method != "HEAD" || !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+                if method != "HEAD"
+                    || !headers
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                {
                     resp += &format!("Content-Length: {}\r\n", body.len());
                 }
                 resp += "\r\n";
@@ -546,7 +550,10 @@ fn edit_head(raw: &[u8], edits: &[Edit]) -> Vec<u8> {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
-    let name_of = |l: &str| l.split_once(':').map(|(k, _)| k.trim().to_ascii_lowercase());
+    let name_of = |l: &str| {
+        l.split_once(':')
+            .map(|(k, _)| k.trim().to_ascii_lowercase())
+    };
     for e in edits {
         match e {
             Edit::Set(k, v) => {

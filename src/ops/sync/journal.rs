@@ -177,7 +177,9 @@ fn url_authority(url: &str) -> Option<&str> {
 fn write_private(dest: &Path, bytes: &[u8], dir: &Path) -> Result<()> {
     let tmp = dir.join(format!(
         ".{}-{}.tmp",
-        dest.file_name().and_then(|n| n.to_str()).unwrap_or("record"),
+        dest.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record"),
         std::process::id()
     ));
     // a stale temp file of a dead process with our pid is replaced, never followed
@@ -237,8 +239,13 @@ mod tests {
         let repo = repo("team/app");
         let d = Digest::sha256(b"blob");
         let url = "http://127.0.0.1:5000/v2/team/app/blobs/uploads/u?_state=s";
-        j.save(&repo, &d, 100, &UploadSession::resume_from(&repo, url).unwrap())
-            .unwrap();
+        j.save(
+            &repo,
+            &d,
+            100,
+            &UploadSession::resume_from(&repo, url).unwrap(),
+        )
+        .unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&j.file(&repo, &d).unwrap()), 0o600);
@@ -273,7 +280,10 @@ mod tests {
                 record("evil.example:443", "team/app", 100, good),
                 "records an upload to evil.example:443/team/app",
             ),
-            (record("127.0.0.1:5000", "team/app", 99, good), "of 99 bytes"),
+            (
+                record("127.0.0.1:5000", "team/app", 99, good),
+                "of 99 bytes",
+            ),
             (
                 record(
                     "127.0.0.1:5000",

@@ -618,10 +618,12 @@ impl<'a> Pusher<'a> {
         // only chunked uploads can be resumed; a single PUT is all or nothing
         let chunked = d.size > self.client_threshold();
         let resume = if chunked {
-            self.journal.load(repo, &d.digest, d.size).unwrap_or_else(|why| {
-                lock(&self.notes).push(format!("{repo}: resume record {why}"));
-                None
-            })
+            self.journal
+                .load(repo, &d.digest, d.size)
+                .unwrap_or_else(|why| {
+                    lock(&self.notes).push(format!("{repo}: resume record {why}"));
+                    None
+                })
         } else {
             None
         };
