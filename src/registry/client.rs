@@ -554,6 +554,15 @@ impl RegistryClient {
             };
             let resp = result?;
             let status = resp.status().as_u16();
+            // a 401 from a host a redirect led to is not the registry's challenge:
+            // noting it would have the registry's credentials sent where it says
+            if status == 401 && u::origin(&url) != first_origin {
+                drain(resp);
+                return Err(TErr::Policy(format!(
+                    "{authority}, where the registry redirected, asks for authentication; \
+                     credentials are only sent to the registry"
+                )));
+            }
             let bodiless = matches!(*method, Method::GET | Method::HEAD);
             if !(follow && bodiless && matches!(status, 301 | 302 | 303 | 307 | 308)) {
                 return Ok(resp);
@@ -905,6 +914,20 @@ impl RegistryClient {
             let (retry_after, detail) = match r {
                 Err(TErr::Ureq(e)) if transient(&e) => (None, printable(&e.to_string())),
                 Err(e) => return Err(Fail::new(FailKind::Other, &call.ctx, e)),
+                Ok(resp) if resp.status().as_u16() == 401 && !on_registry => {
+                    // an upload Location on another host: its challenge is not the
+                    // registry's, and our credentials never go there
+                    drain(resp);
+                    return Err(Fail::new(
+                        FailKind::Auth,
+                        &call.ctx,
+                        format!(
+                            "{}, where the registry sent the request, asks for authentication; \
+                             credentials are only sent to {host}",
+                            u::split(&call.url).map_or("another host", |(_, a, _)| a)
+                        ),
+                    ));
+                }
                 Ok(resp) if resp.status().as_u16() == 401 => {
                     let ch = self.note_challenge(host, &resp);
                     let detail = error_detail(resp);
@@ -1276,9 +1299,36 @@ impl RegistryClient {
             format!("PUT manifest {reference}"),
         )?;
         call.headers.push(("content-type", media_type.to_owned()));
-        let resp = self.execute(&call, ReqBody::Bytes(bytes))?;
-        if !matches!(resp.status().as_u16(), 200..=202) {
-            return Err(Fail::new(FailKind::Other, &ctx, error_detail(resp)).into());
+        let mut resp = self.execute(&call, ReqBody::Bytes(bytes))?;
+        let mut retried = false;
+        while !matches!(resp.status().as_u16(), 200..=202) {
+            let status = resp.status().as_u16();
+            let detail = error_detail(resp);
+            // our bytes hash to their digest (checked above), so DIGEST_INVALID is
+            // the registry's own trouble: distribution stores a manifest as a blob,
+            // and two clients putting the same one at once can collide. Once more.
+            if status == 400 && !retried && detail.contains(": DIGEST_INVALID") {
+                retried = true;
+                resp = self.execute(&call, ReqBody::Bytes(bytes))?;
+                continue;
+            }
+            // a child the manifest names is missing (distribution and the spec say
+            // MANIFEST_BLOB_UNKNOWN, some registries MANIFEST_UNKNOWN or
+            // BLOB_UNKNOWN): NotFound, so that sync can push the children again
+            let missing = matches!(status, 400 | 404)
+                && [
+                    ": MANIFEST_BLOB_UNKNOWN",
+                    ": MANIFEST_UNKNOWN",
+                    ": BLOB_UNKNOWN",
+                ]
+                .iter()
+                .any(|c| detail.contains(c));
+            let kind = if missing {
+                FailKind::NotFound
+            } else {
+                FailKind::Other
+            };
+            return Err(Fail::new(kind, &ctx, detail).into());
         }
         let theirs = header(&resp, "docker-content-digest");
         drain(resp);

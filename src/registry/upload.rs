@@ -29,6 +29,10 @@ pub struct UploadSession {
     repo: Repository,
     url: String,
     offset: u64,
+    /// The most bytes the registry can truthfully hold: the end of the furthest
+    /// chunk offered to it; `None` until the first status of a session known only
+    /// by its URL. A `Range` beyond it is a lie (we never sent those bytes).
+    limit: Option<u64>,
 }
 
 impl UploadSession {
@@ -45,6 +49,7 @@ impl UploadSession {
             repo: repo.clone(),
             url: location.to_owned(),
             offset: 0,
+            limit: None,
         })
     }
 
@@ -158,6 +163,7 @@ impl RegistryClient {
                     repo: repo.clone(),
                     url,
                     offset: 0,
+                    limit: Some(0),
                 }))
             }
             _ => Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp))),
@@ -193,10 +199,26 @@ impl RegistryClient {
                 // "0-0" is distribution's answer for an empty upload (and, ambiguously,
                 // for one byte): resuming from 0 is right for the former and is
                 // corrected by a 416 for the latter
-                s.offset = match end {
+                let offset = match end {
                     Some(0) | None => 0,
-                    Some(e) => e + 1,
+                    Some(e) => e.saturating_add(1),
                 };
+                // a registry claiming bytes it was never sent would have us skip
+                // part of the blob: refuse (the first status of a session resumed
+                // from a URL has nothing to compare with; the blob size bounds it)
+                if let Some(limit) = s.limit
+                    && offset > limit
+                {
+                    return Err(Fail::new(
+                        FailKind::Other,
+                        &call.ctx,
+                        format!(
+                            "the registry claims to hold {offset} bytes of the upload, but only {limit} were sent"
+                        ),
+                    ));
+                }
+                s.offset = offset;
+                s.limit = Some(s.limit.map_or(offset, |l| l.max(offset)));
                 if let Some(l) = loc {
                     s.url = l;
                 }
@@ -228,6 +250,8 @@ impl RegistryClient {
         len: u64,
     ) -> std::result::Result<(), Fail> {
         let start = s.offset;
+        let sent_to = start + len;
+        s.limit = Some(s.limit.map_or(sent_to, |l| l.max(sent_to)));
         let mut call = self.upload_call(
             s,
             Method::PATCH,
@@ -244,11 +268,29 @@ impl RegistryClient {
                 let end = header(&resp, "range").and_then(|r| range_end(&r));
                 let loc = header(&resp, "location").and_then(|l| u::resolve(&s.url, &l));
                 drain(resp);
-                // the registry's Range is authoritative over what we think we sent
-                s.offset = end.map_or(start + len, |e| e + 1);
+                let ctx = call.ctx.clone();
+                // the latest Location is the session's handle either way
                 if let Some(l) = loc {
                     s.url = l;
                 }
+                // a PATCH is all or nothing: the registry's Range must end where
+                // this chunk ends. One that claims bytes beyond it (we would skip
+                // part of the blob) or short of it (going backwards, or creeping a
+                // byte at a time, would send chunks forever) is not believed: the
+                // upload's status is asked instead, under the retry budget
+                let now = end.map_or(sent_to, |e| e.saturating_add(1));
+                if now != sent_to {
+                    return Err(Fail::new(
+                        FailKind::Transient,
+                        &ctx,
+                        format!(
+                            "the registry acknowledged bytes 0-{} after a chunk of {start}-{}",
+                            now.saturating_sub(1),
+                            sent_to - 1
+                        ),
+                    ));
+                }
+                s.offset = now;
                 Ok(())
             }
             404 => Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp))),
@@ -466,6 +508,12 @@ impl RegistryClient {
         // registry keeps acknowledging more bytes between failures.
         let mut started = Instant::now();
         let mut failures = 0u32;
+        // and a bound on failures in all, whatever progress is claimed between
+        // them, so that a registry that makes us believe in progress a little at a
+        // time cannot keep an upload going forever: each chunk may use the budget
+        let chunks = size.div_ceil(self.opts().chunk_size) + 1;
+        let most = u64::from(self.opts().retry.max_attempts).saturating_mul(chunks);
+        let mut all_failures = 0u64;
         let mut furthest = s.offset;
         let mut need_status = false;
         loop {
@@ -482,8 +530,26 @@ impl RegistryClient {
                 }
                 Ok(()) => return Ok(()),
                 Err(f) if matches!(f.kind, FailKind::Transient | FailKind::NotFound) => f,
+                // distribution can refuse the final PUT of a blob that another
+                // client (a second sync) is committing at the same moment: if the
+                // registry now holds the blob, it is there, whoever sent it (a
+                // source whose bytes really do not match stays refused)
+                Err(f) if f.msg.contains(": DIGEST_INVALID") => {
+                    if self.blob_exists(&s.repo, digest).ok().flatten() == Some(size) {
+                        return Ok(());
+                    }
+                    return Err(f);
+                }
                 Err(f) => return Err(f),
             };
+            all_failures += 1;
+            if all_failures > most {
+                return Err(Fail::new(
+                    FailKind::Other,
+                    &f.msg,
+                    format!("giving up after {all_failures} failures in one upload"),
+                ));
+            }
             if s.offset > furthest {
                 furthest = s.offset;
                 failures = 0;

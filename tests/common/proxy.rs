@@ -69,6 +69,27 @@ pub enum Fault {
     Delay(Duration),
     /// Relay the exchange, then close the client's keep-alive connection.
     CloseAfterResponse,
+    /// Answer this status with these headers and body itself, as a lying registry
+    /// would (the request body is read and discarded; nothing reaches the registry).
+    Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Relay the exchange, but change the response's headers on the way back.
+    Edit(Vec<Edit>),
+}
+
+/// A change [`Fault::Edit`] makes to a response head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// Replace the header (or add it).
+    Set(String, String),
+    /// Drop the header.
+    Remove(String),
+    /// Point `Location` (absolute or not) at `http://HOST` with the same path and
+    /// query: another origin, to see what follows it there.
+    LocationTo(String),
 }
 
 impl Fault {
@@ -81,6 +102,8 @@ impl Fault {
             Fault::Hold { .. } => "hold",
             Fault::Delay(_) => "delay",
             Fault::CloseAfterResponse => "close",
+            Fault::Answer { .. } => "answer",
+            Fault::Edit(_) => "edit",
         }
     }
 }
@@ -95,7 +118,8 @@ pub struct Stats {
     pub requests: u64,
     /// Requests by method, in the order first seen.
     pub by_method: Vec<(String, u64)>,
-    /// Faults injected, by kind: "429", "5xx", "status", "drop", "delay", "close".
+    /// Faults injected, by kind: "429", "5xx", "status", "drop", "delay", "close",
+    /// "answer", "edit".
     pub faults: Vec<(String, u64)>,
     /// One line per injected fault: `#N METHOD PATH -> FAULT`.
     pub log: Vec<String>,
@@ -103,6 +127,16 @@ pub struct Stats {
     pub bodies: Vec<(String, u64)>,
     /// Exchanges now frozen by [`Fault::Hold`] with their bytes relayed.
     pub held: u64,
+    /// Every request in order: method, path and the `Authorization` it carried.
+    pub seen: Vec<Seen>,
+}
+
+/// One request as it arrived.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
 }
 
 impl Stats {
@@ -218,6 +252,7 @@ struct Head {
     content_length: Option<u64>,
     chunked: bool,
     close: bool,
+    authorization: Option<String>,
 }
 
 /// Reads a head (up to the empty line). `Ok(None)` on a clean EOF before any byte.
@@ -249,6 +284,7 @@ fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Head>> {
         content_length: None,
         chunked: false,
         close: false,
+        authorization: None,
     };
     for l in &lines[1..] {
         let Some((k, v)) = l.split_once(':') else {
@@ -259,6 +295,7 @@ fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Head>> {
             "content-length" => h.content_length = v.parse().ok(),
             "transfer-encoding" => h.chunked = v.contains("chunked"),
             "connection" => h.close = v.contains("close"),
+            "authorization" => h.authorization = Some(l.split_once(':').unwrap().1.trim().into()),
             _ => {}
         }
     }
@@ -364,6 +401,11 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
         let n_method = {
             let mut st = sh.stats.lock().unwrap();
             st.requests += 1;
+            st.seen.push(Seen {
+                method: method.clone(),
+                path: path.clone(),
+                authorization: req.authorization.clone(),
+            });
             if let Some(len) = req.content_length.filter(|n| *n > 0) {
                 st.bodies.push((method.clone(), len));
             }
@@ -403,6 +445,33 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
                 }
                 resp += "\r\n";
                 resp += body;
+                to_client.write_all(resp.as_bytes())?;
+                if req.close {
+                    return Ok(());
+                }
+                continue;
+            }
+            Some(Fault::Answer {
+                status,
+                headers,
+                body,
+            }) => {
+                copy_body(&req, Side::Request, &mut from_client, &mut std::io::sink())?;
+                let mut resp = format!("HTTP/1.1 {status} Answered\r\n");
+                for (k, v) in &headers {
+                    resp += &format!("{k}: {v}\r\n");
+                }
+                if method != "HEAD"
+                    || !headers
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                {
+                    resp += &format!("Content-Length: {}\r\n", body.len());
+                }
+                resp += "\r\n";
+                if method != "HEAD" {
+                    resp += &body;
+                }
                 to_client.write_all(resp.as_bytes())?;
                 if req.close {
                     return Ok(());
@@ -459,7 +528,10 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
             }
             break (resp, status);
         };
-        to_client.write_all(&resp.raw)?;
+        match &fault {
+            Some(Fault::Edit(edits)) => to_client.write_all(&edit_head(&resp.raw, edits))?,
+            _ => to_client.write_all(&resp.raw)?,
+        }
         let bodiless = method == "HEAD" || status == 204 || status == 304;
         let reusable = copy_body(&resp, Side::Response { bodiless }, up_r, &mut to_client)?;
         to_client.flush()?;
@@ -468,4 +540,47 @@ fn serve(sh: &Shared, client: TcpStream) -> std::io::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// A response head with `edits` applied (framing headers are never touched by them).
+fn edit_head(raw: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut lines: Vec<String> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let name_of = |l: &str| {
+        l.split_once(':')
+            .map(|(k, _)| k.trim().to_ascii_lowercase())
+    };
+    for e in edits {
+        match e {
+            Edit::Set(k, v) => {
+                let k_l = k.to_ascii_lowercase();
+                lines.retain(|l| name_of(l).as_deref() != Some(k_l.as_str()));
+                lines.push(format!("{k}: {v}"));
+            }
+            Edit::Remove(k) => {
+                let k_l = k.to_ascii_lowercase();
+                lines.retain(|l| name_of(l).as_deref() != Some(k_l.as_str()));
+            }
+            Edit::LocationTo(host) => {
+                for l in lines.iter_mut() {
+                    if name_of(l).as_deref() != Some("location") {
+                        continue;
+                    }
+                    let v = l.split_once(':').unwrap().1.trim().to_owned();
+                    let path = match v.split_once("://") {
+                        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_owned(),
+                        None => v.clone(),
+                    };
+                    *l = format!("Location: http://{host}{path}");
+                }
+            }
+        }
+    }
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out
 }

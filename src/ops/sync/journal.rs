@@ -3,15 +3,22 @@
 //! of sending it again. One small JSON file per (destination repository, digest),
 //! written atomically each time the registry acknowledges a chunk, removed when the
 //! blob is complete. Where the directory is: `docs/sync.md`, "Resume".
+//!
+//! A record is only a hint: one that does not parse, names another registry,
+//! repository, blob or size, or whose upload URL is not on the registry's own host,
+//! is ignored (and removed) with a warning, so a tampered or stale file can never
+//! send a blob, let alone credentials, anywhere else. Records are private (0600 in
+//! a 0700 directory): an upload URL may carry a registry's session token.
 
-use std::fs;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use crate::digest::{Digest, printable};
 use crate::registry::{Repository, UploadSession};
-use crate::store::layout::write_atomically;
 use crate::{Error, Result};
 
 /// A session as saved.
@@ -35,7 +42,11 @@ pub struct Journal {
 impl Journal {
     /// Keeps sessions in `dir`, created if needed.
     pub fn at(dir: &Path) -> Result<Journal> {
-        fs::create_dir_all(dir).map_err(|e| Error::io_path("creating", dir, e))?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::io_path("creating", dir, e))?;
         Ok(Journal {
             dir: Some(dir.to_path_buf()),
         })
@@ -56,16 +67,31 @@ impl Journal {
     }
 
     /// The session an earlier run left open for this blob, if it recorded one for
-    /// exactly this repository, digest and size.
-    pub fn load(&self, repo: &Repository, digest: &Digest, size: u64) -> Option<UploadSession> {
-        let raw = fs::read(self.file(repo, digest)?).ok()?;
-        let r: Record = serde_json::from_slice(&raw).ok()?;
-        let ours = r.registry == repo.registry()
-            && r.repository == repo.name()
-            && r.digest == digest.to_string()
-            && r.size == size;
-        ours.then(|| UploadSession::resume_from(repo, &r.location).ok())
-            .flatten()
+    /// exactly this repository, digest and size, on the registry's own host. A
+    /// record that is not fit is removed; the `Err` says why, for a warning.
+    pub fn load(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: u64,
+    ) -> std::result::Result<Option<UploadSession>, String> {
+        let Some(file) = self.file(repo, digest) else {
+            return Ok(None);
+        };
+        let raw = match fs::read(&file) {
+            Ok(raw) => raw,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}; not resuming from it", file.display())),
+        };
+        let why = match fit(&raw, repo, digest, size) {
+            Ok(s) => return Ok(Some(s)),
+            Err(why) => why,
+        };
+        let _ = fs::remove_file(&file);
+        Err(format!(
+            "{}: {why}; ignored and removed, {digest} is uploaded from the start",
+            file.display()
+        ))
     }
 
     /// Records where the session stands (write, fsync, rename).
@@ -88,7 +114,7 @@ impl Journal {
             offset: s.offset(),
         };
         let bytes = serde_json::to_vec_pretty(&r).expect("serialisable");
-        write_atomically(&file, &bytes, dir)
+        write_private(&file, &bytes, dir)
     }
 
     /// Forgets the session of a blob that is complete (or was never needed).
@@ -99,28 +125,195 @@ impl Journal {
     }
 }
 
+/// The session a record describes, if it is one for this very upload.
+fn fit(
+    raw: &[u8],
+    repo: &Repository,
+    digest: &Digest,
+    size: u64,
+) -> std::result::Result<UploadSession, String> {
+    let r: Record =
+        serde_json::from_slice(raw).map_err(|e| format!("not a session record ({e})"))?;
+    if r.registry != repo.registry() || r.repository != repo.name() {
+        return Err(format!(
+            "records an upload to {}/{}, not {repo}",
+            printable(&r.registry),
+            printable(&r.repository)
+        ));
+    }
+    if r.digest != digest.to_string() || r.size != size {
+        return Err(format!(
+            "records {} of {} bytes, not {digest} of {size}",
+            printable(&r.digest),
+            r.size
+        ));
+    }
+    // the URL must be on the registry's own host (any scheme: which one the
+    // registry speaks is found out as usual); anything else could send the blob
+    // elsewhere
+    let host = url_authority(&r.location)
+        .ok_or_else(|| format!("upload URL {:?} is not http(s)", printable(&r.location)))?;
+    if !host.eq_ignore_ascii_case(repo.api_host()) {
+        return Err(format!(
+            "upload URL is on {}, not on {}",
+            printable(host),
+            repo.api_host()
+        ));
+    }
+    UploadSession::resume_from(repo, &r.location).map_err(|e| e.to_string())
+}
+
+/// `HOST[:PORT]` of an absolute http(s) URL.
+fn url_authority(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let host = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    (!host.is_empty() && !host.contains('@')).then_some(host)
+}
+
+/// Writes `bytes` to `dest` atomically (temp file in `dir`, fsync, rename), readable
+/// by the owner only.
+fn write_private(dest: &Path, bytes: &[u8], dir: &Path) -> Result<()> {
+    let tmp = dir.join(format!(
+        ".{}-{}.tmp",
+        dest.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record"),
+        std::process::id()
+    ));
+    // a stale temp file of a dead process with our pid is replaced, never followed
+    let _ = fs::remove_file(&tmp);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| Error::io_path("creating", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io_path("writing", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| Error::io_path("syncing", &tmp, e))?;
+        fs::rename(&tmp, dest).map_err(|e| Error::io_path("replacing", dest, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn repo(name: &str) -> Repository {
+        Repository::new("127.0.0.1:5000", name).unwrap()
+    }
 
     #[test]
     fn saves_loads_only_the_same_blob_and_forgets() {
         let tmp = tempfile::tempdir().unwrap();
         let j = Journal::at(&tmp.path().join("uploads")).unwrap();
-        let repo = Repository::new("127.0.0.1:5000", "team/app").unwrap();
-        let other = Repository::new("127.0.0.1:5000", "team/other").unwrap();
+        let (repo, other) = (repo("team/app"), repo("team/other"));
         let d = Digest::sha256(b"blob");
         let url = "http://127.0.0.1:5000/v2/team/app/blobs/uploads/u?_state=s";
         let s = UploadSession::resume_from(&repo, url).unwrap();
         j.save(&repo, &d, 100, &s).unwrap();
-        assert_eq!(j.load(&repo, &d, 100).unwrap().location(), url);
-        assert!(j.load(&repo, &d, 99).is_none(), "another size");
-        assert!(j.load(&other, &d, 100).is_none(), "another repository");
+        assert_eq!(j.load(&repo, &d, 100).unwrap().unwrap().location(), url);
+        assert!(j.load(&other, &d, 100).unwrap().is_none(), "another file");
         j.forget(&repo, &d);
-        assert!(j.load(&repo, &d, 100).is_none());
+        assert!(j.load(&repo, &d, 100).unwrap().is_none());
         // a dry run keeps nothing
         let none = Journal::none();
         none.save(&repo, &d, 100, &s).unwrap();
-        assert!(none.load(&repo, &d, 100).is_none());
+        assert!(none.load(&repo, &d, 100).unwrap().is_none());
+    }
+
+    #[test]
+    fn records_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state/uploads");
+        let j = Journal::at(&dir).unwrap();
+        let repo = repo("team/app");
+        let d = Digest::sha256(b"blob");
+        let url = "http://127.0.0.1:5000/v2/team/app/blobs/uploads/u?_state=s";
+        j.save(
+            &repo,
+            &d,
+            100,
+            &UploadSession::resume_from(&repo, url).unwrap(),
+        )
+        .unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&j.file(&repo, &d).unwrap()), 0o600);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
+    }
+
+    /// Regression: a record was trusted for its upload URL whatever host that
+    /// named, so a planted or stale file could send a blob to another host; and
+    /// records that did not fit were skipped without a word.
+    #[test]
+    fn regression_unfit_records_are_ignored_removed_and_said() {
+        let tmp = tempfile::tempdir().unwrap();
+        let j = Journal::at(tmp.path()).unwrap();
+        let repo = repo("team/app");
+        let d = Digest::sha256(b"blob");
+        let record = |registry: &str, repository: &str, size: u64, location: &str| {
+            serde_json::to_vec(&Record {
+                registry: registry.into(),
+                repository: repository.into(),
+                digest: d.to_string(),
+                size,
+                location: location.into(),
+                offset: 7,
+            })
+            .unwrap()
+        };
+        let good = "http://127.0.0.1:5000/v2/team/app/blobs/uploads/u?_state=s";
+        for (bytes, why) in [
+            (b"{\"registry\": \"127.0".to_vec(), "not a session record"),
+            (b"".to_vec(), "not a session record"),
+            (
+                record("evil.example:443", "team/app", 100, good),
+                "records an upload to evil.example:443/team/app",
+            ),
+            (
+                record("127.0.0.1:5000", "team/app", 99, good),
+                "of 99 bytes",
+            ),
+            (
+                record(
+                    "127.0.0.1:5000",
+                    "team/app",
+                    100,
+                    "https://evil.example/v2/team/app/blobs/uploads/u",
+                ),
+                "upload URL is on evil.example, not on 127.0.0.1:5000",
+            ),
+            (
+                record("127.0.0.1:5000", "team/app", 100, "file:///etc/passwd"),
+                "is not http(s)",
+            ),
+            (
+                record(
+                    "127.0.0.1:5000",
+                    "team/app",
+                    100,
+                    "http://user@127.0.0.1:5000/v2/",
+                ),
+                "is not http(s)",
+            ),
+        ] {
+            let file = j.file(&repo, &d).unwrap();
+            fs::write(&file, &bytes).unwrap();
+            let err = j.load(&repo, &d, 100).unwrap_err();
+            assert!(err.contains(why), "{why:?} in {err:?}");
+            assert!(err.contains("ignored and removed"), "{err}");
+            assert!(!file.exists(), "{why}: the record stays");
+        }
+        assert!(j.load(&repo, &d, 100).unwrap().is_none());
     }
 }

@@ -500,4 +500,37 @@ mod tests {
         assert!(dest(src, None, &["nothing"]).is_err());
         assert!(dest(src, Some("h:1/UPPER"), &[]).is_err());
     }
+
+    #[test]
+    fn destinations_with_ports_ipv6_and_invalid_names() {
+        let src = "registry.example.com/team/app:v1";
+        assert_eq!(
+            dest(src, Some("[::1]:5000/mirror"), &[]).unwrap(),
+            "[::1]:5000/mirror/team/app"
+        );
+        assert_eq!(
+            dest(src, None, &["registry.example.com/team=[::1]:5000/t"]).unwrap(),
+            "[::1]:5000/t/app"
+        );
+        assert_eq!(
+            dest(src, Some("localhost:5000"), &[]).unwrap(),
+            "localhost:5000/team/app"
+        );
+        for bad in [
+            "h:1/a//b",
+            "h:1/a/../b",
+            "h:1/./b",
+            "h:1/x:tag",
+            "h:1/x@sha256:00",
+            "http://h:1/x",
+            "h:1/-x",
+            "h:notaport/x",
+        ] {
+            assert!(dest(src, Some(bad), &[]).is_err(), "--to {bad}");
+            assert!(
+                dest(src, None, &[&format!("registry.example.com/team={bad}")]).is_err(),
+                "--map …={bad}"
+            );
+        }
+    }
 }

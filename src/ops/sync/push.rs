@@ -469,12 +469,67 @@ impl<'a> Pusher<'a> {
                 }
             };
             if !self.dry_run {
-                self.client
-                    .put_manifest(repo, &reference, &m.raw, &m.desc.media_type)?;
+                match self
+                    .client
+                    .put_manifest(repo, &reference, &m.raw, &m.desc.media_type)
+                {
+                    Err(Error::NotFound(why)) if i > 0 => {
+                        self.heal(repo, &tree.manifests[..i], &reference, m, &why, r)?;
+                    }
+                    res => {
+                        res?;
+                    }
+                }
             }
             r.manifests_pushed += 1;
         }
         Ok(())
+    }
+
+    /// A manifest refused because a child it names is missing, though a HEAD said
+    /// each child was there (a registry that answers HEAD for a manifest it has not
+    /// durably committed, oras-go#1211): every manifest below it is put again,
+    /// without asking, then it is put once more. Still refused: a clear error.
+    fn heal(
+        &self,
+        repo: &Repository,
+        children: &[super::plan::Node],
+        reference: &str,
+        m: &super::plan::Node,
+        why: &str,
+        r: &mut ImageReport,
+    ) -> Result<()> {
+        for c in children {
+            self.client.put_manifest(
+                repo,
+                &c.desc.digest.to_string(),
+                &c.raw,
+                &c.desc.media_type,
+            )?;
+            r.manifests_pushed += 1;
+        }
+        self.client
+            .put_manifest(repo, reference, &m.raw, &m.desc.media_type)
+            .map_err(|e| {
+                Error::Registry(format!(
+                    "{why}; its child manifests, which the registry had said it held, \
+                     were put again, and it still refuses it: {e}"
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// After a `.sig` was written: the registry must show it under its tag, with
+    /// the digest we put (a registry or proxy that answers a PUT without storing
+    /// it must not pass for a signature delivered).
+    fn confirm(&self, repo: &Repository, tag: &str, want: &Digest) -> Result<()> {
+        match self.digest_at(repo, tag)? {
+            Some(d) if d == *want => Ok(()),
+            other => Err(Error::Registry(format!(
+                "{repo}:{tag}: the registry accepted the signature, but its tag now shows {}",
+                other.map_or_else(|| "nothing".to_owned(), |d| d.to_string())
+            ))),
+        }
     }
 
     /// The blobs of one tree, on up to `jobs` threads; the first error wins.
@@ -563,7 +618,12 @@ impl<'a> Pusher<'a> {
         // only chunked uploads can be resumed; a single PUT is all or nothing
         let chunked = d.size > self.client_threshold();
         let resume = if chunked {
-            self.journal.load(repo, &d.digest, d.size)
+            self.journal
+                .load(repo, &d.digest, d.size)
+                .unwrap_or_else(|why| {
+                    lock(&self.notes).push(format!("{repo}: resume record {why}"));
+                    None
+                })
         } else {
             None
         };
@@ -720,6 +780,9 @@ impl<'a> Pusher<'a> {
         let ours = a.tree.root().desc.digest.clone();
         let Some(theirs) = self.digest_at(repo, &a.tag)? else {
             self.push_tree(src, repo, Some(&a.tag), &a.tree, r)?;
+            if a.suffix == "sig" && !self.dry_run {
+                self.confirm(repo, &a.tag, &ours)?;
+            }
             ar.status = self.sent_status().into();
             ar.destination_digest = (!self.dry_run).then(|| ours.to_string());
             return Ok(());
@@ -824,6 +887,9 @@ impl<'a> Pusher<'a> {
         let got = self
             .client
             .put_manifest(repo, &a.tag, &manifest_bytes, &m.media_type)?;
+        if a.suffix == "sig" {
+            self.confirm(repo, &a.tag, &got)?;
+        }
         r.manifests_pushed += 1;
         ar.status = "merged".into();
         ar.destination_digest = Some(got.to_string());
