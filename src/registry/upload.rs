@@ -150,7 +150,7 @@ impl RegistryClient {
                 Ok(Posted::Created)
             }
             202 => {
-                let loc = header(&resp, "location").and_then(|l| u::resolve(&call.url, &l));
+                let loc = header(&resp, "location").and_then(|l| u::resolve_upload(&call.url, &l));
                 drain(resp);
                 let Some(url) = loc else {
                     return Err(Fail::new(
@@ -194,7 +194,7 @@ impl RegistryClient {
         match resp.status().as_u16() {
             200 | 204 => {
                 let end = header(&resp, "range").and_then(|r| range_end(&r));
-                let loc = header(&resp, "location").and_then(|l| u::resolve(&s.url, &l));
+                let loc = header(&resp, "location").and_then(|l| u::resolve_upload(&s.url, &l));
                 drain(resp);
                 // "0-0" is distribution's answer for an empty upload (and, ambiguously,
                 // for one byte): resuming from 0 is right for the former and is
@@ -266,7 +266,7 @@ impl RegistryClient {
         match resp.status().as_u16() {
             202 | 204 => {
                 let end = header(&resp, "range").and_then(|r| range_end(&r));
-                let loc = header(&resp, "location").and_then(|l| u::resolve(&s.url, &l));
+                let loc = header(&resp, "location").and_then(|l| u::resolve_upload(&s.url, &l));
                 drain(resp);
                 let ctx = call.ctx.clone();
                 // the latest Location is the session's handle either way

@@ -75,6 +75,15 @@ pub(crate) fn resolve(base: &str, location: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}{dir}{location}"))
 }
 
+/// [`resolve`] for an upload's next `Location`, refusing a move from HTTPS to plain
+/// HTTP: the blob's bytes would then travel in clear (and no credentials follow them
+/// anyway). The session is then reported as having no usable `Location`.
+pub(crate) fn resolve_upload(base: &str, location: &str) -> Option<String> {
+    let url = resolve(base, location)?;
+    let downgrade = base.starts_with("https://") && url.starts_with("http://");
+    (!downgrade).then_some(url)
+}
+
 /// Percent-encodes a query component (RFC 3986 unreserved characters stay).
 pub(crate) fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -178,5 +187,23 @@ mod tests {
             Some("/v2/a/tags/list?last=b&n=2")
         );
         assert_eq!(link_next("</x>; rel=\"prev\""), None);
+    }
+
+    #[test]
+    fn an_upload_location_never_moves_from_https_to_http() {
+        let base = "https://reg.example.com/v2/a/blobs/uploads/1?_state=x";
+        assert_eq!(
+            resolve_upload(base, "http://reg.example.com/v2/a/blobs/uploads/2"),
+            None
+        );
+        assert_eq!(
+            resolve_upload(base, "/v2/a/blobs/uploads/2").as_deref(),
+            Some("https://reg.example.com/v2/a/blobs/uploads/2")
+        );
+        // plain HTTP to begin with (a loopback registry) stays as it was
+        assert_eq!(
+            resolve_upload("http://127.0.0.1:5000/v2/", "http://127.0.0.1:5000/v2/x").as_deref(),
+            Some("http://127.0.0.1:5000/v2/x")
+        );
     }
 }
