@@ -749,6 +749,11 @@ fn place_blob(tmp: &Path, dest: &Path) -> Result<()> {
 
 /// Writes `bytes` to `dest` by way of a temp file in `tmp_dir`: write, fsync, rename.
 pub fn write_atomically(dest: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    write_atomically_mode(dest, bytes, tmp_dir, 0o644)
+}
+
+/// [`write_atomically`] with the file's permission bits (0o600 for private state).
+pub fn write_atomically_mode(dest: &Path, bytes: &[u8], tmp_dir: &Path, mode: u32) -> Result<()> {
     let tmp = tmp_dir.join(format!(
         "{}-{}-{}",
         dest.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
@@ -759,7 +764,7 @@ pub fn write_atomically(dest: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()>
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(mode)
             .open(&tmp)
             .map_err(|e| Error::io_path("creating", &tmp, e))?;
         f.write_all(bytes)

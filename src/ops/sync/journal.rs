@@ -10,15 +10,15 @@
 //! send a blob, let alone credentials, anywhere else. Records are private (0600 in
 //! a 0700 directory): an upload URL may carry a registry's session token.
 
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, DirBuilder};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, printable};
 use crate::registry::{Repository, UploadSession};
+use crate::store::layout::write_atomically_mode;
 use crate::{Error, Result};
 
 /// A session as saved.
@@ -114,7 +114,7 @@ impl Journal {
             offset: s.offset(),
         };
         let bytes = serde_json::to_vec_pretty(&r).expect("serialisable");
-        write_private(&file, &bytes, dir)
+        write_atomically_mode(&file, &bytes, dir, 0o600)
     }
 
     /// Forgets the session of a blob that is complete (or was never needed).
@@ -170,37 +170,6 @@ fn url_authority(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("http://"))?;
     let host = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     (!host.is_empty() && !host.contains('@')).then_some(host)
-}
-
-/// Writes `bytes` to `dest` atomically (temp file in `dir`, fsync, rename), readable
-/// by the owner only.
-fn write_private(dest: &Path, bytes: &[u8], dir: &Path) -> Result<()> {
-    let tmp = dir.join(format!(
-        ".{}-{}.tmp",
-        dest.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("record"),
-        std::process::id()
-    ));
-    // a stale temp file of a dead process with our pid is replaced, never followed
-    let _ = fs::remove_file(&tmp);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| Error::io_path("creating", &tmp, e))?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io_path("writing", &tmp, e))?;
-        f.sync_all()
-            .map_err(|e| Error::io_path("syncing", &tmp, e))?;
-        fs::rename(&tmp, dest).map_err(|e| Error::io_path("replacing", dest, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]
