@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::bed::Bed;
-use common::oci::{CONFIG, LAYER, MANIFEST, TestLayout, digest_of, named};
+use common::oci::{CONFIG, LAYER, MANIFEST, TestLayout, big_image_layout, digest_of, named};
 use common::proxy::{Edit, Fault, Plan, Proxy, Request};
 use common::registry::{Mode, Registry, Side};
 use common::*;
@@ -129,41 +129,7 @@ fn contents(reg: &Registry) -> Vec<(String, String, String)> {
 /// A layout with one image, tag `v1`, whose layer is `BIG_LAYER` pseudo-random
 /// bytes; returns the image's manifest digest.
 fn big_layout(root: &Path) -> String {
-    let l = TestLayout::new(root);
-    let tmp = root.join("layer.tmp");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).unwrap());
-    let mut h = Sha256::new();
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut buf = vec![0u8; 1 << 16];
-    for _ in 0..BIG_LAYER / buf.len() as u64 {
-        for c in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            c.copy_from_slice(&x.to_le_bytes());
-        }
-        h.update(&buf);
-        f.write_all(&buf).unwrap();
-    }
-    f.flush().unwrap();
-    drop(f);
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let layer = format!("sha256:{hex}");
-    std::fs::rename(&tmp, l.blob_path(&layer)).unwrap();
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [layer]}, "config": {}
-    }))
-    .unwrap();
-    let config_d = l.desc(CONFIG, &config);
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2, "mediaType": MANIFEST, "config": config_d,
-        "layers": [{"mediaType": LAYER, "digest": layer, "size": BIG_LAYER}]
-    }))
-    .unwrap();
-    let d = l.desc(MANIFEST, &manifest);
-    l.set_index(&[named(d.clone(), "v1")]);
-    d["digest"].as_str().unwrap().to_owned()
+    big_image_layout(root, BIG_LAYER, 0x2545_f491_4f6c_dd1d)
 }
 
 fn answer(status: u16, headers: &[(&str, &str)]) -> Fault {

@@ -106,3 +106,51 @@ pub fn named(mut desc: Value, name: &str) -> Value {
     desc["annotations"] = json!({"org.opencontainers.image.ref.name": name});
     desc
 }
+
+/// A layout at `root` with one image, tag `v1`, whose only layer is `size` bytes of
+/// xorshift noise from `seed` (written and hashed in pieces, never whole in memory);
+/// returns the image's manifest digest.
+pub fn big_image_layout(root: &Path, size: u64, seed: u64) -> String {
+    use std::io::Write as _;
+    let l = TestLayout::new(root);
+    let tmp = root.join("layer.tmp");
+    let mut f = std::io::BufWriter::new(fs::File::create(&tmp).unwrap());
+    let mut h = Sha256::new();
+    let mut x: u64 = seed | 1;
+    let mut buf = vec![0u8; 1 << 16];
+    assert_eq!(
+        size % buf.len() as u64,
+        0,
+        "a whole number of 64 KiB pieces"
+    );
+    for _ in 0..size / buf.len() as u64 {
+        for c in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+        h.update(&buf);
+        f.write_all(&buf).unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let layer = format!("sha256:{hex}");
+    fs::rename(&tmp, l.blob_path(&layer)).unwrap();
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer]},
+        "config": {}
+    }))
+    .unwrap();
+    let config_d = l.desc(CONFIG, &config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": MANIFEST, "config": config_d,
+        "layers": [{"mediaType": LAYER, "digest": layer, "size": size}]
+    }))
+    .unwrap();
+    let d = l.desc(MANIFEST, &manifest);
+    l.set_index(&[named(d.clone(), "v1")]);
+    d["digest"].as_str().unwrap().to_owned()
+}
