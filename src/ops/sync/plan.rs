@@ -12,7 +12,9 @@ use crate::reference::Reference;
 use crate::registry::Repository;
 use crate::signature::{MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
-use crate::store::resolve::{Catalog, EntryName, Found, artifact_name, is_artifact};
+use crate::store::resolve::{
+    Catalog, EntryName, Found, artifact_name, is_artifact, referrers_name,
+};
 use crate::store::{Descriptor, Kind, ReadLayout};
 use crate::{Error, Result};
 
@@ -249,7 +251,7 @@ fn image_unit(
     let mut referrers = Vec::new();
     let mut warnings = Vec::new();
     for m in &tree.manifests {
-        let Some(n) = fallback_name(&name, &m.desc.digest) else {
+        let Some(n) = referrers_name(&name, &m.desc.digest) else {
             continue;
         };
         if let Some(index) = catalog.named(&n) {
@@ -343,16 +345,6 @@ fn read_artifact(
         tree: Tree::of(layout, a)?,
         layers,
     })
-}
-
-/// The name of the referrers fallback entry of `digest` in a layout named like
-/// `image`: `REPO:sha256-<hex>`, or the bare tag.
-fn fallback_name(image: &EntryName, digest: &Digest) -> Option<String> {
-    match image {
-        EntryName::Full(r) => Some(format!("{}:{}", r.name(), digest.tag_form())),
-        EntryName::Tag(_) => Some(digest.tag_form()),
-        EntryName::Unnamed(_) => None,
-    }
 }
 
 impl ReferrerSet {
