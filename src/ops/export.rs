@@ -574,11 +574,7 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// The archive's `index.json`: compact, entries sorted by name, each as in the store.
 fn archive_index(plan: &Plan) -> Vec<u8> {
-    let index = Index {
-        manifests: plan.entries().into_iter().cloned().collect(),
-        ..Index::default()
-    };
-    serde_json::to_vec(&index).expect("serialisable")
+    Index::listing(plan.entries().into_iter().cloned().collect()).to_bytes()
 }
 
 fn write_archive(

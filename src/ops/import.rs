@@ -724,11 +724,7 @@ fn referrers(
         children.extend(refs.iter().cloned());
         let mut seen = HashSet::new();
         children.retain(|c| seen.insert(c.digest.clone()));
-        let index = Index {
-            manifests: children,
-            ..Index::default()
-        };
-        let bytes = serde_json::to_vec(&index).map_err(|e| Error::invalid(e.to_string()))?;
+        let bytes = Index::listing(children).to_bytes();
         let digest = tx.put_bytes(&bytes)?;
         planned.push(Planned {
             desc: Descriptor::new(OCI_INDEX, digest, bytes.len() as u64),

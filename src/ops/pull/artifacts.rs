@@ -357,11 +357,7 @@ fn referrers(
     }
     // The store lists referrers as a registry without the API does: an OCI index
     // at the fallback tag (docs/store-format.md), the union of old and new.
-    let index = Index {
-        manifests: children,
-        ..Index::default()
-    };
-    let bytes = serde_json::to_vec(&index).map_err(|e| Error::invalid(e.to_string()))?;
+    let bytes = Index::listing(children).to_bytes();
     let desc = Descriptor::new(OCI_INDEX, Digest::sha256(&bytes), bytes.len() as u64);
     out.made.push(bytes);
     out.blobs.extend(listed.iter().map(|c| c.digest.clone()));

@@ -749,11 +749,7 @@ impl<'a> Pusher<'a> {
                 }
                 let mut merged = theirs.manifests;
                 merged.extend(new);
-                let index = Index {
-                    manifests: merged,
-                    ..Index::default()
-                };
-                let bytes = serde_json::to_vec(&index).expect("serialisable");
+                let bytes = Index::listing(merged).to_bytes();
                 self.client.put_manifest(repo, &rs.tag, &bytes, OCI_INDEX)?;
                 r.manifests_pushed += 1;
                 rr.status = "merged".into();
