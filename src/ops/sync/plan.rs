@@ -100,6 +100,8 @@ pub struct ReferrerSet {
     pub tag: String,
     /// The source's fallback index, exact bytes.
     pub index: Node,
+    /// The descriptors that index lists (parsed once, here).
+    pub listed: Vec<Descriptor>,
     /// Each referrer manifest with what it reaches.
     pub referrers: Vec<Tree>,
 }
@@ -368,6 +370,7 @@ impl ReferrerSet {
                 desc: index.clone(),
                 raw,
             },
+            listed: manifests,
             referrers,
         })
     }

@@ -708,14 +708,6 @@ impl<'a> Pusher<'a> {
         }
         let theirs = self.client.referrers(repo, &rs.subject, None)?;
         let ctx = format!("{repo}:{}", rs.tag);
-        let Document::Index {
-            manifests: mine, ..
-        } = manifest::parse(&rs.index.raw, &rs.index.desc, &ctx)?
-        else {
-            return Err(Error::invalid(format!(
-                "{ctx}: the source's referrers list is not an index"
-            )));
-        };
         match theirs.source {
             ReferrersSource::Api => {
                 rr.status = "api".into();
@@ -735,9 +727,11 @@ impl<'a> Pusher<'a> {
             ReferrersSource::FallbackTag => {
                 rr.kept = theirs.manifests.len();
                 let have: HashSet<&Digest> = theirs.manifests.iter().map(|d| &d.digest).collect();
-                let new: Vec<Descriptor> = mine
-                    .into_iter()
+                let new: Vec<Descriptor> = rs
+                    .listed
+                    .iter()
                     .filter(|d| !have.contains(&d.digest))
+                    .cloned()
                     .collect();
                 if new.is_empty() {
                     rr.status = "contained".into();
