@@ -10,9 +10,6 @@
 //! `subject` really is the image (a registry that resolves the tag as the digest
 //! itself, or a stale or hostile index, would otherwise smuggle in anything).
 
-use std::io::{Cursor, Read};
-use std::path::Path;
-
 use serde::Serialize;
 
 use super::fetch::{Counts, Doc, Fetcher};
@@ -22,7 +19,7 @@ use crate::signature::{MAX_LAYERS, MAX_PAYLOAD, SignatureArtifact};
 use crate::store::descriptor::{Index, OCI_INDEX, REF_NAME};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::Catalog;
-use crate::store::{Descriptor, Kind, Layout, ReadLayout};
+use crate::store::{Descriptor, Kind};
 use crate::{Error, Result};
 
 /// cosign's tag suffixes, signatures first.
@@ -167,12 +164,12 @@ fn cosign_tag(
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     }
-    // Two different `.sig` (or `.att`) images: keep every signature of both.
-    let overlay = Overlay {
-        store: f.store,
-        docs: &tree.docs,
-    };
-    let theirs = SignatureArtifact::read(&overlay, &desc)?;
+    // Two different `.sig` (or `.att`) images: keep every signature of both. The
+    // registry's manifest is fetched but not staged yet (the tree's root); its
+    // config has landed in the store.
+    let theirs = SignatureArtifact::from_manifest(&desc, &tree.docs[0].raw, |config| {
+        f.store.read_blob(config, MAX_MANIFEST)
+    })?;
     let mine = match SignatureArtifact::read(f.store, &ours) {
         Ok(a) => a,
         Err(e) => {
@@ -363,52 +360,4 @@ fn referrers(
     out.blobs.extend(listed.iter().map(|c| c.digest.clone()));
     out.entries.push((entry, desc));
     Ok(())
-}
-
-/// The store, plus the documents just fetched (not staged yet), read as one layout.
-struct Overlay<'a> {
-    store: &'a Layout,
-    docs: &'a [Doc],
-}
-
-impl Overlay<'_> {
-    fn doc(&self, d: &Digest) -> Option<&Doc> {
-        self.docs.iter().find(|x| x.desc.digest == *d)
-    }
-}
-
-impl ReadLayout for Overlay<'_> {
-    fn location(&self) -> &Path {
-        self.store.root()
-    }
-
-    fn read_index(&self) -> Result<Index> {
-        self.store.read_index()
-    }
-
-    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
-        match self.doc(&desc.digest) {
-            // fetched by digest and size-checked on arrival
-            Some(x) if x.raw.len() as u64 == desc.size && desc.size <= max => Ok(x.raw.clone()),
-            Some(_) => Err(Error::invalid(format!(
-                "blob {}: not as its descriptor says",
-                desc.digest
-            ))),
-            None => self.store.read_blob(desc, max),
-        }
-    }
-
-    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
-        match self.doc(d) {
-            Some(x) => Ok(Some((
-                Box::new(Cursor::new(x.raw.as_slice())),
-                x.raw.len() as u64,
-            ))),
-            None => ReadLayout::open_blob(self.store, d),
-        }
-    }
-
-    fn has_blob(&self, d: &Digest) -> Result<bool> {
-        Ok(self.doc(d).is_some() || self.store.has_blob(d)?)
-    }
 }

@@ -13,8 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::io::Cursor;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -29,9 +28,9 @@ use crate::registry::{
     BlobPush, PushBlob, ReferrersSource, RegistryClient, Repository, RequestStats,
 };
 use crate::signature::{SigLayer, SignatureArtifact};
+use crate::store::Descriptor;
 use crate::store::descriptor::{Index, OCI_INDEX};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
-use crate::store::{Descriptor, ReadLayout};
 use crate::{Error, Result};
 
 // ---------------------------------------------------------------------------------
@@ -848,14 +847,8 @@ impl<'a> Pusher<'a> {
         let mut config_raw = Vec::new();
         self.client
             .fetch_blob(repo, &config.digest, Some(config.size), &mut config_raw)?;
-        let mem = MemLayout {
-            at: PathBuf::from(&ctx),
-            blobs: HashMap::from([
-                (m.digest.clone(), m.bytes.clone()),
-                (config.digest.clone(), config_raw),
-            ]),
-        };
-        let mut merged = SignatureArtifact::read(&mem, &desc)?;
+        // read as the source's is, so the merge re-serialises like cosign
+        let mut merged = SignatureArtifact::from_manifest(&desc, &m.bytes, |_| Ok(config_raw))?;
         let mut payloads = Vec::new();
         for l in &new {
             merged.append((*l).clone())?;
@@ -884,50 +877,5 @@ impl<'a> Pusher<'a> {
         ar.status = "merged".into();
         ar.destination_digest = Some(got.to_string());
         Ok(())
-    }
-}
-
-/// The destination's `.sig` manifest and config, fetched, read through the same
-/// [`SignatureArtifact::read`] as the source's so the merge re-serialises like cosign.
-struct MemLayout {
-    at: PathBuf,
-    blobs: HashMap<Digest, Vec<u8>>,
-}
-
-impl ReadLayout for MemLayout {
-    fn location(&self) -> &Path {
-        &self.at
-    }
-
-    fn read_index(&self) -> Result<Index> {
-        Ok(Index::default())
-    }
-
-    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
-        match self.blobs.get(&desc.digest) {
-            Some(b)
-                if b.len() as u64 == desc.size && desc.size <= max && desc.digest.matches(b) =>
-            {
-                Ok(b.clone())
-            }
-            _ => Err(Error::Registry(format!(
-                "{}: blob {} missing or not as described",
-                self.at.display(),
-                desc.digest
-            ))),
-        }
-    }
-
-    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
-        Ok(self.blobs.get(d).map(|b| {
-            (
-                Box::new(Cursor::new(b.as_slice())) as Box<dyn Read>,
-                b.len() as u64,
-            )
-        }))
-    }
-
-    fn has_blob(&self, d: &Digest) -> Result<bool> {
-        Ok(self.blobs.contains_key(d))
     }
 }
