@@ -821,14 +821,15 @@ impl<'a> Pusher<'a> {
                 "{ctx}: the destination's artifact is an index, not a signature image: refusing to replace it"
             )));
         };
-        let same =
-            |x: &SigLayer, y: &Descriptor| x.digest == y.digest && x.annotations == y.annotations;
+        // which of our signatures it lacks, before its config is fetched: a
+        // destination holding them all costs no more requests
+        let theirs: Vec<SigLayer> = layers.into_iter().map(SigLayer::from).collect();
         let new: Vec<&SigLayer> = mine
             .layers
             .iter()
-            .filter(|l| !layers.iter().any(|t| same(l, t)))
+            .filter(|l| !theirs.iter().any(|t| t.same_signature(l)))
             .collect();
-        ar.kept_layers = layers.len();
+        ar.kept_layers = theirs.len();
         if new.is_empty() {
             ar.status = "contained".into();
             ar.destination_digest = Some(m.digest.to_string());
@@ -848,12 +849,12 @@ impl<'a> Pusher<'a> {
         self.client
             .fetch_blob(repo, &config.digest, Some(config.size), &mut config_raw)?;
         // read as the source's is, so the merge re-serialises like cosign
-        let mut merged = SignatureArtifact::from_manifest(&desc, &m.bytes, |_| Ok(config_raw))?;
-        let mut payloads = Vec::new();
-        for l in &new {
-            merged.append((*l).clone())?;
-            payloads.push(Descriptor::new(&l.media_type, l.digest.clone(), l.size));
-        }
+        let merged = SignatureArtifact::from_manifest(&desc, &m.bytes, |_| Ok(config_raw))?
+            .merged_with(mine)?;
+        let payloads: Vec<Descriptor> = new
+            .iter()
+            .map(|l| Descriptor::new(&l.media_type, l.digest.clone(), l.size))
+            .collect();
         self.blobs(src, repo, &payloads, r)?;
         let (config_bytes, manifest_bytes) = merged.to_bytes();
         let cd = Digest::sha256(&config_bytes);
