@@ -714,12 +714,12 @@ fn referrers(
         // (if imported) lists: the new index is the union.
         let store_cat = Catalog::open(store)?;
         if let Some(existing) = store_cat.named(&name) {
-            children.extend(index_children(store, existing)?);
+            children.extend(manifest::index_children(store, existing)?);
         }
         if let Some(pos) = planned.iter().position(|p| p.name == name) {
             let p = planned.remove(pos);
             copy.push(p.desc.clone());
-            children.extend(index_children(src, &p.desc)?);
+            children.extend(manifest::index_children(src, &p.desc)?);
         }
         children.extend(refs.iter().cloned());
         let mut seen = HashSet::new();
@@ -745,7 +745,7 @@ fn with_descendants(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<HashSe
     for _ in 0..MAX_DEPTH {
         let mut next = Vec::new();
         for d in &level {
-            for c in index_children(layout, d)? {
+            for c in manifest::index_children(layout, d)? {
                 if seen.insert(c.digest.clone()) {
                     next.push(c);
                 }
@@ -835,15 +835,6 @@ fn keep_store_signatures(
         p.desc = desc;
     }
     Ok(())
-}
-
-fn index_children(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<Vec<Descriptor>> {
-    if desc.kind() != Kind::Index {
-        return Ok(Vec::new());
-    }
-    let raw = layout.read_blob(desc, MAX_MANIFEST)?;
-    let doc = manifest::parse(&raw, desc, &format!("index {}", desc.digest))?;
-    Ok(doc.children().into_iter().cloned().collect())
 }
 
 fn looks_like_json(head: &[u8]) -> bool {

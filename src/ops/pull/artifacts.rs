@@ -284,15 +284,8 @@ fn referrers(
     };
     let entry = format!("{name}:{}", subject.tag_form());
     let listed: Vec<Descriptor> = match catalog.named(&entry) {
-        Some(e) if e.kind() == Kind::Index => {
-            let raw = f.store.read_blob(e, MAX_MANIFEST)?;
-            manifest::parse(&raw, e, &format!("store entry {entry}"))?
-                .children()
-                .into_iter()
-                .cloned()
-                .collect()
-        }
-        _ => Vec::new(),
+        Some(e) => manifest::index_children(f.store, e)?,
+        None => Vec::new(),
     };
     let mut children = listed.clone();
     for d in found.manifests {
