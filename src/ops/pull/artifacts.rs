@@ -15,15 +15,19 @@ use serde::Serialize;
 use super::fetch::{Counts, Doc, Fetcher};
 use crate::digest::{Digest, printable};
 use crate::registry::{ReferrersSource, Repository};
-use crate::signature::{MAX_LAYERS, MAX_PAYLOAD, SignatureArtifact};
+use crate::signature::{ArtifactKind, MAX_LAYERS, MAX_PAYLOAD, SignatureArtifact};
 use crate::store::descriptor::{Index, OCI_INDEX, REF_NAME};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::Catalog;
 use crate::store::{Descriptor, Kind};
 use crate::{Error, Result};
 
-/// cosign's tag suffixes, signatures first.
-const SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
+/// cosign's artifact tags, signatures first.
+const KINDS: [ArtifactKind; 3] = [
+    ArtifactKind::Signature,
+    ArtifactKind::Attestation,
+    ArtifactKind::Sbom,
+];
 /// The largest `.att` or `.sbom` layer taken: cosign's own default
 /// (`COSIGN_MAX_ATTACHMENT_SIZE`, 128 MiB).
 const MAX_ATTACHMENT: u64 = 128 * 1024 * 1024;
@@ -77,8 +81,8 @@ pub fn fetch(
 ) -> Result<Found> {
     let mut out = Found::default();
     for subject in subjects {
-        for suffix in SUFFIXES {
-            cosign_tag(f, repo, name, catalog, subject, suffix, counts, &mut out)?;
+        for kind in KINDS {
+            cosign_tag(f, repo, name, catalog, subject, kind, counts, &mut out)?;
         }
         referrers(f, repo, name, catalog, subject, counts, &mut out)?;
     }
@@ -92,11 +96,11 @@ fn cosign_tag(
     name: &str,
     catalog: &Catalog<'_>,
     subject: &Digest,
-    suffix: &str,
+    kind: ArtifactKind,
     counts: &mut Counts,
     out: &mut Found,
 ) -> Result<()> {
-    let tag = format!("{}.{suffix}", subject.tag_form());
+    let tag = kind.tag_for(subject);
     let entry = format!("{name}:{tag}");
     // HEAD first: on a rerun an artifact the store has costs one request
     let Some(head) = f.client.head_manifest(repo, &tag, &[])? else {
@@ -105,7 +109,7 @@ fn cosign_tag(
     let existing = catalog.named(&entry).cloned();
     let report = |digest: &Digest, status: &str| ArtifactReport {
         name: entry.clone(),
-        kind: suffix.to_owned(),
+        kind: kind.suffix().to_owned(),
         subject: subject.clone(),
         digest: digest.clone(),
         status: status.to_owned(),
@@ -131,7 +135,7 @@ fn cosign_tag(
     check_bounds(
         &m.bytes,
         &desc,
-        suffix,
+        kind,
         &format!("{repo}: {tag} {}", m.digest),
     )?;
     if f.store.has_blob(&m.digest)? {
@@ -155,7 +159,7 @@ fn cosign_tag(
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     };
-    if suffix == "sbom" {
+    if kind == ArtifactKind::Sbom {
         out.warnings.push(format!(
             "{entry}: the store's SBOM {} is replaced by the registry's {}",
             ours.digest, m.digest
@@ -220,7 +224,7 @@ fn cosign_tag(
 /// [`MAX_LAYERS`] layers, a config no larger than a manifest, and each layer at most
 /// [`MAX_PAYLOAD`] for a `.sig` (a simple-signing payload, as `verify` and `sync`
 /// read them) or [`MAX_ATTACHMENT`] for an `.att` or `.sbom`.
-fn check_bounds(raw: &[u8], desc: &Descriptor, suffix: &str, what: &str) -> Result<()> {
+fn check_bounds(raw: &[u8], desc: &Descriptor, kind: ArtifactKind, what: &str) -> Result<()> {
     if desc.kind() != Kind::Manifest {
         return Err(Error::invalid(format!(
             "{what}: a {}, not an image manifest",
@@ -242,15 +246,17 @@ fn check_bounds(raw: &[u8], desc: &Descriptor, suffix: &str, what: &str) -> Resu
             config.size
         )));
     }
-    let max = if suffix == "sig" {
+    let max = if kind == ArtifactKind::Signature {
         MAX_PAYLOAD
     } else {
         MAX_ATTACHMENT
     };
     if let Some(l) = layers.iter().find(|l| l.size > max) {
         return Err(Error::invalid(format!(
-            "{what}: layer {} is {} bytes, over the {max}-byte limit for a .{suffix}",
-            l.digest, l.size
+            "{what}: layer {} is {} bytes, over the {max}-byte limit for a .{}",
+            l.digest,
+            l.size,
+            kind.suffix()
         )));
     }
     Ok(())

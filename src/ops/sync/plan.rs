@@ -10,7 +10,7 @@ use super::source::Source;
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::Repository;
-use crate::signature::{MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
+use crate::signature::{ArtifactKind, MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::{
     Catalog, EntryName, Found, artifact_name, is_artifact, referrers_name,
@@ -19,7 +19,11 @@ use crate::store::{Descriptor, Kind, ReadLayout};
 use crate::{Error, Result};
 
 /// Artifact kinds carried with an image, in push order (signatures last).
-pub const SUFFIXES: [&str; 3] = ["sbom", "att", "sig"];
+pub const KINDS: [ArtifactKind; 3] = [
+    ArtifactKind::Sbom,
+    ArtifactKind::Attestation,
+    ArtifactKind::Signature,
+];
 /// Indexes nest at most this deep (an index of indexes of manifests is already rare).
 const MAX_DEPTH: usize = 8;
 
@@ -86,7 +90,7 @@ impl Tree {
 /// A `.sig`, `.att` or `.sbom` artifact of the image (or of one of its manifests).
 pub struct Artifact {
     pub tag: String,
-    pub suffix: &'static str,
+    pub kind: ArtifactKind,
     pub tree: Tree,
     /// Its layers, for merging with the destination's (`.sig` and `.att`).
     pub layers: Option<SignatureArtifact>,
@@ -261,17 +265,17 @@ fn image_unit(
             referrers.push(ReferrerSet::read(layout, &m.desc.digest, index)?);
         }
     }
-    for suffix in SUFFIXES {
+    for kind in KINDS {
         for m in &tree.manifests {
-            let Some(n) = artifact_name(&name, &m.desc.digest, suffix) else {
+            let Some(n) = artifact_name(&name, &m.desc.digest, kind.suffix()) else {
                 continue;
             };
             let Some(a) = catalog.named(&n) else {
                 continue;
             };
             used.insert(n.clone());
-            let artifact = read_artifact(layout, a, &n, suffix)?;
-            if let (Some(sig), "sig") = (&artifact.layers, suffix) {
+            let artifact = read_artifact(layout, a, &n, kind)?;
+            if let (Some(sig), ArtifactKind::Signature) = (&artifact.layers, kind) {
                 warnings.extend(identity_warnings(layout, &shown, &dest, sig)?);
             }
             artifacts.push(artifact);
@@ -308,13 +312,13 @@ fn loose_unit(
         artifacts: Vec::new(),
         warnings: Vec::new(),
     };
-    let suffix = SUFFIXES
+    let kind = KINDS
         .into_iter()
-        .find(|s| tag.ends_with(&format!(".{s}")));
-    match suffix {
-        Some(suffix) => {
-            let a = read_artifact(layout, d, &tag, suffix)?;
-            if let (Some(sig), "sig") = (&a.layers, suffix) {
+        .find(|k| tag.ends_with(&format!(".{}", k.suffix())));
+    match kind {
+        Some(kind) => {
+            let a = read_artifact(layout, d, &tag, kind)?;
+            if let (Some(sig), ArtifactKind::Signature) = (&a.layers, kind) {
                 unit.warnings
                     .extend(identity_warnings(layout, &shown, &unit.dest, sig)?);
             }
@@ -335,15 +339,17 @@ fn read_artifact(
     layout: &dyn ReadLayout,
     a: &Descriptor,
     name: &str,
-    suffix: &'static str,
+    kind: ArtifactKind,
 ) -> Result<Artifact> {
-    let layers = match suffix {
-        "sig" | "att" => Some(SignatureArtifact::read(layout, a)?),
-        _ => None,
+    let layers = match kind {
+        ArtifactKind::Signature | ArtifactKind::Attestation => {
+            Some(SignatureArtifact::read(layout, a)?)
+        }
+        ArtifactKind::Sbom => None,
     };
     Ok(Artifact {
         tag: name.rsplit_once(':').map_or(name, |(_, t)| t).to_owned(),
-        suffix,
+        kind,
         tree: Tree::of(layout, a)?,
         layers,
     })

@@ -27,7 +27,7 @@ use crate::digest::Digest;
 use crate::registry::{
     BlobPush, PushBlob, ReferrersSource, RegistryClient, Repository, RequestStats,
 };
-use crate::signature::{SigLayer, SignatureArtifact};
+use crate::signature::{ArtifactKind, SigLayer, SignatureArtifact};
 use crate::store::Descriptor;
 use crate::store::descriptor::{Index, OCI_INDEX};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
@@ -352,7 +352,7 @@ impl<'a> Pusher<'a> {
         for a in &unit.artifacts {
             let mut ar = ArtifactReport {
                 tag: a.tag.clone(),
-                kind: a.suffix.into(),
+                kind: a.kind.suffix().into(),
                 digest: a.tree.root().desc.digest.to_string(),
                 layers: a.layers.as_ref().map_or(0, |l| l.layers.len()),
                 ..ArtifactReport::default()
@@ -769,7 +769,7 @@ impl<'a> Pusher<'a> {
         let ours = a.tree.root().desc.digest.clone();
         let Some(theirs) = self.digest_at(repo, &a.tag)? else {
             self.push_tree(src, repo, Some(&a.tag), &a.tree, r)?;
-            if a.suffix == "sig" && !self.dry_run {
+            if a.kind == ArtifactKind::Signature && !self.dry_run {
                 self.confirm(repo, &a.tag, &ours)?;
             }
             ar.status = self.sent_status().into();
@@ -871,7 +871,7 @@ impl<'a> Pusher<'a> {
         let got = self
             .client
             .put_manifest(repo, &a.tag, &manifest_bytes, &m.media_type)?;
-        if a.suffix == "sig" {
+        if a.kind == ArtifactKind::Signature {
             self.confirm(repo, &a.tag, &got)?;
         }
         r.manifests_pushed += 1;
