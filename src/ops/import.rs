@@ -706,13 +706,17 @@ fn referrers(
         desc.annotations = p.annotations;
         found.entry(subject).or_default().push(desc);
     }
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut copy = Vec::new();
+    // the store's index.json, read once for every subject (not once each)
+    let store_cat = Catalog::open(store)?;
     for (subject, refs) in found {
         let name = format!("{}:{}", images[&subject], subject.tag_form());
         let mut children: Vec<Descriptor> = Vec::new();
         // What the store already lists there, and what the source's own fallback tag
         // (if imported) lists: the new index is the union.
-        let store_cat = Catalog::open(store)?;
         if let Some(existing) = store_cat.named(&name) {
             children.extend(manifest::index_children(store, existing)?);
         }
