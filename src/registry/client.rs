@@ -1443,15 +1443,8 @@ impl RegistryClient {
                 .and_then(|v| serde_json::from_slice(&v).map_err(|e| e.to_string()))
                 .map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
             tags.extend(page.tags.unwrap_or_default());
-            match next.and_then(|n| u::resolve(&call.url, &n)) {
-                // pagination stays on the registry (it carries our credentials)
-                Some(n) if u::origin(&n) == origin => call.url = n,
-                Some(_) => {
-                    return Err(Error::Registry(format!(
-                        "{}: pagination link leaves the registry",
-                        call.ctx
-                    )));
-                }
+            match next_page(&call.url, next, origin.as_deref(), &call.ctx)? {
+                Some(n) => call.url = n,
                 None => return Ok(tags),
             }
         }
@@ -1529,15 +1522,8 @@ impl RegistryClient {
                     call.ctx
                 )));
             }
-            match next.and_then(|n| u::resolve(&call.url, &n)) {
-                // pages stay on the registry (they carry our credentials)
-                Some(n) if u::origin(&n) == origin => call.url = n,
-                Some(_) => {
-                    return Err(Error::Registry(format!(
-                        "{}: pagination link leaves the registry",
-                        call.ctx
-                    )));
-                }
+            match next_page(&call.url, next, origin.as_deref(), &call.ctx)? {
+                Some(n) => call.url = n,
                 None => {
                     return Ok(Referrers {
                         source: ReferrersSource::Api,
@@ -1679,6 +1665,24 @@ fn manifest_media_type(
         (Some(c), _) => Ok(c.to_owned()),
         (None, Some(e)) => Ok(e),
         (None, None) => Err("no Content-Type and no mediaType".into()),
+    }
+}
+
+/// The next page of a paginated answer (`Link: <…>; rel="next"`, resolved against
+/// this page's URL), or `None` on the last page. Pages stay on the registry's
+/// `origin`: they carry our credentials.
+fn next_page(
+    url: &str,
+    link_next: Option<String>,
+    origin: Option<&str>,
+    ctx: &str,
+) -> Result<Option<String>> {
+    match link_next.and_then(|n| u::resolve(url, &n)) {
+        Some(n) if u::origin(&n).as_deref() == origin => Ok(Some(n)),
+        Some(_) => Err(Error::Registry(format!(
+            "{ctx}: pagination link leaves the registry"
+        ))),
+        None => Ok(None),
     }
 }
 
