@@ -22,7 +22,7 @@ use crate::digest::{Digest, Hasher};
 use crate::reference::Location;
 use crate::store::layout::sync_dir;
 use crate::store::manifest::{self, MAX_MANIFEST};
-use crate::store::resolve::{Catalog, EntryName, is_artifact};
+use crate::store::resolve::{self, Catalog, EntryName, is_artifact};
 use crate::store::{Descriptor, Index, Kind, Layout};
 use crate::{Error, Result};
 
@@ -499,15 +499,13 @@ fn select(catalog: &Catalog<'_>, image: &str) -> Result<Vec<Descriptor>> {
     Ok(hits)
 }
 
-/// The name of an artifact entry of `digest` beside an image entry named `image`.
+/// The name of an artifact entry of `digest` beside an image entry named `image`
+/// (the empty suffix of [`SUFFIXES`] is the referrers fallback entry).
 fn artifact_name(image: &EntryName, digest: &Digest, suffix: &str) -> Option<String> {
-    if !suffix.is_empty() {
-        return crate::store::resolve::artifact_name(image, digest, suffix);
-    }
-    match image {
-        EntryName::Full(r) => Some(format!("{}:{}", r.name(), digest.tag_form())),
-        EntryName::Tag(_) => Some(digest.tag_form()),
-        EntryName::Unnamed(_) => None,
+    if suffix.is_empty() {
+        resolve::referrers_name(image, digest)
+    } else {
+        resolve::artifact_name(image, digest, suffix)
     }
 }
 
@@ -576,11 +574,7 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// The archive's `index.json`: compact, entries sorted by name, each as in the store.
 fn archive_index(plan: &Plan) -> Vec<u8> {
-    let index = Index {
-        manifests: plan.entries().into_iter().cloned().collect(),
-        ..Index::default()
-    };
-    serde_json::to_vec(&index).expect("serialisable")
+    Index::listing(plan.entries().into_iter().cloned().collect()).to_bytes()
 }
 
 fn write_archive(

@@ -706,29 +706,29 @@ fn referrers(
         desc.annotations = p.annotations;
         found.entry(subject).or_default().push(desc);
     }
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut copy = Vec::new();
+    // the store's index.json, read once for every subject (not once each)
+    let store_cat = Catalog::open(store)?;
     for (subject, refs) in found {
         let name = format!("{}:{}", images[&subject], subject.tag_form());
         let mut children: Vec<Descriptor> = Vec::new();
         // What the store already lists there, and what the source's own fallback tag
         // (if imported) lists: the new index is the union.
-        let store_cat = Catalog::open(store)?;
         if let Some(existing) = store_cat.named(&name) {
-            children.extend(index_children(store, existing)?);
+            children.extend(manifest::index_children(store, existing)?);
         }
         if let Some(pos) = planned.iter().position(|p| p.name == name) {
             let p = planned.remove(pos);
             copy.push(p.desc.clone());
-            children.extend(index_children(src, &p.desc)?);
+            children.extend(manifest::index_children(src, &p.desc)?);
         }
         children.extend(refs.iter().cloned());
         let mut seen = HashSet::new();
         children.retain(|c| seen.insert(c.digest.clone()));
-        let index = Index {
-            manifests: children,
-            ..Index::default()
-        };
-        let bytes = serde_json::to_vec(&index).map_err(|e| Error::invalid(e.to_string()))?;
+        let bytes = Index::listing(children).to_bytes();
         let digest = tx.put_bytes(&bytes)?;
         planned.push(Planned {
             desc: Descriptor::new(OCI_INDEX, digest, bytes.len() as u64),
@@ -749,7 +749,7 @@ fn with_descendants(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<HashSe
     for _ in 0..MAX_DEPTH {
         let mut next = Vec::new();
         for d in &level {
-            for c in index_children(layout, d)? {
+            for c in manifest::index_children(layout, d)? {
                 if seen.insert(c.digest.clone()) {
                     next.push(c);
                 }
@@ -839,15 +839,6 @@ fn keep_store_signatures(
         p.desc = desc;
     }
     Ok(())
-}
-
-fn index_children(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<Vec<Descriptor>> {
-    if desc.kind() != Kind::Index {
-        return Ok(Vec::new());
-    }
-    let raw = layout.read_blob(desc, MAX_MANIFEST)?;
-    let doc = manifest::parse(&raw, desc, &format!("index {}", desc.digest))?;
-    Ok(doc.children().into_iter().cloned().collect())
 }
 
 fn looks_like_json(head: &[u8]) -> bool {

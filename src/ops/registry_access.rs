@@ -25,7 +25,7 @@ impl RegistryAccess {
         RegistryClient::new(self.options()?)
     }
 
-    pub fn options(&self) -> Result<Options> {
+    fn options(&self) -> Result<Options> {
         Ok(Options {
             credentials: match &self.creds {
                 Some(c) => CredentialSource::from_creds(c)?,

@@ -1112,26 +1112,65 @@ impl RegistryClient {
     /// `GET` a blob as a stream (redirects to storage followed without our
     /// credentials). The caller hashes what it reads, or uses [`Self::fetch_blob`].
     pub fn get_blob(&self, repo: &Repository, digest: &Digest) -> Result<BlobReader> {
+        self.get_blob_from(repo, digest, 0).map(|(r, _)| r)
+    }
+
+    /// `GET` a blob from byte `offset` on (`Range: bytes=OFFSET-`), to resume a
+    /// download that broke mid-body. Returns the stream and the offset it starts at:
+    /// `offset` on a 206, 0 when the registry ignored the range and sent the whole
+    /// blob (200), so the caller skips what it already has or starts again. Offset 0
+    /// is a plain [`Self::get_blob`] (no `Range`).
+    pub fn get_blob_from(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<(BlobReader, u64)> {
+        let ctx = if offset == 0 {
+            format!("GET blob {digest}")
+        } else {
+            format!("GET blob {digest} from byte {offset}")
+        };
         let mut call = self.call(
             Method::GET,
             repo,
             &format!("blobs/{digest}"),
             Scopes::pull(&repo.name),
-            format!("GET blob {digest}"),
+            ctx,
         )?;
         call.follow = true;
-        let resp = self.execute(&call, ReqBody::Empty)?;
-        match resp.status().as_u16() {
-            200 => {
-                let size = header(&resp, "content-length").and_then(|v| v.trim().parse().ok());
-                Ok(BlobReader {
-                    inner: resp.into_body().into_reader(),
-                    size,
-                })
-            }
-            404 => Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp)).into()),
-            _ => Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
+        if offset > 0 {
+            call.headers.push(("range", format!("bytes={offset}-")));
         }
+        let resp = self.execute(&call, ReqBody::Empty)?;
+        let start = match resp.status().as_u16() {
+            200 => 0,
+            206 if offset > 0 => {
+                // `Content-Range: bytes START-END/TOTAL`: the start must be ours
+                let served = header(&resp, "content-range").and_then(|v| {
+                    let range = v.trim().strip_prefix("bytes ")?;
+                    range.split('-').next()?.trim().parse::<u64>().ok()
+                });
+                if served != Some(offset) {
+                    return Err(Error::Registry(format!(
+                        "{}: asked for bytes from {offset}, the registry sent a range starting at {}",
+                        call.ctx,
+                        served.map_or_else(|| "an unknown offset".to_owned(), |s| s.to_string())
+                    )));
+                }
+                offset
+            }
+            404 => return Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp)).into()),
+            _ => return Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
+        };
+        let size = header(&resp, "content-length").and_then(|v| v.trim().parse().ok());
+        Ok((
+            BlobReader {
+                inner: resp.into_body().into_reader(),
+                size,
+            },
+            start,
+        ))
     }
 
     /// Streams a blob into `out`, checking its size (if given) and digest; returns
@@ -1404,15 +1443,8 @@ impl RegistryClient {
                 .and_then(|v| serde_json::from_slice(&v).map_err(|e| e.to_string()))
                 .map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
             tags.extend(page.tags.unwrap_or_default());
-            match next.and_then(|n| u::resolve(&call.url, &n)) {
-                // pagination stays on the registry (it carries our credentials)
-                Some(n) if u::origin(&n) == origin => call.url = n,
-                Some(_) => {
-                    return Err(Error::Registry(format!(
-                        "{}: pagination link leaves the registry",
-                        call.ctx
-                    )));
-                }
+            match next_page(&call.url, next, origin.as_deref(), &call.ctx)? {
+                Some(n) => call.url = n,
                 None => return Ok(tags),
             }
         }
@@ -1490,15 +1522,8 @@ impl RegistryClient {
                     call.ctx
                 )));
             }
-            match next.and_then(|n| u::resolve(&call.url, &n)) {
-                // pages stay on the registry (they carry our credentials)
-                Some(n) if u::origin(&n) == origin => call.url = n,
-                Some(_) => {
-                    return Err(Error::Registry(format!(
-                        "{}: pagination link leaves the registry",
-                        call.ctx
-                    )));
-                }
+            match next_page(&call.url, next, origin.as_deref(), &call.ctx)? {
+                Some(n) => call.url = n,
                 None => {
                     return Ok(Referrers {
                         source: ReferrersSource::Api,
@@ -1643,6 +1668,24 @@ fn manifest_media_type(
     }
 }
 
+/// The next page of a paginated answer (`Link: <…>; rel="next"`, resolved against
+/// this page's URL), or `None` on the last page. Pages stay on the registry's
+/// `origin`: they carry our credentials.
+fn next_page(
+    url: &str,
+    link_next: Option<String>,
+    origin: Option<&str>,
+    ctx: &str,
+) -> Result<Option<String>> {
+    match link_next.and_then(|n| u::resolve(url, &n)) {
+        Some(n) if u::origin(&n).as_deref() == origin => Ok(Some(n)),
+        Some(_) => Err(Error::Registry(format!(
+            "{ctx}: pagination link leaves the registry"
+        ))),
+        None => Ok(None),
+    }
+}
+
 fn parse_index(bytes: &[u8]) -> std::result::Result<Vec<Descriptor>, String> {
     #[derive(serde::Deserialize)]
     struct Idx {
@@ -1651,62 +1694,6 @@ fn parse_index(bytes: &[u8]) -> std::result::Result<Vec<Descriptor>, String> {
     serde_json::from_slice::<Idx>(bytes)
         .map(|i| i.manifests)
         .map_err(|e| format!("not a referrers index: {}", printable(&e.to_string())))
-}
-
-/// Read-side additions for `pull`.
-impl RegistryClient {
-    /// `GET` a blob from byte `offset` on (`Range: bytes=OFFSET-`), to resume a
-    /// download that broke mid-body. Returns the stream and the offset it starts at:
-    /// `offset` on a 206, 0 when the registry ignored the range and sent the whole
-    /// blob (200), so the caller skips what it already has or starts again.
-    pub fn get_blob_from(
-        &self,
-        repo: &Repository,
-        digest: &Digest,
-        offset: u64,
-    ) -> Result<(BlobReader, u64)> {
-        if offset == 0 {
-            return self.get_blob(repo, digest).map(|r| (r, 0));
-        }
-        let mut call = self.call(
-            Method::GET,
-            repo,
-            &format!("blobs/{digest}"),
-            Scopes::pull(&repo.name),
-            format!("GET blob {digest} from byte {offset}"),
-        )?;
-        call.follow = true;
-        call.headers.push(("range", format!("bytes={offset}-")));
-        let resp = self.execute(&call, ReqBody::Empty)?;
-        let start = match resp.status().as_u16() {
-            200 => 0,
-            206 => {
-                // `Content-Range: bytes START-END/TOTAL`: the start must be ours
-                let served = header(&resp, "content-range").and_then(|v| {
-                    let range = v.trim().strip_prefix("bytes ")?;
-                    range.split('-').next()?.trim().parse::<u64>().ok()
-                });
-                if served != Some(offset) {
-                    return Err(Error::Registry(format!(
-                        "{}: asked for bytes from {offset}, the registry sent a range starting at {}",
-                        call.ctx,
-                        served.map_or_else(|| "an unknown offset".to_owned(), |s| s.to_string())
-                    )));
-                }
-                offset
-            }
-            404 => return Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp)).into()),
-            _ => return Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
-        };
-        let size = header(&resp, "content-length").and_then(|v| v.trim().parse().ok());
-        Ok((
-            BlobReader {
-                inner: resp.into_body().into_reader(),
-                size,
-            },
-            start,
-        ))
-    }
 }
 
 #[cfg(test)]

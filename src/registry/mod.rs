@@ -31,7 +31,7 @@ pub use client::{
 pub use credentials::{CredentialSource, default_auth_files};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use upload::{BlobPush, PushBlob, Pushed, ReadSeek, UploadSession};
-pub use url::is_loopback;
+pub use url::{is_loopback, url_authority};
 
 /// How a [`RegistryClient`] reaches registries.
 #[derive(Clone, Debug)]

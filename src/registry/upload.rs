@@ -381,31 +381,28 @@ impl RegistryClient {
         size: u64,
         src: &mut dyn ReadSeek,
     ) -> Result<()> {
-        let s = self.new_session(repo)?;
-        Ok(self.drive(s, digest, size, src, true, &mut |_| {})?)
+        self.post_and_drive(repo, digest, size, src, None, &mut |_| {})?;
+        Ok(())
     }
 
     /// Finishes an upload an earlier attempt (or run) left open: asks the registry
     /// where it stands and sends the rest from there.
     pub fn resume_upload(
         &self,
-        mut session: UploadSession,
+        session: UploadSession,
         digest: &Digest,
         size: u64,
         src: &mut dyn ReadSeek,
     ) -> Result<()> {
         let repo = session.repo.clone();
-        let s = match self.status(&mut session) {
-            Ok(_) => session,
-            Err(f) if f.kind == FailKind::NotFound => {
-                if self.blob_exists(&repo, digest)? == Some(size) {
-                    return Ok(());
-                }
-                self.new_session(&repo)?
-            }
-            Err(f) => return Err(f.into()),
-        };
-        Ok(self.drive(s, digest, size, src, false, &mut |_| {})?)
+        if self
+            .continue_session(&repo, session, digest, size, src, &mut |_| {})?
+            .is_none()
+        {
+            let s = self.new_session(&repo)?;
+            self.drive(s, digest, size, src, false, &mut |_| {})?;
+        }
+        Ok(())
     }
 
     /// Sends a blob the way sync needs: a cross-repository mount first when
@@ -423,46 +420,67 @@ impl RegistryClient {
         how: PushBlob<'_>,
     ) -> Result<Pushed> {
         let on = how.on_session;
-        if let Some(mut s) = how.resume {
-            match self.status(&mut s) {
-                Ok(offset) => {
-                    on(&s);
-                    self.drive(s, digest, size, src, false, on)?;
-                    return Ok(Pushed {
-                        how: BlobPush::Uploaded,
-                        resumed_from: offset,
-                    });
-                }
-                Err(f) if f.kind == FailKind::NotFound => {
-                    // the session is gone: its final PUT may have landed
-                    if self.blob_exists(repo, digest)? == Some(size) {
-                        return Ok(Pushed {
-                            how: BlobPush::Uploaded,
-                            resumed_from: size,
-                        });
-                    }
-                }
-                Err(f) => return Err(f.into()),
-            }
+        if let Some(s) = how.resume
+            && let Some(resumed_from) = self.continue_session(repo, s, digest, size, src, on)?
+        {
+            return Ok(Pushed {
+                how: BlobPush::Uploaded,
+                resumed_from,
+            });
         }
-        let posted = match how.mount_from {
-            Some(from) if from.registry() == repo.registry() && from != repo => {
-                self.post_upload(repo, Some((digest, from)))?
+        let from = how
+            .mount_from
+            .filter(|from| from.registry() == repo.registry() && *from != repo);
+        Ok(Pushed {
+            how: self.post_and_drive(repo, digest, size, src, from, on)?,
+            resumed_from: 0,
+        })
+    }
+
+    /// Continues a session an earlier attempt or run left open, from the offset
+    /// the registry reports: the bytes it already held, or the blob's size when the
+    /// session is gone because its final PUT landed. `None`: the session is lost
+    /// and the blob not there, so the caller starts over.
+    fn continue_session(
+        &self,
+        repo: &Repository,
+        mut s: UploadSession,
+        digest: &Digest,
+        size: u64,
+        src: &mut dyn ReadSeek,
+        on: &mut dyn FnMut(&UploadSession),
+    ) -> Result<Option<u64>> {
+        match self.status(&mut s) {
+            Ok(offset) => {
+                on(&s);
+                self.drive(s, digest, size, src, false, on)?;
+                Ok(Some(offset))
             }
-            _ => self.post_upload(repo, None)?,
-        };
-        match posted {
-            Posted::Created => Ok(Pushed {
-                how: BlobPush::Mounted,
-                resumed_from: 0,
-            }),
+            // the session is gone: its final PUT may have landed
+            Err(f) if f.kind == FailKind::NotFound => {
+                Ok((self.blob_exists(repo, digest)? == Some(size)).then_some(size))
+            }
+            Err(f) => Err(f.into()),
+        }
+    }
+
+    /// `POST` (a mount from `mount_from` when given) and, unless the registry
+    /// mounted the blob, the upload into the session it opened, from the start.
+    fn post_and_drive(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: u64,
+        src: &mut dyn ReadSeek,
+        mount_from: Option<&Repository>,
+        on: &mut dyn FnMut(&UploadSession),
+    ) -> Result<BlobPush> {
+        match self.post_upload(repo, mount_from.map(|from| (digest, from)))? {
+            Posted::Created => Ok(BlobPush::Mounted),
             Posted::Session(s) => {
                 on(&s);
                 self.drive(s, digest, size, src, true, on)?;
-                Ok(Pushed {
-                    how: BlobPush::Uploaded,
-                    resumed_from: 0,
-                })
+                Ok(BlobPush::Uploaded)
             }
         }
     }
@@ -483,13 +501,7 @@ impl RegistryClient {
                 "cannot mount {digest} into {repo} from {from}: not the same registry"
             )));
         }
-        match self.post_upload(repo, Some((digest, from)))? {
-            Posted::Created => Ok(BlobPush::Mounted),
-            Posted::Session(s) => {
-                self.drive(s, digest, size, src, true, &mut |_| {})?;
-                Ok(BlobPush::Uploaded)
-            }
-        }
+        self.post_and_drive(repo, digest, size, src, Some(from), &mut |_| {})
     }
 
     /// Runs an upload to completion, resuming from the registry's offset after a

@@ -40,6 +40,11 @@ pub(crate) fn split(url: &str) -> Option<(&str, &str, &str)> {
     Some((scheme, authority, path))
 }
 
+/// `HOST[:PORT]` of an absolute http(s) URL (none with userinfo).
+pub fn url_authority(url: &str) -> Option<&str> {
+    split(url).map(|(_, authority, _)| authority)
+}
+
 /// `scheme://authority` of an absolute URL.
 pub(crate) fn origin(url: &str) -> Option<String> {
     split(url).map(|(s, a, _)| format!("{s}://{}", a.to_ascii_lowercase()))

@@ -56,6 +56,18 @@ impl SigLayer {
     }
 }
 
+/// A layer as a manifest lists it.
+impl From<Descriptor> for SigLayer {
+    fn from(d: Descriptor) -> SigLayer {
+        SigLayer {
+            media_type: d.media_type,
+            digest: d.digest,
+            size: d.size,
+            annotations: d.annotations,
+        }
+    }
+}
+
 /// A `.sig` image: its layers and its config.
 #[derive(Clone, Debug)]
 pub struct SignatureArtifact {
@@ -95,15 +107,21 @@ impl Default for SignatureArtifact {
 impl SignatureArtifact {
     /// Reads an existing `.sig` image from a layout.
     pub fn read(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<SignatureArtifact> {
-        let what = format!("signature manifest {}", desc.digest);
-        if desc.kind() != crate::store::Kind::Manifest {
-            return Err(Error::invalid(format!(
-                "{what}: media type {} is not an image manifest",
-                desc.media_type
-            )));
-        }
+        Self::check_kind(desc)?;
         let raw = layout.read_blob(desc, MAX_MANIFEST)?;
-        let Document::Manifest { config, layers, .. } = manifest::parse(&raw, desc, &what)? else {
+        Self::from_manifest(desc, &raw, |config| layout.read_blob(config, MAX_MANIFEST))
+    }
+
+    /// A `.sig` image from its manifest's bytes, which the caller holds (fetched,
+    /// not stored yet); `read_config` fetches the config the manifest names.
+    pub fn from_manifest(
+        desc: &Descriptor,
+        raw: &[u8],
+        read_config: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
+    ) -> Result<SignatureArtifact> {
+        Self::check_kind(desc)?;
+        let what = format!("signature manifest {}", desc.digest);
+        let Document::Manifest { config, layers, .. } = manifest::parse(raw, desc, &what)? else {
             unreachable!("a manifest descriptor parses as a manifest");
         };
         if layers.len() > MAX_LAYERS {
@@ -112,7 +130,7 @@ impl SignatureArtifact {
                 layers.len()
             )));
         }
-        let config_raw = layout.read_blob(&config, MAX_MANIFEST)?;
+        let config_raw = read_config(&config)?;
         let config = if config.media_type == IMAGE_CONFIG
             || config.media_type == DOCKER_IMAGE_CONFIG
         {
@@ -131,16 +149,18 @@ impl SignatureArtifact {
         Ok(SignatureArtifact {
             manifest_media_type: desc.media_type.clone(),
             config,
-            layers: layers
-                .into_iter()
-                .map(|l| SigLayer {
-                    media_type: l.media_type,
-                    digest: l.digest,
-                    size: l.size,
-                    annotations: l.annotations,
-                })
-                .collect(),
+            layers: layers.into_iter().map(SigLayer::from).collect(),
         })
+    }
+
+    fn check_kind(desc: &Descriptor) -> Result<()> {
+        if desc.kind() != crate::store::Kind::Manifest {
+            return Err(Error::invalid(format!(
+                "signature manifest {}: media type {} is not an image manifest",
+                desc.digest, desc.media_type
+            )));
+        }
+        Ok(())
     }
 
     /// Appends a layer, with its diff_id and an empty history entry.

@@ -147,6 +147,24 @@ impl Default for Index {
 }
 
 impl Index {
+    /// An OCI index listing `manifests` and nothing else: how a layout, and a
+    /// registry without the Referrers API, lists the referrers of a manifest at its
+    /// `sha256-<hex>` fallback tag.
+    pub fn listing(manifests: Vec<Descriptor>) -> Index {
+        Index {
+            manifests,
+            ..Index::default()
+        }
+    }
+
+    /// The bytes of an index airsign made (`index.json`, a referrers listing):
+    /// compact JSON, fields in struct order. Never for an index read from elsewhere,
+    /// whose own bytes are kept.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // string keys and plain values only: serialising cannot fail
+        serde_json::to_vec(self).expect("an Index serialises")
+    }
+
     /// Adds an entry named `name`; an entry of the same name is replaced (a tag
     /// moves), so a name is never listed twice.
     pub fn set_named(&mut self, name: &str, desc: Descriptor) {

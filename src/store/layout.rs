@@ -266,8 +266,11 @@ impl Layout {
     }
 
     fn write_index_file(&self, index: &Index) -> Result<()> {
-        let bytes = serde_json::to_vec(index).map_err(|e| Error::invalid(e.to_string()))?;
-        write_atomically(&self.root.join("index.json"), &bytes, &self.tmp_dir()?)?;
+        write_atomically(
+            &self.root.join("index.json"),
+            &index.to_bytes(),
+            &self.tmp_dir()?,
+        )?;
         sync_dir(&self.root)
     }
 }

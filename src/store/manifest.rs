@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::descriptor::{Descriptor, Kind, Platform};
+use super::source::ReadLayout;
 use crate::digest::printable;
 use crate::{Error, Result};
 
@@ -57,6 +58,17 @@ impl Document {
             }
         }
     }
+}
+
+/// The descriptors an index in `layout` lists (read and validated); nothing for
+/// anything that is not an index.
+pub fn index_children(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<Vec<Descriptor>> {
+    if desc.kind() != Kind::Index {
+        return Ok(Vec::new());
+    }
+    let raw = layout.read_blob(desc, MAX_MANIFEST)?;
+    let doc = parse(&raw, desc, &format!("index {}", desc.digest))?;
+    Ok(doc.children().into_iter().cloned().collect())
 }
 
 /// The top-level fields that decide what a document is. serde refuses a duplicated

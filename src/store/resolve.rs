@@ -87,6 +87,17 @@ pub fn artifact_name(image: &EntryName, digest: &Digest, suffix: &str) -> Option
     }
 }
 
+/// The name of the OCI 1.1 referrers fallback entry of `digest` (an index listing
+/// its referrers) beside an image entry named `image`: `REPO:sha256-<hex>`, or the
+/// bare tag `sha256-<hex>`; `None` for unnamed entries.
+pub fn referrers_name(image: &EntryName, digest: &Digest) -> Option<String> {
+    match image {
+        EntryName::Full(r) => Some(format!("{}:{}", r.name(), digest.tag_form())),
+        EntryName::Tag(_) => Some(digest.tag_form()),
+        EntryName::Unnamed(_) => None,
+    }
+}
+
 /// The `.sig` entry of an image, if the layout has one. In a `cosign save` layout
 /// (unnamed entries) it is the entry of kind `dev.cosignproject.cosign/sigs`.
 pub fn signature_entry<'c>(
@@ -321,4 +332,33 @@ fn names_of(entries: &[&Descriptor]) -> String {
         names.push(format!("and {} more", entries.len() - 5));
     }
     names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_and_referrers_entries_are_named_like_their_image() {
+        let d = Digest::sha256(b"image");
+        let hex = d.hex().to_owned();
+        let full = EntryName::Full(Reference::parse("registry.example.com/team/app:v1").unwrap());
+        let tag = EntryName::Tag("v1".into());
+        let unnamed = EntryName::Unnamed(None);
+        assert_eq!(
+            artifact_name(&full, &d, "sig").unwrap(),
+            format!("registry.example.com/team/app:sha256-{hex}.sig")
+        );
+        assert_eq!(
+            referrers_name(&full, &d).unwrap(),
+            format!("registry.example.com/team/app:sha256-{hex}")
+        );
+        assert_eq!(
+            artifact_name(&tag, &d, "att").unwrap(),
+            format!("sha256-{hex}.att")
+        );
+        assert_eq!(referrers_name(&tag, &d).unwrap(), format!("sha256-{hex}"));
+        assert_eq!(artifact_name(&unnamed, &d, "sig"), None);
+        assert_eq!(referrers_name(&unnamed, &d), None);
+    }
 }

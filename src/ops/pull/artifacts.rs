@@ -10,23 +10,24 @@
 //! `subject` really is the image (a registry that resolves the tag as the digest
 //! itself, or a stale or hostile index, would otherwise smuggle in anything).
 
-use std::io::{Cursor, Read};
-use std::path::Path;
-
 use serde::Serialize;
 
 use super::fetch::{Counts, Doc, Fetcher};
 use crate::digest::{Digest, printable};
 use crate::registry::{ReferrersSource, Repository};
-use crate::signature::{MAX_LAYERS, MAX_PAYLOAD, SignatureArtifact};
+use crate::signature::{ArtifactKind, MAX_LAYERS, MAX_PAYLOAD, SignatureArtifact};
 use crate::store::descriptor::{Index, OCI_INDEX, REF_NAME};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::Catalog;
-use crate::store::{Descriptor, Kind, Layout, ReadLayout};
+use crate::store::{Descriptor, Kind};
 use crate::{Error, Result};
 
-/// cosign's tag suffixes, signatures first.
-const SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
+/// cosign's artifact tags, signatures first.
+const KINDS: [ArtifactKind; 3] = [
+    ArtifactKind::Signature,
+    ArtifactKind::Attestation,
+    ArtifactKind::Sbom,
+];
 /// The largest `.att` or `.sbom` layer taken: cosign's own default
 /// (`COSIGN_MAX_ATTACHMENT_SIZE`, 128 MiB).
 const MAX_ATTACHMENT: u64 = 128 * 1024 * 1024;
@@ -80,8 +81,8 @@ pub fn fetch(
 ) -> Result<Found> {
     let mut out = Found::default();
     for subject in subjects {
-        for suffix in SUFFIXES {
-            cosign_tag(f, repo, name, catalog, subject, suffix, counts, &mut out)?;
+        for kind in KINDS {
+            cosign_tag(f, repo, name, catalog, subject, kind, counts, &mut out)?;
         }
         referrers(f, repo, name, catalog, subject, counts, &mut out)?;
     }
@@ -95,11 +96,11 @@ fn cosign_tag(
     name: &str,
     catalog: &Catalog<'_>,
     subject: &Digest,
-    suffix: &str,
+    kind: ArtifactKind,
     counts: &mut Counts,
     out: &mut Found,
 ) -> Result<()> {
-    let tag = format!("{}.{suffix}", subject.tag_form());
+    let tag = kind.tag_for(subject);
     let entry = format!("{name}:{tag}");
     // HEAD first: on a rerun an artifact the store has costs one request
     let Some(head) = f.client.head_manifest(repo, &tag, &[])? else {
@@ -108,7 +109,7 @@ fn cosign_tag(
     let existing = catalog.named(&entry).cloned();
     let report = |digest: &Digest, status: &str| ArtifactReport {
         name: entry.clone(),
-        kind: suffix.to_owned(),
+        kind: kind.suffix().to_owned(),
         subject: subject.clone(),
         digest: digest.clone(),
         status: status.to_owned(),
@@ -134,7 +135,7 @@ fn cosign_tag(
     check_bounds(
         &m.bytes,
         &desc,
-        suffix,
+        kind,
         &format!("{repo}: {tag} {}", m.digest),
     )?;
     if f.store.has_blob(&m.digest)? {
@@ -158,7 +159,7 @@ fn cosign_tag(
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     };
-    if suffix == "sbom" {
+    if kind == ArtifactKind::Sbom {
         out.warnings.push(format!(
             "{entry}: the store's SBOM {} is replaced by the registry's {}",
             ours.digest, m.digest
@@ -167,12 +168,12 @@ fn cosign_tag(
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     }
-    // Two different `.sig` (or `.att`) images: keep every signature of both.
-    let overlay = Overlay {
-        store: f.store,
-        docs: &tree.docs,
-    };
-    let theirs = SignatureArtifact::read(&overlay, &desc)?;
+    // Two different `.sig` (or `.att`) images: keep every signature of both. The
+    // registry's manifest is fetched but not staged yet (the tree's root); its
+    // config has landed in the store.
+    let theirs = SignatureArtifact::from_manifest(&desc, &tree.docs[0].raw, |config| {
+        f.store.read_blob(config, MAX_MANIFEST)
+    })?;
     let mine = match SignatureArtifact::read(f.store, &ours) {
         Ok(a) => a,
         Err(e) => {
@@ -223,7 +224,7 @@ fn cosign_tag(
 /// [`MAX_LAYERS`] layers, a config no larger than a manifest, and each layer at most
 /// [`MAX_PAYLOAD`] for a `.sig` (a simple-signing payload, as `verify` and `sync`
 /// read them) or [`MAX_ATTACHMENT`] for an `.att` or `.sbom`.
-fn check_bounds(raw: &[u8], desc: &Descriptor, suffix: &str, what: &str) -> Result<()> {
+fn check_bounds(raw: &[u8], desc: &Descriptor, kind: ArtifactKind, what: &str) -> Result<()> {
     if desc.kind() != Kind::Manifest {
         return Err(Error::invalid(format!(
             "{what}: a {}, not an image manifest",
@@ -245,15 +246,17 @@ fn check_bounds(raw: &[u8], desc: &Descriptor, suffix: &str, what: &str) -> Resu
             config.size
         )));
     }
-    let max = if suffix == "sig" {
+    let max = if kind == ArtifactKind::Signature {
         MAX_PAYLOAD
     } else {
         MAX_ATTACHMENT
     };
     if let Some(l) = layers.iter().find(|l| l.size > max) {
         return Err(Error::invalid(format!(
-            "{what}: layer {} is {} bytes, over the {max}-byte limit for a .{suffix}",
-            l.digest, l.size
+            "{what}: layer {} is {} bytes, over the {max}-byte limit for a .{}",
+            l.digest,
+            l.size,
+            kind.suffix()
         )));
     }
     Ok(())
@@ -287,15 +290,8 @@ fn referrers(
     };
     let entry = format!("{name}:{}", subject.tag_form());
     let listed: Vec<Descriptor> = match catalog.named(&entry) {
-        Some(e) if e.kind() == Kind::Index => {
-            let raw = f.store.read_blob(e, MAX_MANIFEST)?;
-            manifest::parse(&raw, e, &format!("store entry {entry}"))?
-                .children()
-                .into_iter()
-                .cloned()
-                .collect()
-        }
-        _ => Vec::new(),
+        Some(e) => manifest::index_children(f.store, e)?,
+        None => Vec::new(),
     };
     let mut children = listed.clone();
     for d in found.manifests {
@@ -357,62 +353,10 @@ fn referrers(
     }
     // The store lists referrers as a registry without the API does: an OCI index
     // at the fallback tag (docs/store-format.md), the union of old and new.
-    let index = Index {
-        manifests: children,
-        ..Index::default()
-    };
-    let bytes = serde_json::to_vec(&index).map_err(|e| Error::invalid(e.to_string()))?;
+    let bytes = Index::listing(children).to_bytes();
     let desc = Descriptor::new(OCI_INDEX, Digest::sha256(&bytes), bytes.len() as u64);
     out.made.push(bytes);
     out.blobs.extend(listed.iter().map(|c| c.digest.clone()));
     out.entries.push((entry, desc));
     Ok(())
-}
-
-/// The store, plus the documents just fetched (not staged yet), read as one layout.
-struct Overlay<'a> {
-    store: &'a Layout,
-    docs: &'a [Doc],
-}
-
-impl Overlay<'_> {
-    fn doc(&self, d: &Digest) -> Option<&Doc> {
-        self.docs.iter().find(|x| x.desc.digest == *d)
-    }
-}
-
-impl ReadLayout for Overlay<'_> {
-    fn location(&self) -> &Path {
-        self.store.root()
-    }
-
-    fn read_index(&self) -> Result<Index> {
-        self.store.read_index()
-    }
-
-    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
-        match self.doc(&desc.digest) {
-            // fetched by digest and size-checked on arrival
-            Some(x) if x.raw.len() as u64 == desc.size && desc.size <= max => Ok(x.raw.clone()),
-            Some(_) => Err(Error::invalid(format!(
-                "blob {}: not as its descriptor says",
-                desc.digest
-            ))),
-            None => self.store.read_blob(desc, max),
-        }
-    }
-
-    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
-        match self.doc(d) {
-            Some(x) => Ok(Some((
-                Box::new(Cursor::new(x.raw.as_slice())),
-                x.raw.len() as u64,
-            ))),
-            None => ReadLayout::open_blob(self.store, d),
-        }
-    }
-
-    fn has_blob(&self, d: &Digest) -> Result<bool> {
-        Ok(self.doc(d).is_some() || self.store.has_blob(d)?)
-    }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, printable};
-use crate::registry::{Repository, UploadSession};
+use crate::registry::{Repository, UploadSession, url_authority};
 use crate::store::layout::write_atomically_mode;
 use crate::{Error, Result};
 
@@ -161,15 +161,6 @@ fn fit(
         ));
     }
     UploadSession::resume_from(repo, &r.location).map_err(|e| e.to_string())
-}
-
-/// `HOST[:PORT]` of an absolute http(s) URL.
-fn url_authority(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let host = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    (!host.is_empty() && !host.contains('@')).then_some(host)
 }
 
 #[cfg(test)]

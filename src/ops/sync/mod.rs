@@ -25,6 +25,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::registry_access::RegistryAccess;
 use crate::reference::{Location, Reference};
 use crate::registry::Repository;
+use crate::signature::ArtifactKind;
 use crate::store::Layout;
 use crate::{Error, Result};
 use journal::Journal;
@@ -206,7 +207,11 @@ pub fn run(store: &Path, images: &[String], opts: &SyncOptions) -> Result<()> {
     // PUT, or a HEAD that showed it, or a merge that holds all of it)
     if !opts.dry_run {
         for (unit, r) in units.iter().zip(&images) {
-            for a in unit.artifacts.iter().filter(|a| a.suffix == "sig") {
+            for a in unit
+                .artifacts
+                .iter()
+                .filter(|a| a.kind == ArtifactKind::Signature)
+            {
                 let ok = r.artifacts.iter().any(|x| {
                     x.tag == a.tag
                         && matches!(

@@ -10,14 +10,20 @@ use super::source::Source;
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::Repository;
-use crate::signature::{MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
+use crate::signature::{ArtifactKind, MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
-use crate::store::resolve::{Catalog, EntryName, Found, artifact_name, is_artifact};
+use crate::store::resolve::{
+    Catalog, EntryName, Found, artifact_name, is_artifact, referrers_name,
+};
 use crate::store::{Descriptor, Kind, ReadLayout};
 use crate::{Error, Result};
 
 /// Artifact kinds carried with an image, in push order (signatures last).
-pub const SUFFIXES: [&str; 3] = ["sbom", "att", "sig"];
+pub const KINDS: [ArtifactKind; 3] = [
+    ArtifactKind::Sbom,
+    ArtifactKind::Attestation,
+    ArtifactKind::Signature,
+];
 /// Indexes nest at most this deep (an index of indexes of manifests is already rare).
 const MAX_DEPTH: usize = 8;
 
@@ -84,7 +90,7 @@ impl Tree {
 /// A `.sig`, `.att` or `.sbom` artifact of the image (or of one of its manifests).
 pub struct Artifact {
     pub tag: String,
-    pub suffix: &'static str,
+    pub kind: ArtifactKind,
     pub tree: Tree,
     /// Its layers, for merging with the destination's (`.sig` and `.att`).
     pub layers: Option<SignatureArtifact>,
@@ -98,6 +104,8 @@ pub struct ReferrerSet {
     pub tag: String,
     /// The source's fallback index, exact bytes.
     pub index: Node,
+    /// The descriptors that index lists (parsed once, here).
+    pub listed: Vec<Descriptor>,
     /// Each referrer manifest with what it reaches.
     pub referrers: Vec<Tree>,
 }
@@ -249,7 +257,7 @@ fn image_unit(
     let mut referrers = Vec::new();
     let mut warnings = Vec::new();
     for m in &tree.manifests {
-        let Some(n) = fallback_name(&name, &m.desc.digest) else {
+        let Some(n) = referrers_name(&name, &m.desc.digest) else {
             continue;
         };
         if let Some(index) = catalog.named(&n) {
@@ -257,17 +265,17 @@ fn image_unit(
             referrers.push(ReferrerSet::read(layout, &m.desc.digest, index)?);
         }
     }
-    for suffix in SUFFIXES {
+    for kind in KINDS {
         for m in &tree.manifests {
-            let Some(n) = artifact_name(&name, &m.desc.digest, suffix) else {
+            let Some(n) = artifact_name(&name, &m.desc.digest, kind.suffix()) else {
                 continue;
             };
             let Some(a) = catalog.named(&n) else {
                 continue;
             };
             used.insert(n.clone());
-            let artifact = read_artifact(layout, a, &n, suffix)?;
-            if let (Some(sig), "sig") = (&artifact.layers, suffix) {
+            let artifact = read_artifact(layout, a, &n, kind)?;
+            if let (Some(sig), ArtifactKind::Signature) = (&artifact.layers, kind) {
                 warnings.extend(identity_warnings(layout, &shown, &dest, sig)?);
             }
             artifacts.push(artifact);
@@ -304,13 +312,13 @@ fn loose_unit(
         artifacts: Vec::new(),
         warnings: Vec::new(),
     };
-    let suffix = SUFFIXES
+    let kind = KINDS
         .into_iter()
-        .find(|s| tag.ends_with(&format!(".{s}")));
-    match suffix {
-        Some(suffix) => {
-            let a = read_artifact(layout, d, &tag, suffix)?;
-            if let (Some(sig), "sig") = (&a.layers, suffix) {
+        .find(|k| tag.ends_with(&format!(".{}", k.suffix())));
+    match kind {
+        Some(kind) => {
+            let a = read_artifact(layout, d, &tag, kind)?;
+            if let (Some(sig), ArtifactKind::Signature) = (&a.layers, kind) {
                 unit.warnings
                     .extend(identity_warnings(layout, &shown, &unit.dest, sig)?);
             }
@@ -331,28 +339,20 @@ fn read_artifact(
     layout: &dyn ReadLayout,
     a: &Descriptor,
     name: &str,
-    suffix: &'static str,
+    kind: ArtifactKind,
 ) -> Result<Artifact> {
-    let layers = match suffix {
-        "sig" | "att" => Some(SignatureArtifact::read(layout, a)?),
-        _ => None,
+    let layers = match kind {
+        ArtifactKind::Signature | ArtifactKind::Attestation => {
+            Some(SignatureArtifact::read(layout, a)?)
+        }
+        ArtifactKind::Sbom => None,
     };
     Ok(Artifact {
         tag: name.rsplit_once(':').map_or(name, |(_, t)| t).to_owned(),
-        suffix,
+        kind,
         tree: Tree::of(layout, a)?,
         layers,
     })
-}
-
-/// The name of the referrers fallback entry of `digest` in a layout named like
-/// `image`: `REPO:sha256-<hex>`, or the bare tag.
-fn fallback_name(image: &EntryName, digest: &Digest) -> Option<String> {
-    match image {
-        EntryName::Full(r) => Some(format!("{}:{}", r.name(), digest.tag_form())),
-        EntryName::Tag(_) => Some(digest.tag_form()),
-        EntryName::Unnamed(_) => None,
-    }
 }
 
 impl ReferrerSet {
@@ -376,6 +376,7 @@ impl ReferrerSet {
                 desc: index.clone(),
                 raw,
             },
+            listed: manifests,
             referrers,
         })
     }

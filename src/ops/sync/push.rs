@@ -13,8 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::io::Cursor;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -28,10 +27,10 @@ use crate::digest::Digest;
 use crate::registry::{
     BlobPush, PushBlob, ReferrersSource, RegistryClient, Repository, RequestStats,
 };
-use crate::signature::{SigLayer, SignatureArtifact};
+use crate::signature::{ArtifactKind, SigLayer, SignatureArtifact};
+use crate::store::Descriptor;
 use crate::store::descriptor::{Index, OCI_INDEX};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
-use crate::store::{Descriptor, ReadLayout};
 use crate::{Error, Result};
 
 // ---------------------------------------------------------------------------------
@@ -353,7 +352,7 @@ impl<'a> Pusher<'a> {
         for a in &unit.artifacts {
             let mut ar = ArtifactReport {
                 tag: a.tag.clone(),
-                kind: a.suffix.into(),
+                kind: a.kind.suffix().into(),
                 digest: a.tree.root().desc.digest.to_string(),
                 layers: a.layers.as_ref().map_or(0, |l| l.layers.len()),
                 ..ArtifactReport::default()
@@ -708,14 +707,6 @@ impl<'a> Pusher<'a> {
         }
         let theirs = self.client.referrers(repo, &rs.subject, None)?;
         let ctx = format!("{repo}:{}", rs.tag);
-        let Document::Index {
-            manifests: mine, ..
-        } = manifest::parse(&rs.index.raw, &rs.index.desc, &ctx)?
-        else {
-            return Err(Error::invalid(format!(
-                "{ctx}: the source's referrers list is not an index"
-            )));
-        };
         match theirs.source {
             ReferrersSource::Api => {
                 rr.status = "api".into();
@@ -735,9 +726,11 @@ impl<'a> Pusher<'a> {
             ReferrersSource::FallbackTag => {
                 rr.kept = theirs.manifests.len();
                 let have: HashSet<&Digest> = theirs.manifests.iter().map(|d| &d.digest).collect();
-                let new: Vec<Descriptor> = mine
-                    .into_iter()
+                let new: Vec<Descriptor> = rs
+                    .listed
+                    .iter()
                     .filter(|d| !have.contains(&d.digest))
+                    .cloned()
                     .collect();
                 if new.is_empty() {
                     rr.status = "contained".into();
@@ -749,11 +742,7 @@ impl<'a> Pusher<'a> {
                 }
                 let mut merged = theirs.manifests;
                 merged.extend(new);
-                let index = Index {
-                    manifests: merged,
-                    ..Index::default()
-                };
-                let bytes = serde_json::to_vec(&index).expect("serialisable");
+                let bytes = Index::listing(merged).to_bytes();
                 self.client.put_manifest(repo, &rs.tag, &bytes, OCI_INDEX)?;
                 r.manifests_pushed += 1;
                 rr.status = "merged".into();
@@ -780,7 +769,7 @@ impl<'a> Pusher<'a> {
         let ours = a.tree.root().desc.digest.clone();
         let Some(theirs) = self.digest_at(repo, &a.tag)? else {
             self.push_tree(src, repo, Some(&a.tag), &a.tree, r)?;
-            if a.suffix == "sig" && !self.dry_run {
+            if a.kind == ArtifactKind::Signature && !self.dry_run {
                 self.confirm(repo, &a.tag, &ours)?;
             }
             ar.status = self.sent_status().into();
@@ -832,14 +821,15 @@ impl<'a> Pusher<'a> {
                 "{ctx}: the destination's artifact is an index, not a signature image: refusing to replace it"
             )));
         };
-        let same =
-            |x: &SigLayer, y: &Descriptor| x.digest == y.digest && x.annotations == y.annotations;
+        // which of our signatures it lacks, before its config is fetched: a
+        // destination holding them all costs no more requests
+        let theirs: Vec<SigLayer> = layers.into_iter().map(SigLayer::from).collect();
         let new: Vec<&SigLayer> = mine
             .layers
             .iter()
-            .filter(|l| !layers.iter().any(|t| same(l, t)))
+            .filter(|l| !theirs.iter().any(|t| t.same_signature(l)))
             .collect();
-        ar.kept_layers = layers.len();
+        ar.kept_layers = theirs.len();
         if new.is_empty() {
             ar.status = "contained".into();
             ar.destination_digest = Some(m.digest.to_string());
@@ -858,19 +848,13 @@ impl<'a> Pusher<'a> {
         let mut config_raw = Vec::new();
         self.client
             .fetch_blob(repo, &config.digest, Some(config.size), &mut config_raw)?;
-        let mem = MemLayout {
-            at: PathBuf::from(&ctx),
-            blobs: HashMap::from([
-                (m.digest.clone(), m.bytes.clone()),
-                (config.digest.clone(), config_raw),
-            ]),
-        };
-        let mut merged = SignatureArtifact::read(&mem, &desc)?;
-        let mut payloads = Vec::new();
-        for l in &new {
-            merged.append((*l).clone())?;
-            payloads.push(Descriptor::new(&l.media_type, l.digest.clone(), l.size));
-        }
+        // read as the source's is, so the merge re-serialises like cosign
+        let merged = SignatureArtifact::from_manifest(&desc, &m.bytes, |_| Ok(config_raw))?
+            .merged_with(mine)?;
+        let payloads: Vec<Descriptor> = new
+            .iter()
+            .map(|l| Descriptor::new(&l.media_type, l.digest.clone(), l.size))
+            .collect();
         self.blobs(src, repo, &payloads, r)?;
         let (config_bytes, manifest_bytes) = merged.to_bytes();
         let cd = Digest::sha256(&config_bytes);
@@ -887,57 +871,12 @@ impl<'a> Pusher<'a> {
         let got = self
             .client
             .put_manifest(repo, &a.tag, &manifest_bytes, &m.media_type)?;
-        if a.suffix == "sig" {
+        if a.kind == ArtifactKind::Signature {
             self.confirm(repo, &a.tag, &got)?;
         }
         r.manifests_pushed += 1;
         ar.status = "merged".into();
         ar.destination_digest = Some(got.to_string());
         Ok(())
-    }
-}
-
-/// The destination's `.sig` manifest and config, fetched, read through the same
-/// [`SignatureArtifact::read`] as the source's so the merge re-serialises like cosign.
-struct MemLayout {
-    at: PathBuf,
-    blobs: HashMap<Digest, Vec<u8>>,
-}
-
-impl ReadLayout for MemLayout {
-    fn location(&self) -> &Path {
-        &self.at
-    }
-
-    fn read_index(&self) -> Result<Index> {
-        Ok(Index::default())
-    }
-
-    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
-        match self.blobs.get(&desc.digest) {
-            Some(b)
-                if b.len() as u64 == desc.size && desc.size <= max && desc.digest.matches(b) =>
-            {
-                Ok(b.clone())
-            }
-            _ => Err(Error::Registry(format!(
-                "{}: blob {} missing or not as described",
-                self.at.display(),
-                desc.digest
-            ))),
-        }
-    }
-
-    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
-        Ok(self.blobs.get(d).map(|b| {
-            (
-                Box::new(Cursor::new(b.as_slice())) as Box<dyn Read>,
-                b.len() as u64,
-            )
-        }))
-    }
-
-    fn has_blob(&self, d: &Digest) -> Result<bool> {
-        Ok(self.blobs.contains_key(d))
     }
 }
