@@ -544,7 +544,7 @@ fn deeply_nested_and_cyclic_indexes() {
     );
     bed.refused(
         &bed.archive("deep.tar", &t.end().buf),
-        "nested more than 32 deep",
+        "nested more than 8 deep",
         false,
     );
 

@@ -672,3 +672,55 @@ fn regression_ls_columns_stay_aligned_with_long_platform_lists() {
         assert_eq!(l.rfind("  ").map(|i| i + 2), Some(at), "{out}");
     }
 }
+
+/// Regression: import allowed indexes nested 7 deep while sync and pull allowed 8,
+/// so an image could come in that could not go out (or the other way round). One
+/// limit now holds for all: 8 nested indexes pass, 9 are refused, by both.
+#[test]
+fn regression_import_and_sync_agree_on_how_deep_indexes_may_nest() {
+    let tmp = TempDir::new().unwrap();
+    for (nested, ok_) in [(8, true), (9, false)] {
+        let src = tmp.path().join(format!("nested-{nested}"));
+        let l = TestLayout::new(&src);
+        let (mut child, _) = l.image("amd64", &format!("deep {nested}"));
+        for _ in 0..nested {
+            let idx = serde_json::to_vec(&json!({
+                "schemaVersion": 2, "mediaType": INDEX, "manifests": [child]
+            }))
+            .unwrap();
+            child = l.desc(INDEX, &idx);
+        }
+        l.set_index(&[named(child, "v1")]);
+        let store = tmp.path().join(format!("store-{nested}"));
+        ok(&mut store_cmd(&store, &["store", "init"]));
+        let loc = format!("oci:{}", src.display());
+        let import = run(&mut store_cmd(
+            &store,
+            &["import", &loc, "--repository", "r.example.com/deep"],
+        ));
+        // sync plans before it sends anything: a closed port tells a refused plan
+        // (the nesting error) from an accepted one (a connection error)
+        let sync = run(&mut store_cmd(
+            &store,
+            &[
+                "sync",
+                "--from",
+                &loc,
+                "--all",
+                "--to",
+                "127.0.0.1:1/deep",
+                "--plain-http",
+                "--dry-run",
+            ],
+        ));
+        let said = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).contains("nested");
+        assert_eq!(
+            import.status.success(),
+            ok_,
+            "import of {nested}: {import:?}"
+        );
+        assert_eq!(said(&import), !ok_, "{import:?}");
+        assert!(!sync.status.success());
+        assert_eq!(said(&sync), !ok_, "sync of {nested}: {sync:?}");
+    }
+}

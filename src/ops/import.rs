@@ -19,14 +19,10 @@ use crate::digest::{Digest, printable};
 use crate::reference::{Location, Reference, validate_tag};
 use crate::signature::SignatureArtifact;
 use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, OCI_MANIFEST, REF_NAME};
-use crate::store::manifest::{self, MAX_MANIFEST};
+use crate::store::manifest::{self, MAX_DEPTH, MAX_MANIFEST};
 use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag};
 use crate::store::{Descriptor, Index, Kind, Layout, ReadLayout, Transaction};
 use crate::{Error, Result};
-
-/// Deepest nesting of indexes accepted (an index of indexes of … manifests). Real
-/// images use one or two levels; a hostile layout could use thousands.
-pub const MAX_DEPTH: usize = 32;
 
 const KIND_IMAGE: &str = "dev.cosignproject.cosign/image";
 const KIND_IMAGE_INDEX: &str = "dev.cosignproject.cosign/imageIndex";
@@ -746,7 +742,7 @@ fn referrers(
 fn with_descendants(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<HashSet<Digest>> {
     let mut seen = HashSet::from([desc.digest.clone()]);
     let mut level = vec![desc.clone()];
-    for _ in 0..MAX_DEPTH {
+    for _ in 0..=MAX_DEPTH {
         let mut next = Vec::new();
         for d in &level {
             for c in manifest::index_children(layout, d)? {
@@ -920,7 +916,7 @@ fn stage_documents(
                 }
                 continue;
             }
-            if depth >= MAX_DEPTH {
+            if depth > MAX_DEPTH {
                 return Err(in_source(
                     source,
                     Error::invalid(format!(

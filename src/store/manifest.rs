@@ -12,6 +12,9 @@ use crate::{Error, Result};
 
 /// Largest manifest or index accepted, as registries do (distribution's limit).
 pub const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
+/// How deep indexes may nest (an index of indexes of manifests is already rare);
+/// import, pull and sync refuse deeper trees alike, so whatever comes in can go out.
+pub const MAX_DEPTH: usize = 8;
 
 /// A parsed manifest or index.
 #[derive(Clone, Debug)]

@@ -16,12 +16,9 @@ use serde::Serialize;
 use super::resume::ResumingReader;
 use crate::digest::Digest;
 use crate::registry::{RegistryClient, Repository};
-use crate::store::manifest::{self, MAX_MANIFEST};
+use crate::store::manifest::{self, MAX_DEPTH, MAX_MANIFEST};
 use crate::store::{Descriptor, Kind, Layout};
 use crate::{Error, Result};
-
-/// Indexes nest at most this deep (an index of indexes of manifests is already rare).
-const MAX_DEPTH: usize = 8;
 
 /// What a pull fetched and what the store already had.
 #[derive(Clone, Copy, Debug, Default, Serialize)]

@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::Repository;
 use crate::signature::{ArtifactKind, MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
-use crate::store::manifest::{self, Document, MAX_MANIFEST};
+use crate::store::manifest::{self, Document, MAX_DEPTH, MAX_MANIFEST};
 use crate::store::resolve::{
     Catalog, EntryName, Found, artifact_name, is_artifact, referrers_name,
 };
@@ -24,8 +24,6 @@ pub const KINDS: [ArtifactKind; 3] = [
     ArtifactKind::Attestation,
     ArtifactKind::Signature,
 ];
-/// Indexes nest at most this deep (an index of indexes of manifests is already rare).
-const MAX_DEPTH: usize = 8;
 
 /// A manifest or index with its exact bytes.
 pub struct Node {
