@@ -118,10 +118,10 @@ pub struct RegistryFlags {
     #[arg(long = "cert-dir", value_name = "DIR")]
     pub cert_dir: Vec<PathBuf>,
     /// Do not verify registries' TLS certificates
-    #[arg(long)]
+    #[arg(long, visible_alias = "allow-insecure-registry")]
     pub insecure: bool,
     /// Talk plain HTTP to every registry (loopback registries fall back to it anyway)
-    #[arg(long)]
+    #[arg(long, visible_alias = "allow-http-registry")]
     pub plain_http: bool,
 }
 

@@ -23,3 +23,25 @@ fn unknown_command_is_a_usage_error() {
     let out = run(&mut airsign(["no-such-command"]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// cosign's names for the registry flags are accepted too (`--allow-insecure-registry`,
+/// `--allow-http-registry`), by pull and sync alike: the run gets past argument
+/// parsing (exit 2 would be a usage error) and fails on the missing store instead.
+#[test]
+fn cosign_registry_flag_names_are_accepted() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = dir.path().join("no-store");
+    for cmd in ["pull", "sync"] {
+        let out = run(&mut airsign([
+            "--store".as_ref(),
+            store.as_os_str(),
+            cmd.as_ref(),
+            "--allow-insecure-registry".as_ref(),
+            "--allow-http-registry".as_ref(),
+            "127.0.0.1:1/x/y:v1".as_ref(),
+        ]));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {err}");
+        assert!(err.contains("no store at"), "{cmd}: {err}");
+    }
+}
