@@ -7,7 +7,8 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::time::Instant;
 
-use ureq::http::Method;
+use ureq::Body;
+use ureq::http::{Method, Response};
 
 use super::auth::Scopes;
 use super::client::{
@@ -293,14 +294,7 @@ impl RegistryClient {
                 s.offset = now;
                 Ok(())
             }
-            404 => Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp))),
-            // our offset disagrees with the registry's: re-sync through the status
-            416 => Err(Fail::new(
-                FailKind::Transient,
-                &call.ctx,
-                error_detail(resp),
-            )),
-            _ => Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp))),
+            status => Err(session_refusal(status, &call.ctx, resp)),
         }
     }
 
@@ -338,13 +332,7 @@ impl RegistryClient {
                 }
                 Ok(())
             }
-            404 => Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp))),
-            416 => Err(Fail::new(
-                FailKind::Transient,
-                &call.ctx,
-                error_detail(resp),
-            )),
-            _ => Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp))),
+            status => Err(session_refusal(status, &call.ctx, resp)),
         }
     }
 
@@ -645,6 +633,18 @@ impl RegistryClient {
         }
         self.put_final(s, digest, None)
     }
+}
+
+/// What a refused PATCH or closing PUT means for the session: gone (404: start a
+/// new one), out of step with the registry (416: re-sync through the status and
+/// retry), or a plain failure.
+fn session_refusal(status: u16, ctx: &str, resp: Response<Body>) -> Fail {
+    let kind = match status {
+        404 => FailKind::NotFound,
+        416 => FailKind::Transient,
+        _ => FailKind::Other,
+    };
+    Fail::new(kind, ctx, error_detail(resp))
 }
 
 /// The end of a `Range: 0-N` (or `bytes=0-N`) header.
