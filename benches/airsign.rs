@@ -342,6 +342,29 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// A target's word in a section's summary line.
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "NOT MET",
+        None => "unknown",
+    }
+}
+
+/// A ratio as the summary lines print it (`-` when a run failed).
+fn show_ratio(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{r:.2}x"))
+}
+
+/// The highest peak RSS of the airsign rows, in MiB.
+fn airsign_rss_mib<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Option<f64> {
+    rows.into_iter()
+        .filter(|r| r.tool.starts_with("airsign"))
+        .filter_map(|r| r.result.as_ref().ok().and_then(|m| m.rss_kib))
+        .max()
+        .map(|k| k as f64 / 1024.0)
+}
+
 /// One line of a result table.
 struct Row {
     tool: String,
@@ -682,11 +705,6 @@ fn bench_fsck(ctx: &Ctx) -> Outcome {
         .ok()
         .and_then(|m| m.rss_kib)
         .map(|k| k as f64 / 1024.0);
-    let verdict = |ok: Option<bool>| match ok {
-        Some(true) => "met",
-        Some(false) => "NOT MET",
-        None => "unknown",
-    };
     let speed_ok = ratio.map(|r| r >= 1.6);
     let rss_ok = rss_mib.map(|m| m < 64.0);
     println!(
@@ -1381,11 +1399,6 @@ fn bench_sign(ctx: &Ctx) -> Outcome {
         ..Outcome::default()
     };
 
-    let verdict = |ok: Option<bool>| match ok {
-        Some(true) => "met",
-        Some(false) => "NOT MET",
-        None => "unknown",
-    };
     let fmt_rate = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.0}/s"));
     let rss = [&sign, &verify]
         .iter()
@@ -1745,18 +1758,7 @@ fn bench_export(ctx: &Ctx) -> Outcome {
     let durable = ratio("airsign export --all (disk)", "tar cf + sync FILE (disk)");
     let plain_disk = ratio("airsign export --all (disk)", "tar cf (disk)");
     let cpu = ratio("airsign export --all (tmpfs)", "tar cf (tmpfs)");
-    let rss_mib = rows
-        .iter()
-        .filter(|r| r.tool.starts_with("airsign"))
-        .filter_map(|r| r.result.as_ref().ok().and_then(|m| m.rss_kib))
-        .max()
-        .map(|k| k as f64 / 1024.0);
-    let show = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
-    let met = |ok: Option<bool>| match ok {
-        Some(true) => "met",
-        Some(false) => "NOT MET",
-        None => "unknown",
-    };
+    let rss_mib = airsign_rss_mib(&rows);
     // On tmpfs the ratio is the cost of the work itself; on disk, the like-for-like
     // baseline is a durable tar (airsign fsyncs its archive before renaming it).
     let speed_ok = match (cpu, durable) {
@@ -1768,12 +1770,12 @@ fn bench_export(ctx: &Ctx) -> Outcome {
     println!(
         "\ntarget: export >= 0.8x tar: tmpfs {}, disk vs tar+sync {}: {} (disk vs plain tar cf, \
          which leaves its archive in the page cache: {}); peak RSS < 64 MiB: {} ({})",
-        show(cpu),
-        show(durable),
-        met(speed_ok),
-        show(plain_disk),
+        show_ratio(cpu),
+        show_ratio(durable),
+        verdict(speed_ok),
+        show_ratio(plain_disk),
         rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
-        met(rss_ok),
+        verdict(rss_ok),
     );
     outcome.missed |= speed_ok != Some(true) || rss_ok != Some(true);
 
@@ -1980,19 +1982,7 @@ fn bench_import(
     let durable = ratio("airsign import (disk)", "tar xf + sync -f DIR (disk)");
     let plain_disk = ratio("airsign import (disk)", "tar xf (disk)");
     let cpu = ratio("airsign import (tmpfs)", "tar xf (tmpfs)");
-    let rss_mib = rows
-        .iter()
-        .chain(&one_rows)
-        .filter(|r| r.tool.starts_with("airsign"))
-        .filter_map(|r| r.result.as_ref().ok().and_then(|m| m.rss_kib))
-        .max()
-        .map(|k| k as f64 / 1024.0);
-    let show = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
-    let met = |ok: Option<bool>| match ok {
-        Some(true) => "met",
-        Some(false) => "NOT MET",
-        None => "unknown",
-    };
+    let rss_mib = airsign_rss_mib(rows.iter().chain(&one_rows));
     let speed_ok = match (cpu, durable) {
         (Some(c), Some(d)) => Some(c >= 0.8 && d >= 0.8),
         (None, Some(d)) => Some(d >= 0.8),
@@ -2002,12 +1992,12 @@ fn bench_import(
     println!(
         "\ntarget: import >= 0.8x tar xf: tmpfs {}, disk vs tar xf+sync {}: {} (disk vs plain \
          tar xf, which leaves its files in the page cache: {}); peak RSS < 64 MiB: {} ({})",
-        show(cpu),
-        show(durable),
-        met(speed_ok),
-        show(plain_disk),
+        show_ratio(cpu),
+        show_ratio(durable),
+        verdict(speed_ok),
+        show_ratio(plain_disk),
         rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
-        met(rss_ok),
+        verdict(rss_ok),
     );
     outcome.missed = speed_ok != Some(true) || rss_ok != Some(true);
     outcome
@@ -2514,11 +2504,6 @@ fn bench_sync(ctx: &Ctx) -> Outcome {
         }
     };
 
-    let verdict = |ok: Option<bool>| match ok {
-        Some(true) => "met",
-        Some(false) => "NOT MET",
-        None => "unknown",
-    };
     // The 2 s target is for 1,000 tags: scale it with the tag count.
     let warm_limit = 2.0 * tags as f64 / WARM_TAGS;
     let rss_mib = [cold_rss, warm_rss]
