@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::oci::digest_of;
-use common::registry::{Mode, Registry, Side};
+use common::registry::{Mode, Registry};
 use common::verifiers::*;
 use common::*;
 use serde_json::Value;
@@ -25,25 +25,6 @@ impl Bed {
         all.extend_from_slice(args);
         serde_json::from_str(&ok(&mut self.cmd(&all))).unwrap()
     }
-}
-
-/// `skopeo inspect --raw`: the registry's bytes for `REPO:TAG`, `None` if absent.
-fn raw_manifest(skopeo: &Path, reg: &Registry, image: &str) -> Option<Vec<u8>> {
-    let out = run(Command::new(skopeo)
-        .arg("inspect")
-        .arg("--raw")
-        .args(reg.skopeo_args(Side::Inspect, true))
-        .arg(reg.docker_ref(image)));
-    out.status.success().then_some(out.stdout)
-}
-
-/// The write requests a report counts.
-fn writes(report: &Value) -> u64 {
-    let r = &report["requests"];
-    ["put", "post", "patch", "delete"]
-        .iter()
-        .map(|k| r[k].as_u64().unwrap())
-        .sum()
 }
 
 /// The config and layers of a fixture's (single-manifest) image.
@@ -61,16 +42,6 @@ fn image<'a>(report: &'a Value, source: &str) -> &'a Value {
         .iter()
         .find(|i| i["source"] == source)
         .unwrap_or_else(|| panic!("{source} not in {report:#}"))
-}
-
-fn assert_cosign_verifies(cosign: &Path, reg: &Registry, key: &Path, image: &str) {
-    let out = cosign_verify(cosign, reg, key, image, &[]);
-    assert!(
-        out.status.success(),
-        "cosign verify {image} with {}: {}",
-        key.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::bed::{Bed, PASSWORD};
 use common::oci::digest_of;
-use common::registry::{Mode, Registry, Side};
+use common::registry::{Mode, Registry};
 use common::verifiers::*;
 use common::*;
 use serde_json::Value;
@@ -59,36 +59,6 @@ fn report(out: &std::process::Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The write requests a report counts.
-fn writes(report: &Value) -> u64 {
-    let r = &report["requests"];
-    ["put", "post", "patch", "delete"]
-        .iter()
-        .map(|k| r[k].as_u64().unwrap())
-        .sum()
-}
-
-/// `skopeo inspect --raw` with the registry's credentials: its bytes for
-/// `REPO:TAG`, `None` if absent.
-fn raw_manifest(skopeo: &Path, reg: &Registry, image: &str) -> Option<Vec<u8>> {
-    let out = run(Command::new(skopeo)
-        .arg("inspect")
-        .arg("--raw")
-        .args(reg.skopeo_args(Side::Inspect, true))
-        .arg(reg.docker_ref(image)));
-    out.status.success().then_some(out.stdout)
-}
-
-fn assert_cosign_verifies(cosign: &Path, reg: &Registry, key: &Path, image: &str) {
-    let out = cosign_verify(cosign, reg, key, image, &[]);
-    assert!(
-        out.status.success(),
-        "cosign verify {image} with {}: {}",
-        key.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn b64(s: &str) -> String {

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use std::time::Duration;
 use common::bed::Bed;
 use common::oci::{big_image_layout, digest_of};
 use common::proxy::{Fault, Plan, Proxy, Request};
-use common::registry::{Mode, Registry, Side};
+use common::registry::{Mode, Registry};
 use common::verifiers::*;
 use common::*;
 use serde_json::Value;
@@ -183,16 +182,6 @@ impl Scene {
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// `skopeo inspect --raw`: the registry's bytes for `REPO:TAG`, `None` if absent.
-fn raw_manifest(skopeo: &Path, reg: &Registry, image: &str) -> Option<Vec<u8>> {
-    let out = run(Command::new(skopeo)
-        .arg("inspect")
-        .arg("--raw")
-        .args(reg.skopeo_args(Side::Inspect, true))
-        .arg(reg.docker_ref(image)));
-    out.status.success().then_some(out.stdout)
 }
 
 /// A layout with one image, tag `v1`, whose layer is `BIG_LAYER` pseudo-random

@@ -190,3 +190,12 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     }
     m
 }
+
+/// The write requests (PUT, POST, PATCH, DELETE) a `sync --json` report counts.
+pub fn writes(report: &serde_json::Value) -> u64 {
+    let r = &report["requests"];
+    ["put", "post", "patch", "delete"]
+        .iter()
+        .map(|k| r[k].as_u64().unwrap())
+        .sum()
+}

@@ -118,3 +118,25 @@ pub fn registries_d() -> PathBuf {
         }
     }
 }
+
+/// `skopeo inspect --raw` with the registry's credentials: its bytes for `REPO:TAG`
+/// (or `REPO@DIGEST`), `None` if absent.
+pub fn raw_manifest(skopeo: &Path, reg: &Registry, image: &str) -> Option<Vec<u8>> {
+    let out = run(Command::new(skopeo)
+        .arg("inspect")
+        .arg("--raw")
+        .args(reg.skopeo_args(Side::Inspect, true))
+        .arg(reg.docker_ref(image)));
+    out.status.success().then_some(out.stdout)
+}
+
+/// `cosign verify --key KEY` of `REPO:TAG` at the registry must pass.
+pub fn assert_cosign_verifies(cosign: &Path, reg: &Registry, key: &Path, image: &str) {
+    let out = cosign_verify(cosign, reg, key, image, &[]);
+    assert!(
+        out.status.success(),
+        "cosign verify {image} with {}: {}",
+        key.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
