@@ -296,8 +296,9 @@ struct Planned {
 /// Copies the `wanted` entries of `source` (all when empty), with their artifacts,
 /// into `store`.
 fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Result<Summary> {
-    // Fail before staging anything if the store itself is damaged.
-    store.read_index()?;
+    // Fail before staging anything if the store itself is damaged; the entries it
+    // holds are what imported signatures merge with.
+    let store_index = store.read_index()?;
     let src = source.layout();
     let catalog = Catalog::open(src)?;
     let selected = select(&catalog, wanted)?;
@@ -358,7 +359,14 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
     let blobs = stage_documents(src, &mut tx, &roots, &mut summary, &bars)?;
     copy_blobs(source, &mut tx, &blobs, &mut summary, &bars)?;
     bars.finish();
-    keep_store_signatures(store, src, &mut tx, &mut planned, &mut summary)?;
+    keep_store_signatures(
+        store,
+        &store_index,
+        src,
+        &mut tx,
+        &mut planned,
+        &mut summary,
+    )?;
 
     tx.commit(|idx| {
         idx.set_named_many(planned.iter().map(|p| {
@@ -770,12 +778,12 @@ fn with_descendants(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<HashSe
 /// replaced, with a warning.
 fn keep_store_signatures(
     store: &Layout,
+    index: &Index,
     src: &dyn ReadLayout,
     tx: &mut Transaction<'_>,
     planned: &mut [Planned],
     summary: &mut Summary,
 ) -> Result<()> {
-    let index = store.read_index()?;
     let existing: HashMap<&str, &Descriptor> = index
         .manifests
         .iter()
