@@ -21,6 +21,9 @@ pub enum Error {
     /// does not match, a path-like digest, an unknown layout version...
     #[error("{0}")]
     Invalid(String),
+    /// Content whose hash is not the digest that names it (a corrupt or forged blob).
+    #[error("{0}")]
+    DigestMismatch(String),
     /// A key could not be read, decrypted or used.
     #[error("{0}")]
     Key(String),

@@ -469,7 +469,7 @@ impl ReadLayout for ArchiveLayout {
             .read_to_end(&mut buf)
             .map_err(|e| Error::io(format!("reading blob {d} from {}", self.path.display()), e))?;
         if buf.len() as u64 != desc.size || !d.matches(&buf) {
-            return Err(Error::invalid(format!(
+            return Err(Error::DigestMismatch(format!(
                 "blob {d} in {}: content does not match its digest",
                 self.path.display()
             )));
@@ -492,6 +492,7 @@ impl ReadLayout for ArchiveLayout {
 fn in_archive(path: &Path, e: Error) -> Error {
     match e {
         Error::Invalid(m) => Error::Invalid(format!("{}: {m}", path.display())),
+        Error::DigestMismatch(m) => Error::DigestMismatch(format!("{}: {m}", path.display())),
         e => e,
     }
 }
@@ -707,7 +708,7 @@ fn hash_streamed<I: Input>(
     }
     let got = h.finish();
     if got != *d {
-        return Err(Error::invalid(format!(
+        return Err(Error::DigestMismatch(format!(
             "entry {:?}: content hashes to {got}, not to its name",
             printable(&e.name)
         )));

@@ -235,7 +235,7 @@ impl<S: Write + Send + 'static> TarWriter<S> {
         }
         let got = hasher.finish();
         if got != *digest {
-            return Err(Error::invalid(format!(
+            return Err(Error::DigestMismatch(format!(
                 "blob {digest} is corrupt: its content hashes to {got}"
             )));
         }

@@ -671,6 +671,10 @@ fn write_layout(store: &Layout, plan: &Plan, dir: &Path, progress: &Progress) ->
                     "{m} (in {}: run airsign fsck)",
                     store.root().display()
                 )),
+                Error::DigestMismatch(m) => Error::DigestMismatch(format!(
+                    "{m} (in {}: run airsign fsck)",
+                    store.root().display()
+                )),
                 e => e,
             })?;
             new_bytes += size;

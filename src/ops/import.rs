@@ -1095,6 +1095,9 @@ fn in_source(source: &dyn ReadLayout, e: Error) -> Error {
         Error::Invalid(m) if !m.contains(&*source.location().to_string_lossy()) => {
             Error::Invalid(format!("{}: {m}", source.location().display()))
         }
+        Error::DigestMismatch(m) if !m.contains(&*source.location().to_string_lossy()) => {
+            Error::DigestMismatch(format!("{}: {m}", source.location().display()))
+        }
         e => e,
     }
 }

@@ -2,7 +2,6 @@
 //! descriptor reachable from `index.json` present with the right size, every manifest
 //! and index valid. Problems are collected, never fatal, so one run reports them all.
 
-use std::collections::HashSet;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -10,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use super::descriptor::{Descriptor, Kind};
+use super::descriptor::Descriptor;
+use super::graph;
 use super::layout::{ALGORITHMS, Layout, file_type_name};
-use super::manifest::{self, MAX_MANIFEST};
+use super::manifest::Document;
 use super::source::ReadLayout;
 use crate::digest::{Digest, hash_reader_with};
 use crate::{Error, Result};
@@ -72,73 +72,66 @@ pub fn check_with_progress(
     Ok(report)
 }
 
-/// Follows every descriptor from `index.json` down, each digest once (so a cycle
-/// cannot loop forever). `size_of` says whether a blob is there and how big it is
-/// (cheaply: an archive answers from its entry table).
+/// Follows every descriptor from `index.json` down through the one graph walker
+/// ([`super::graph`]), each digest once (so a cycle cannot loop forever). `size_of`
+/// says whether a blob is there and how big it is (cheaply: an archive answers from
+/// its entry table). A referrer's subject is not required: it may live elsewhere.
 pub fn walk(
     layout: &dyn ReadLayout,
     roots: &[Descriptor],
     report: &mut Report,
     size_of: &dyn Fn(&Digest) -> Result<Option<u64>>,
 ) {
-    let mut seen: HashSet<Digest> = HashSet::new();
-    let mut queue: Vec<(Descriptor, String)> = roots
-        .iter()
-        .map(|d| (d.clone(), "index.json".to_owned()))
-        .collect();
-    while let Some((desc, parent)) = queue.pop() {
-        if !seen.insert(desc.digest.clone()) {
-            continue;
-        }
-        report.reachable += 1;
-        let d = &desc.digest;
-        match size_of(d) {
-            Ok(None) => {
-                report.problems.push(Problem::new(
+    struct Check<'a> {
+        report: &'a mut Report,
+        size_of: &'a dyn Fn(&Digest) -> Result<Option<u64>>,
+    }
+    impl graph::Visitor for Check<'_> {
+        fn node(&mut self, node: &graph::Node) -> Result<bool> {
+            let (desc, d) = (&node.desc, &node.desc.digest);
+            self.report.reachable += 1;
+            let problem = match (self.size_of)(d) {
+                Ok(Some(len)) if len == desc.size => return Ok(true),
+                Ok(None) => Problem::new(
                     "missing",
                     Some(d),
                     format!(
-                        "blob {d} ({}) referenced by {parent} is missing",
-                        desc.media_type
+                        "blob {d} ({}) referenced by {} is missing",
+                        desc.media_type,
+                        node.parent_name()
                     ),
-                ));
-                continue;
-            }
-            Ok(Some(len)) if len != desc.size => {
-                report.problems.push(Problem::new(
+                ),
+                Ok(Some(len)) => Problem::new(
                     "size",
                     Some(d),
-                    format!("blob {d} is {len} bytes; {parent} says {}", desc.size),
-                ));
-                continue;
-            }
-            Ok(Some(_)) => {}
-            Err(e) => {
-                report
-                    .problems
-                    .push(Problem::new("not-a-file", Some(d), e.to_string()));
-                continue;
-            }
+                    format!(
+                        "blob {d} is {len} bytes; {} says {}",
+                        node.parent_name(),
+                        desc.size
+                    ),
+                ),
+                Err(e) => Problem::new("not-a-file", Some(d), e.to_string()),
+            };
+            self.report.problems.push(problem);
+            Ok(false)
         }
-        if desc.kind() == Kind::Blob {
-            continue;
-        }
-        let doc = layout
-            .read_blob(&desc, MAX_MANIFEST)
-            .and_then(|raw| manifest::parse(&raw, &desc, &format!("{} {d}", desc.media_type)));
-        match doc {
-            Ok(doc) => {
-                report.documents += 1;
-                let me = d.to_string();
-                queue.extend(doc.children().into_iter().map(|c| (c.clone(), me.clone())));
+
+        fn document(&mut self, node: &graph::Node, doc: Result<&Document>) -> Result<()> {
+            match doc {
+                Ok(_) => self.report.documents += 1,
+                // A digest mismatch is reported by the hashing pass; don't say it twice.
+                Err(Error::DigestMismatch(_)) => {}
+                Err(e) => self.report.problems.push(Problem::new(
+                    "invalid",
+                    Some(&node.desc.digest),
+                    e.to_string(),
+                )),
             }
-            // A digest mismatch is reported by the hashing pass; don't say it twice.
-            Err(Error::Invalid(m)) if m.contains("does not match its digest") => {}
-            Err(e) => report
-                .problems
-                .push(Problem::new("invalid", Some(d), e.to_string())),
+            Ok(())
         }
     }
+    let mut check = Check { report, size_of };
+    graph::walk(layout, roots, false, &mut check).expect("the fsck visitor never fails");
 }
 
 /// Lists every file under `blobs/`, flagging what does not belong there.

@@ -8,9 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::descriptor::Kind;
+use super::graph;
 use super::layout::{ALGORITHMS, Layout};
-use super::manifest::{self, MAX_MANIFEST};
 use crate::digest::Digest;
 use crate::{Error, Result};
 
@@ -59,29 +58,13 @@ pub fn collect(layout: &Layout) -> Result<GcReport> {
     })
 }
 
-/// Every digest reachable from `index.json`. Any unreadable or invalid manifest on the
-/// way stops gc: deleting below a document it cannot read could lose data.
+/// Every digest reachable from `index.json`, subjects of referrers included. Any
+/// unreadable or invalid manifest on the way stops gc: deleting below a document it
+/// cannot read could lose data.
 fn reachable(layout: &Layout) -> Result<HashSet<Digest>> {
     let index = layout.read_index()?;
-    let mut seen = HashSet::new();
-    let mut queue = index.manifests;
-    while let Some(desc) = queue.pop() {
-        if !seen.insert(desc.digest.clone()) || desc.kind() == Kind::Blob {
-            continue;
-        }
-        let raw = match layout.read_blob(&desc, MAX_MANIFEST) {
-            Ok(raw) => raw,
-            Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(Error::invalid(format!("gc stopped, nothing removed: {e}"))),
-        };
-        let doc = manifest::parse(&raw, &desc, &format!("{} {}", desc.media_type, desc.digest))
-            .map_err(|e| Error::invalid(format!("gc stopped, nothing removed: {e}")))?;
-        queue.extend(doc.children().into_iter().cloned());
-        if let Some(s) = doc.subject() {
-            seen.insert(s.digest.clone());
-        }
-    }
-    Ok(seen)
+    graph::reachable(layout, &index.manifests)
+        .map_err(|e| Error::invalid(format!("gc stopped, nothing removed: {e}")))
 }
 
 fn remove_stale_temps(layout: &Layout) {

@@ -188,7 +188,7 @@ impl Layout {
             .read_to_end(&mut buf)
             .map_err(|e| Error::io_path("reading", &self.blob_path(d), e))?;
         if buf.len() as u64 != desc.size || !d.matches(&buf) {
-            return Err(Error::invalid(format!(
+            return Err(Error::DigestMismatch(format!(
                 "blob {d} in {}: content does not match its digest",
                 self.root.display()
             )));
@@ -712,7 +712,7 @@ fn check_copy(digest: &Digest, size: u64, copied: u64, got: &Digest) -> Result<(
         )));
     }
     if got != digest {
-        return Err(Error::invalid(format!(
+        return Err(Error::DigestMismatch(format!(
             "blob {digest}: content hashes to {got} instead"
         )));
     }

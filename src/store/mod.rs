@@ -5,12 +5,14 @@
 //! - [`manifest`]: validating and walking manifests and indexes (raw bytes kept);
 //! - [`source`]: read access to a layout in a directory or an archive ([`ReadLayout`]);
 //! - [`resolve`]: finding an image in a layout by tag, reference or digest;
+//! - [`graph`]: the one walker over manifests, indexes and blobs (fsck, gc);
 //! - [`fsck`]: checking a whole layout;
 //! - [`gc`]: removing blobs nothing refers to.
 
 pub mod descriptor;
 pub mod fsck;
 pub mod gc;
+pub mod graph;
 pub mod layout;
 pub mod manifest;
 pub mod resolve;

@@ -242,6 +242,7 @@ impl Fetcher<'_> {
             .map_err(|e| match e {
                 // the store's "content hashes to …": say which registry sent it
                 Error::Invalid(m) => Error::Invalid(format!("{repo}: {m}")),
+                Error::DigestMismatch(m) => Error::DigestMismatch(format!("{repo}: {m}")),
                 Error::Io { context, source } => {
                     Error::Registry(format!("{repo}: {context}: {source}"))
                 }
