@@ -92,3 +92,127 @@ fn gc_keeps_an_image_whose_referrer_is_walked_first() {
     }
     let _ = fs::read_dir(&store).unwrap();
 }
+
+/// The `org.opencontainers.image.ref.name`s of a layout's index.json, with digests.
+fn entries(layout: &Path) -> Vec<(String, String)> {
+    let idx: Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                d["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The digests a listing entry of `store` names, if it has that entry.
+fn listed(store: &Path, name: &str) -> Option<Vec<String>> {
+    let (_, d) = entries(store).into_iter().find(|(n, _)| n == name)?;
+    let l = TestLayout {
+        root: store.to_path_buf(),
+    };
+    let idx: Value = serde_json::from_slice(&fs::read(l.blob_path(&d)).unwrap()).unwrap();
+    Some(
+        idx["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_owned())
+            .collect(),
+    )
+}
+
+/// import attached a referrer that repository A lists to repository B holding the
+/// same digest (and, importing B alone, gave B A's referrer).
+#[test]
+fn import_keeps_a_referrer_in_its_own_repository() {
+    let tmp = TempDir::new().unwrap();
+    let src = TestLayout::new(&tmp.path().join("src"));
+    let (img, _) = src.image("amd64", "leak");
+    let sbom = referrer(&src, &img, "leak");
+    let hex = &img["digest"].as_str().unwrap()[7..];
+    let a = "registry.example.com/team/a";
+    let b = "registry.example.com/team/b";
+    let listing =
+        serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": [sbom]}))
+            .unwrap();
+    let listing_d = src.desc(INDEX, &listing);
+    src.set_index(&[
+        named(img.clone(), &format!("{a}:v1")),
+        named(listing_d, &format!("{a}:sha256-{hex}")),
+        named(img.clone(), &format!("{b}:v1")),
+    ]);
+    let sbom_d = sbom["digest"].as_str().unwrap().to_owned();
+
+    // everything: the referrer stays with a
+    let s1 = tmp.path().join("s1");
+    ok(&mut store_cmd(&s1, &["store", "init"]));
+    ok(&mut store_cmd(
+        &s1,
+        &["import", &format!("oci:{}", src.root.display())],
+    ));
+    assert_eq!(
+        listed(&s1, &format!("{a}:sha256-{hex}")),
+        Some(vec![sbom_d.clone()])
+    );
+    assert_eq!(
+        listed(&s1, &format!("{b}:sha256-{hex}")),
+        None,
+        "{:?}",
+        entries(&s1)
+    );
+    ok(&mut store_cmd(&s1, &["fsck"]));
+
+    // b alone: no referrer at all
+    let s2 = tmp.path().join("s2");
+    ok(&mut store_cmd(&s2, &["store", "init"]));
+    ok(&mut store_cmd(
+        &s2,
+        &[
+            "import",
+            &format!("oci:{}", src.root.display()),
+            &format!("{b}:v1"),
+        ],
+    ));
+    let names: Vec<String> = entries(&s2).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec![format!("{b}:v1")]);
+    assert!(!TestLayout { root: s2.clone() }.blob_path(&sbom_d).exists());
+}
+
+/// Referrers whose subject is a platform manifest of an index (oras attach to one
+/// platform) were dropped on import.
+#[test]
+fn import_keeps_referrers_of_platform_manifests() {
+    let tmp = TempDir::new().unwrap();
+    let src = TestLayout::new(&tmp.path().join("src"));
+    let (idx, raw) = src.multi("plat");
+    let idx_json: Value = serde_json::from_slice(&raw).unwrap();
+    let arm = idx_json["manifests"][1].clone();
+    let sbom = referrer(&src, &arm, "plat");
+    src.set_index(&[named(idx, "v1")]);
+    let store = new_store(&tmp);
+    ok(&mut store_cmd(
+        &store,
+        &[
+            "import",
+            &format!("oci:{}", src.root.display()),
+            "--repository",
+            REPO,
+        ],
+    ));
+    let hex = &arm["digest"].as_str().unwrap()[7..];
+    assert_eq!(
+        listed(&store, &format!("{REPO}:sha256-{hex}")),
+        Some(vec![sbom["digest"].as_str().unwrap().to_owned()]),
+        "{:?}",
+        entries(&store)
+    );
+    ok(&mut store_cmd(&store, &["fsck"]));
+}

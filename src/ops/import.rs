@@ -6,7 +6,7 @@
 //! `oci-archive:FILE[.zst]` (also split parts) and `docker-archive:FILE`. Naming,
 //! referrers, `--rename` and `--verify-key` are described in `docs/archives.md`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
@@ -347,7 +347,7 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
     }
 
     let mut tx = store.begin()?;
-    let referrers = referrers(source, store, &mut tx, &mut planned)?;
+    let referrers = referrers(source, &catalog, store, &mut tx, &mut planned)?;
 
     let bars = Bars::new(plan.progress, planned.len() as u64);
     let mut roots: Vec<Descriptor> = planned
@@ -642,94 +642,96 @@ fn admit(
     super::verify::judge(&signatures, &trust, &BTreeMap::new()).map(drop)
 }
 
-/// Referrer manifests (OCI 1.1 `subject`) of the imported images that the source
-/// keeps only in its blobs — `cosign save` of cosign 3 bundles, oras without
-/// fallback tags. In the store they are listed, as registries without the
-/// referrers API do, in an index at the fallback tag `REPO:sha256-<hex>`, merged
-/// with the one already there. Returns the referrer manifests to copy.
+/// Referrer manifests (OCI 1.1 `subject`) of the imported images. In the store they
+/// are listed, as registries without the referrers API do, in an index at the
+/// fallback tag `REPO:sha256-<hex>`, merged with the one already there. A referrer
+/// belongs to a repository: one that a source listing (a fallback tag entry) lists
+/// goes only where that listing goes, never to another repository that holds the
+/// same digest; one the source keeps only in its blobs (`cosign save` of cosign 3
+/// bundles, oras without fallback tags) names no repository, so it goes with every
+/// imported image it is the referrer of. Returns the referrer manifests to copy.
 fn referrers(
     source: &Source,
+    catalog: &Catalog<'_>,
     store: &Layout,
     tx: &mut Transaction<'_>,
     planned: &mut Vec<Planned>,
 ) -> Result<Vec<Descriptor>> {
     let src = source.layout();
-    let images: HashMap<Digest, String> = planned
-        .iter()
-        .filter(|p| p.subject.is_none())
-        .map(|p| {
-            let repo = Reference::parse(&p.name)
-                .map(|r| r.name())
-                .unwrap_or_default();
-            (p.desc.digest.clone(), repo)
-        })
-        .collect();
-    let mut found: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
+    // The repositories of every imported image and of each manifest below it (a
+    // referrer may have a platform manifest as its subject).
+    let mut repos_of: HashMap<Digest, BTreeSet<String>> = HashMap::new();
+    for p in planned.iter().filter(|p| p.subject.is_none()) {
+        if let Ok(r) = Reference::parse(&p.name) {
+            for d in with_descendants(src, &p.desc)? {
+                repos_of.entry(d).or_default().insert(r.name());
+            }
+        }
+    }
+    // Every referrer some listing of the source claims, imported or not.
+    let mut claimed: HashSet<Digest> = HashSet::new();
+    for (desc, name) in catalog.entries() {
+        if is_referrers_listing(desc, name) {
+            for c in manifest::index_children(src, desc)? {
+                claimed.insert(c.digest);
+            }
+        }
+    }
+    let mut unclaimed: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
     for (d, size) in candidate_blobs(source)? {
-        if size > MAX_MANIFEST || images.contains_key(&d) {
+        if size > MAX_MANIFEST || repos_of.contains_key(&d) || claimed.contains(&d) {
             continue;
         }
         if !looks_like_json(&peek(source, &d)?) {
             continue;
         }
         let raw = src.read_blob(&Descriptor::new("", d.clone(), size), MAX_MANIFEST)?;
-        #[derive(serde::Deserialize)]
-        struct Probe {
-            #[serde(rename = "mediaType")]
-            media_type: Option<String>,
-            #[serde(rename = "artifactType")]
-            artifact_type: Option<String>,
-            subject: Option<Subject>,
-            config: Option<ConfigProbe>,
-            #[serde(default)]
-            annotations: BTreeMap<String, String>,
+        if let Some((subject, desc)) = referrer_of(&raw, d, size)
+            && repos_of.contains_key(&subject)
+        {
+            unclaimed.entry(subject).or_default().push(desc);
         }
-        #[derive(serde::Deserialize)]
-        struct Subject {
-            digest: String,
-        }
-        #[derive(serde::Deserialize)]
-        struct ConfigProbe {
-            #[serde(rename = "mediaType")]
-            media_type: String,
-        }
-        let Ok(p) = serde_json::from_slice::<Probe>(&raw) else {
-            continue;
-        };
-        let (Some(mt), Some(subject)) = (p.media_type, p.subject) else {
-            continue;
-        };
-        let Ok(subject) = subject.digest.parse::<Digest>() else {
-            continue;
-        };
-        if !images.contains_key(&subject) || (mt != OCI_MANIFEST && mt != OCI_INDEX) {
-            continue;
-        }
-        let mut desc = Descriptor::new(&mt, d, size);
-        desc.artifact_type = p.artifact_type.or(p.config.map(|c| c.media_type));
-        desc.annotations = p.annotations;
-        found.entry(subject).or_default().push(desc);
     }
-    if found.is_empty() {
-        return Ok(Vec::new());
+    // (subject, repository) → the listing's new children from this source
+    let mut targets: BTreeMap<(Digest, String), Vec<Descriptor>> = BTreeMap::new();
+    for (subject, refs) in &unclaimed {
+        for repo in &repos_of[subject] {
+            targets
+                .entry((subject.clone(), repo.clone()))
+                .or_default()
+                .extend(refs.iter().cloned());
+        }
     }
-    let mut copy = Vec::new();
+    let mut copy: Vec<Descriptor> = unclaimed.into_values().flatten().collect();
+    // The source's own listings that are imported: merged with the store's too.
+    for p in planned.iter() {
+        if let Some(subject) = &p.subject
+            && p.name.ends_with(&format!(":{}", subject.tag_form()))
+            && p.desc.kind() == Kind::Index
+        {
+            let repo = p.name[..p.name.len() - subject.tag_form().len() - 1].to_owned();
+            let kids = manifest::index_children(src, &p.desc)?;
+            copy.extend(kids.iter().cloned());
+            targets
+                .entry((subject.clone(), repo))
+                .or_default()
+                .extend(kids);
+        }
+    }
+    if targets.is_empty() {
+        return Ok(copy);
+    }
     // the store's index.json, read once for every subject (not once each)
     let store_cat = Catalog::open(store)?;
-    for (subject, refs) in found {
-        let name = format!("{}:{}", images[&subject], subject.tag_form());
+    for ((subject, repo), refs) in targets {
+        let name = format!("{repo}:{}", subject.tag_form());
         let mut children: Vec<Descriptor> = Vec::new();
-        // What the store already lists there, and what the source's own fallback tag
-        // (if imported) lists: the new index is the union.
+        // What the store already lists there, then what this source brings.
         if let Some(existing) = store_cat.named(&name) {
             children.extend(manifest::index_children(store, existing)?);
         }
-        if let Some(pos) = planned.iter().position(|p| p.name == name) {
-            let p = planned.remove(pos);
-            copy.push(p.desc.clone());
-            children.extend(manifest::index_children(src, &p.desc)?);
-        }
-        children.extend(refs.iter().cloned());
+        planned.retain(|p| p.name != name);
+        children.extend(refs);
         let mut seen = HashSet::new();
         children.retain(|c| seen.insert(c.digest.clone()));
         let bytes = Index::listing(children).to_bytes();
@@ -741,9 +743,55 @@ fn referrers(
             subject: Some(subject),
             made: true,
         });
-        copy.extend(refs);
     }
     Ok(copy)
+}
+
+/// Whether a source entry is a referrers listing: an index at a fallback tag
+/// `sha256-<hex>` (no `.sig`/`.att`/`.sbom` suffix).
+fn is_referrers_listing(desc: &Descriptor, name: &EntryName) -> bool {
+    desc.kind() == Kind::Index
+        && name.tag().is_some_and(|t| {
+            t.split_once('-')
+                .and_then(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().ok())
+                .is_some_and(|d| d.tag_form() == t)
+        })
+}
+
+/// If `raw` is an OCI manifest or index with a `subject`, that subject and the
+/// referrer's descriptor (artifact type and annotations pulled up, as the referrers
+/// API lists them).
+fn referrer_of(raw: &[u8], d: Digest, size: u64) -> Option<(Digest, Descriptor)> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        #[serde(rename = "artifactType")]
+        artifact_type: Option<String>,
+        subject: Option<Subject>,
+        config: Option<ConfigProbe>,
+        #[serde(default)]
+        annotations: BTreeMap<String, String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Subject {
+        digest: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct ConfigProbe {
+        #[serde(rename = "mediaType")]
+        media_type: String,
+    }
+    let p = serde_json::from_slice::<Probe>(raw).ok()?;
+    let mt = p.media_type?;
+    let subject = p.subject?.digest.parse::<Digest>().ok()?;
+    if mt != OCI_MANIFEST && mt != OCI_INDEX {
+        return None;
+    }
+    let mut desc = Descriptor::new(&mt, d, size);
+    desc.artifact_type = p.artifact_type.or(p.config.map(|c| c.media_type));
+    desc.annotations = p.annotations;
+    Some((subject, desc))
 }
 
 /// `desc`'s digest and those of every manifest and index below it.
