@@ -284,6 +284,10 @@ pub struct ImportArgs {
     /// Import only images whose signatures verify with this public key; report the rest
     #[arg(long, value_name = "KEY")]
     pub verify_key: Option<String>,
+    /// Move a name the store already gives to another image (without it such an
+    /// import is refused and nothing changes); each move is reported
+    #[arg(short = 'f', long)]
+    pub force: bool,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
@@ -507,6 +511,7 @@ pub fn run() -> Result<i32> {
                 repository: a.repository,
                 rename: a.rename,
                 verify_key: a.verify_key,
+                force: a.force,
                 json: a.json,
             };
             ops::import::run(&store()?, &a.source, &a.refs, &opts)

@@ -24,6 +24,10 @@ pub enum Error {
     /// Content whose hash is not the digest that names it (a corrupt or forged blob).
     #[error("{0}")]
     DigestMismatch(String),
+    /// The change would replace something the user has not agreed to replace (a name
+    /// that already points elsewhere); `--force` says yes.
+    #[error("{0}")]
+    Conflict(String),
     /// A key could not be read, decrypted or used.
     #[error("{0}")]
     Key(String),

@@ -216,3 +216,100 @@ fn import_keeps_referrers_of_platform_manifests() {
     );
     ok(&mut store_cmd(&store, &["fsck"]));
 }
+
+/// import silently moved a tag the store already gave to another image.
+#[test]
+fn import_refuses_to_move_an_existing_tag_without_force() {
+    let tmp = TempDir::new().unwrap();
+    let store = new_store(&tmp);
+    let first = TestLayout::new(&tmp.path().join("first"));
+    let (one, _) = first.image("amd64", "one");
+    first.set_index(&[named(one.clone(), "v1")]);
+    let second = TestLayout::new(&tmp.path().join("second"));
+    let (two, _) = second.image("amd64", "two");
+    second.set_index(&[named(two.clone(), "v1")]);
+    let import = |src: &TestLayout, extra: &[&str]| {
+        let mut args = vec![
+            "import".to_owned(),
+            format!("oci:{}", src.root.display()),
+            "--repository".to_owned(),
+            REPO.to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        store_cmd(&store, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    ok(&mut import(&first, &[]));
+    // the same image again is no move
+    ok(&mut import(&first, &[]));
+    let before = snapshot(&store);
+    let err = fails(&mut import(&second, &[]));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{REPO}:v1 in the store is {}",
+            one["digest"].as_str().unwrap()
+        )) && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(&store),
+        before,
+        "a refused import changed the store"
+    );
+    let out = run(&mut import(&second, &["--force"]));
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "moved {REPO}:v1 from {} to {}",
+            one["digest"].as_str().unwrap(),
+            two["digest"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+    assert!(entries(&store).contains(&(
+        format!("{REPO}:v1"),
+        two["digest"].as_str().unwrap().to_owned()
+    )));
+}
+
+/// A source whose index.json gives one tag to two different images was imported as
+/// "2 images" while the store kept only the last.
+#[test]
+fn import_refuses_a_source_naming_two_images_with_one_tag() {
+    let tmp = TempDir::new().unwrap();
+    let store = new_store(&tmp);
+    let src = TestLayout::new(&tmp.path().join("src"));
+    let (one, _) = src.image("amd64", "one");
+    let (two, _) = src.image("amd64", "two");
+    src.set_index(&[named(one.clone(), "v1"), named(two.clone(), "v1")]);
+    let before = snapshot(&store);
+    let err = fails(&mut store_cmd(
+        &store,
+        &[
+            "import",
+            &format!("oci:{}", src.root.display()),
+            "--repository",
+            REPO,
+        ],
+    ));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("names two different images")
+            && err.contains(one["digest"].as_str().unwrap())
+            && err.contains(two["digest"].as_str().unwrap()),
+        "{err}"
+    );
+    assert_eq!(snapshot(&store), before);
+    // one of them, by digest, imports
+    ok(&mut store_cmd(
+        &store,
+        &[
+            "import",
+            &format!("oci:{}", src.root.display()),
+            two["digest"].as_str().unwrap(),
+            "--repository",
+            &format!("{REPO}:v1"),
+        ],
+    ));
+}

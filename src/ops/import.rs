@@ -44,6 +44,8 @@ pub struct Summary {
     pub digests_preserved: bool,
     /// `.sig`/`.att` entries merged with the store's own (both sets kept).
     pub merged: Vec<String>,
+    /// Names the store gave to another image, moved by `--force`.
+    pub moved: Vec<Moved>,
     pub warnings: Vec<String>,
 }
 
@@ -53,6 +55,13 @@ pub struct Imported {
     pub digest: Digest,
     #[serde(rename = "mediaType")]
     pub media_type: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Moved {
+    pub reference: String,
+    pub from: Digest,
+    pub to: Digest,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +81,8 @@ pub struct ImportOptions {
     pub rename: Vec<String>,
     /// Admission key: only images with a signature it verifies are imported.
     pub verify_key: Option<String>,
+    /// Move names the store already gives to other images.
+    pub force: bool,
     pub json: bool,
 }
 
@@ -81,6 +92,8 @@ pub struct Plan {
     pub repository: Option<Repository>,
     pub renames: Vec<Rename>,
     pub verify_key: Option<VerifyingKey>,
+    /// Move names the store already gives to other images.
+    pub force: bool,
     /// Show progress bars (stderr is a terminal).
     pub progress: bool,
 }
@@ -224,6 +237,7 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
             .as_deref()
             .map(crate::keys::load_public_key)
             .transpose()?,
+        force: opts.force,
         progress: std::io::stderr().is_terminal() && !opts.json,
     };
 
@@ -243,6 +257,12 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
     }
     for m in &summary.merged {
         eprintln!("merged {m}");
+    }
+    for m in &summary.moved {
+        eprintln!(
+            "moved {} from {} to {} (--force)",
+            m.reference, m.from, m.to
+        );
     }
     for w in &summary.warnings {
         eprintln!("warning: {w}");
@@ -311,6 +331,14 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
 
     // Name everything before copying a byte, so a naming problem changes nothing.
     let mut planned = name_all(&catalog, selected, plan)?;
+    // A name the store gives to another image moves only with --force; checked
+    // here, before anything is staged, and again under the lock at commit.
+    let moves = name_moves(&store_index, &planned);
+    if !plan.force
+        && let Some(m) = moves.first()
+    {
+        return Err(moved_refusal(m, moves.len()));
+    }
 
     let mut summary = Summary {
         digests_preserved: true,
@@ -368,7 +396,13 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
         &mut summary,
     )?;
 
-    tx.commit(|idx| {
+    summary.moved = tx.commit(|idx| {
+        let moves = name_moves(idx, &planned);
+        if !plan.force
+            && let Some(m) = moves.first()
+        {
+            return Err(moved_refusal(m, moves.len()));
+        }
         idx.set_named_many(planned.iter().map(|p| {
             let mut entry = p.desc.clone();
             entry.annotations.remove(REF_NAME);
@@ -376,7 +410,7 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
             entry.annotations.remove(CONTAINERD_NAME);
             (p.name.clone(), entry)
         }));
-        Ok(())
+        Ok(moves)
     })?;
     for p in planned {
         let item = Imported {
@@ -391,6 +425,39 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
         }
     }
     Ok(summary)
+}
+
+/// The image names of `planned` that `index` gives to other images.
+fn name_moves(index: &Index, planned: &[Planned]) -> Vec<Moved> {
+    let named: HashMap<&str, &Digest> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.ref_name().map(|n| (n, &d.digest)))
+        .collect();
+    planned
+        .iter()
+        .filter(|p| p.subject.is_none())
+        .filter_map(|p| {
+            let old = named.get(p.name.as_str())?;
+            (**old != p.desc.digest).then(|| Moved {
+                reference: p.name.clone(),
+                from: (*old).clone(),
+                to: p.desc.digest.clone(),
+            })
+        })
+        .collect()
+}
+
+fn moved_refusal(m: &Moved, n: usize) -> Error {
+    let more = if n > 1 {
+        format!(" (and {} more name(s))", n - 1)
+    } else {
+        String::new()
+    };
+    Error::Conflict(format!(
+        "{} in the store is {}; this import would move it to {}{more}; nothing imported          (pass --force to move it)",
+        m.reference, m.from, m.to
+    ))
 }
 
 /// The entries to import: every entry, or the `wanted` ones with their artifacts.
@@ -575,6 +642,21 @@ fn name_all(
     for p in &mut out {
         p.name = rename(&plan.renames, &p.name)?;
     }
+    // One name, one image: a source (or a --rename) giving one name to two images
+    // would keep only the last of them.
+    let mut by_name: HashMap<&str, &Digest> = HashMap::new();
+    for p in &out {
+        if let Some(other) = by_name.insert(&p.name, &p.desc.digest)
+            && *other != p.desc.digest
+        {
+            return Err(Error::invalid(format!(
+                "{location}: {} names two different images ({other} and {}); import one of                  them by digest (airsign import SRC DIGEST --repository REPO:TAG)",
+                p.name, p.desc.digest
+            )));
+        }
+    }
+    let mut seen = HashSet::new();
+    out.retain(|p| seen.insert(p.name.clone()));
     Ok(out)
 }
 
