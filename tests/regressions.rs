@@ -313,3 +313,87 @@ fn import_refuses_a_source_naming_two_images_with_one_tag() {
         ],
     ));
 }
+
+/// sign, verify and sync --dry-run accepted an image whose manifest or blobs were
+/// corrupt or missing in the store.
+#[test]
+fn sign_verify_and_sync_dry_run_refuse_a_damaged_image() {
+    use common::bed::Bed;
+    use common::registry::{Mode, Registry};
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/single");
+    let image = "registry.example.com/demo/single:v1";
+    let (key, public) = bed.keys("cosign");
+    let key = key.to_str().unwrap().to_owned();
+    let public = public.to_str().unwrap().to_owned();
+    ok(&mut bed.cmd(&["sign", "--key", &key, image]));
+    ok(&mut bed.cmd(&["verify", "--key", &public, image]));
+    let store = TestLayout {
+        root: bed.store.clone(),
+    };
+    let manifest_d = fixture_digest("single");
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(store.blob_path(&manifest_d)).unwrap()).unwrap();
+    let layer = store.blob_path(manifest["layers"][0]["digest"].as_str().unwrap());
+    let config = store.blob_path(manifest["config"]["digest"].as_str().unwrap());
+    let reg = Registry::start(Mode::Plain);
+
+    let damages: [(&str, &Path, fn(&Path)); 3] = [
+        ("a corrupt layer", &layer, |p: &Path| {
+            let mut b = fs::read(p).unwrap();
+            b[0] ^= 1;
+            fs::write(p, b).unwrap();
+        }),
+        ("a missing layer", &layer, |p: &Path| {
+            fs::remove_file(p).unwrap()
+        }),
+        ("a corrupt config", &config, |p: &Path| {
+            let mut b = fs::read(p).unwrap();
+            let n = b.len() - 1;
+            b[n] ^= 1;
+            fs::write(p, b).unwrap();
+        }),
+    ];
+    for (what, path, damage) in damages {
+        let good = fs::read(path).unwrap();
+        damage(path);
+        let before = snapshot(&bed.store);
+        let mut checks: Vec<(&str, Vec<&str>)> = vec![
+            ("sign", vec!["sign", "--key", &key, image]),
+            ("verify", vec!["verify", "--key", &public, image]),
+        ];
+        let to;
+        if let Some(reg) = &reg {
+            to = format!("{}/demo", reg.host());
+            checks.push((
+                "sync --dry-run",
+                vec!["sync", "--dry-run", image, "--to", &to],
+            ));
+        }
+        for (cmd, args) in checks {
+            let err = fails(&mut bed.cmd(&args));
+            // (warnings may come first: a tag reference, an identity)
+            let errors: Vec<&str> = err
+                .lines()
+                .filter(|l| l.starts_with("airsign: error:"))
+                .collect();
+            assert_eq!(errors.len(), 1, "{cmd} with {what}: {err}");
+            assert_eq!(
+                err.trim().lines().last(),
+                Some(errors[0]),
+                "{cmd} with {what}: {err}"
+            );
+            assert!(
+                err.contains("run airsign fsck"),
+                "{cmd} with {what} should name the damage: {err}"
+            );
+            assert_eq!(
+                snapshot(&bed.store),
+                before,
+                "{cmd} with {what} changed the store"
+            );
+        }
+        fs::write(path, good).unwrap();
+        ok(&mut bed.cmd(&["verify", "--key", &public, image]));
+    }
+}

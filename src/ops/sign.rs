@@ -147,6 +147,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         }
         return Ok(());
     }
+    let mut checked = std::collections::HashMap::new();
     for image in images {
         let (i, query) = catalogs.lookup(store, image, true)?;
         let catalog = catalogs.catalog(i);
@@ -160,7 +161,13 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                 found.descriptor.digest
             );
         }
-        let targets = expand(catalog.layout(), image, &found, opts)?;
+        let targets = expand(
+            catalog.layout(),
+            image,
+            &found,
+            opts,
+            checked.entry(i).or_default(),
+        )?;
         add(&mut groups, i, targets);
     }
     for (_, targets) in &mut groups {
@@ -261,6 +268,7 @@ fn sign_in_archive(
 /// Every image of the store (not its signature artifacts).
 fn all_targets(catalog: &Catalog<'_>, opts: &SignOptions) -> Result<Vec<Target>> {
     let mut out = Vec::new();
+    let mut checked = std::collections::HashSet::new();
     for (d, name) in catalog.entries() {
         if is_artifact(d) || d.kind() == Kind::Blob {
             continue;
@@ -270,7 +278,13 @@ fn all_targets(catalog: &Catalog<'_>, opts: &SignOptions) -> Result<Vec<Target>>
             name: Some(name.clone()),
         };
         let display = d.ref_name().unwrap_or("<unnamed>").to_owned();
-        out.extend(expand(catalog.layout(), &display, &found, opts)?);
+        out.extend(expand(
+            catalog.layout(),
+            &display,
+            &found,
+            opts,
+            &mut checked,
+        )?);
     }
     Ok(out)
 }
@@ -299,12 +313,17 @@ fn sign_all(key: &SigningKey, payloads: &[Vec<u8>]) -> Vec<String> {
     })
 }
 
+/// The signing targets of one image (its platform manifests too with `-r`), after
+/// checking that the image is whole and intact: a signature vouches for content the
+/// store must really hold. `checked` keeps what this run already found good.
 fn expand(
     layout: &dyn ReadLayout,
     display: &str,
     found: &Found,
     opts: &SignOptions,
+    checked: &mut std::collections::HashSet<crate::digest::Digest>,
 ) -> Result<Vec<Target>> {
+    crate::store::graph::check_complete(layout, &found.descriptor, display, checked)?;
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
     let identity = match (&opts.identity, &name) {
         (Some(id), _) => validate_identity(id)?,

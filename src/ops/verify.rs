@@ -108,12 +108,14 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
     // core — ECDSA verification is nearly all of the time — then report in order,
     // stopping at the first image that fails, as cosign does.
     let mut catalogs = super::Catalogs::new();
+    // blobs found intact, per layout (images share layers: each is hashed once)
+    let mut checked = std::collections::HashMap::new();
     // In batches, so memory stays bounded however many images are named.
     for batch in images.chunks(BATCH) {
         let mut gathered = Vec::with_capacity(batch.len());
         let mut first_error = None;
         for image in batch {
-            match gather(&mut catalogs, store, image) {
+            match gather(&mut catalogs, store, image, &mut checked) {
                 Ok(g) => gathered.push(g),
                 Err(e) => {
                     first_error = Some(e);
@@ -145,11 +147,26 @@ pub struct Gathered {
 }
 
 /// Finds an image and reads its signature layers and payloads.
-pub fn gather(catalogs: &mut super::Catalogs, store: &Path, image: &str) -> Result<Gathered> {
+pub fn gather(
+    catalogs: &mut super::Catalogs,
+    store: &Path,
+    image: &str,
+    checked: &mut std::collections::HashMap<
+        usize,
+        std::collections::HashSet<crate::digest::Digest>,
+    >,
+) -> Result<Gathered> {
     let (i, query) = catalogs.lookup(store, image, false).map_err(not_found)?;
     let catalog = catalogs.catalog(i);
     let found = catalog.resolve(&query).map_err(not_found)?;
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
+    // A signature over content the layout does not really hold proves nothing.
+    crate::store::graph::check_complete(
+        catalog.layout(),
+        &found.descriptor,
+        image,
+        checked.entry(i).or_default(),
+    )?;
     gather_signatures(catalog, &name, &found.descriptor.digest, image)
 }
 

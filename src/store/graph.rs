@@ -133,3 +133,88 @@ pub fn reachable(layout: &dyn ReadLayout, roots: &[Descriptor]) -> Result<HashSe
     walk(layout, roots, true, &mut c)?;
     Ok(c.0)
 }
+
+/// Checks one blob in `layout`: present, of its descriptor's size, and hashing to
+/// its digest (streamed through `buf`). `parent` names who refers to it.
+pub fn check_blob(
+    layout: &dyn ReadLayout,
+    desc: &Descriptor,
+    parent: &str,
+    buf: &mut [u8],
+) -> Result<()> {
+    let d = &desc.digest;
+    let Some((mut r, len)) = layout.open_blob(d)? else {
+        return Err(Error::NotFound(format!(
+            "blob {d} ({}) referenced by {parent} is missing",
+            desc.media_type
+        )));
+    };
+    if len != desc.size {
+        return Err(Error::invalid(format!(
+            "blob {d} is {len} bytes; {parent} says {}",
+            desc.size
+        )));
+    }
+    let (got, _) = crate::digest::hash_reader_with(d.algorithm(), &mut r, buf)
+        .map_err(|e| Error::io(format!("reading blob {d}"), e))?;
+    if got != *d {
+        return Err(Error::DigestMismatch(format!(
+            "blob {d}: content hashes to {got}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that the image below `root` is whole and intact in `layout` before it is
+/// signed or verified: every manifest and index read (size and digest checked),
+/// every config and layer present with its size and re-hashed. `checked` holds the
+/// digests already found good in this run (images share layers), so each blob is
+/// hashed once. The error names the image (`what`) and the first problem.
+pub fn check_complete(
+    layout: &dyn ReadLayout,
+    root: &Descriptor,
+    what: &str,
+    checked: &mut HashSet<Digest>,
+) -> Result<()> {
+    struct Check<'a> {
+        layout: &'a dyn ReadLayout,
+        checked: &'a mut HashSet<Digest>,
+        buf: Vec<u8>,
+    }
+    impl Visitor for Check<'_> {
+        fn node(&mut self, node: &Node) -> Result<bool> {
+            let (desc, d) = (&node.desc, &node.desc.digest);
+            if self.checked.contains(d) {
+                return Ok(false);
+            }
+            if desc.kind() != Kind::Blob {
+                return Ok(true);
+            }
+            check_blob(self.layout, desc, &node.parent_name(), &mut self.buf)?;
+            self.checked.insert(d.clone());
+            Ok(false)
+        }
+
+        fn document(&mut self, node: &Node, doc: Result<&Document>) -> Result<()> {
+            doc?;
+            self.checked.insert(node.desc.digest.clone());
+            Ok(())
+        }
+    }
+    let mut check = Check {
+        layout,
+        checked,
+        buf: vec![0; 256 * 1024],
+    };
+    walk(layout, std::slice::from_ref(root), false, &mut check).map_err(|e| {
+        let why = format!(
+            "{what} is incomplete or damaged in {}: {e} (run airsign fsck)",
+            layout.location().display()
+        );
+        match e {
+            Error::NotFound(_) => Error::NotFound(why),
+            Error::DigestMismatch(_) => Error::DigestMismatch(why),
+            _ => Error::Invalid(why),
+        }
+    })
+}

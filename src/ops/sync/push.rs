@@ -606,6 +606,20 @@ impl<'a> Pusher<'a> {
             return Ok(Outcome::Present);
         }
         if self.dry_run {
+            // what the real run would send must be there and intact
+            let source = &self.sources[src];
+            crate::store::graph::check_blob(
+                source.layout,
+                d,
+                &source.label,
+                &mut vec![0; 256 * 1024],
+            )
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "{}: {e} (run airsign fsck)",
+                    source.layout.location().display()
+                ))
+            })?;
             return Ok(Outcome::Missing(d.size));
         }
         let from = lock(&self.known)
