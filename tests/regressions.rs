@@ -397,3 +397,82 @@ fn sign_verify_and_sync_dry_run_refuse_a_damaged_image() {
         ok(&mut bed.cmd(&["verify", "--key", &public, image]));
     }
 }
+
+/// Runs `cmd`, killing it after `secs` seconds; returns (finished in time, output).
+fn run_bounded(cmd: &mut std::process::Command, secs: u64) -> (bool, std::process::Output) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut in_time = true;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            in_time = false;
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (in_time, child.wait_with_output().unwrap())
+}
+
+fn mkfifo(path: &Path) {
+    let _ = fs::remove_file(path);
+    let st = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkfifo {}", path.display());
+}
+
+/// A FIFO named index.json or oci-layout, or given as an archive, blocked forever in
+/// open(2) (waiting for a writer that never comes).
+#[test]
+fn a_fifo_for_index_json_oci_layout_or_an_archive_is_refused_not_waited_on() {
+    let tmp = TempDir::new().unwrap();
+    let store = new_store(&tmp);
+    let src = TestLayout::new(&tmp.path().join("src"));
+    let (img, _) = src.image("amd64", "fifo");
+    src.set_index(&[named(img, "v1")]);
+    let fifo_archive = tmp.path().join("carry.tar");
+    mkfifo(&fifo_archive);
+    let check = |what: &str, args: &[&str], store: &Path| {
+        let before = snapshot(store);
+        let (in_time, out) = run_bounded(&mut store_cmd(store, args), 20);
+        assert!(in_time, "{what}: still waiting after 20 s");
+        assert!(!out.status.success(), "{what}: should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{what}: {err}");
+        assert!(err.contains("not a regular file (a FIFO)"), "{what}: {err}");
+        assert_eq!(snapshot(store), before, "{what} changed the store");
+    };
+    let src_arg = format!("oci:{}", src.root.display());
+    let import = ["import", src_arg.as_str(), "--repository", REPO];
+    for name in ["index.json", "oci-layout"] {
+        let p = src.root.join(name);
+        let keep = fs::read(&p).unwrap();
+        mkfifo(&p);
+        check(&format!("import with a FIFO {name}"), &import, &store);
+        fs::remove_file(&p).unwrap();
+        fs::write(&p, keep).unwrap();
+    }
+    let archive_arg = format!("oci-archive:{}", fifo_archive.display());
+    check(
+        "import of a FIFO archive",
+        &["import", &archive_arg],
+        &store,
+    );
+    check("ls of a FIFO archive", &["ls", &archive_arg], &store);
+    // the store's own index.json
+    ok(&mut store_cmd(&store, &import));
+    let p = store.join("index.json");
+    let keep = fs::read(&p).unwrap();
+    mkfifo(&p);
+    check("ls with a FIFO index.json in the store", &["ls"], &store);
+    fs::remove_file(&p).unwrap();
+    fs::write(&p, keep).unwrap();
+    ok(&mut store_cmd(&store, &["fsck"]));
+}

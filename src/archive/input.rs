@@ -183,14 +183,10 @@ fn split_suffix(name: &str) -> Option<(&str, &str)> {
 /// Opens an archive file, which must be a regular file (a FIFO or device would make
 /// lengths and positional reads meaningless).
 fn open_regular(p: &Path) -> Result<(File, u64)> {
-    let f = File::open(p).map_err(|e| Error::io_path("opening", p, e))?;
-    let meta = f.metadata().map_err(|e| Error::io_path("reading", p, e))?;
-    if !meta.is_file() {
-        return Err(Error::invalid(format!(
-            "{}: not a regular file",
-            p.display()
-        )));
-    }
+    let (f, meta) = crate::store::layout::open_regular(p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => Error::invalid(format!("{}: {e}", p.display())),
+        _ => Error::io_path("opening", p, e),
+    })?;
     Ok((f, meta.len()))
 }
 

@@ -207,7 +207,8 @@ fn hash_all(
                     let Some((path, want, _)) = files.get(i) else {
                         break;
                     };
-                    match fs::File::open(path)
+                    match super::layout::open_regular(path)
+                        .map(|(f, _)| f)
                         .and_then(|mut f| hash_reader_with(want.algorithm(), &mut f, &mut buf))
                     {
                         Ok((got, len)) => {

@@ -133,7 +133,7 @@ impl Layout {
                 file_type_name(&meta)
             )));
         }
-        let f = File::open(&path).map_err(|e| Error::io_path("opening", &path, e))?;
+        let (f, _) = open_regular(&path).map_err(|e| Error::io_path("opening", &path, e))?;
         // The name could have been swapped for a symlink between lstat and open.
         let now = f
             .metadata()
@@ -797,15 +797,41 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Reads a file of at most `max` bytes (refusing larger ones with `FileTooLarge`).
-fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let f = File::open(path)?;
+/// Opens a file that must be a regular file, without ever blocking: a FIFO (or a
+/// device) named `index.json`, `oci-layout`, a blob or an archive would make a
+/// plain open(2) wait forever for a writer. Opened with `O_NONBLOCK` (no effect on
+/// a regular file's reads), then refused by `fstat` unless it is a regular file.
+pub fn open_regular(path: &Path) -> io::Result<(File, fs::Metadata)> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
     let meta = f.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a regular file",
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", special_kind(&meta)),
         ));
     }
+    Ok((f, meta))
+}
+
+fn special_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        file_type_name(meta)
+    }
+}
+
+fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let (f, meta) = open_regular(path)?;
     if meta.len() > max {
         return Err(io::Error::from(io::ErrorKind::FileTooLarge));
     }
