@@ -44,12 +44,13 @@ archive_uri() {
 # SUITE that has it, every .deb unpacked with `dpkg -x` into $TOOLS/NAME (replaced whole).
 private_debs() {
   local name=$1 suites=$2; shift 2
-  local A="$TOOLS/apt-$name" D="$TOOLS/$name" p s got
+  local A="$TOOLS/apt-$name" D="$TOOLS/$name" p s got uri
+  uri=$(archive_uri)
   rm -rf "$A"
   mkdir -p "$A"/{lists/partial,cache/archives/partial,etc/sources.list.d,etc/preferences.d,debs}
   : > "$A/etc/sources.list"
   printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$(archive_uri)" "$suites" > "$A/etc/sources.list.d/$name.sources"
+    "$uri" "$suites" > "$A/etc/sources.list.d/$name.sources"
   local APTOPT=(-o "Dir::Etc::SourceList=$A/etc/sources.list" -o "Dir::Etc::SourceParts=$A/etc/sources.list.d"
           -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache"
           -o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=$A/etc/preferences.d"
