@@ -9,6 +9,8 @@
 #    changed. Debian 12's skopeo has sigstore support patched out, and trixie's
 #    skopeo needs glibc 2.38, so it runs through trixie's own dynamic loader.
 #    The archive address is read from this machine's own apt sources.
+# 3. cosign 3.1, oras 1.3, crane 0.20 and notation 1.3 from Debian "forky", the
+#    same way, under $AIRSIGN_TOOLS/forky (see below).
 # Prints the tool paths as shell assignments (used by the Makefile).
 set -euo pipefail
 TOOLS=${AIRSIGN_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/airsign/tools}
@@ -28,29 +30,65 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-T="$TOOLS/trixie"
-if ! [ -x "$T/usr/bin/skopeo" ] || ! [ -x "$T/usr/bin/cosign" ] \
-   || ! [ -e "$T/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ]; then
-  A="$TOOLS/apt-trixie"
+# The machine's own Debian archive, from its apt sources (deb822 first, then one-line).
+archive_uri() {
+  local uri
+  uri=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=$(awk '$1=="deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$uri" ] || { log "no Debian archive found in the apt sources"; exit 1; }
+  echo "$uri"
+}
+
+# private_debs NAME "SUITE..." PKG... — a private apt config in $TOOLS/apt-NAME (the
+# system's sources and lists untouched), `apt-get download` of each PKG from the first
+# SUITE that has it, every .deb unpacked with `dpkg -x` into $TOOLS/NAME (replaced whole).
+private_debs() {
+  local name=$1 suites=$2; shift 2
+  local A="$TOOLS/apt-$name" D="$TOOLS/$name" p s got uri
+  uri=$(archive_uri)
   rm -rf "$A"
   mkdir -p "$A"/{lists/partial,cache/archives/partial,etc/sources.list.d,etc/preferences.d,debs}
   : > "$A/etc/sources.list"
-  # The machine's own Debian archive, from its apt sources (deb822 first, then one-line).
-  URI=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  [ -n "$URI" ] || URI=$(awk '$1=="deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$URI" ] || { log "no Debian archive found in the apt sources"; exit 1; }
-  printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$URI" > "$A/etc/sources.list.d/trixie.sources"
-  APTOPT=(-o "Dir::Etc::SourceList=$A/etc/sources.list" -o "Dir::Etc::SourceParts=$A/etc/sources.list.d"
+  printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$uri" "$suites" > "$A/etc/sources.list.d/$name.sources"
+  local APTOPT=(-o "Dir::Etc::SourceList=$A/etc/sources.list" -o "Dir::Etc::SourceParts=$A/etc/sources.list.d"
           -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache"
           -o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=$A/etc/preferences.d"
           -o "APT::Sandbox::User=root")
-  log "fetching Debian 13 skopeo, cosign and libc6 (private apt config)"
   apt-get "${APTOPT[@]}" update -qq
-  (cd "$A/debs" && apt-get "${APTOPT[@]}" download -qq skopeo cosign libc6)
-  rm -rf "$T.new"; mkdir -p "$T.new"
-  for d in "$A"/debs/*.deb; do dpkg -x "$d" "$T.new"; done
-  rm -rf "$T"; mv "$T.new" "$T"
+  for p in "$@"; do
+    got=
+    for s in $suites; do
+      if (cd "$A/debs" && apt-get "${APTOPT[@]}" download -qq "$p/$s" 2>/dev/null); then
+        got=$s; break
+      fi
+    done
+    [ -n "$got" ] || { log "$p: in none of $suites"; exit 1; }
+    log "$name: $p from $got"
+  done
+  rm -rf "$D.new"; mkdir -p "$D.new"
+  for d in "$A"/debs/*.deb; do dpkg -x "$d" "$D.new"; done
+  rm -rf "$D"; mv "$D.new" "$D"
+}
+
+T="$TOOLS/trixie"
+if ! [ -x "$T/usr/bin/skopeo" ] || ! [ -x "$T/usr/bin/cosign" ] \
+   || ! [ -e "$T/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ]; then
+  log "fetching Debian 13 skopeo, cosign and libc6 (private apt config)"
+  private_debs trixie trixie skopeo cosign libc6
+fi
+
+# 3. From Debian "forky" (testing; sid if forky lacks one): cosign 3.1 (the new bundle
+#    format), oras 1.3, crane 0.20 (source go-containerregistry) and notation 1.3, in
+#    $TOOLS/forky so that trixie's cosign 2.5 stays `cosign`. They are static Go
+#    binaries needing only glibc >= 2.34, so they run natively on Debian 12.
+F="$TOOLS/forky"
+FORKY=(cosign oras crane notation)
+forky_ok=1
+for b in "${FORKY[@]}"; do [ -x "$F/usr/bin/$b" ] || forky_ok=; done
+if [ -z "$forky_ok" ]; then
+  log "fetching Debian forky ${FORKY[*]} (private apt config)"
+  private_debs forky "forky sid" "${FORKY[@]}"
 fi
 
 mkdir -p "$TOOLS/bin"
@@ -82,4 +120,8 @@ AIRSIGN_TEST_SOFTHSM2_MODULE=$SOFTHSM
 AIRSIGN_TEST_JQ=$(command -v jq)
 AIRSIGN_TEST_CURL=$(command -v curl)
 AIRSIGN_TEST_GNU_TIME=/usr/bin/time
+AIRSIGN_TEST_COSIGN3=$F/usr/bin/cosign
+AIRSIGN_TEST_ORAS=$F/usr/bin/oras
+AIRSIGN_TEST_CRANE=$F/usr/bin/crane
+AIRSIGN_TEST_NOTATION=$F/usr/bin/notation
 VARS

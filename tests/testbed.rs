@@ -234,3 +234,95 @@ fn registries_run_side_by_side() {
     assert_eq!(b.curl_status("/v2/", false), Some(200));
     assert!(cmdline(pid_a).is_none_or(|c| !c.contains("docker-registry")));
 }
+
+/// The first line of a Debian package's changelog, next to the binary:
+/// `BIN/../share/doc/PKG/changelog.Debian.gz`, e.g. `cosign (3.1.1-2) unstable; …`.
+fn debian_changelog_head(bin: &Path, package: &str) -> String {
+    let gz = bin
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("share/doc")
+        .join(package)
+        .join("changelog.Debian.gz");
+    let text = ok(Command::new("gzip").arg("-dc").arg(&gz));
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Runs `BIN ARGS` with HOME (and notation's XDG dirs) in a temp dir; returns stdout.
+fn version_output(bin: &Path, args: &[&str]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    ok(Command::new(bin)
+        .args(args)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_CACHE_HOME", home.path().join("cache")))
+}
+
+/// The Debian forky tools run on this machine and are the versions the interop
+/// tests were written against: cosign 3.1.1, oras 1.3.3, crane 0.20.7, notation
+/// 1.3.2. cosign and crane built by Debian print no version of their own ("devel",
+/// "could not determine build information"), so for those the Debian changelog
+/// shipped beside the binary is the authority; oras and notation print theirs.
+#[test]
+fn forky_tools_run_and_are_the_expected_versions() {
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
+    let Some(oras) = need!(Tool::Oras) else {
+        return;
+    };
+    let Some(crane) = need!(Tool::Crane) else {
+        return;
+    };
+    let Some(notation) = need!(Tool::Notation) else {
+        return;
+    };
+
+    let head = debian_changelog_head(&cosign3, "cosign");
+    assert!(
+        head.starts_with("cosign (3.1.1-"),
+        "cosign changelog: {head}"
+    );
+    let out = version_output(&cosign3, &["version"]);
+    assert!(out.contains("GitVersion:"), "cosign version: {out}");
+    // a cosign 3 flag that 2.5 lacks: the binary is the 3.x one
+    let help = version_output(&cosign3, &["sign", "--help"]);
+    assert!(
+        help.contains("--use-signing-config"),
+        "cosign sign --help: {help}"
+    );
+
+    let out = version_output(&oras, &["version"]);
+    assert!(
+        out.lines().any(|l| l.trim() == "Version:    1.3.3"),
+        "oras version: {out}"
+    );
+    let head = debian_changelog_head(&oras, "oras");
+    assert!(head.starts_with("oras (1.3.3-"), "oras changelog: {head}");
+
+    let head = debian_changelog_head(&crane, "crane");
+    assert!(
+        head.starts_with("go-containerregistry (0.20.7+"),
+        "crane changelog: {head}"
+    );
+    let out = run(Command::new(&crane).arg("version"));
+    assert!(out.status.success(), "crane version: {out:?}");
+    let help = version_output(&crane, &["--help"]);
+    assert!(
+        help.contains("Crane is a tool for managing container images"),
+        "{help}"
+    );
+
+    let out = version_output(&notation, &["version"]);
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("Version:") && l.contains("v1.3.2")),
+        "notation version: {out}"
+    );
+    let head = debian_changelog_head(&notation, "notation");
+    assert!(
+        head.starts_with("golang-github-notaryproject-notation (1.3.2-"),
+        "notation changelog: {head}"
+    );
+}

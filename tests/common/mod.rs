@@ -1,6 +1,6 @@
 //! Shared test bed for the integration tests: runs the real `airsign` binary in temp
-//! dirs and finds the real tools (cosign, skopeo, umoci, openssl, SoftHSM2, the
-//! registry) through the variables the Makefile sets.
+//! dirs and finds the real tools (cosign 2.5 and 3.1, skopeo, oras, crane, notation,
+//! umoci, openssl, SoftHSM2, the registry) through the variables the Makefile sets.
 //!
 //! A missing tool skips the test with a message, except under `CI=true`, where it
 //! fails the test: CI must never pass by skipping.
@@ -30,6 +30,11 @@ pub enum Tool {
     Openssl,
     Softhsm2Util,
     Pkcs11Tool,
+    /// cosign 3.1 from Debian forky (`Cosign` is trixie's 2.5).
+    Cosign3,
+    Oras,
+    Crane,
+    Notation,
 }
 
 impl Tool {
@@ -43,6 +48,10 @@ impl Tool {
             Tool::Openssl => "AIRSIGN_TEST_OPENSSL",
             Tool::Softhsm2Util => "AIRSIGN_TEST_SOFTHSM2_UTIL",
             Tool::Pkcs11Tool => "AIRSIGN_TEST_PKCS11_TOOL",
+            Tool::Cosign3 => "AIRSIGN_TEST_COSIGN3",
+            Tool::Oras => "AIRSIGN_TEST_ORAS",
+            Tool::Crane => "AIRSIGN_TEST_CRANE",
+            Tool::Notation => "AIRSIGN_TEST_NOTATION",
         }
     }
 
