@@ -1021,7 +1021,6 @@ fn crane_copied_image_and_sig_tag_survive_the_trip() {
 /// an oras SBOM referrer on the other, carried in ONE archive: at the destination
 /// each repository lists its own referrer and nothing else.
 #[test]
-#[ignore = "issue 9: import merges the referrers of one digest from every repository into one repository's sha256-<hex> fallback index (demo/signed gets demo/described's SBOM)"]
 fn referrers_of_one_digest_in_two_repositories_stay_apart() {
     let Some(cosign3) = need!(Tool::Cosign3) else {
         return;

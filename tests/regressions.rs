@@ -476,3 +476,42 @@ fn a_fifo_for_index_json_oci_layout_or_an_archive_is_refused_not_waited_on() {
     fs::write(&p, keep).unwrap();
     ok(&mut store_cmd(&store, &["fsck"]));
 }
+
+/// `store init` said "store ready" about an existing store it could not use.
+#[test]
+fn store_init_on_a_broken_store_says_so() {
+    let tmp = TempDir::new().unwrap();
+    let store = new_store(&tmp);
+    let out = run(&mut store_cmd(&store, &["store", "init"]));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already there: 0 entries"));
+    let breakages: [(&str, fn(&Path)); 4] = [
+        ("no index.json", |s| {
+            fs::remove_file(s.join("index.json")).unwrap()
+        }),
+        ("index.json not JSON", |s| {
+            fs::write(s.join("index.json"), b"{\"schemaVersion\":").unwrap()
+        }),
+        ("blobs/ a file", |s| {
+            fs::remove_dir_all(s.join("blobs")).unwrap();
+            fs::write(s.join("blobs"), b"").unwrap();
+        }),
+        ("unknown layout version", |s| {
+            fs::write(s.join("oci-layout"), br#"{"imageLayoutVersion":"9.9.9"}"#).unwrap()
+        }),
+    ];
+    for (what, breakage) in breakages {
+        let dir = tmp.path().join(what.replace(['/', ' '], "_"));
+        ok(&mut store_cmd(&dir, &["store", "init"]));
+        breakage(&dir);
+        let before = snapshot(&dir);
+        let err = fails(&mut store_cmd(&dir, &["store", "init"]));
+        assert_eq!(err.trim().lines().count(), 1, "{what}: {err}");
+        assert!(
+            err.contains("is an OCI image layout that cannot be used as it is"),
+            "{what}: {err}"
+        );
+        assert!(!err.contains("ready"), "{what}: {err}");
+        assert_eq!(snapshot(&dir), before, "{what}: init changed the store");
+    }
+}

@@ -6,8 +6,17 @@ use crate::Result;
 use crate::store::Layout;
 
 pub fn init(store: &Path) -> Result<()> {
-    Layout::init(store)?;
-    eprintln!("store ready at {}", store.display());
+    let existed = store.join("oci-layout").exists();
+    let layout = Layout::init(store)?;
+    if existed {
+        let n = layout.read_index()?.manifests.len();
+        eprintln!(
+            "store ready at {} (already there: {n} entries; `airsign fsck` checks every blob)",
+            store.display()
+        );
+    } else {
+        eprintln!("store ready at {}", store.display());
+    }
     Ok(())
 }
 

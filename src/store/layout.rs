@@ -72,8 +72,15 @@ impl Layout {
     /// Creates a layout (or opens the one that is there). Creation is itself
     /// crash-safe: `oci-layout` and `index.json` are written by rename.
     pub fn init(root: &Path) -> Result<Layout> {
-        if root.join("oci-layout").exists() {
-            return Layout::open(root);
+        if fs::symlink_metadata(root.join("oci-layout")).is_ok() {
+            return Layout::open(root)
+                .and_then(|l| l.check_usable().map(|()| l))
+                .map_err(|e| {
+                    Error::invalid(format!(
+                        "{} is an OCI image layout that cannot be used as it is: {e}",
+                        root.display()
+                    ))
+                });
         }
         if root.exists()
             && fs::read_dir(root)
@@ -102,6 +109,30 @@ impl Layout {
         )?;
         sync_dir(root)?;
         Ok(layout)
+    }
+
+    /// Whether an existing layout can be read and written: `index.json` valid,
+    /// `blobs/` a directory, the lock and the temp directory writable. (The blobs
+    /// themselves are `fsck`'s to check: that reads everything.)
+    pub fn check_usable(&self) -> Result<()> {
+        self.read_index()?;
+        let blobs = self.root.join("blobs");
+        let meta =
+            fs::symlink_metadata(&blobs).map_err(|e| Error::io_path("reading", &blobs, e))?;
+        if !meta.is_dir() {
+            return Err(Error::invalid(format!(
+                "{} is {}, not a directory",
+                blobs.display(),
+                file_type_name(&meta)
+            )));
+        }
+        drop(self.lock()?);
+        let probe = self
+            .tmp_dir()?
+            .join(format!("probe.{}.{}", std::process::id(), nanos()));
+        File::create(&probe).map_err(|e| Error::io_path("writing", &probe, e))?;
+        fs::remove_file(&probe).map_err(|e| Error::io_path("removing", &probe, e))?;
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
