@@ -547,7 +547,6 @@ fn oras_attached_sbom_survives_the_trip_and_oras_discovers_it() {
 /// referrer as an UNTAGGED index.json entry. Importing that whole layout must bring
 /// both; `oras discover` at the destination then lists the SBOM.
 #[test]
-#[ignore = "issue 9: import of a whole oras layout refuses its untagged referrer entry: `image sha256:… has no name (a cosign save layout, or an untagged image)`"]
 fn oras_cp_layout_imported_whole_keeps_its_referrer() {
     oras_layout_case(OrasLayout::Cp, Via::Import { by_tag: false });
 }
@@ -578,7 +577,6 @@ fn oras_cp_layout_imported_by_tag_keeps_its_referrer() {
 /// `oras backup --include-referrers --output FILE.tar` (an oci-archive), imported
 /// whole.
 #[test]
-#[ignore = "issue 9: import of a whole `oras backup` archive refuses its untagged referrer entry: `image sha256:… has no name (a cosign save layout, or an untagged image)`"]
 fn oras_backup_archive_imported_whole_keeps_its_referrer() {
     oras_layout_case(OrasLayout::BackupTar, Via::Import { by_tag: false });
 }
@@ -764,7 +762,6 @@ fn notation_signature_survives_the_trip_and_verifies() {
 /// offline; the signature is an untagged index.json entry. Imported whole, carried,
 /// synced: `notation verify` at the destination registry passes.
 #[test]
-#[ignore = "issue 9: import of a whole `notation sign --oci-layout` layout refuses its untagged signature entry: `image sha256:… has no name (a cosign save layout, or an untagged image)`"]
 fn notation_layout_signature_imported_whole_verifies_after_sync() {
     notation_layout_case(false);
 }

@@ -434,6 +434,14 @@ impl ReadLayout for ArchiveLayout {
         &self.path
     }
 
+    fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
+        Ok(ArchiveLayout::blob_list(self))
+    }
+
+    fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {
+        ArchiveLayout::peek(self, d, n)
+    }
+
     fn read_index(&self) -> Result<Index> {
         Ok(self.index.clone())
     }

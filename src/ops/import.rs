@@ -18,8 +18,9 @@ use crate::archive::reader::ArchiveLayout;
 use crate::digest::{Digest, printable};
 use crate::reference::{Location, Reference, validate_tag};
 use crate::signature::SignatureArtifact;
-use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, OCI_MANIFEST, REF_NAME};
+use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, REF_NAME};
 use crate::store::manifest::{self, MAX_DEPTH, MAX_MANIFEST};
+use crate::store::referrers::Referrers;
 use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag};
 use crate::store::{Descriptor, Index, Kind, Layout, ReadLayout, Transaction};
 use crate::{Error, Result};
@@ -321,7 +322,9 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
     let store_index = store.read_index()?;
     let src = source.layout();
     let catalog = Catalog::open(src)?;
-    let selected = select(&catalog, wanted)?;
+    // referrers wherever the source keeps them; untagged referrer entries are not images
+    let found = Referrers::discover(&catalog, true)?;
+    let selected = select(&catalog, wanted, &found)?;
     if selected.is_empty() {
         return Err(Error::NotFound(format!(
             "{} holds no image",
@@ -375,7 +378,7 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
     }
 
     let mut tx = store.begin()?;
-    let referrers = referrers(source, &catalog, store, &mut tx, &mut planned)?;
+    let referrers = referrers(&found, src, store, &mut tx, &mut planned)?;
 
     let bars = Bars::new(plan.progress, planned.len() as u64);
     let mut roots: Vec<Descriptor> = planned
@@ -461,9 +464,14 @@ fn moved_refusal(m: &Moved, n: usize) -> Error {
 }
 
 /// The entries to import: every entry, or the `wanted` ones with their artifacts.
-fn select(catalog: &Catalog<'_>, wanted: &[String]) -> Result<Vec<(Descriptor, EntryName)>> {
+fn select(
+    catalog: &Catalog<'_>,
+    wanted: &[String],
+    found: &Referrers,
+) -> Result<Vec<(Descriptor, EntryName)>> {
     let all: Vec<(Descriptor, EntryName)> = catalog
         .entries()
+        .filter(|(d, _)| !found.entries.contains(&d.digest))
         .map(|(d, n)| (d.clone(), n.clone()))
         .collect();
     if wanted.is_empty() {
@@ -724,22 +732,22 @@ fn admit(
     super::verify::judge(&signatures, &trust, &BTreeMap::new()).map(drop)
 }
 
-/// Referrer manifests (OCI 1.1 `subject`) of the imported images. In the store they
-/// are listed, as registries without the referrers API do, in an index at the
-/// fallback tag `REPO:sha256-<hex>`, merged with the one already there. A referrer
-/// belongs to a repository: one that a source listing (a fallback tag entry) lists
-/// goes only where that listing goes, never to another repository that holds the
-/// same digest; one the source keeps only in its blobs (`cosign save` of cosign 3
-/// bundles, oras without fallback tags) names no repository, so it goes with every
-/// imported image it is the referrer of. Returns the referrer manifests to copy.
+/// Referrer manifests (OCI 1.1 `subject`) of the imported images and of every
+/// manifest below them, found wherever the source keeps them
+/// ([`Referrers::discover`]). In the store they are listed, as registries without
+/// the referrers API do, in an index at the fallback tag `REPO:sha256-<hex>`,
+/// merged with the one already there. A referrer belongs to a repository: one a
+/// source listing lists goes only where that listing goes, never to another
+/// repository that holds the same digest; one the source keeps untagged or only in
+/// its blobs names no repository, so it goes with every imported image it refers
+/// to. Returns the referrer manifests to copy.
 fn referrers(
-    source: &Source,
-    catalog: &Catalog<'_>,
+    found: &Referrers,
+    src: &dyn ReadLayout,
     store: &Layout,
     tx: &mut Transaction<'_>,
     planned: &mut Vec<Planned>,
 ) -> Result<Vec<Descriptor>> {
-    let src = source.layout();
     // The repositories of every imported image and of each manifest below it (a
     // referrer may have a platform manifest as its subject).
     let mut repos_of: HashMap<Digest, BTreeSet<String>> = HashMap::new();
@@ -750,41 +758,22 @@ fn referrers(
             }
         }
     }
-    // Every referrer some listing of the source claims, imported or not.
-    let mut claimed: HashSet<Digest> = HashSet::new();
-    for (desc, name) in catalog.entries() {
-        if is_referrers_listing(desc, name) {
-            for c in manifest::index_children(src, desc)? {
-                claimed.insert(c.digest);
-            }
-        }
-    }
-    let mut unclaimed: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
-    for (d, size) in candidate_blobs(source)? {
-        if size > MAX_MANIFEST || repos_of.contains_key(&d) || claimed.contains(&d) {
-            continue;
-        }
-        if !looks_like_json(&peek(source, &d)?) {
-            continue;
-        }
-        let raw = src.read_blob(&Descriptor::new("", d.clone(), size), MAX_MANIFEST)?;
-        if let Some((subject, desc)) = referrer_of(&raw, d, size)
-            && repos_of.contains_key(&subject)
-        {
-            unclaimed.entry(subject).or_default().push(desc);
-        }
-    }
     // (subject, repository) → the listing's new children from this source
     let mut targets: BTreeMap<(Digest, String), Vec<Descriptor>> = BTreeMap::new();
-    for (subject, refs) in &unclaimed {
-        for repo in &repos_of[subject] {
+    let mut copy: Vec<Descriptor> = Vec::new();
+    for (subject, repos) in &repos_of {
+        let unlisted: Vec<Descriptor> = found.unlisted(subject).map(|r| r.desc.clone()).collect();
+        if unlisted.is_empty() {
+            continue;
+        }
+        copy.extend(unlisted.iter().cloned());
+        for repo in repos {
             targets
                 .entry((subject.clone(), repo.clone()))
                 .or_default()
-                .extend(refs.iter().cloned());
+                .extend(unlisted.iter().cloned());
         }
     }
-    let mut copy: Vec<Descriptor> = unclaimed.into_values().flatten().collect();
     // The source's own listings that are imported: merged with the store's too.
     for p in planned.iter() {
         if let Some(subject) = &p.subject
@@ -827,53 +816,6 @@ fn referrers(
         });
     }
     Ok(copy)
-}
-
-/// Whether a source entry is a referrers listing: an index at a fallback tag
-/// `sha256-<hex>` (no `.sig`/`.att`/`.sbom` suffix).
-fn is_referrers_listing(desc: &Descriptor, name: &EntryName) -> bool {
-    desc.kind() == Kind::Index
-        && name.tag().is_some_and(|t| {
-            t.split_once('-')
-                .and_then(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().ok())
-                .is_some_and(|d| d.tag_form() == t)
-        })
-}
-
-/// If `raw` is an OCI manifest or index with a `subject`, that subject and the
-/// referrer's descriptor (artifact type and annotations pulled up, as the referrers
-/// API lists them).
-fn referrer_of(raw: &[u8], d: Digest, size: u64) -> Option<(Digest, Descriptor)> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
-        #[serde(rename = "artifactType")]
-        artifact_type: Option<String>,
-        subject: Option<Subject>,
-        config: Option<ConfigProbe>,
-        #[serde(default)]
-        annotations: BTreeMap<String, String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Subject {
-        digest: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct ConfigProbe {
-        #[serde(rename = "mediaType")]
-        media_type: String,
-    }
-    let p = serde_json::from_slice::<Probe>(raw).ok()?;
-    let mt = p.media_type?;
-    let subject = p.subject?.digest.parse::<Digest>().ok()?;
-    if mt != OCI_MANIFEST && mt != OCI_INDEX {
-        return None;
-    }
-    let mut desc = Descriptor::new(&mt, d, size);
-    desc.artifact_type = p.artifact_type.or(p.config.map(|c| c.media_type));
-    desc.annotations = p.annotations;
-    Some((subject, desc))
 }
 
 /// `desc`'s digest and those of every manifest and index below it.
@@ -973,62 +915,6 @@ fn keep_store_signatures(
         p.desc = desc;
     }
     Ok(())
-}
-
-fn looks_like_json(head: &[u8]) -> bool {
-    head.iter()
-        .find(|c| !c.is_ascii_whitespace())
-        .is_some_and(|&c| c == b'{')
-}
-
-/// Every blob of the source with its size.
-fn candidate_blobs(source: &Source) -> Result<Vec<(Digest, u64)>> {
-    match source {
-        Source::Archive(a) => Ok(a.blob_list()),
-        Source::Dir(l) => {
-            let mut out = Vec::new();
-            for alg in crate::store::layout::ALGORITHMS {
-                let dir = l.root().join("blobs").join(alg.name());
-                let Ok(rd) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                for e in rd {
-                    let e = e.map_err(|e| Error::io_path("reading", &dir, e))?;
-                    let Some(name) = e.file_name().to_str().map(str::to_owned) else {
-                        continue;
-                    };
-                    let Ok(d) = Digest::new(alg, &name) else {
-                        continue;
-                    };
-                    let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
-                        continue;
-                    };
-                    if meta.is_file() {
-                        out.push((d, meta.len()));
-                    }
-                }
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// The first bytes of a blob, cheaply (nothing for a `.tar.zst` blob not in memory:
-/// those are not JSON).
-fn peek(source: &Source, d: &Digest) -> Result<Vec<u8>> {
-    match source {
-        Source::Archive(a) => a.peek(d, 64),
-        Source::Dir(l) => {
-            let Some((f, _)) = l.open_blob(d)? else {
-                return Ok(Vec::new());
-            };
-            let mut buf = Vec::with_capacity(64);
-            f.take(64)
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::io(format!("reading blob {d}"), e))?;
-            Ok(buf)
-        }
-    }
 }
 
 /// Stages every manifest and index under `roots` (validated, raw bytes kept) and

@@ -177,6 +177,35 @@ impl Layout {
         Ok(Some((f, now.len())))
     }
 
+    /// Every regular file under `blobs/<alg>/` named by a valid digest, with its size.
+    pub fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
+        let mut out = Vec::new();
+        for alg in ALGORITHMS {
+            let dir = self.root.join("blobs").join(alg.name());
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io_path("reading", &dir, e)),
+            };
+            for e in rd {
+                let e = e.map_err(|e| Error::io_path("reading", &dir, e))?;
+                let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let Ok(d) = Digest::new(alg, &name) else {
+                    continue;
+                };
+                let Ok(meta) = fs::symlink_metadata(e.path()) else {
+                    continue;
+                };
+                if meta.is_file() {
+                    out.push((d, meta.len()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether the blob is present (as a regular file; anything else is an error).
     pub fn has_blob(&self, d: &Digest) -> Result<bool> {
         let path = self.blob_path(d);

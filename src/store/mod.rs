@@ -4,6 +4,7 @@
 //! - [`descriptor`]: descriptors and `index.json`, the one document airsign serialises;
 //! - [`manifest`]: validating and walking manifests and indexes (raw bytes kept);
 //! - [`source`]: read access to a layout in a directory or an archive ([`ReadLayout`]);
+//! - [`referrers`]: referrers found by subject: listings, untagged entries, blobs;
 //! - [`resolve`]: finding an image in a layout by tag, reference or digest;
 //! - [`graph`]: the one walker over manifests, indexes and blobs (fsck, gc);
 //! - [`fsck`]: checking a whole layout;
@@ -15,6 +16,7 @@ pub mod gc;
 pub mod graph;
 pub mod layout;
 pub mod manifest;
+pub mod referrers;
 pub mod resolve;
 pub mod source;
 

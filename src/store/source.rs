@@ -26,6 +26,23 @@ pub trait ReadLayout: Sync {
     fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>>;
 
     fn has_blob(&self, d: &Digest) -> Result<bool>;
+
+    /// Every blob the layout holds, with its stored size (referrers kept only in
+    /// the blobs are found this way).
+    fn blob_list(&self) -> Result<Vec<(Digest, u64)>>;
+
+    /// Up to `n` first bytes of a blob as stored (empty if absent, or where that
+    /// is costly: a compressed archive's blob not kept in memory).
+    fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {
+        let Some((r, _)) = self.open_blob(d)? else {
+            return Ok(Vec::new());
+        };
+        let mut buf = Vec::with_capacity(n);
+        r.take(n as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| crate::Error::io(format!("reading blob {d}"), e))?;
+        Ok(buf)
+    }
 }
 
 impl ReadLayout for Layout {
@@ -47,6 +64,10 @@ impl ReadLayout for Layout {
 
     fn has_blob(&self, d: &Digest) -> Result<bool> {
         Layout::has_blob(self, d)
+    }
+
+    fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
+        Layout::blob_list(self)
     }
 }
 
@@ -72,6 +93,14 @@ impl<T: ReadLayout + ?Sized> ReadLayout for &T {
     fn has_blob(&self, d: &Digest) -> Result<bool> {
         (**self).has_blob(d)
     }
+
+    fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
+        (**self).blob_list()
+    }
+
+    fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {
+        (**self).peek(d, n)
+    }
 }
 
 impl<T: ReadLayout + ?Sized> ReadLayout for Box<T> {
@@ -93,5 +122,13 @@ impl<T: ReadLayout + ?Sized> ReadLayout for Box<T> {
 
     fn has_blob(&self, d: &Digest) -> Result<bool> {
         (**self).has_blob(d)
+    }
+
+    fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
+        (**self).blob_list()
+    }
+
+    fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {
+        (**self).peek(d, n)
     }
 }
