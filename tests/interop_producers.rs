@@ -554,7 +554,6 @@ fn oras_cp_layout_imported_whole_keeps_its_referrer() {
 /// The `oras cp -r --to-oci-layout` layout synced in place, whole
 /// (`sync --from oci:DIR --all`), without an import.
 #[test]
-#[ignore = "issue 9: `sync --from oci:DIR --all` refuses the oras layout's untagged referrer: `entry sha256:… has no name (a cosign save layout?); import it with --repository first`"]
 fn oras_cp_layout_synced_in_place_whole_keeps_its_referrer() {
     oras_layout_case(OrasLayout::Cp, Via::SyncInPlace { by_tag: false });
 }
@@ -562,7 +561,6 @@ fn oras_cp_layout_synced_in_place_whole_keeps_its_referrer() {
 /// The `oras cp -r --to-oci-layout` layout synced in place by its tag
 /// (`sync oci:DIR:v1`): the referrer should go along, as `import oci:DIR:v1` takes it.
 #[test]
-#[ignore = "issue 9: `sync oci:DIR:v1` pushes the image but not the layout's untagged referrer (no sha256-<hex> tag at the destination; oras discover lists nothing)"]
 fn oras_cp_layout_synced_in_place_by_tag_keeps_its_referrer() {
     oras_layout_case(OrasLayout::Cp, Via::SyncInPlace { by_tag: true });
 }

@@ -149,6 +149,12 @@ impl Catalogs {
         Ok(self.open.len() - 1)
     }
 
+    /// Whether layout `i` is the store (which lists every referrer it holds, so it
+    /// is never scanned for unlisted ones).
+    pub fn is_store(&self, i: usize) -> bool {
+        self.open[i].0 == "store"
+    }
+
     pub fn catalog(&self, i: usize) -> &Catalog<'static> {
         &self.open[i].2
     }

@@ -136,6 +136,7 @@ pub fn run(store: &Path, images: &[String], opts: &SyncOptions) -> Result<()> {
             layout: catalogs.catalog(*idx).layout(),
             dir: catalogs.layout(*idx),
             label: label.clone(),
+            scan_referrers: !catalogs.is_store(*idx),
         })
         .collect();
     let planned: Vec<_> = asked

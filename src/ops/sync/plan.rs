@@ -11,11 +11,13 @@ use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::Repository;
 use crate::signature::{ArtifactKind, MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
+use crate::store::descriptor::OCI_INDEX;
 use crate::store::manifest::{self, Document, MAX_DEPTH, MAX_MANIFEST};
+use crate::store::referrers::Referrers;
 use crate::store::resolve::{
     Catalog, EntryName, Found, artifact_name, is_artifact, referrers_name,
 };
-use crate::store::{Descriptor, Kind, ReadLayout};
+use crate::store::{Descriptor, Index, Kind, ReadLayout};
 use crate::{Error, Result};
 
 /// Artifact kinds carried with an image, in push order (signatures last).
@@ -148,10 +150,11 @@ pub fn plan(
     let mut claimed: HashMap<(Repository, String), (Digest, String)> = HashMap::new();
     let mut units = Vec::new();
     for (i, (source, catalog, selection)) in sources.iter().enumerate() {
+        let found = Referrers::discover(catalog, source.scan_referrers)?;
         let mut entries: Vec<Descriptor> = match selection {
             Selection::All => catalog
                 .entries()
-                .filter(|(d, _)| !is_artifact(d))
+                .filter(|(d, _)| !is_artifact(d) && !found.entries.contains(&d.digest))
                 .map(|(d, _)| d.clone())
                 .collect(),
             Selection::Entries(e) => e.clone(),
@@ -167,7 +170,7 @@ pub fn plan(
         // artifact entries that go with an image; the others are loose
         let mut used: HashSet<String> = HashSet::new();
         for e in entries {
-            let unit = image_unit(i, source, catalog, &e, to, map, &mut used)?;
+            let unit = image_unit(i, source, catalog, &found, &e, to, map, &mut used)?;
             let (tag, tree) = unit.image.as_ref().expect("an image unit");
             let key = (unit.dest.clone(), tag.clone());
             let digest = tree.root().desc.digest.clone();
@@ -238,10 +241,12 @@ pub fn bare_destination(shown: &str, to: Option<&str>) -> Result<Repository> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn image_unit(
     src: usize,
     source: &Source<'_>,
     catalog: &Catalog<'_>,
+    found: &Referrers,
     e: &Descriptor,
     to: Option<&str>,
     map: &[String],
@@ -262,6 +267,25 @@ fn image_unit(
             used.insert(n);
             referrers.push(ReferrerSet::read(layout, &m.desc.digest, index)?);
         }
+    }
+    // referrers no listing names (untagged entries, blobs): with every image they
+    // refer to, in a listing made here (merged with the source's own, if any)
+    for m in &tree.manifests {
+        let unlisted: Vec<Descriptor> = found
+            .unlisted(&m.desc.digest)
+            .map(|r| r.desc.clone())
+            .collect();
+        if unlisted.is_empty() {
+            continue;
+        }
+        let mut listed = Vec::new();
+        if let Some(pos) = referrers.iter().position(|r| r.subject == m.desc.digest) {
+            listed = referrers.remove(pos).listed;
+        }
+        listed.extend(unlisted);
+        let mut seen = HashSet::new();
+        listed.retain(|d| seen.insert(d.digest.clone()));
+        referrers.push(ReferrerSet::made(layout, &m.desc.digest, listed)?);
     }
     for kind in KINDS {
         for m in &tree.manifests {
@@ -354,6 +378,27 @@ fn read_artifact(
 }
 
 impl ReferrerSet {
+    /// A listing made here, for referrers the source keeps without one.
+    fn made(
+        layout: &dyn ReadLayout,
+        subject: &Digest,
+        listed: Vec<Descriptor>,
+    ) -> Result<ReferrerSet> {
+        let raw = Index::listing(listed.clone()).to_bytes();
+        let desc = Descriptor::new(OCI_INDEX, Digest::sha256(&raw), raw.len() as u64);
+        let referrers = listed
+            .iter()
+            .map(|m| Tree::of(layout, m))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ReferrerSet {
+            subject: subject.clone(),
+            tag: subject.tag_form(),
+            index: Node { desc, raw },
+            listed,
+            referrers,
+        })
+    }
+
     fn read(layout: &dyn ReadLayout, subject: &Digest, index: &Descriptor) -> Result<ReferrerSet> {
         let what = format!("referrers index {} of {subject}", index.digest);
         if index.kind() != Kind::Index {

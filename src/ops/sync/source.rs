@@ -17,6 +17,9 @@ pub struct Source<'a> {
     pub dir: Option<&'a Layout>,
     /// `oci:DIR`, `oci-archive:FILE` or the store, for messages and reports.
     pub label: String,
+    /// Look for referrers no entry lists (in its blobs): in layouts other tools
+    /// wrote, not in the store.
+    pub scan_referrers: bool,
 }
 
 /// A blob of a [`Source`] as a `Read + Seek` stream, opened lazily. A directory's
