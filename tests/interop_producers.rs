@@ -1065,3 +1065,73 @@ fn referrers_of_one_digest_in_two_repositories_stay_apart() {
         &digest,
     );
 }
+
+/// `export --format cosign` dropped cosign 3 bundles: the image's bundle referrers
+/// must be in the layout's blobs, where cosign 3.1.1 `verify --local-image` looks.
+#[test]
+fn cosign3_bundle_survives_export_to_a_cosign_layout() {
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(src) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let home = ToolHome::new();
+    let digest = push_fixture(&skopeo, &src, "single", "demo/saved");
+    let (key, public) = cosign3_keys(&cosign3, &home);
+    cosign3_sign(
+        &cosign3,
+        &home,
+        &key,
+        &format!("{}/demo/saved@{digest}", src.host()),
+        false,
+    );
+    let trip = Trip::pull(&[format!("{}/demo/saved:v1", src.host())]);
+    drop(src); // offline from here
+    let dir = trip.offline.path("cosign-layout");
+    ok(&mut trip.offline.cmd(&[
+        "export",
+        &format!("{}/demo/saved:v1", trip_host(&trip)),
+        "--format",
+        "cosign",
+        "--to",
+        s(&dir),
+    ]));
+    let (_, err) = ok2(home
+        .cmd(&cosign3)
+        .args(["verify", "--insecure-ignore-tlog=true", "--key"])
+        .arg(&public)
+        .arg("--local-image")
+        .arg(&dir));
+    assert!(
+        err.contains("The signatures were verified against the specified public key"),
+        "{err}"
+    );
+    // and the check is a real one: another key is refused
+    let other = ToolHome::new();
+    let (_, other_pub) = cosign3_keys(&cosign3, &other);
+    let out = run(home
+        .cmd(&cosign3)
+        .args(["verify", "--insecure-ignore-tlog=true", "--key"])
+        .arg(&other_pub)
+        .arg("--local-image")
+        .arg(&dir));
+    assert!(!out.status.success(), "a wrong key verified the layout");
+}
+
+/// The registry host the images of a trip's store are named with.
+fn trip_host(trip: &Trip) -> String {
+    let idx = trip.offline.index();
+    let name = idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .find(|n| n.ends_with(":v1"))
+        .unwrap()
+        .to_owned();
+    name.split('/').next().unwrap().to_owned()
+}

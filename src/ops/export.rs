@@ -403,6 +403,16 @@ impl Plan {
                         }
                     }
                 }
+                // cosign save keeps the image's referrers that have an artifact type
+                // (cosign 3 bundles) as blobs only, where `cosign verify
+                // --local-image` and `cosign load` find them by their subject.
+                if scope == Scope::CosignSave
+                    && let Some(listing) =
+                        artifact_name(&name, &img.digest, "").and_then(|n| catalog.named(&n))
+                {
+                    let kids = walker.children(listing)?.to_vec();
+                    group.extend(kids.into_iter().filter(|k| k.artifact_type.is_some()));
+                }
             }
             groups.push(group);
         }
