@@ -27,16 +27,24 @@ fn new_store(tmp: &TempDir) -> PathBuf {
 
 /// A referrer manifest (an SBOM-like artifact) whose subject is `subject`.
 fn referrer(l: &TestLayout, subject: &Value, seed: &str) -> Value {
+    typed_referrer(l, subject, seed, "application/spdx+json")
+}
+
+/// A referrer manifest of artifact type `artifact_type` whose subject is `subject`.
+fn typed_referrer(l: &TestLayout, subject: &Value, seed: &str, artifact_type: &str) -> Value {
     let empty = l.desc("application/vnd.oci.empty.v1+json", b"{}");
-    let layer = l.desc("text/spdx+json", format!("sbom {seed}").as_bytes());
+    let layer = l.desc(
+        "application/octet-stream",
+        format!("{artifact_type} {seed}").as_bytes(),
+    );
     let subject = json!({"mediaType": subject["mediaType"], "digest": subject["digest"], "size": subject["size"]});
     let m = serde_json::to_vec(&json!({
-        "schemaVersion": 2, "mediaType": MANIFEST, "artifactType": "application/spdx+json",
+        "schemaVersion": 2, "mediaType": MANIFEST, "artifactType": artifact_type,
         "config": empty, "layers": [layer], "subject": subject
     }))
     .unwrap();
     let mut d = l.desc(MANIFEST, &m);
-    d["artifactType"] = json!("application/spdx+json");
+    d["artifactType"] = json!(artifact_type);
     d
 }
 
@@ -514,4 +522,59 @@ fn store_init_on_a_broken_store_says_so() {
         assert!(!err.contains("ready"), "{what}: {err}");
         assert_eq!(snapshot(&dir), before, "{what}: init changed the store");
     }
+}
+
+/// `ls` counted neither cosign 3 bundles, notation signatures nor the signatures of
+/// platform manifests.
+#[test]
+fn ls_counts_bundles_notation_signatures_and_platform_signatures() {
+    use common::bed::Bed;
+    let bed = Bed::new();
+    let src = TestLayout::new(&bed.path("src"));
+    let (idx, raw) = src.multi("ls");
+    let arm = serde_json::from_slice::<Value>(&raw).unwrap()["manifests"][1].clone();
+    // untagged referrer entries (as oras and notation write them) and a blob-only one
+    let bundle = typed_referrer(
+        &src,
+        &idx,
+        "b",
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+    );
+    let notation = typed_referrer(&src, &idx, "n", "application/vnd.cncf.notary.signature");
+    let _sbom = typed_referrer(&src, &arm, "s", "application/spdx+json");
+    src.set_index(&[named(idx, "v1"), bundle, notation]);
+    let loc = format!("oci:{}", src.root.display());
+    let counts = |entries: &Value| -> Value {
+        let e = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["artifact"] == false)
+            .unwrap()
+            .clone();
+        json!({"sigs": e["signatures"], "platform": e["platform_signatures"], "refs": e["referrers"]})
+    };
+    let want = json!({"sigs": 0, "platform": 0, "refs": {"bundle": 1, "notation": 1, "sbom": 1}});
+    // in the layout itself, and in the store after import
+    let listed: Value = serde_json::from_str(&ok(&mut bed.cmd(&["ls", "--json", &loc]))).unwrap();
+    assert_eq!(counts(&listed), want);
+    ok(&mut bed.cmd(&["import", &loc, "--repository", REPO]));
+    let (key, _) = bed.keys("k");
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        key.to_str().unwrap(),
+        "-r",
+        &format!("{REPO}:v1"),
+    ]));
+    let listed: Value = serde_json::from_str(&ok(&mut bed.cmd(&["ls", "--json"]))).unwrap();
+    assert_eq!(
+        counts(&listed),
+        json!({"sigs": 1, "platform": 2, "refs": {"bundle": 1, "notation": 1, "sbom": 1}})
+    );
+    let human = ok(&mut bed.cmd(&["ls"]));
+    assert!(
+        human.contains("1+2p") && human.contains("bundle:1,notation:1,sbom:1"),
+        "{human}"
+    );
 }

@@ -666,10 +666,13 @@ fn regression_ls_columns_stay_aligned_with_long_platform_lists() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(lines[1].contains("linux/amd64,linux/arm64/v8"), "{out}");
-    // the last column (SIGNATURES: "0" under it) starts at the same offset on every line
+    // the last columns (SIGNATURES: "0", REFERRERS: "-" under them) start at the same
+    // offsets on every line
     let at = lines[0].find("SIGNATURES").unwrap();
+    let refs = lines[0].find("REFERRERS").unwrap();
     for l in &lines[1..] {
-        assert_eq!(l.rfind("  ").map(|i| i + 2), Some(at), "{out}");
+        assert!(l[..at].ends_with("  ") && l[at..].starts_with('0'), "{out}");
+        assert!(l[..refs].ends_with("  ") && &l[refs..] == "-", "{out}");
     }
 }
 

@@ -37,7 +37,7 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
                 let archive = ArchiveLayout::open(&path)?;
                 let bar = progress(json);
                 let r = crate::archive::fsck::check(&archive, &bar)?;
-                let images = super::list::list(&archive).ok();
+                let images = super::list::list(&archive, true).ok();
                 (r, images, path)
             }
             _ => {

@@ -1,5 +1,6 @@
 //! `airsign ls`: what the store holds.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -8,7 +9,8 @@ use crate::Result;
 use crate::digest::Digest;
 use crate::store::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
-use crate::store::resolve::{Catalog, EntryName, is_artifact, signature_entry};
+use crate::store::referrers::Referrers;
+use crate::store::resolve::{Catalog, EntryName, is_artifact, referrers_name, signature_entry};
 use crate::store::{Descriptor, Kind, ReadLayout};
 
 #[derive(Debug, Serialize)]
@@ -20,6 +22,12 @@ pub struct Entry {
     pub platforms: Vec<String>,
     /// Signatures in the image's `.sig` artifact (`null` for artifacts themselves).
     pub signatures: Option<usize>,
+    /// Signatures in the `.sig` artifacts of the image's platform manifests (`sign
+    /// -r`, skopeo `--all`); `null` for artifacts.
+    pub platform_signatures: Option<usize>,
+    /// OCI 1.1 referrers of the image and its platform manifests, by kind:
+    /// `bundle` (Sigstore, cosign 3), `notation`, `sbom`, `other`.
+    pub referrers: BTreeMap<&'static str, usize>,
     /// Whether this entry is a cosign artifact (`.sig`, `.att`, `.sbom`).
     pub artifact: bool,
 }
@@ -29,7 +37,9 @@ pub fn run(store: &Path, location: Option<&str>, json: bool) -> Result<()> {
         None => Box::new(super::store::open(store)?),
         Some(loc) => super::open_location(loc)?,
     };
-    let entries = list(layout.as_ref())?;
+    // the store lists every referrer it holds; another layout may keep some only in
+    // its blobs
+    let entries = list(layout.as_ref(), location.is_some())?;
     if json {
         println!(
             "{}",
@@ -56,16 +66,27 @@ pub fn run(store: &Path, location: Option<&str>, json: bool) -> Result<()> {
         .max(9);
     let pwidth = platforms.iter().map(String::len).max().unwrap_or(0).max(9);
     println!(
-        "{:width$}  {:19}  {:15}  {:pwidth$}  SIGNATURES",
+        "{:width$}  {:19}  {:15}  {:pwidth$}  SIGNATURES  REFERRERS",
         "REFERENCE", "DIGEST", "TYPE", "PLATFORMS"
     );
     for (e, platforms) in entries.iter().zip(&platforms) {
         let short = format!("{}:{}", e.digest.algorithm().name(), &e.digest.hex()[..12]);
-        let sigs = e
-            .signatures
-            .map_or_else(|| "-".to_owned(), |n| n.to_string());
+        let sigs = match (e.signatures, e.platform_signatures) {
+            (None, _) => "-".to_owned(),
+            (Some(n), Some(p)) if p > 0 => format!("{n}+{p}p"),
+            (Some(n), _) => n.to_string(),
+        };
+        let refs = if e.referrers.is_empty() {
+            "-".to_owned()
+        } else {
+            e.referrers
+                .iter()
+                .map(|(k, n)| format!("{k}:{n}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         println!(
-            "{:width$}  {short:19}  {:15}  {platforms:pwidth$}  {sigs}",
+            "{:width$}  {short:19}  {:15}  {platforms:pwidth$}  {sigs:10}  {refs}",
             e.reference,
             short_type(&e.media_type)
         );
@@ -73,9 +94,11 @@ pub fn run(store: &Path, location: Option<&str>, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Every entry of the store's `index.json`, in its order.
-pub fn list(layout: &dyn ReadLayout) -> Result<Vec<Entry>> {
+/// Every entry of the layout's `index.json`, in its order. `scan` also looks for
+/// referrers no entry lists (in the blobs of a layout another tool wrote).
+pub fn list(layout: &dyn ReadLayout, scan: bool) -> Result<Vec<Entry>> {
     let catalog = Catalog::open(layout)?;
+    let found = Referrers::discover(&catalog, scan)?;
     let mut out = Vec::with_capacity(catalog.index.manifests.len());
     for (d, name) in catalog.entries() {
         let reference = match name {
@@ -83,25 +106,57 @@ pub fn list(layout: &dyn ReadLayout) -> Result<Vec<Entry>> {
             EntryName::Tag(t) => t.clone(),
             EntryName::Unnamed(kind) => kind.clone().unwrap_or_else(|| "<unnamed>".into()),
         };
-        let artifact = is_artifact(d);
-        let signatures = if artifact {
-            None
-        } else {
-            match signature_entry(&catalog, name, &d.digest) {
-                Some(sig) => Some(count_layers(layout, sig)?),
-                None => Some(0),
+        let artifact = is_artifact(d) || found.entries.contains(&d.digest);
+        let (mut signatures, mut platform_signatures) = (None, None);
+        let mut referrers = BTreeMap::new();
+        if !artifact {
+            let sigs = |m: &Digest| -> Result<usize> {
+                match signature_entry(&catalog, name, m) {
+                    Some(sig) => count_layers(layout, sig),
+                    None => Ok(0),
+                }
+            };
+            signatures = Some(sigs(&d.digest)?);
+            let children: Vec<Digest> = manifest::index_children(layout, d)?
+                .into_iter()
+                .filter(|c| c.kind() != Kind::Blob)
+                .map(|c| c.digest)
+                .collect();
+            platform_signatures = Some(children.iter().map(&sigs).sum::<Result<usize>>()?);
+            for m in std::iter::once(&d.digest).chain(&children) {
+                let listing = referrers_name(name, m);
+                for r in found.for_listing(m, listing.as_deref()) {
+                    *referrers.entry(referrer_kind(&r.desc)).or_insert(0) += 1;
+                }
             }
-        };
+        }
         out.push(Entry {
             reference,
             digest: d.digest.clone(),
             media_type: d.media_type.clone(),
             platforms: platforms(layout, d)?,
             signatures,
+            platform_signatures,
+            referrers,
             artifact,
         });
     }
     Ok(out)
+}
+
+/// What a referrer is, from its artifact type (the config media type when it has
+/// none, as the image spec says).
+fn referrer_kind(d: &Descriptor) -> &'static str {
+    let t = d.artifact_type.as_deref().unwrap_or("");
+    if t.starts_with("application/vnd.dev.sigstore.bundle") {
+        "bundle"
+    } else if t == "application/vnd.cncf.notary.signature" {
+        "notation"
+    } else if ["spdx", "cyclonedx", "syft"].iter().any(|k| t.contains(k)) {
+        "sbom"
+    } else {
+        "other"
+    }
 }
 
 fn count_layers(layout: &dyn ReadLayout, sig: &Descriptor) -> Result<usize> {
