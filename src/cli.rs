@@ -123,6 +123,14 @@ pub struct RegistryFlags {
     /// Talk plain HTTP to every registry (loopback registries fall back to it anyway)
     #[arg(long, visible_alias = "allow-http-registry")]
     pub plain_http: bool,
+    /// Each request's deadline is SECONDS (connecting, the answer's head, a small
+    /// document) plus its bytes at --min-rate [default: 60]
+    #[arg(long, value_name = "SECONDS", env = "AIRSIGN_TRANSFER_TIMEOUT")]
+    pub transfer_timeout: Option<String>,
+    /// The slowest transfer accepted, bytes per second (16K, 1M); a request slower
+    /// than its deadline allows fails. 0: no deadline [default: 16K]
+    #[arg(long, value_name = "BYTES", env = "AIRSIGN_MIN_RATE")]
+    pub min_rate: Option<String>,
 }
 
 impl RegistryFlags {
@@ -133,6 +141,8 @@ impl RegistryFlags {
             cert_dirs: self.cert_dir,
             insecure: self.insecure,
             plain_http: self.plain_http,
+            transfer_timeout: self.transfer_timeout,
+            min_rate: self.min_rate,
         }
     }
 }

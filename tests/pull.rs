@@ -719,3 +719,95 @@ fn a_download_cut_mid_blob_resumes_with_a_range_and_a_failed_pull_resumes_on_rer
     assert_eq!(i["blobs_present"], 1, "{r:#}");
     ok(&mut bed.cmd(&["fsck"]));
 }
+
+/// Issue 9: a registry whose TLS certificate is its own CA, made as docker's docs
+/// show (`openssl req -x509 … -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1`,
+/// so `CA:TRUE`), is trusted when that exact certificate is given with `--ca-cert` or
+/// in certs.d — for sync (uploads) and pull (downloads) alike.
+#[test]
+fn regression_a_self_signed_registry_certificate_given_as_ca_cert_or_in_certs_d_is_trusted() {
+    let Some(reg) = Registry::start(Mode::TlsSelfSigned) else {
+        return;
+    };
+    let host = reg.host();
+    let cert = reg.ca_cert().unwrap();
+    let src = Bed::new();
+    src.import("single", "example.com/demo/single");
+
+    // without it, TLS refuses the registry (what issue 9 saw even with it:
+    // webpki's CaUsedAsEndEntity)
+    let err = fails(&mut src.cmd(&["sync", "example.com/demo/single:v1", "--to", &host]));
+    assert!(err.contains(&host), "{err}");
+    assert!(err.contains("TLS certificate refused"), "{err}");
+
+    // --ca-cert with the server's own certificate: sync uploads over TLS
+    let r: Value = serde_json::from_str(&ok(&mut src.cmd(&[
+        "sync",
+        "--json",
+        "example.com/demo/single:v1",
+        "--to",
+        &host,
+        "--ca-cert",
+        s(&cert),
+    ])))
+    .unwrap();
+    assert_eq!(r["images"][0]["status"], "pushed", "{r:#}");
+
+    // pull with --ca-cert
+    let image = format!("{host}/demo/single:v1");
+    let bed = Bed::new();
+    let r = bed.pull_json(&[&image, "--ca-cert", s(&cert)]);
+    assert_eq!(r["images"][0]["digest"], fixture_digest("single"), "{r:#}");
+    ok(&mut bed.cmd(&["fsck"]));
+
+    // pull with certs.d: DIR/HOST:PORT/*.crt holding the same certificate
+    let certs = bed.path("certs.d");
+    std::fs::create_dir_all(certs.join(&host)).unwrap();
+    std::fs::copy(&cert, certs.join(&host).join("registry.crt")).unwrap();
+    let other = Bed::new();
+    let r = other.pull_json(&[&image, "--cert-dir", s(&certs)]);
+    assert_eq!(r["images"][0]["status"], "pulled", "{r:#}");
+    assert_eq!(r["images"][0]["digest"], fixture_digest("single"), "{r:#}");
+}
+
+/// Issue 9, the other side: a self-signed certificate is trusted only as exactly
+/// itself. Another self-signed certificate for the same name given with `--ca-cert`
+/// (or in certs.d) is still refused, in one clear line, and nothing is stored.
+#[test]
+fn regression_a_different_self_signed_certificate_is_still_refused() {
+    let Some(openssl) = need!(Tool::Openssl) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::TlsSelfSigned) else {
+        return;
+    };
+    let host = reg.host();
+    let bed = Bed::new();
+    let (wrong, key) = (bed.path("wrong.crt"), bed.path("wrong.key"));
+    common::registry::self_signed_cert(&openssl, &wrong, &key);
+    let image = format!("{host}/demo/single:v1");
+    let before = bed.index();
+    let err = fails(&mut bed.cmd(&["pull", &image, "--ca-cert", s(&wrong)]));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&host), "{err}");
+    assert!(err.contains("TLS certificate refused"), "{err}");
+    assert!(err.contains("--ca-cert"), "{err}");
+    let certs = bed.path("certs.d");
+    std::fs::create_dir_all(certs.join(&host)).unwrap();
+    std::fs::copy(&wrong, certs.join(&host).join("ca.crt")).unwrap();
+    let err = fails(&mut bed.cmd(&["pull", &image, "--cert-dir", s(&certs)]));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("TLS certificate refused"), "{err}");
+
+    // the right certificate, pinned, still has to name the host: it says
+    // IP:127.0.0.1, so `localhost` is refused
+    let right = reg.ca_cert().unwrap();
+    let by_name = format!("localhost:{}/demo/single:v1", reg.port());
+    let err = fails(&mut bed.cmd(&["pull", &by_name, "--ca-cert", s(&right)]));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("TLS certificate refused: not valid for this host name"),
+        "{err}"
+    );
+    assert_eq!(bed.index(), before);
+}

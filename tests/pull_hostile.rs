@@ -1020,3 +1020,155 @@ fn a_signature_made_in_the_store_during_a_pull_is_not_overwritten() {
     ok(&mut bed.cmd(&["verify", "--key", s(&pub2), &image_ref]));
     assert_blobs_sound(&bed.store);
 }
+
+// ---- deadlines (issue 9) --------------------------------------------------------
+
+/// The knobs that make a deadline small: 1 s plus the body at 1 KiB/s.
+const QUICK_DEADLINE: [&str; 4] = ["--transfer-timeout", "1", "--min-rate", "1K"];
+
+/// A pull that must end within `bound`: the refusal line and how long it took.
+fn refused_within(
+    bed: &Bed,
+    image: &str,
+    extra: &[&str],
+    bound: std::time::Duration,
+) -> (String, std::time::Duration) {
+    let t = std::time::Instant::now();
+    let err = refused(bed, image, extra);
+    let took = t.elapsed();
+    assert!(took < bound, "took {took:?} (bound {bound:?}): {err}");
+    // nothing half-written: fsck is clean, no staged file left (refused checks)
+    ok(&mut bed.cmd(&["fsck"]));
+    (err, took)
+}
+
+#[test]
+fn regression_a_trickled_manifest_times_out_at_its_deadline() {
+    let fake = FakeRegistry::start();
+    let img = image(&fake, Some("v1"), "trickled manifest");
+    let path = format!("/v2/{REPO}/manifests/v1");
+    fake.clear("GET", &path);
+    // one byte every 250 ms: a few hundred bytes would take over a minute
+    fake.route(
+        "GET",
+        &path,
+        Reply::status(200)
+            .header("Content-Type", MANIFEST)
+            .header("Docker-Content-Digest", &img.digest)
+            .body(Body::Trickle {
+                bytes: img.manifest.clone(),
+                chunk: 1,
+                every: std::time::Duration::from_millis(250),
+            }),
+    );
+    let bed = Bed::new();
+    let (err, took) = refused_within(
+        &bed,
+        &reference(&fake, "v1"),
+        &QUICK_DEADLINE,
+        std::time::Duration::from_secs(15),
+    );
+    // 1 s + the manifest's bytes at 1 KiB/s, and no second attempt
+    assert!(took >= std::time::Duration::from_secs(1), "{took:?}");
+    assert!(
+        err.contains(&format!(
+            "{}/{REPO}: GET manifest v1: timed out after",
+            fake.host()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("of {} bytes", img.manifest.len())),
+        "{err}"
+    );
+    assert!(err.contains("--min-rate"), "{err}");
+    assert_eq!(
+        fake.seen_at("GET", &path).len(),
+        1,
+        "a timeout is not retried"
+    );
+    assert!(!has_blob(&bed, &img.digest));
+}
+
+#[test]
+fn regression_a_trickled_blob_times_out_at_its_deadline_and_a_resume_does_not_restart_it() {
+    let fake = FakeRegistry::start();
+    let img = image(&fake, Some("v1"), "trickled blob");
+    let lpath = format!("/v2/{REPO}/blobs/{}", img.layer_digest());
+    fake.clear("GET", &lpath);
+    // 10 bytes every 250 ms: 40 B/s for a blob of about 1.2 KB
+    fake.route(
+        "GET",
+        &lpath,
+        Reply::status(200).body(Body::Trickle {
+            bytes: img.layer.clone(),
+            chunk: 10,
+            every: std::time::Duration::from_millis(250),
+        }),
+    );
+    let bed = Bed::new();
+    let (err, _) = refused_within(
+        &bed,
+        &reference(&fake, "v1"),
+        &QUICK_DEADLINE,
+        std::time::Duration::from_secs(15),
+    );
+    assert!(
+        err.contains(&format!(
+            "{}/{REPO}: GET blob {}: timed out after",
+            fake.host(),
+            img.layer_digest()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("of {} bytes", img.layer.len())),
+        "{err}"
+    );
+    // the reopening the resume logic attempts finds the blob's deadline spent: no
+    // second request, and nothing of the blob in the store
+    assert_eq!(fake.seen_at("GET", &lpath).len(), 1);
+    assert!(!has_blob(&bed, &img.layer_digest()));
+}
+
+#[test]
+fn regression_a_slow_but_steady_blob_within_its_deadline_is_pulled() {
+    let fake = FakeRegistry::start();
+    let img = image(&fake, Some("v1"), "slow but steady");
+    let lpath = format!("/v2/{REPO}/blobs/{}", img.layer_digest());
+    fake.clear("GET", &lpath);
+    // about 2.5 KiB/s, above the 1 KiB/s floor: ~0.5 s for the layer
+    fake.route(
+        "GET",
+        &lpath,
+        Reply::status(200).body(Body::Trickle {
+            bytes: img.layer.clone(),
+            chunk: 128,
+            every: std::time::Duration::from_millis(50),
+        }),
+    );
+    let bed = Bed::new();
+    let r = pulled(
+        &bed,
+        &reference(&fake, "v1"),
+        &["--transfer-timeout", "2", "--min-rate", "1K"],
+    );
+    assert_eq!(r["images"][0]["status"], "pulled", "{r:#}");
+    assert!(has_blob(&bed, &img.layer_digest()));
+    assert_blobs_sound(&bed.store);
+}
+
+#[test]
+fn deadline_knobs_out_of_range_are_usage_errors_before_any_request() {
+    let fake = FakeRegistry::start();
+    let bed = Bed::new();
+    for extra in [
+        ["--transfer-timeout", "0"],
+        ["--transfer-timeout", "soon"],
+        ["--min-rate", "fast"],
+    ] {
+        let err = refused(&bed, &reference(&fake, "v1"), &extra);
+        assert!(err.contains(extra[0]), "{err}");
+    }
+    assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+}

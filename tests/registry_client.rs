@@ -283,10 +283,12 @@ fn tls_needs_the_ca_and_certs_d_provides_it() {
         .ping(&reg.host())
         .unwrap_err()
         .to_string();
+    // a certificate refused: HTTPS is spoken there, so no fall back to plain HTTP
     assert!(
-        e.contains("HTTPS failed") && e.to_lowercase().contains("certificate"),
+        e.contains("TLS certificate refused") && e.contains("--ca-cert"),
         "{e}"
     );
+    assert!(!e.contains("plain HTTP"), "{e}");
 
     // docker's layout: DIR/<host:port>/ca.crt
     let dir = tempfile::tempdir().unwrap();

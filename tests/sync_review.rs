@@ -970,3 +970,56 @@ fn map_and_to_producing_invalid_repository_names_are_refused_before_any_request(
         refused_before_any_request(&bed, &proxy, &["--map", map, &image], expect);
     }
 }
+
+/// Issue 9: a registry that stops reading an upload (the proxy relays 1 MiB of the
+/// first PATCH, then holds the exchange without answering) kept sync waiting for as
+/// long as it cared to trickle. Each request now has a deadline scaled to its body
+/// (`--transfer-timeout` + bytes at `--min-rate`): the PATCH fails at it, in one line
+/// naming the registry, repository and what was sent, and is not retried.
+#[test]
+fn regression_a_frozen_upload_times_out_at_its_deadline_and_is_not_retried() {
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    add_big(&bed);
+    let plan: Plan = Arc::new(|r: &Request| {
+        (r.method == "PATCH" && r.is_upload()).then_some(Fault::Hold { after: MIB })
+    });
+    let proxy = Proxy::start(reg.port(), plan);
+    let started = std::time::Instant::now();
+    // a 32 MiB chunk at 16 MiB/s: 1 s + 2 s
+    let (_, out) = sync(
+        &bed,
+        &[
+            "--to",
+            &proxy.host(),
+            "--transfer-timeout",
+            "1",
+            "--min-rate",
+            "16M",
+            &format!("{SRC}/big:v1"),
+        ],
+    );
+    let took = started.elapsed();
+    let line = error_line(&out);
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "took {took:?}: {line}"
+    );
+    assert!(
+        line.contains(&format!("{}/demo/big: PATCH", proxy.host())),
+        "{line}"
+    );
+    assert!(line.contains("timed out after"), "{line}");
+    assert!(
+        line.contains("33554432 bytes at 16777216 bytes/s"),
+        "{line}"
+    );
+    let st = proxy.stats();
+    assert_eq!(
+        st.method("PATCH"),
+        1,
+        "a timed-out PATCH is not sent again: {st:?}"
+    );
+}

@@ -12,14 +12,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use ureq::http::{Method, Request, Response, header};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector as _, TcpConnector};
 use ureq::{Agent, Body, SendBody};
 
-use super::Options;
 use super::auth::{Challenge, Scopes, Token, TokenResponse, parse_challenges};
 use super::credentials::Credential;
+use super::deadline::{self, TimedOut};
 use super::retry::parse_retry_after;
-use super::tls::tls_config;
+use super::tls::{TlsConnector, certificate_refusal, client_config};
 use super::url::{self as u, is_loopback};
+use super::{Deadlines, Options};
 use crate::digest::{Digest, HashingWriter, printable};
 use crate::reference::{DOCKER_HUB, Reference, validate_tag};
 use crate::store::descriptor::{
@@ -209,6 +212,9 @@ pub(crate) enum FailKind {
     Transient,
     NotFound,
     Auth,
+    /// The request ran out of its deadline (`base + bytes / min_rate`): not retried,
+    /// not resumed — the time was the budget.
+    TimedOut,
     Other,
 }
 
@@ -270,27 +276,35 @@ enum TErr {
     Policy(String),
     /// The upload source ended before the declared size: not a network problem.
     ShortSource(u64),
+    /// The request's deadline passed.
+    Deadline(TimedOut),
 }
 
 impl fmt::Display for TErr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TErr::Ureq(e) => write!(f, "{}", printable(&e.to_string())),
+            TErr::Ureq(e) => match certificate_refusal(e) {
+                Some(c) => f.write_str(&c),
+                None => write!(f, "{}", printable(&e.to_string())),
+            },
             TErr::Policy(s) => f.write_str(s),
             TErr::ShortSource(n) => write!(f, "the source ended early, {n} bytes short"),
+            TErr::Deadline(t) => write!(f, "{t}"),
         }
     }
 }
 
 fn transient(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::HostNotFound
-            | ureq::Error::Protocol(_)
-    )
+    // a certificate refused will be refused again
+    certificate_refusal(e).is_none()
+        && matches!(
+            e,
+            ureq::Error::Io(_)
+                | ureq::Error::Timeout(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::HostNotFound
+                | ureq::Error::Protocol(_)
+        )
 }
 
 /// Reads exactly `remaining` bytes from `inner`, counting what it hands on.
@@ -330,6 +344,9 @@ struct Inner {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), Token>>,
     creds: Mutex<HashMap<String, Option<Credential>>>,
+    /// The deadline of each blob download, by (registry, repository, digest), so
+    /// that ranged resumes share it.
+    blob_clocks: Arc<Mutex<BlobClocks>>,
     stats: Counters,
 }
 
@@ -421,6 +438,7 @@ impl RegistryClient {
                 challenges: Mutex::default(),
                 tokens: Mutex::default(),
                 creds: Mutex::default(),
+                blob_clocks: Arc::default(),
                 stats: Counters::default(),
             }),
         })
@@ -455,8 +473,8 @@ impl RegistryClient {
             return Ok(a.clone());
         }
         let o = &self.inner.opts;
-        let tls = tls_config(&key, o).map_err(TErr::Policy)?;
-        let agent: Agent = Agent::config_builder()
+        let tls = client_config(&key, o).map_err(TErr::Policy)?;
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             // redirects are followed by hand: credentials must not follow them
             .max_redirects(0)
@@ -465,9 +483,15 @@ impl RegistryClient {
             .timeout_connect(Some(o.connect_timeout))
             .timeout_per_read(Some(o.io_timeout))
             .timeout_per_write(Some(o.io_timeout))
-            .tls_config(tls)
-            .build()
-            .into();
+            .build();
+        // ureq's own chain (CONNECT proxy, TCP), then the deadline under TLS, then
+        // our TLS (see tls.rs: a self-signed certificate given is pinned)
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(deadline::DeadlineConnector)
+                .chain(TlsConnector { config: tls });
+        let agent = Agent::with_parts(config, connector, DefaultResolver::default());
         lock(&self.inner.agents).insert(key, agent.clone());
         Ok(agent)
     }
@@ -503,6 +527,25 @@ impl RegistryClient {
                 rb = rb.header(header::AUTHORIZATION, a);
             }
             let sent = &self.inner.stats.bytes_sent;
+            let sending = match body {
+                ReqBody::Empty | ReqBody::Stream(None) => 0,
+                ReqBody::Bytes(b) => b.len() as u64,
+                ReqBody::Stream(Some((_, len))) => *len,
+            };
+            let deadlines = self.opts().deadlines;
+            let (started, at) = deadline::begin(&deadlines, sending);
+            let cut = |e: ureq::Error| {
+                if deadline::passed(at) {
+                    TErr::Deadline(TimedOut {
+                        elapsed: started.elapsed(),
+                        bytes: sending,
+                        deadlines,
+                        got: None,
+                    })
+                } else {
+                    TErr::Ureq(e)
+                }
+            };
             let result = match body {
                 ReqBody::Empty => {
                     let needs_len = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
@@ -513,7 +556,7 @@ impl RegistryClient {
                         .body(SendBody::none())
                         .map_err(|e| TErr::Policy(e.to_string()))?;
                     self.inner.stats.count(method);
-                    agent.run(req).map_err(TErr::Ureq)
+                    agent.run(req).map_err(cut)
                 }
                 ReqBody::Bytes(b) => {
                     let mut cur = io::Cursor::new(*b);
@@ -528,7 +571,7 @@ impl RegistryClient {
                         .body(SendBody::from_reader(&mut ex))
                         .map_err(|e| TErr::Policy(e.to_string()))?;
                     self.inner.stats.count(method);
-                    agent.run(req).map_err(TErr::Ureq)
+                    agent.run(req).map_err(cut)
                 }
                 ReqBody::Stream(s) => {
                     let Some((reader, len)) = s.take() else {
@@ -549,7 +592,7 @@ impl RegistryClient {
                     if ex.short {
                         return Err(TErr::ShortSource(ex.remaining));
                     }
-                    r.map_err(TErr::Ureq)
+                    r.map_err(cut)
                 }
             };
             let resp = result?;
@@ -613,6 +656,10 @@ impl RegistryClient {
                     self.note_challenge(host, &resp);
                     drain(resp);
                     "https"
+                }
+                // a certificate refused: the host speaks TLS, plain HTTP is no answer
+                Err(TErr::Ureq(e)) if certificate_refusal(&e).is_some() => {
+                    return Err(Fail::new(FailKind::Other, ctx, TErr::Ureq(e)));
                 }
                 Err(tls_err) => {
                     let http = self.transport(
@@ -913,6 +960,10 @@ impl RegistryClient {
             );
             let (retry_after, detail) = match r {
                 Err(TErr::Ureq(e)) if transient(&e) => (None, printable(&e.to_string())),
+                // the deadline was the budget for this request: no second one
+                Err(e @ TErr::Deadline(_)) => {
+                    return Err(Fail::new(FailKind::TimedOut, &call.ctx, e));
+                }
                 Err(e) => return Err(Fail::new(FailKind::Other, &call.ctx, e)),
                 Ok(resp) if resp.status().as_u16() == 401 && !on_registry => {
                     // an upload Location on another host: its challenge is not the
@@ -1126,6 +1177,24 @@ impl RegistryClient {
         digest: &Digest,
         offset: u64,
     ) -> Result<(BlobReader, u64)> {
+        let key = (repo.registry.clone(), repo.name.clone(), digest.to_string());
+        let d = self.opts().deadlines;
+        // a resume continues the blob's clock; once it ran out, no new request
+        let known = lock(&self.inner.blob_clocks).get(&key).copied();
+        let resumed = known.filter(|_| offset > 0);
+        // a download that ran out of time is not started again either (a reopening
+        // from byte 0 after a timeout that brought nothing)
+        if let Some(c) = known
+            && (c.timed_out || (offset > 0 && deadline::passed(c.at)))
+        {
+            let t = TimedOut {
+                elapsed: c.start.elapsed(),
+                bytes: c.total.unwrap_or(offset),
+                deadlines: d,
+                got: Some(offset),
+            };
+            return Err(Error::Registry(format!("{repo}: GET blob {digest}: {t}")));
+        }
         let ctx = if offset == 0 {
             format!("GET blob {digest}")
         } else {
@@ -1143,7 +1212,7 @@ impl RegistryClient {
             call.headers.push(("range", format!("bytes={offset}-")));
         }
         let resp = self.execute(&call, ReqBody::Empty)?;
-        let start = match resp.status().as_u16() {
+        let start_at = match resp.status().as_u16() {
             200 => 0,
             206 if offset > 0 => {
                 // `Content-Range: bytes START-END/TOTAL`: the start must be ours
@@ -1163,13 +1232,40 @@ impl RegistryClient {
             404 => return Err(Fail::new(FailKind::NotFound, &call.ctx, error_detail(resp)).into()),
             _ => return Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
         };
-        let size = header(&resp, "content-length").and_then(|v| v.trim().parse().ok());
+        let size = declared_length(&resp);
+        let clock = match resumed {
+            Some(c) => c,
+            None => {
+                let (start, at) = deadline::extend(&d, size.unwrap_or(0));
+                BlobClock {
+                    start,
+                    total: size.map(|n| start_at + n),
+                    at: size.and(at),
+                    timed_out: false,
+                }
+            }
+        };
+        {
+            let mut clocks = lock(&self.inner.blob_clocks);
+            // the map holds blobs being downloaded; forget the oldest when it grows
+            if clocks.len() >= 4096 {
+                clocks.clear();
+            }
+            clocks.insert(key.clone(), clock);
+        }
         Ok((
             BlobReader {
                 inner: resp.into_body().into_reader(),
                 size,
+                ctx: format!("{repo}: GET blob {digest}"),
+                clock,
+                deadlines: d,
+                offset: start_at,
+                read: 0,
+                key,
+                clocks: self.inner.blob_clocks.clone(),
             },
-            start,
+            start_at,
         ))
     }
 
@@ -1242,11 +1338,16 @@ impl RegistryClient {
         let content_type = header(&resp, "content-type");
         let header_digest = header(&resp, "docker-content-digest");
         let mut bytes = Vec::new();
+        // the body may take `base + its length / min_rate` from the request's start
+        // (the cap when no length is announced)
+        let want = declared_length(&resp).unwrap_or(MAX_MANIFEST);
+        let d = self.opts().deadlines;
+        let (started, at) = deadline::extend(&d, want);
         resp.into_body()
             .into_reader()
             .take(MAX_MANIFEST + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::Registry(format!("{ctx}: {e}")))?;
+            .map_err(|e| body_error(ctx, e, at, started, want, bytes.len() as u64, d))?;
         if bytes.len() as u64 > MAX_MANIFEST {
             return Err(Error::Registry(format!(
                 "{ctx}: manifest is over the {MAX_MANIFEST}-byte limit"
@@ -1434,12 +1535,15 @@ impl RegistryClient {
                 _ => return Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
             }
             let next = header(&resp, "link").and_then(|l| u::link_next(&l).map(str::to_owned));
+            let d = self.opts().deadlines;
+            let want = declared_length(&resp).unwrap_or(MAX_TAG_PAGE);
+            let (started, at) = deadline::extend(&d, want);
             let mut b = resp.into_body();
             let page: Page = b
                 .with_config()
                 .limit(MAX_TAG_PAGE)
                 .read_to_vec()
-                .map_err(|e| e.to_string())
+                .map_err(|e| timed_out_or(e.to_string(), at, started, want, d))
                 .and_then(|v| serde_json::from_slice(&v).map_err(|e| e.to_string()))
                 .map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
             tags.extend(page.tags.unwrap_or_default());
@@ -1507,12 +1611,21 @@ impl RegistryClient {
                 _ => return Err(Fail::new(FailKind::Other, &call.ctx, error_detail(resp)).into()),
             }
             let next = header(&resp, "link").and_then(|l| u::link_next(&l).map(str::to_owned));
+            let d = self.opts().deadlines;
+            let want = declared_length(&resp).unwrap_or(MAX_MANIFEST);
+            let (started, at) = deadline::extend(&d, want);
             let mut b = resp.into_body();
             let bytes = b
                 .with_config()
                 .limit(MAX_MANIFEST)
                 .read_to_vec()
-                .map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
+                .map_err(|e| {
+                    Error::Registry(format!(
+                        "{}: {}",
+                        call.ctx,
+                        timed_out_or(e.to_string(), at, started, want, d)
+                    ))
+                })?;
             let idx =
                 parse_index(&bytes).map_err(|e| Error::Registry(format!("{}: {e}", call.ctx)))?;
             listed.extend(idx.into_iter().filter(keep));
@@ -1592,10 +1705,47 @@ impl RegistryClient {
     }
 }
 
-/// A blob being downloaded.
+/// A blob being downloaded. Each read runs under the download's deadline; past it,
+/// the read fails with one line naming the registry, repository and blob.
 pub struct BlobReader {
     inner: ureq::BodyReader<'static>,
     size: Option<u64>,
+    /// `HOST/REPO: GET blob DIGEST`.
+    ctx: String,
+    clock: BlobClock,
+    deadlines: Deadlines,
+    /// Bytes of the blob before this stream (a ranged resume), and read from it.
+    offset: u64,
+    read: u64,
+    key: (String, String, String),
+    clocks: Arc<Mutex<BlobClocks>>,
+}
+
+/// The deadline of one blob's download, shared by the ranged requests that resume
+/// it: a resume does not restart the clock.
+#[derive(Clone, Copy, Debug)]
+struct BlobClock {
+    start: Instant,
+    /// The blob's size as far as known (`offset + Content-Length`).
+    total: Option<u64>,
+    at: Option<Instant>,
+    /// The download ran out of time: this client does not ask for the blob again.
+    timed_out: bool,
+}
+
+/// Blob clocks by (registry, repository, digest).
+type BlobClocks = HashMap<(String, String, String), BlobClock>;
+
+impl BlobReader {
+    fn deadline(&self) -> Option<Instant> {
+        match self.clock.total {
+            Some(_) => self.clock.at,
+            // no length announced: the bytes so far must keep up with min_rate
+            None => self
+                .deadlines
+                .at(self.clock.start, self.offset + self.read + 1),
+        }
+    }
 }
 
 impl BlobReader {
@@ -1607,7 +1757,83 @@ impl BlobReader {
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
+        let at = self.deadline();
+        if deadline::passed(at) {
+            return Err(self.timed_out());
+        }
+        match deadline::under(at, || self.inner.read(buf)) {
+            Ok(n) => {
+                self.read += n as u64;
+                Ok(n)
+            }
+            Err(_) if deadline::passed(at) => Err(self.timed_out()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl BlobReader {
+    fn timed_out(&self) -> io::Error {
+        if let Some(c) = lock(&self.clocks).get_mut(&self.key) {
+            c.timed_out = true;
+        }
+        let t = TimedOut {
+            elapsed: self.clock.start.elapsed(),
+            bytes: self.clock.total.unwrap_or(self.offset + self.read),
+            deadlines: self.deadlines,
+            got: Some(self.offset + self.read),
+        };
+        io::Error::new(io::ErrorKind::TimedOut, format!("{}: {t}", self.ctx))
+    }
+}
+
+/// The `Content-Length` of an answer.
+fn declared_length(resp: &Response<Body>) -> Option<u64> {
+    header(resp, "content-length").and_then(|v| v.trim().parse().ok())
+}
+
+/// `detail`, or the deadline's message if the deadline `at` has passed.
+fn timed_out_or(
+    detail: String,
+    at: Option<Instant>,
+    started: Instant,
+    want: u64,
+    d: Deadlines,
+) -> String {
+    if deadline::passed(at) {
+        TimedOut {
+            elapsed: started.elapsed(),
+            bytes: want,
+            deadlines: d,
+            got: None,
+        }
+        .to_string()
+    } else {
+        detail
+    }
+}
+
+/// A body read that failed: the deadline's message (`got` of `want` bytes) if it
+/// passed, else the error.
+fn body_error(
+    ctx: &str,
+    e: io::Error,
+    at: Option<Instant>,
+    started: Instant,
+    want: u64,
+    got: u64,
+    d: Deadlines,
+) -> Error {
+    if deadline::passed(at) {
+        let t = TimedOut {
+            elapsed: started.elapsed(),
+            bytes: want,
+            deadlines: d,
+            got: Some(got),
+        };
+        Error::Registry(format!("{ctx}: {t}"))
+    } else {
+        Error::Registry(format!("{ctx}: {e}"))
     }
 }
 

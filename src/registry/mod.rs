@@ -15,6 +15,7 @@
 mod auth;
 mod client;
 mod credentials;
+mod deadline;
 mod retry;
 mod tls;
 mod upload;
@@ -29,6 +30,7 @@ pub use client::{
     Repository, RequestStats,
 };
 pub use credentials::{CredentialSource, default_auth_files};
+pub use deadline::Deadlines;
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use upload::{BlobPush, PushBlob, Pushed, ReadSeek, UploadSession};
 pub use url::{is_loopback, url_authority};
@@ -55,6 +57,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Longest stall of one read or write on a connection.
     pub io_timeout: Duration,
+    /// The deadline of each request, scaled to the bytes it moves (`--transfer-timeout`,
+    /// `--min-rate`).
+    pub deadlines: Deadlines,
     /// Retries on connection errors, 5xx and 429.
     pub retry: RetryPolicy,
     /// Blobs up to this size go up in one PUT; larger ones in PATCH chunks.
@@ -76,6 +81,7 @@ impl Default for Options {
             user_agent: format!("airsign/{}", env!("CARGO_PKG_VERSION")),
             connect_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(120),
+            deadlines: Deadlines::default(),
             retry: RetryPolicy::default(),
             monolithic_threshold: 16 * 1024 * 1024,
             chunk_size: 32 * 1024 * 1024,

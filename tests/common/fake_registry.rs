@@ -54,6 +54,14 @@ pub enum Body {
     /// A chunked body that never ends (stops when the client goes away, or after
     /// [`ENDLESS_CAP`] bytes so a broken client cannot hang the test forever).
     Endless,
+    /// These bytes announced in full, sent `chunk` bytes at a time with a pause of
+    /// `every` before each: a trickle (1 byte every few seconds), or a slow but
+    /// steady link. Stops when the client goes away.
+    Trickle {
+        bytes: Vec<u8>,
+        chunk: usize,
+        every: std::time::Duration,
+    },
 }
 
 /// The most an [`Body::Endless`] reply writes.
@@ -363,7 +371,9 @@ fn write_reply(
         head += &format!("{k}: {v}\r\n");
     }
     match &reply.body {
-        Body::Bytes(b) | Body::Cut { bytes: b, .. } if !has_length => {
+        Body::Bytes(b) | Body::Cut { bytes: b, .. } | Body::Trickle { bytes: b, .. }
+            if !has_length =>
+        {
             head += &format!("Content-Length: {}\r\n", b.len());
         }
         Body::Endless => head += "Transfer-Encoding: chunked\r\n",
@@ -377,6 +387,18 @@ fn write_reply(
     match reply.body {
         Body::Bytes(b) | Body::UntilClose(b) => out.write_all(&b)?,
         Body::Cut { bytes, after } => out.write_all(&bytes[..after.min(bytes.len())])?,
+        Body::Trickle {
+            bytes,
+            chunk,
+            every,
+        } => {
+            out.flush()?;
+            for part in bytes.chunks(chunk.max(1)) {
+                std::thread::sleep(every);
+                out.write_all(part)?;
+                out.flush()?;
+            }
+        }
         Body::Endless => {
             let chunk = vec![b' '; 64 * 1024];
             let framed = [

@@ -29,6 +29,11 @@ pub enum Mode {
     Tls,
     /// HTTPS and basic auth.
     TlsBasicAuth,
+    /// HTTPS with a self-signed certificate that is its own CA, made the way docker's
+    /// docs show (`openssl req -x509 -newkey rsa -subj /CN=127.0.0.1 -addext
+    /// subjectAltName=IP:127.0.0.1`: OpenSSL's defaults give it `basicConstraints
+    /// CA:TRUE`). [`Registry::ca_cert`] is that certificate itself. No auth.
+    TlsSelfSigned,
     /// Plain HTTP with Bearer token auth: the registry's `auth: token` mode trusts a
     /// self-signed P-256 certificate whose key signs the JWTs of a small token server
     /// in the test (plain HTTP on loopback), which grants every scope asked to the
@@ -40,7 +45,7 @@ impl Mode {
     pub const ALL: [Mode; 4] = [Mode::Plain, Mode::BasicAuth, Mode::Tls, Mode::TlsBasicAuth];
 
     pub fn tls(self) -> bool {
-        matches!(self, Mode::Tls | Mode::TlsBasicAuth)
+        matches!(self, Mode::Tls | Mode::TlsBasicAuth | Mode::TlsSelfSigned)
     }
 
     /// htpasswd basic auth.
@@ -100,7 +105,11 @@ impl Registry {
         }
         if mode.tls() {
             let openssl = require(Tool::Openssl)?;
-            make_certs(&openssl, dir.path());
+            if mode == Mode::TlsSelfSigned {
+                make_self_signed(&openssl, dir.path());
+            } else {
+                make_certs(&openssl, dir.path());
+            }
             // Readiness over TLS is checked with curl, which also proves the CA works.
             find_curl()?;
         }
@@ -267,7 +276,8 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    /// The private CA's certificate (PEM), in the TLS modes.
+    /// The private CA's certificate (PEM), in the TLS modes; in
+    /// [`Mode::TlsSelfSigned`] the server's own certificate (a copy of it).
     pub fn ca_cert(&self) -> Option<PathBuf> {
         self.mode.tls().then(|| self.dir.path().join("tls/ca.crt"))
     }
@@ -515,6 +525,36 @@ fn make_certs(openssl: &Path, dir: &Path) {
             .arg(t.join("server.crt")),
     );
     std::fs::copy(t.join("ca.crt"), t.join("certs.d/ca.crt")).expect("certs.d/ca.crt");
+}
+
+/// A self-signed server certificate for IP:127.0.0.1 as docker's docs make it
+/// (`openssl req -x509 -newkey rsa:… -subj /CN=127.0.0.1 -addext
+/// subjectAltName=IP:127.0.0.1`), in DIR/tls/server.{crt,key}; DIR/tls/ca.crt and
+/// DIR/tls/certs.d/ca.crt are copies of the certificate (it is its own CA).
+fn make_self_signed(openssl: &Path, dir: &Path) {
+    let t = dir.join("tls");
+    std::fs::create_dir_all(t.join("certs.d")).expect("tls dir");
+    self_signed_cert(openssl, &t.join("server.crt"), &t.join("server.key"));
+    std::fs::copy(t.join("server.crt"), t.join("ca.crt")).expect("ca.crt");
+    std::fs::copy(t.join("server.crt"), t.join("certs.d/ca.crt")).expect("certs.d/ca.crt");
+}
+
+/// `openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=127.0.0.1 -addext
+/// subjectAltName=IP:127.0.0.1`: a self-signed end-entity certificate with a new key
+/// (OpenSSL's default extensions mark it `CA:TRUE`), written to `crt` and `key`.
+pub fn self_signed_cert(openssl: &Path, crt: &Path, key: &Path) {
+    tool_ok(
+        Command::new(openssl)
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
+            ])
+            .args(["-subj", "/CN=127.0.0.1"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(crt),
+    );
 }
 
 fn tool_ok(cmd: &mut Command) {
