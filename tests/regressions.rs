@@ -13,6 +13,9 @@ use tempfile::TempDir;
 
 const REPO: &str = "registry.example.com/team/app";
 
+/// Something a test does to a file or a directory.
+type Damage = fn(&Path);
+
 fn store_cmd(store: &Path, args: &[&str]) -> std::process::Command {
     let mut c = airsign(["--store".as_ref(), store.as_os_str()]);
     c.args(args);
@@ -346,7 +349,7 @@ fn sign_verify_and_sync_dry_run_refuse_a_damaged_image() {
     let config = store.blob_path(manifest["config"]["digest"].as_str().unwrap());
     let reg = Registry::start(Mode::Plain);
 
-    let damages: [(&str, &Path, fn(&Path)); 3] = [
+    let damages: [(&str, &Path, Damage); 3] = [
         ("a corrupt layer", &layer, |p: &Path| {
             let mut b = fs::read(p).unwrap();
             b[0] ^= 1;
@@ -493,7 +496,7 @@ fn store_init_on_a_broken_store_says_so() {
     let out = run(&mut store_cmd(&store, &["store", "init"]));
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already there: 0 entries"));
-    let breakages: [(&str, fn(&Path)); 4] = [
+    let breakages: [(&str, Damage); 4] = [
         ("no index.json", |s| {
             fs::remove_file(s.join("index.json")).unwrap()
         }),

@@ -172,6 +172,7 @@ mod tests {
                 layout: &layout,
                 dir,
                 label: "test".into(),
+                scan_referrers: false,
             };
             let mut s = BlobStream::new(&source, &d, bytes.len() as u64, ProgressBar::hidden());
             let mut four = [0u8; 4];
@@ -189,6 +190,7 @@ mod tests {
             layout: &layout,
             dir: None,
             label: "test".into(),
+            scan_referrers: false,
         };
         let mut s = BlobStream::new(&source, &d, 12, ProgressBar::hidden());
         assert!(s.read(&mut [0u8; 4]).is_err());
