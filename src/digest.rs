@@ -145,11 +145,22 @@ impl serde::Serialize for Digest {
     }
 }
 
-/// Keeps error messages one line and free of control characters, whatever the input.
+/// Keeps error messages one line and free of control characters, whatever the input;
+/// for a value quoted in a message (a name, a media type): at most 80 characters.
 pub(crate) fn printable(s: &str) -> String {
-    const MAX: usize = 80;
-    let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
-    if s.chars().count() > MAX {
+    printable_max(s, 80)
+}
+
+/// [`printable`] for the cause of an error (a TLS or HTTP library's message, a
+/// registry's error list): kept whole up to 2000 characters, so the reason is never
+/// cut in the middle — only a hostile, endless one is.
+pub(crate) fn printable_cause(s: &str) -> String {
+    printable_max(s, 2000)
+}
+
+fn printable_max(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).flat_map(char::escape_debug).collect();
+    if s.chars().count() > max {
         out.push('…');
     }
     out

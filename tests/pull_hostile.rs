@@ -1172,3 +1172,26 @@ fn deadline_knobs_out_of_range_are_usage_errors_before_any_request() {
     }
     assert!(fake.seen().is_empty(), "{:?}", fake.seen());
 }
+
+/// Regression: the cause of an error (a registry's error list, a TLS library's
+/// message) was cut at 80 characters with "…", losing the reason.
+#[test]
+fn regression_an_error_cause_is_not_cut() {
+    let fake = FakeRegistry::start();
+    let long = "blob unknown to registry: the manifest references sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef which this repository does not hold";
+    let body = format!(r#"{{"errors":[{{"code":"MANIFEST_BLOB_UNKNOWN","message":"{long}"}}]}}"#);
+    fake.route(
+        "GET",
+        &format!("/v2/{REPO}/manifests/v1"),
+        Reply::new(400, body.as_bytes()),
+    );
+    fake.route(
+        "HEAD",
+        &format!("/v2/{REPO}/manifests/v1"),
+        Reply::new(400, b""),
+    );
+    let bed = Bed::new();
+    let err = refused(&bed, &reference(&fake, "v1"), &[]);
+    assert!(err.contains(long), "the cause was cut: {err}");
+    assert!(!err.contains('…'), "{err}");
+}

@@ -23,7 +23,7 @@ use super::retry::parse_retry_after;
 use super::tls::{TlsConnector, certificate_refusal, client_config};
 use super::url::{self as u, is_loopback};
 use super::{Deadlines, Options};
-use crate::digest::{Digest, HashingWriter, printable};
+use crate::digest::{Digest, HashingWriter, printable, printable_cause};
 use crate::reference::{DOCKER_HUB, Reference, validate_tag};
 use crate::store::descriptor::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, OCI_INDEX, OCI_MANIFEST,
@@ -285,7 +285,7 @@ impl fmt::Display for TErr {
         match self {
             TErr::Ureq(e) => match certificate_refusal(e) {
                 Some(c) => f.write_str(&c),
-                None => write!(f, "{}", printable(&e.to_string())),
+                None => write!(f, "{}", printable_cause(&e.to_string())),
             },
             TErr::Policy(s) => f.write_str(s),
             TErr::ShortSource(n) => write!(f, "the source ended early, {n} bytes short"),
@@ -422,7 +422,7 @@ pub(crate) fn error_detail(resp: Response<Body>) -> String {
             out = format!("{out}: {}", parts.join("; "));
         }
     }
-    printable(out.trim_end())
+    printable_cause(out.trim_end())
 }
 
 impl RegistryClient {
@@ -853,7 +853,7 @@ impl RegistryClient {
                     (ra, error_detail(resp))
                 }
                 Ok(resp) => break resp,
-                Err(TErr::Ureq(e)) if transient(&e) => (None, printable(&e.to_string())),
+                Err(TErr::Ureq(e)) if transient(&e) => (None, printable_cause(&e.to_string())),
                 Err(e) => {
                     return Err(Fail::new(
                         FailKind::Auth,
@@ -959,7 +959,7 @@ impl RegistryClient {
                 call.follow,
             );
             let (retry_after, detail) = match r {
-                Err(TErr::Ureq(e)) if transient(&e) => (None, printable(&e.to_string())),
+                Err(TErr::Ureq(e)) if transient(&e) => (None, printable_cause(&e.to_string())),
                 // the deadline was the budget for this request: no second one
                 Err(e @ TErr::Deadline(_)) => {
                     return Err(Fail::new(FailKind::TimedOut, &call.ctx, e));
@@ -1919,7 +1919,7 @@ fn parse_index(bytes: &[u8]) -> std::result::Result<Vec<Descriptor>, String> {
     }
     serde_json::from_slice::<Idx>(bytes)
         .map(|i| i.manifests)
-        .map_err(|e| format!("not a referrers index: {}", printable(&e.to_string())))
+        .map_err(|e| format!("not a referrers index: {}", printable_cause(&e.to_string())))
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use ureq::unversioned::transport::{
 };
 
 use super::Options;
-use crate::digest::printable;
+use crate::digest::printable_cause;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -369,10 +369,10 @@ pub(crate) fn certificate_refusal(e: &ureq::Error) -> Option<String> {
                 "the server presents a CA certificate as its own (self-signed?), not one \
                  given; {GIVE}"
             ),
-            Some(w) => printable(&format!("{w:?}")),
-            None => printable(&o.0.to_string()),
+            Some(w) => printable_cause(&format!("{w:?}")),
+            None => printable_cause(&o.0.to_string()),
         },
-        other => printable(&format!("{other:?}")),
+        other => printable_cause(&format!("{other:?}")),
     };
     Some(format!("TLS certificate refused: {why}"))
 }
