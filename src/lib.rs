@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod cleanup;
 pub mod cli;
 pub mod digest;
 pub mod error;

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 fn main() {
+    airsign::cleanup::install();
     let code = match airsign::cli::run() {
         Ok(code) => code,
         Err(err) => {
@@ -9,5 +10,6 @@ fn main() {
             err.exit_code()
         }
     };
+    airsign::cleanup::at_exit();
     std::process::exit(code);
 }

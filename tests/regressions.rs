@@ -581,3 +581,123 @@ fn ls_counts_bundles_notation_signatures_and_platform_signatures() {
         "{human}"
     );
 }
+
+/// Every regular file under `dir` (none if it does not exist).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect()
+}
+
+/// Starts `cmd`, waits until `started` says its temp files exist, sends `signal`,
+/// and returns its exit code and stderr. Fails if it ends before being caught.
+fn interrupt(
+    mut cmd: std::process::Command,
+    started: &dyn Fn() -> bool,
+    signal: &str,
+) -> (Option<i32>, String) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it ended before it could be interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temp file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let st = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (in_time, out) = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let in_time = child.try_wait().unwrap().is_some();
+        if !in_time {
+            child.kill().unwrap();
+        }
+        (in_time, child.wait_with_output().unwrap())
+    };
+    assert!(in_time, "still running 30 s after {signal}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM in the middle of an import or an export left its temp
+/// files behind (staged blobs, a half-written archive).
+#[test]
+fn an_interrupted_import_or_export_removes_its_temp_files_and_says_so() {
+    let tmp = TempDir::new().unwrap();
+    let store = new_store(&tmp);
+    big_image_layout(&tmp.path().join("src"), 512 << 20, 9);
+    let src = format!("oci:{}", tmp.path().join("src").display());
+    let before = snapshot(&store);
+    let staging = store.join(".airsign/tmp");
+    let (code, err) = interrupt(
+        store_cmd(&store, &["import", &src, "--repository", REPO]),
+        &|| !files_under(&staging).is_empty(),
+        "INT",
+    );
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT: removed"), "{err}");
+    assert_eq!(files_under(&staging), Vec::<PathBuf>::new());
+    let mut after = snapshot(&store);
+    after.retain(|p, _| !p.starts_with(".airsign"));
+    let mut was = before;
+    was.retain(|p, _| !p.starts_with(".airsign"));
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        was.keys().collect::<Vec<_>>()
+    );
+    ok(&mut store_cmd(&store, &["fsck"]));
+
+    // an export to an archive, stopped by SIGTERM: no FILE.tmp-…, no FILE
+    ok(&mut store_cmd(
+        &store,
+        &["import", &src, "--repository", REPO],
+    ));
+    let out_dir = tmp.path().join("usb");
+    fs::create_dir(&out_dir).unwrap();
+    let archive = out_dir.join("carry.tar");
+    let (code, err) = interrupt(
+        store_cmd(
+            &store,
+            &[
+                "export",
+                "--all",
+                "--to",
+                &format!("oci-archive:{}", archive.display()),
+            ],
+        ),
+        &|| fs::read_dir(&out_dir).unwrap().next().is_some(),
+        "TERM",
+    );
+    assert_eq!(code, Some(143), "{err}");
+    assert!(err.contains("interrupted by SIGTERM: removed"), "{err}");
+    assert_eq!(
+        fs::read_dir(&out_dir).unwrap().count(),
+        0,
+        "left in the output directory"
+    );
+    assert_eq!(files_under(&staging), Vec::<PathBuf>::new());
+}

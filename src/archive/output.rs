@@ -45,6 +45,8 @@ pub struct Output {
     /// Final names this output has created (undone if the commit fails midway).
     placed: Vec<PathBuf>,
     committed: bool,
+    /// The temp parts, registered for removal on SIGINT/SIGTERM.
+    _guards: Vec<crate::cleanup::Guard>,
 }
 
 impl Output {
@@ -96,6 +98,7 @@ impl Output {
             unadvised: 0,
             placed: Vec::new(),
             committed: false,
+            _guards: Vec::new(),
         };
         // The first file now, so an unwritable destination fails before any reading.
         out.next_part()
@@ -125,6 +128,7 @@ impl Output {
             Some(_) => suffixed(&self.dest, &format!(".{i:03}")),
         };
         let tmp = suffixed(&final_path, &self.tag);
+        self._guards.push(crate::cleanup::register(&tmp));
         let f = OpenOptions::new()
             .write(true)
             .create_new(true)

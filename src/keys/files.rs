@@ -22,6 +22,7 @@ pub struct StagedFile {
     temp: PathBuf,
     dest: PathBuf,
     committed: bool,
+    _guard: crate::cleanup::Guard,
 }
 
 impl StagedFile {
@@ -35,6 +36,7 @@ impl StagedFile {
         temp_name.push(name);
         temp_name.push(format!(".tmp-{}-{random:08x}", std::process::id()));
         let temp = dest.with_file_name(temp_name);
+        let guard = crate::cleanup::register(&temp);
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -45,6 +47,7 @@ impl StagedFile {
             temp,
             dest: dest.to_path_buf(),
             committed: false,
+            _guard: guard,
         };
         file.write_all(contents)
             .and_then(|()| file.sync_all())

@@ -919,8 +919,9 @@ fn copy_verified(
     Ok(())
 }
 
-/// A temp directory beside the destination, removed unless kept.
-struct TempDir(PathBuf, bool);
+/// A temp directory beside the destination, removed unless kept (and on SIGINT or
+/// SIGTERM, by [`crate::cleanup`]).
+struct TempDir(PathBuf, bool, #[allow(dead_code)] crate::cleanup::Guard);
 
 impl TempDir {
     fn create(dest: &Path) -> Result<TempDir> {
@@ -934,8 +935,9 @@ impl TempDir {
                     .map_or(0, |d| d.as_nanos())
             ),
         );
+        let guard = crate::cleanup::register(&path);
         fs::create_dir(&path).map_err(|e| Error::io_path("creating", &path, e))?;
-        Ok(TempDir(path, false))
+        Ok(TempDir(path, false, guard))
     }
 
     fn keep(mut self) {

@@ -70,12 +70,13 @@ pub fn image_in(layout: &Layout, reference: Option<&str>) -> String {
 }
 
 /// A working directory removed when dropped, whatever happened.
-struct WorkDir(PathBuf);
+struct WorkDir(PathBuf, #[allow(dead_code)] crate::cleanup::Guard);
 
 impl WorkDir {
     fn new(path: PathBuf) -> Result<WorkDir> {
+        let guard = crate::cleanup::register(&path);
         std::fs::create_dir(&path).map_err(|e| Error::io_path("creating", &path, e))?;
-        Ok(WorkDir(path))
+        Ok(WorkDir(path, guard))
     }
 }
 

@@ -68,7 +68,8 @@ fn reachable(layout: &Layout) -> Result<HashSet<Digest>> {
 }
 
 fn remove_stale_temps(layout: &Layout) {
-    remove_stale_in(&layout.root().join(".airsign").join("tmp"), 1);
+    // tmp/<process>/<file> and tmp/<process>/w-…/<file> (bulk writes)
+    remove_stale_in(&layout.root().join(".airsign").join("tmp"), 2);
 }
 
 /// Removes temp files older than [`STALE_TEMP`] in `dir` and, `depth` levels down,
@@ -83,6 +84,13 @@ fn remove_stale_in(dir: &std::path::Path, depth: usize) {
         if meta.is_dir() {
             if depth > 0 {
                 remove_stale_in(&e.path(), depth - 1);
+                // a crashed run's directory, emptied and old: gone too
+                let old = meta
+                    .modified()
+                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP);
+                if old {
+                    let _ = fs::remove_dir(e.path());
+                }
             }
             continue;
         }

@@ -304,9 +304,18 @@ impl Layout {
         f()
     }
 
+    /// This process's own staging directory, `.airsign/tmp/<pid>-<start>`: every
+    /// temp file of this process in this layout is in it, so an interrupted run's
+    /// leftovers are one directory ([`crate::cleanup`] removes it on SIGINT/SIGTERM
+    /// and at exit; `gc` removes a crashed run's after a day).
     fn tmp_dir(&self) -> Result<PathBuf> {
-        let dir = self.root.join(PRIVATE_DIR).join("tmp");
-        fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
+        static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let tag = TAG.get_or_init(|| format!("{}-{}", std::process::id(), nanos()));
+        let dir = self.root.join(PRIVATE_DIR).join("tmp").join(tag);
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
+            crate::cleanup::register_for_process(&dir);
+        }
         Ok(dir)
     }
 
