@@ -874,15 +874,20 @@ fn crane_pulled_untagged_layout_named_on_import_keeps_its_digest() {
     assert_eq!(index["manifests"][0]["digest"], digest.as_str());
     assert!(index["manifests"][0]["annotations"].is_null(), "{index}");
 
-    // a bare repository cannot name an untagged image: refused, with the way out
-    let bed = Bed::new();
-    let err = fails(&mut bed.cmd(&[
-        "import",
+    // a bare repository names the untagged image by its digest, and so it goes
+    let by_digest = Trip::import(
         &format!("oci:{}", s(&layout)),
-        "--repository",
-        "mirror.example.com/crane/multi",
-    ]));
-    assert!(err.contains("--repository REGISTRY/REPO:TAG"), "{err}");
+        &["--repository", "mirror.example.com/crane/bydigest"],
+    );
+    by_digest.sync_to(&dst);
+    assert_eq!(
+        crane_digest(
+            &crane,
+            &home,
+            &format!("{}/crane/bydigest@{digest}", dst.host())
+        ),
+        digest
+    );
 
     let trip = Trip::import(
         &format!("oci:{}", s(&layout)),

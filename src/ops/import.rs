@@ -567,21 +567,6 @@ fn name_all(
              name one (airsign import SRC REF) or pass --repository REPO"
         )));
     }
-    let unnamed_images = selected
-        .iter()
-        .filter(|(d, n)| {
-            matches!(n, EntryName::Unnamed(_))
-                && artifact_subject(n, &all).is_none()
-                && !is_artifact(d)
-        })
-        .count();
-    if unnamed_images > 1 {
-        return Err(Error::Usage(format!(
-            "{location} holds {unnamed_images} unnamed images; import them one at a time \
-             (airsign import SRC DIGEST --repository REPO:TAG)"
-        )));
-    }
-
     // Images first: their repository names their artifacts.
     let mut out: Vec<Planned> = Vec::new();
     let mut repo_of: HashMap<Digest, String> = HashMap::new();
@@ -685,11 +670,8 @@ fn image_name(
     match name {
         EntryName::Full(r) => match r.tag() {
             Some(tag) => Ok(format!("{}:{tag}", r.name())),
-            // Found by digest below an index: the store names images by tag.
-            None => Err(Error::Usage(format!(
-                "{r} has no tag; import the tagged image it belongs to, or pass \
-                 --repository REPO:TAG"
-            ))),
+            // named by digest (or found by digest below an index): `REPO@sha256:…`
+            None => Ok(r.at_digest(&desc.digest).to_string()),
         },
         EntryName::Tag(t) => match repo {
             Some(r) => {
@@ -703,11 +685,16 @@ fn image_name(
                 desc.digest
             ))),
         },
-        EntryName::Unnamed(_) => Err(Error::Usage(format!(
-            "{location}: image {} has no name (a cosign save layout, or an untagged image); \
-             pass --repository REGISTRY/REPO:TAG to name it",
-            desc.digest
-        ))),
+        // an untagged image: named by its digest in the repository given
+        EntryName::Unnamed(_) => match repo {
+            Some(r) => Ok(format!("{}@{}", r.name, desc.digest)),
+            None => Err(Error::Usage(format!(
+                "{location}: image {} has no name (a cosign save layout, or an untagged \
+                 image); pass --repository REGISTRY/REPO (it is then named \
+                 REPO@sha256:…) or REGISTRY/REPO:TAG",
+                desc.digest
+            ))),
+        },
     }
 }
 

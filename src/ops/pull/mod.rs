@@ -239,22 +239,26 @@ fn distinct(wanted: Vec<Wanted>) -> Result<Vec<Wanted>> {
 struct Wanted {
     reference: Reference,
     /// `registry/path:tag`: a tag names the entry even when a digest is given
-    /// (`REPO:TAG@sha256:…` fetches by digest).
+    /// (`REPO:TAG@sha256:…` fetches by digest); without a tag, `REPO@sha256:…` (the
+    /// digest of what is stored: with `--platform`, the platform's manifest).
     entry: String,
+    /// Named by its digest alone (no tag).
+    by_digest: bool,
 }
 
 impl Wanted {
     fn parse(arg: &str) -> Result<Wanted> {
         let s = arg.strip_prefix("docker://").unwrap_or(arg);
         let reference = Reference::parse(s)?;
-        let Some(tag) = reference.tag() else {
-            return Err(Error::Usage(format!(
-                "{arg}: the store names images by tag; give one with the digest, \
-                 as REPO:TAG@sha256:… (the digest is what is fetched)"
-            )));
+        let (entry, by_digest) = match reference.tag() {
+            Some(tag) => (format!("{}:{tag}", reference.name()), false),
+            None => (reference.to_string(), true),
         };
-        let entry = format!("{}:{tag}", reference.name());
-        Ok(Wanted { reference, entry })
+        Ok(Wanted {
+            reference,
+            entry,
+            by_digest,
+        })
     }
 
     /// What the registry is asked for: the digest when there is one.
@@ -356,6 +360,13 @@ fn pull_one(
     r.warnings.extend(found.warnings);
     r.artifacts = found.reports;
 
+    // An image named by its digest alone is stored under the digest of what is kept.
+    let entry_name = if w.by_digest {
+        w.reference.at_digest(&entry_desc.digest).to_string()
+    } else {
+        w.entry.clone()
+    };
+    r.entry = Some(entry_name.clone());
     // Artifact entries were merged with what the store held when it was read; a
     // `sign` committing meanwhile must not lose its signatures to this write.
     let read_as: Vec<(String, Option<Digest>)> = found
@@ -364,7 +375,7 @@ fn pull_one(
         .map(|(n, _)| (n.clone(), catalog.named(n).map(|e| e.digest.clone())))
         .collect();
     let unchanged = catalog
-        .named(&w.entry)
+        .named(&entry_name)
         .is_some_and(|e| e.digest == entry_desc.digest && e.media_type == entry_desc.media_type)
         && found
             .entries
@@ -388,7 +399,7 @@ fn pull_one(
             )));
         }
     }
-    let mut entries = vec![(w.entry.clone(), entry_desc)];
+    let mut entries = vec![(entry_name, entry_desc)];
     entries.extend(found.entries);
     tx.commit(|idx| {
         for (name, was) in &read_as {

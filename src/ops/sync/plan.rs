@@ -208,9 +208,11 @@ fn dest_of(
     map: &[String],
 ) -> Result<(Repository, String, String)> {
     match name {
+        // an image named by its digest alone goes by digest (a manifest PUT to
+        // `sha256:…`, no tag)
         EntryName::Full(r) => Ok((
             destination(r, to, map)?,
-            r.tag().unwrap_or_default().to_owned(),
+            r.tag().map_or_else(|| d.digest.to_string(), str::to_owned),
             r.to_string(),
         )),
         EntryName::Tag(t) => {

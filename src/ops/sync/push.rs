@@ -302,6 +302,8 @@ impl<'a> Pusher<'a> {
         let mut r = ImageReport {
             source: unit.source.clone(),
             destination: match &unit.image {
+                // `REPO@sha256:…` for an image synced by digest
+                Some((tag, _)) if tag.parse::<Digest>().is_ok() => format!("{}@{tag}", unit.dest),
                 Some((tag, _)) => format!("{}:{tag}", unit.dest),
                 None => unit.dest.to_string(),
             },
