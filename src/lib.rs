@@ -1,22 +1,22 @@
 //! airsign: sign container images held in OCI image layouts, fully offline, in the
 //! formats cosign and skopeo read.
 //!
-//! Module arrows point one way:
-//! `cli → ops → {archive, signature, store, keys, payload} → {reference, digest, gojson}`.
+//! The workspace's crates make the arrows compile-enforced:
+//!
+//! ```text
+//! airsign (cli, ops) ──┬──▶ airsign-media (store, archive) ──┐
+//!                      ├──▶ airsign-registry ────────────────┼──▶ airsign-oci
+//!                      └──▶ airsign-cosign ───────────────────┘
+//! ```
+//!
+//! This crate is the commands; the modules of the crates below are re-exported
+//! here under the paths the commands (and the tests) use.
 #![forbid(unsafe_code)]
 
-pub mod archive;
-pub mod cleanup;
 pub mod cli;
-pub mod digest;
-pub mod error;
-pub mod gojson;
-pub mod keys;
 pub mod ops;
-pub mod payload;
-pub mod reference;
-pub mod registry;
-pub mod signature;
-pub mod store;
 
-pub use error::{Error, Result};
+pub use airsign_cosign::{gojson, keys, payload, signature};
+pub use airsign_media::{archive, store};
+pub use airsign_oci::{Error, Result, cleanup, digest, error, reference};
+pub use airsign_registry as registry;

@@ -472,11 +472,20 @@ fn cosign_save_dirs_import_with_their_signatures_and_verify() {
         .arg(format!("{}/demo/saved:v1", reg.host())));
     let src = format!("oci:{}", saved.display());
 
-    // Unnamed entries need a tag to be named by.
-    let before = snapshot(&bed.store);
-    let err = fails(&mut bed.cmd(&["import", &src, "--repository", "registry.example.com/saved"]));
-    assert!(err.contains("REPO:TAG"), "{err}");
-    assert_eq!(before, snapshot(&bed.store));
+    // Unnamed entries with a bare repository are named by their digest.
+    let by_digest = Bed::new();
+    ok(&mut by_digest.cmd(&["import", &src, "--repository", "registry.example.com/saved"]));
+    assert_eq!(
+        by_digest
+            .digest_of_ref(
+                &by_digest.store,
+                &format!("registry.example.com/saved@{SINGLE}")
+            )
+            .as_deref(),
+        Some(SINGLE),
+        "{:?}",
+        by_digest.ls(&by_digest.store)
+    );
 
     let out = ok(&mut bed.cmd(&[
         "import",

@@ -5,8 +5,8 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use super::sig_store::{NewSignature, append_signatures};
 use crate::keys;
-use crate::signature::attach::{NewSignature, append_signatures};
 use crate::signature::verify::{decode_base64_signature, parse_signature, verify_signature};
 use crate::signature::{CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, SigLayer};
 use crate::store::resolve::{Catalog, EntryName, artifact_name};

@@ -20,6 +20,7 @@ pub mod list;
 pub mod pull;
 pub mod registry_access;
 pub mod rewrite;
+pub mod sig_store;
 pub mod sign;
 pub mod store;
 pub mod sync;

@@ -10,11 +10,11 @@ use base64::Engine as _;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{DerSignature, SigningKey};
 
+use super::sig_store::{NewSignature, append_signatures};
 use crate::digest::Digest;
 use crate::keys;
 use crate::payload;
 use crate::reference::{Location, Reference};
-use crate::signature::attach::{NewSignature, append_signatures};
 use crate::signature::certs;
 use crate::signature::verify::verify_signature;
 use crate::signature::{

@@ -174,7 +174,7 @@ pub fn run(store: &Path, images: &[String], opts: &SyncOptions) -> Result<()> {
     hosts.sort_unstable();
     hosts.dedup();
     for h in hosts {
-        let _ = client.base_url(h, h);
+        client.probe(h);
     }
 
     let (multi, bars) = progress(units.len() as u64, opts.json);

@@ -7,7 +7,6 @@
 //! `docs/signatures.md`.
 
 pub mod artifact;
-pub mod attach;
 pub mod certs;
 pub mod identity;
 pub mod verify;

@@ -444,8 +444,15 @@ impl RegistryClient {
         })
     }
 
-    pub(crate) fn opts(&self) -> &Options {
+    pub fn opts(&self) -> &Options {
         &self.inner.opts
+    }
+
+    /// Finds out once how `host` is spoken to (for a loopback registry: HTTPS, or
+    /// plain HTTP if only that answers), before worker threads would each probe it.
+    /// A failure is left for the first real request to report.
+    pub fn probe(&self, host: &str) {
+        let _ = self.base_url(host, host);
     }
 
     /// Requests sent so far.

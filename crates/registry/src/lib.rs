@@ -11,6 +11,9 @@
 //! [`RegistryClient`] is `Send + Sync` and cheap to clone: sync runs it on a bounded
 //! thread pool, sharing connections (one pooled agent per host), credentials and
 //! tokens.
+#![forbid(unsafe_code)]
+
+pub(crate) use airsign_oci::{Error, Result, digest, reference, store};
 
 mod auth;
 mod client;

@@ -933,3 +933,29 @@ pub(crate) fn file_type_name(meta: &fs::Metadata) -> &'static str {
 
 /// The algorithms whose blob directories a layout may have.
 pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
+
+impl super::source::ReadLayout for Layout {
+    fn location(&self) -> &Path {
+        self.root()
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        Layout::read_index(self)
+    }
+
+    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
+        Layout::read_blob(self, desc, max)
+    }
+
+    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
+        Ok(Layout::open_blob(self, d)?.map(|(f, n)| (Box::new(f) as Box<dyn Read>, n)))
+    }
+
+    fn has_blob(&self, d: &Digest) -> Result<bool> {
+        Layout::has_blob(self, d)
+    }
+
+    fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
+        Layout::blob_list(self)
+    }
+}

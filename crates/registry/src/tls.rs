@@ -195,15 +195,17 @@ fn verify_pinned(
         .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
     ee.verify_is_valid_for_subject_name(server_name)
         .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::NotValidForName))?;
-    let parsed = crate::signature::certs::Cert::from_der(cert.as_ref().to_vec())
+    use x509_cert::der::Decode as _;
+    let parsed = x509_cert::Certificate::from_der(cert.as_ref())
         .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let validity = parsed.tbs_certificate().validity();
     let now = Duration::from_secs(now.as_secs());
-    if now < parsed.not_before() {
+    if now < validity.not_before.to_unix_duration() {
         return Err(rustls::Error::InvalidCertificate(
             CertificateError::NotValidYet,
         ));
     }
-    if now > parsed.not_after() {
+    if now > validity.not_after.to_unix_duration() {
         return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
     }
     Ok(())

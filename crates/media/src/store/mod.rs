@@ -1,4 +1,5 @@
-//! The store and every other OCI image layout airsign reads or writes.
+//! The store and every other OCI image layout airsign reads or writes (the formats
+//! themselves are `airsign_oci`'s, re-exported here under the same paths).
 //!
 //! - [`layout`]: the directory: blobs, `index.json`, crash-safe writes, the lock;
 //! - [`descriptor`]: descriptors and `index.json`, the one document airsign serialises;
@@ -10,15 +11,11 @@
 //! - [`fsck`]: checking a whole layout;
 //! - [`gc`]: removing blobs nothing refers to.
 
-pub mod descriptor;
+pub use airsign_oci::store::{descriptor, graph, manifest, referrers, resolve, source};
+
 pub mod fsck;
 pub mod gc;
-pub mod graph;
 pub mod layout;
-pub mod manifest;
-pub mod referrers;
-pub mod resolve;
-pub mod source;
 
 pub use descriptor::{Descriptor, Index, Kind};
 pub use layout::{Layout, Transaction};

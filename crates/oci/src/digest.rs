@@ -147,14 +147,14 @@ impl serde::Serialize for Digest {
 
 /// Keeps error messages one line and free of control characters, whatever the input;
 /// for a value quoted in a message (a name, a media type): at most 80 characters.
-pub(crate) fn printable(s: &str) -> String {
+pub fn printable(s: &str) -> String {
     printable_max(s, 80)
 }
 
 /// [`printable`] for the cause of an error (a TLS or HTTP library's message, a
 /// registry's error list): kept whole up to 2000 characters, so the reason is never
 /// cut in the middle — only a hostile, endless one is.
-pub(crate) fn printable_cause(s: &str) -> String {
+pub fn printable_cause(s: &str) -> String {
     printable_max(s, 2000)
 }
 

@@ -5,7 +5,6 @@ use std::io::Read;
 use std::path::Path;
 
 use super::descriptor::{Descriptor, Index};
-use super::layout::Layout;
 use crate::Result;
 use crate::digest::Digest;
 
@@ -42,32 +41,6 @@ pub trait ReadLayout: Sync {
             .read_to_end(&mut buf)
             .map_err(|e| crate::Error::io(format!("reading blob {d}"), e))?;
         Ok(buf)
-    }
-}
-
-impl ReadLayout for Layout {
-    fn location(&self) -> &Path {
-        self.root()
-    }
-
-    fn read_index(&self) -> Result<Index> {
-        Layout::read_index(self)
-    }
-
-    fn read_blob(&self, desc: &Descriptor, max: u64) -> Result<Vec<u8>> {
-        Layout::read_blob(self, desc, max)
-    }
-
-    fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
-        Ok(Layout::open_blob(self, d)?.map(|(f, n)| (Box::new(f) as Box<dyn Read>, n)))
-    }
-
-    fn has_blob(&self, d: &Digest) -> Result<bool> {
-        Layout::has_blob(self, d)
-    }
-
-    fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
-        Layout::blob_list(self)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{SigLayer, SignatureArtifact};
+use crate::signature::{SigLayer, SignatureArtifact};
 use crate::store::descriptor::OCI_MANIFEST;
 use crate::store::resolve::Catalog;
 use crate::store::{Descriptor, Layout};

@@ -1,0 +1,16 @@
+//! airsign-cosign: cosign's formats, byte for byte. Keys (the encrypted
+//! `SIGSTORE PRIVATE KEY` envelope, public keys, key references, passwords), the
+//! simple-signing payload, the `.sig` artifact (read, append, merge), signature and
+//! certificate verification and cosign's identity policy.
+//!
+//! Depends on `airsign-oci` only: it reads layouts through `ReadLayout`, and never
+//! writes a store or talks to a registry.
+#![forbid(unsafe_code)]
+
+pub use airsign_oci::{Error, Result};
+pub(crate) use airsign_oci::{cleanup, digest, store};
+
+pub mod gojson;
+pub mod keys;
+pub mod payload;
+pub mod signature;
