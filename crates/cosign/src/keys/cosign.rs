@@ -288,7 +288,10 @@ pub fn encrypt(
 mod tests {
     use super::*;
 
-    const LEGACY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/keys/cosign-legacy");
+    const LEGACY_DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/keys/cosign-legacy"
+    );
 
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!("{LEGACY_DIR}/{name}")).unwrap()

@@ -123,7 +123,10 @@ mod tests {
 
     #[test]
     fn the_public_key_of_a_fixture_matches_what_cosign_prints() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/keys/cosign-legacy");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/keys/cosign-legacy"
+        );
         let pem = std::fs::read(format!("{dir}/sigstore-label.key")).unwrap();
         let want = std::fs::read_to_string(format!("{dir}/sigstore-label.pub")).unwrap();
         let key = decrypt_private_key(&pem, b"hello").unwrap();
