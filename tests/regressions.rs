@@ -16,18 +16,6 @@ const REPO: &str = "registry.example.com/team/app";
 /// Something a test does to a file or a directory.
 type Damage = fn(&Path);
 
-fn store_cmd(store: &Path, args: &[&str]) -> std::process::Command {
-    let mut c = airsign(["--store".as_ref(), store.as_os_str()]);
-    c.args(args);
-    c
-}
-
-fn new_store(tmp: &TempDir) -> PathBuf {
-    let s = tmp.path().join("store");
-    ok(&mut store_cmd(&s, &["store", "init"]));
-    s
-}
-
 /// A referrer manifest (an SBOM-like artifact) whose subject is `subject`.
 fn referrer(l: &TestLayout, subject: &Value, seed: &str) -> Value {
     typed_referrer(l, subject, seed, "application/spdx+json")

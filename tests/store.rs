@@ -12,18 +12,6 @@ use tempfile::TempDir;
 
 const REPO: &str = "registry.example.com/team/app";
 
-fn store_cmd(store: &Path, args: &[&str]) -> std::process::Command {
-    let mut c = airsign(["--store".as_ref(), store.as_os_str()]);
-    c.args(args);
-    c
-}
-
-fn new_store(tmp: &TempDir) -> std::path::PathBuf {
-    let s = tmp.path().join("store");
-    ok(&mut store_cmd(&s, &["store", "init"]));
-    s
-}
-
 fn ls(store: &Path) -> Vec<Value> {
     serde_json::from_str(&ok(&mut store_cmd(store, &["ls", "--json"]))).unwrap()
 }

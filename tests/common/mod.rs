@@ -208,3 +208,17 @@ pub fn writes(report: &serde_json::Value) -> u64 {
         .map(|k| r[k].as_u64().unwrap())
         .sum()
 }
+
+/// `airsign --store STORE ARGS` (the store flag first, as a user types it).
+pub fn store_cmd(store: &Path, args: &[&str]) -> Command {
+    let mut c = airsign(["--store".as_ref(), store.as_os_str()]);
+    c.args(args);
+    c
+}
+
+/// A new, empty store `store` in `tmp`, made by `airsign store init`.
+pub fn new_store(tmp: &tempfile::TempDir) -> PathBuf {
+    let s = tmp.path().join("store");
+    ok(&mut store_cmd(&s, &["store", "init"]));
+    s
+}
