@@ -22,7 +22,7 @@ use crate::signature::{
 };
 use crate::store::manifest::{self, MAX_MANIFEST};
 use crate::store::resolve::{Catalog, EntryName, Found, Query, artifact_name, is_artifact};
-use crate::store::{Kind, Layout, ReadLayout};
+use crate::store::{Descriptor, Kind, Layout, ReadLayout};
 use crate::{Error, Result};
 
 /// Everything `sign` was asked to do.
@@ -116,9 +116,13 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         Some((_, t)) => t.extend(targets),
         None => groups.push((i, targets)),
     };
+    // each image's root, to check it whole before anything is signed
+    let mut roots: Vec<(usize, Descriptor, String)> = Vec::new();
     if opts.all {
         let i = catalogs.store_catalog(store)?;
-        let targets = all_targets(catalogs.catalog(i), opts)?;
+        let mut mine = Vec::new();
+        let targets = all_targets(catalogs.catalog(i), opts, &mut mine)?;
+        roots.extend(mine.into_iter().map(|(d, s)| (i, d, s)));
         add(&mut groups, i, targets);
     }
     // Images inside oci-archive tarballs: each archive is signed on a copy, then
@@ -147,7 +151,6 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         }
         return Ok(());
     }
-    let mut checked = std::collections::HashMap::new();
     for image in images {
         let (i, query) = catalogs.lookup(store, image, true)?;
         let catalog = catalogs.catalog(i);
@@ -161,15 +164,12 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                 found.descriptor.digest
             );
         }
-        let targets = expand(
-            catalog.layout(),
-            image,
-            &found,
-            opts,
-            checked.entry(i).or_default(),
-        )?;
+        let mut mine = Vec::new();
+        let targets = expand(catalog.layout(), image, &found, opts, &mut mine)?;
+        roots.extend(mine.into_iter().map(|(d, s)| (i, d, s)));
         add(&mut groups, i, targets);
     }
+    check_roots(&catalogs, &roots)?;
     for (_, targets) in &mut groups {
         let mut seen = std::collections::HashSet::new();
         targets.retain(|t| seen.insert(t.sig_name.clone()));
@@ -266,9 +266,12 @@ fn sign_in_archive(
 }
 
 /// Every image of the store (not its signature artifacts).
-fn all_targets(catalog: &Catalog<'_>, opts: &SignOptions) -> Result<Vec<Target>> {
+fn all_targets(
+    catalog: &Catalog<'_>,
+    opts: &SignOptions,
+    roots: &mut Vec<(Descriptor, String)>,
+) -> Result<Vec<Target>> {
     let mut out = Vec::new();
-    let mut checked = std::collections::HashSet::new();
     for (d, name) in catalog.entries() {
         if is_artifact(d) || d.kind() == Kind::Blob {
             continue;
@@ -278,13 +281,7 @@ fn all_targets(catalog: &Catalog<'_>, opts: &SignOptions) -> Result<Vec<Target>>
             name: Some(name.clone()),
         };
         let display = d.ref_name().unwrap_or("<unnamed>").to_owned();
-        out.extend(expand(
-            catalog.layout(),
-            &display,
-            &found,
-            opts,
-            &mut checked,
-        )?);
+        out.extend(expand(catalog.layout(), &display, &found, opts, roots)?);
     }
     Ok(out)
 }
@@ -313,17 +310,17 @@ fn sign_all(key: &SigningKey, payloads: &[Vec<u8>]) -> Vec<String> {
     })
 }
 
-/// The signing targets of one image (its platform manifests too with `-r`), after
-/// checking that the image is whole and intact: a signature vouches for content the
-/// store must really hold. `checked` keeps what this run already found good.
+/// The signing targets of one image (its platform manifests too with `-r`); its
+/// root goes to `roots`, to be checked whole and intact ([`check_roots`]) before
+/// anything is signed.
 fn expand(
     layout: &dyn ReadLayout,
     display: &str,
     found: &Found,
     opts: &SignOptions,
-    checked: &mut std::collections::HashSet<crate::digest::Digest>,
+    roots: &mut Vec<(Descriptor, String)>,
 ) -> Result<Vec<Target>> {
-    crate::store::graph::check_complete(layout, &found.descriptor, display, checked)?;
+    roots.push((found.descriptor.clone(), display.to_owned()));
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
     let identity = match (&opts.identity, &name) {
         (Some(id), _) => validate_identity(id)?,
@@ -367,6 +364,27 @@ fn expand(
             })
         })
         .collect()
+}
+
+/// Every image to sign must be whole and intact in its layout — a signature vouches
+/// for content the store must really hold: checked on every core, each blob hashed
+/// once per run; the first damaged image (in argument order) is the error.
+fn check_roots(catalogs: &super::Catalogs, roots: &[(usize, Descriptor, String)]) -> Result<()> {
+    use crate::store::graph::{Checked, ImageCheck, check_images};
+    let mut checked: std::collections::HashMap<usize, Checked> = std::collections::HashMap::new();
+    for (i, _, _) in roots {
+        checked.entry(*i).or_default();
+    }
+    let images: Vec<ImageCheck<'_>> = roots
+        .iter()
+        .map(|(i, root, what)| ImageCheck {
+            layout: catalogs.catalog(*i).layout(),
+            root,
+            what,
+            checked: &checked[i],
+        })
+        .collect();
+    check_images(&images).into_iter().collect()
 }
 
 /// `--identity` names a repository: `registry/repo`, no tag or digest, normalised.

@@ -35,6 +35,7 @@ use crate::signature::{
     SignatureArtifact,
 };
 use crate::store::Descriptor;
+use crate::store::graph::{Checked, ImageCheck, check_images};
 use crate::store::resolve::{Catalog, EntryName, signature_entry};
 use crate::{Error, Result};
 
@@ -108,23 +109,42 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
     // core — ECDSA verification is nearly all of the time — then report in order,
     // stopping at the first image that fails, as cosign does.
     let mut catalogs = super::Catalogs::new();
-    // blobs found intact, per layout (images share layers: each is hashed once)
-    let mut checked = std::collections::HashMap::new();
+    // what the run found whole and intact, per layout (images share layers: each
+    // blob is hashed once)
+    let mut checked: std::collections::HashMap<usize, Checked> = std::collections::HashMap::new();
     // In batches, so memory stays bounded however many images are named.
     for batch in images.chunks(BATCH) {
         let mut gathered = Vec::with_capacity(batch.len());
         let mut first_error = None;
         for image in batch {
-            match gather(&mut catalogs, store, image, &mut checked) {
-                Ok(g) => gathered.push(g),
+            match gather(&mut catalogs, store, image) {
+                Ok((g, i, root)) => {
+                    checked.entry(i).or_default();
+                    gathered.push((g, i, root));
+                }
                 Err(e) => {
                     first_error = Some(e);
                     break;
                 }
             }
         }
+        // A signature over content the layout does not really hold proves nothing:
+        // every image is checked whole, on every core.
+        let checks: Vec<ImageCheck<'_>> = gathered
+            .iter()
+            .map(|(g, i, root)| ImageCheck {
+                layout: catalogs.catalog(*i).layout(),
+                root,
+                what: &g.image,
+                checked: &checked[i],
+            })
+            .collect();
+        let intact = check_images(&checks);
+        drop(checks);
+        let gathered: Vec<Gathered> = gathered.into_iter().map(|(g, _, _)| g).collect();
         let judged = judge_all(&gathered, &trust, &required);
-        for (g, verified) in gathered.iter().zip(judged) {
+        for ((g, verified), intact) in gathered.iter().zip(judged).zip(intact) {
+            intact?;
             report(&g.image, &verified?, &trust, &required, opts.output)?;
         }
         if let Some(e) = first_error {
@@ -146,28 +166,19 @@ pub struct Gathered {
     layers: Vec<(SigLayer, Result<Vec<u8>>)>,
 }
 
-/// Finds an image and reads its signature layers and payloads.
+/// Finds an image and reads its signature layers and payloads; also says in which
+/// of `catalogs` it is and its root descriptor (to check the image whole).
 pub fn gather(
     catalogs: &mut super::Catalogs,
     store: &Path,
     image: &str,
-    checked: &mut std::collections::HashMap<
-        usize,
-        std::collections::HashSet<crate::digest::Digest>,
-    >,
-) -> Result<Gathered> {
+) -> Result<(Gathered, usize, Descriptor)> {
     let (i, query) = catalogs.lookup(store, image, false).map_err(not_found)?;
     let catalog = catalogs.catalog(i);
     let found = catalog.resolve(&query).map_err(not_found)?;
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
-    // A signature over content the layout does not really hold proves nothing.
-    crate::store::graph::check_complete(
-        catalog.layout(),
-        &found.descriptor,
-        image,
-        checked.entry(i).or_default(),
-    )?;
-    gather_signatures(catalog, &name, &found.descriptor.digest, image)
+    let g = gather_signatures(catalog, &name, &found.descriptor.digest, image)?;
+    Ok((g, i, found.descriptor))
 }
 
 /// Reads the signatures of the image `name` (digest `digest`) in `catalog`'s layout;

@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -148,33 +148,39 @@ impl Layout {
             .join(d.hex())
     }
 
-    /// Opens a blob for reading: it must be a regular file (a symlink, directory or
-    /// device is refused) and is returned with its size. `Ok(None)` if absent.
+    /// Opens a blob for reading: it must be a regular file (a symlink, directory,
+    /// FIFO or device is refused) and is returned with its size. `Ok(None)` if
+    /// absent. One `open(O_NOFOLLOW | O_NONBLOCK)` and one `fstat` on the opened
+    /// file: nothing can be swapped in between, and a FIFO never blocks.
     pub fn open_blob(&self, d: &Digest) -> Result<Option<(File, u64)>> {
         let path = self.blob_path(d);
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        let f = match OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() as i32)
+            .open(&path)
+        {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io_path("reading", &path, e)),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(Error::invalid(format!(
+                    "blob {d} in {} is not a regular file (a symlink)",
+                    self.root.display()
+                )));
+            }
+            Err(e) => return Err(Error::io_path("opening", &path, e)),
         };
-        if !meta.file_type().is_file() {
+        let meta = f
+            .metadata()
+            .map_err(|e| Error::io_path("reading", &path, e))?;
+        if !meta.is_file() {
             return Err(Error::invalid(format!(
                 "blob {d} in {} is not a regular file ({})",
                 self.root.display(),
-                file_type_name(&meta)
+                special_kind(&meta)
             )));
         }
-        let (f, _) = open_regular(&path).map_err(|e| Error::io_path("opening", &path, e))?;
-        // The name could have been swapped for a symlink between lstat and open.
-        let now = f
-            .metadata()
-            .map_err(|e| Error::io_path("reading", &path, e))?;
-        if now.ino() != meta.ino() || now.dev() != meta.dev() {
-            return Err(Error::invalid(format!(
-                "blob {d} changed while being opened"
-            )));
-        }
-        Ok(Some((f, now.len())))
+        Ok(Some((f, meta.len())))
     }
 
     /// Every regular file under `blobs/<alg>/` named by a valid digest, with its size.

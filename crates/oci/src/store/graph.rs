@@ -165,46 +165,65 @@ pub fn check_blob(
     Ok(())
 }
 
+/// What a run has found whole and intact (digests), shared by the threads that
+/// check images: images share layers, and each is hashed once per run.
+#[derive(Debug, Default)]
+pub struct Checked(std::sync::Mutex<HashSet<Digest>>);
+
+impl Checked {
+    fn has(&self, d: &Digest) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).contains(d)
+    }
+
+    fn add(&self, d: &Digest) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(d.clone());
+    }
+}
+
 /// Checks that the image below `root` is whole and intact in `layout` before it is
 /// signed or verified: every manifest and index read (size and digest checked),
-/// every config and layer present with its size and re-hashed. `checked` holds the
-/// digests already found good in this run (images share layers), so each blob is
-/// hashed once. The error names the image (`what`) and the first problem.
+/// every config and layer present with its size and re-hashed, through `buf`.
+/// `checked` holds what this run already found good. The error names the image
+/// (`what`) and the first problem.
 pub fn check_complete(
     layout: &dyn ReadLayout,
     root: &Descriptor,
     what: &str,
-    checked: &mut HashSet<Digest>,
+    checked: &Checked,
+    buf: &mut [u8],
 ) -> Result<()> {
     struct Check<'a> {
         layout: &'a dyn ReadLayout,
-        checked: &'a mut HashSet<Digest>,
-        buf: Vec<u8>,
+        checked: &'a Checked,
+        buf: &'a mut [u8],
     }
     impl Visitor for Check<'_> {
         fn node(&mut self, node: &Node) -> Result<bool> {
             let (desc, d) = (&node.desc, &node.desc.digest);
-            if self.checked.contains(d) {
+            if self.checked.has(d) {
                 return Ok(false);
             }
             if desc.kind() != Kind::Blob {
                 return Ok(true);
             }
-            check_blob(self.layout, desc, &node.parent_name(), &mut self.buf)?;
-            self.checked.insert(d.clone());
+            check_blob(self.layout, desc, &node.parent_name(), self.buf)?;
+            self.checked.add(d);
             Ok(false)
         }
 
         fn document(&mut self, node: &Node, doc: Result<&Document>) -> Result<()> {
             doc?;
-            self.checked.insert(node.desc.digest.clone());
+            self.checked.add(&node.desc.digest);
             Ok(())
         }
     }
     let mut check = Check {
         layout,
         checked,
-        buf: vec![0; 256 * 1024],
+        buf,
     };
     walk(layout, std::slice::from_ref(root), false, &mut check).map_err(|e| {
         let why = format!(
@@ -216,5 +235,42 @@ pub fn check_complete(
             Error::DigestMismatch(_) => Error::DigestMismatch(why),
             _ => Error::Invalid(why),
         }
+    })
+}
+
+/// One image for [`check_images`].
+pub struct ImageCheck<'a> {
+    pub layout: &'a dyn ReadLayout,
+    pub root: &'a Descriptor,
+    /// How messages name it.
+    pub what: &'a str,
+    /// What the run found good in this image's layout.
+    pub checked: &'a Checked,
+}
+
+/// [`check_complete`] for many images on every core (contiguous runs of them per
+/// thread, one buffer each); the results in the images' order.
+pub fn check_images(images: &[ImageCheck<'_>]) -> Vec<Result<()>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(images.len().max(1));
+    let per = images.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = images
+            .chunks(per)
+            .map(|chunk| {
+                s.spawn(move || {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    chunk
+                        .iter()
+                        .map(|i| check_complete(i.layout, i.root, i.what, i.checked, &mut buf))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("checking does not panic"))
+            .collect()
     })
 }
