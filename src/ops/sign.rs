@@ -170,6 +170,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         add(&mut groups, i, targets);
     }
     check_roots(&catalogs, &roots)?;
+    drop(roots);
     for (_, targets) in &mut groups {
         let mut seen = std::collections::HashSet::new();
         targets.retain(|t| seen.insert(t.sig_name.clone()));
