@@ -182,3 +182,62 @@ pub fn store_path(flag: Option<&Path>) -> Result<PathBuf> {
         )),
     }
 }
+
+/// What a run did with an image, a referrers listing or an artifact, as reports
+/// (`--json`, and the human lines) say it. Typed, so no code compares report text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Not done (the report's `error` says why).
+    #[default]
+    Failed,
+    /// Already at the destination (or in the store), nothing sent.
+    Present,
+    /// Sent (sync).
+    Pushed,
+    /// Fetched (pull).
+    Pulled,
+    /// A dry run would send it.
+    WouldPush,
+    /// The registry's referrers API lists referrers itself: no listing sent.
+    Api,
+    /// What the destination holds already contains all of it.
+    Contained,
+    /// Merged with what the destination holds.
+    Merged,
+    /// A dry run would merge it.
+    WouldMerge,
+    /// An artifact that cannot be merged (an `.sbom`) replaced the destination's.
+    Replaced,
+    /// Pull: the store's `.sig` already holds every signature of the registry's.
+    Kept,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Failed => "failed",
+            Status::Present => "present",
+            Status::Pushed => "pushed",
+            Status::Pulled => "pulled",
+            Status::WouldPush => "would-push",
+            Status::Api => "api",
+            Status::Contained => "contained",
+            Status::Merged => "merged",
+            Status::WouldMerge => "would-merge",
+            Status::Replaced => "replaced",
+            Status::Kept => "kept",
+        }
+    }
+
+    /// A dry run's "would" status.
+    pub fn is_would(self) -> bool {
+        matches!(self, Status::WouldPush | Status::WouldMerge)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -20,6 +20,7 @@ use crate::store::descriptor::{Index, OCI_INDEX, REF_NAME};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::Catalog;
 use crate::store::{Descriptor, Kind};
+use crate::ops::Status;
 use crate::{Error, Result};
 
 /// cosign's artifact tags, signatures first.
@@ -45,7 +46,7 @@ pub struct ArtifactReport {
     /// `pulled`, `present` (the store had it), `merged` (with the store's own
     /// signatures), `kept` (the store's already holds every layer of the registry's)
     /// or `replaced` (an `.sbom` that differed).
-    pub status: String,
+    pub status: Status,
     /// For referrers: `api` or `fallback-tag`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -107,12 +108,12 @@ fn cosign_tag(
         return Ok(());
     };
     let existing = catalog.named(&entry).cloned();
-    let report = |digest: &Digest, status: &str| ArtifactReport {
+    let report = |digest: &Digest, status: Status| ArtifactReport {
         name: entry.clone(),
         kind: kind.suffix().to_owned(),
         subject: subject.clone(),
         digest: digest.clone(),
-        status: status.to_owned(),
+        status,
         source: None,
         stored_digest: None,
     };
@@ -121,7 +122,7 @@ fn cosign_tag(
         && f.store.has_blob(h)?
     {
         counts.manifests_present += 1;
-        out.reports.push(report(h, "present"));
+        out.reports.push(report(h, Status::Present));
         return Ok(());
     }
     let m = match f.client.get_manifest(repo, &tag, &[]) {
@@ -155,7 +156,7 @@ fn cosign_tag(
     let Some(ours) = ours else {
         let same = catalog.named(&entry).is_some();
         out.reports
-            .push(report(&m.digest, if same { "present" } else { "pulled" }));
+            .push(report(&m.digest, if same { Status::Present } else { Status::Pulled }));
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     };
@@ -164,7 +165,7 @@ fn cosign_tag(
             "{entry}: the store's SBOM {} is replaced by the registry's {}",
             ours.digest, m.digest
         ));
-        out.reports.push(report(&m.digest, "replaced"));
+        out.reports.push(report(&m.digest, Status::Replaced));
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     }
@@ -181,19 +182,19 @@ fn cosign_tag(
                 "{entry}: the store's artifact {} is unreadable ({e}); replaced by the registry's",
                 ours.digest
             ));
-            out.reports.push(report(&m.digest, "replaced"));
+            out.reports.push(report(&m.digest, Status::Replaced));
             take(out, entry.clone(), desc, tree.docs, tree.blobs);
             return Ok(());
         }
     };
     if theirs.holds_all_of(&mine) {
         // the registry's holds all of the store's (it was signed again since)
-        out.reports.push(report(&m.digest, "pulled"));
+        out.reports.push(report(&m.digest, Status::Pulled));
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     }
     if mine.holds_all_of(&theirs) {
-        let mut r = report(&m.digest, "kept");
+        let mut r = report(&m.digest, Status::Kept);
         r.stored_digest = Some(ours.digest.clone());
         out.reports.push(r);
         return Ok(());
@@ -205,7 +206,7 @@ fn cosign_tag(
         Digest::sha256(&manifest),
         manifest.len() as u64,
     );
-    let mut r = report(&m.digest, "merged");
+    let mut r = report(&m.digest, Status::Merged);
     r.stored_digest = Some(merged_desc.digest.clone());
     out.reports.push(r);
     out.made.push(config);
@@ -338,7 +339,7 @@ fn referrers(
             kind: "referrer".into(),
             subject: subject.clone(),
             digest: d.digest.clone(),
-            status: if known { "present" } else { "pulled" }.into(),
+            status: if known { Status::Present } else { Status::Pulled },
             source: Some(source.into()),
             stored_digest: None,
         });

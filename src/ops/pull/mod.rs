@@ -31,6 +31,7 @@ use crate::store::descriptor::{COSIGN_KIND, REF_NAME};
 use crate::store::manifest;
 use crate::store::resolve::Catalog;
 use crate::store::{Descriptor, Kind, Layout};
+use crate::ops::Status;
 use crate::{Error, Result};
 
 #[derive(Debug, Default)]
@@ -67,7 +68,7 @@ pub struct ImageReport {
     /// The platforms pulled (an index's, or the one `--platform` chose).
     pub platforms: Vec<String>,
     /// `pulled` (the store changed), `present` (it already had everything) or `failed`.
-    pub status: String,
+    pub status: Status,
     #[serde(flatten)]
     pub counts: Counts,
     pub artifacts: Vec<ArtifactReport>,
@@ -129,7 +130,7 @@ pub fn run(store: &Path, images: &[String], opts: &PullOptions) -> Result<()> {
             digest: None,
             media_type: None,
             platforms: Vec::new(),
-            status: "failed".into(),
+            status: Status::Failed,
             counts: Counts::default(),
             artifacts: Vec::new(),
             warnings: Vec::new(),
@@ -416,10 +417,9 @@ fn pull_one(
     })?;
     let fetched = r.counts.blobs_fetched + r.counts.manifests_fetched;
     r.status = if unchanged && fetched == 0 {
-        "present"
+        Status::Present
     } else {
-        "pulled"
-    }
-    .into();
+        Status::Pulled
+    };
     Ok(())
 }

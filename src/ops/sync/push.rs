@@ -31,6 +31,7 @@ use crate::signature::{ArtifactKind, SigLayer, SignatureArtifact};
 use crate::store::Descriptor;
 use crate::store::descriptor::{Index, OCI_INDEX};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
+use crate::ops::Status;
 use crate::{Error, Result};
 
 // ---------------------------------------------------------------------------------
@@ -54,7 +55,7 @@ pub struct ImageReport {
     /// The image's digest; `null` for loose artifacts (their image is not in the source).
     pub digest: Option<String>,
     /// `pushed`, `present` (nothing to send), `would-push` (dry run) or `failed`.
-    pub status: String,
+    pub status: Status,
     pub blobs: BlobCounts,
     /// Manifests and indexes, artifacts' and referrers' included.
     pub manifests_pushed: u64,
@@ -89,7 +90,7 @@ pub struct ArtifactReport {
     /// `pushed`, `present`, `merged` (our layers appended to the destination's),
     /// `contained` (the destination's already has all our layers), `replaced`
     /// (`.sbom`), `would-push`, `would-merge`, or `failed`.
-    pub status: String,
+    pub status: Status,
     /// Layers (signatures, attestations) in ours.
     pub layers: usize,
     /// Layers the destination held before and kept.
@@ -109,7 +110,7 @@ pub struct ReferrerReport {
     /// (ours added to the destination's list, which is kept), `contained`, `api`
     /// (the registry has the Referrers API and lists them itself; the tag is not
     /// touched), `would-push`, `would-merge`, or `failed`.
-    pub status: String,
+    pub status: Status,
     /// Entries the destination's fallback index held before and kept.
     pub kept: usize,
 }
@@ -218,7 +219,7 @@ pub struct Pusher<'a> {
 }
 
 /// An artifact tag this run handled: its status and the digest there afterwards.
-type TagDone = (String, Option<String>);
+type TagDone = (Status, Option<String>);
 
 /// What happened to one blob.
 enum Outcome {
@@ -312,7 +313,7 @@ impl<'a> Pusher<'a> {
             ..ImageReport::default()
         };
         if let Err(e) = self.image(unit, &mut r) {
-            r.status = "failed".into();
+            r.status = Status::Failed;
             r.error = Some(e.to_string());
         }
         r
@@ -320,11 +321,11 @@ impl<'a> Pusher<'a> {
 
     fn image(&self, unit: &Unit, r: &mut ImageReport) -> Result<()> {
         let src = unit.src;
-        r.status = "present".into();
+        r.status = Status::Present;
         if let Some((tag, tree)) = &unit.image {
             let _tag = self.tag_claims.claim((unit.dest.clone(), tag.clone()));
             if self.ensure(src, &unit.dest, Some(tag), tree, r)? {
-                r.status = self.sent_status().into();
+                r.status = self.sent_status();
             }
         }
         for rs in &unit.referrers {
@@ -337,16 +338,16 @@ impl<'a> Pusher<'a> {
             let res = self.referrer_set(src, &unit.dest, rs, &mut rr, r);
             let failed = res.is_err();
             if failed {
-                rr.status = "failed".into();
+                rr.status = Status::Failed;
             }
             // a dry run's status is the image's own; referrers and artifacts say theirs
             if !self.dry_run
                 && !matches!(
-                    rr.status.as_str(),
-                    "present" | "contained" | "api" | "failed"
+                    rr.status,
+                    Status::Present | Status::Contained | Status::Api | Status::Failed
                 )
             {
-                r.status = "pushed".into();
+                r.status = Status::Pushed;
             }
             r.referrers.push(rr);
             res?;
@@ -364,9 +365,9 @@ impl<'a> Pusher<'a> {
             let key = (unit.dest.clone(), a.tag.clone());
             let _tag = self.tag_claims.claim(key.clone());
             if let Some((status, digest)) = lock(&self.done_tags).get(&key) {
-                ar.status = match status.as_str() {
-                    "pushed" | "merged" | "replaced" => "present".into(),
-                    other => other.into(),
+                ar.status = match status {
+                    Status::Pushed | Status::Merged | Status::Replaced => Status::Present,
+                    other => *other,
                 };
                 ar.destination_digest = digest.clone();
                 r.artifacts.push(ar);
@@ -374,30 +375,33 @@ impl<'a> Pusher<'a> {
             }
             let res = self.artifact(src, &unit.dest, a, &mut ar, r);
             if let Err(e) = res {
-                ar.status = "failed".into();
+                ar.status = Status::Failed;
                 r.artifacts.push(ar);
                 return Err(e);
             }
-            if !self.dry_run && ar.status != "present" && ar.status != "contained" {
-                r.status = "pushed".into();
+            if !self.dry_run && ar.status != Status::Present && ar.status != Status::Contained {
+                r.status = Status::Pushed;
             }
-            lock(&self.done_tags).insert(key, (ar.status.clone(), ar.destination_digest.clone()));
+            lock(&self.done_tags).insert(key, (ar.status, ar.destination_digest.clone()));
             r.artifacts.push(ar);
         }
         // artifacts without their image: in a dry run, say whether any would be written
-        let would = |s: &str| s.starts_with("would-");
         if self.dry_run
             && unit.image.is_none()
-            && (r.artifacts.iter().any(|a| would(&a.status))
-                || r.referrers.iter().any(|x| would(&x.status)))
+            && (r.artifacts.iter().any(|a| a.status.is_would())
+                || r.referrers.iter().any(|x| x.status.is_would()))
         {
-            r.status = "would-push".into();
+            r.status = Status::WouldPush;
         }
         Ok(())
     }
 
-    fn sent_status(&self) -> &'static str {
-        if self.dry_run { "would-push" } else { "pushed" }
+    fn sent_status(&self) -> Status {
+        if self.dry_run {
+            Status::WouldPush
+        } else {
+            Status::Pushed
+        }
     }
 
     /// The digest `repo:reference` has now, `None` if absent. One HEAD; a GET only
@@ -714,7 +718,7 @@ impl<'a> Pusher<'a> {
         let ours = &rs.index.desc.digest;
         if self.digest_at(repo, &rs.tag)?.as_ref() == Some(ours) {
             // the tag lists exactly ours, and we put it there after the referrers
-            rr.status = "present".into();
+            rr.status = Status::Present;
             r.manifests_present += 1 + rs.referrers.len() as u64;
             return Ok(());
         }
@@ -725,7 +729,7 @@ impl<'a> Pusher<'a> {
         let ctx = format!("{repo}:{}", rs.tag);
         match theirs.source {
             ReferrersSource::Api => {
-                rr.status = "api".into();
+                rr.status = Status::Api;
             }
             ReferrersSource::None => {
                 if !self.dry_run {
@@ -737,7 +741,7 @@ impl<'a> Pusher<'a> {
                     )?;
                 }
                 r.manifests_pushed += 1;
-                rr.status = self.sent_status().into();
+                rr.status = self.sent_status();
             }
             ReferrersSource::FallbackTag => {
                 rr.kept = theirs.manifests.len();
@@ -749,11 +753,11 @@ impl<'a> Pusher<'a> {
                     .cloned()
                     .collect();
                 if new.is_empty() {
-                    rr.status = "contained".into();
+                    rr.status = Status::Contained;
                     return Ok(());
                 }
                 if self.dry_run {
-                    rr.status = "would-merge".into();
+                    rr.status = Status::WouldMerge;
                     return Ok(());
                 }
                 let mut merged = theirs.manifests;
@@ -761,7 +765,7 @@ impl<'a> Pusher<'a> {
                 let bytes = Index::listing(merged).to_bytes();
                 self.client.put_manifest(repo, &rs.tag, &bytes, OCI_INDEX)?;
                 r.manifests_pushed += 1;
-                rr.status = "merged".into();
+                rr.status = Status::Merged;
             }
             ReferrersSource::FallbackRejected(why) => {
                 return Err(Error::Registry(format!(
@@ -788,14 +792,14 @@ impl<'a> Pusher<'a> {
             if a.kind == ArtifactKind::Signature && !self.dry_run {
                 self.confirm(repo, &a.tag, &ours)?;
             }
-            ar.status = self.sent_status().into();
+            ar.status = self.sent_status();
             ar.destination_digest = (!self.dry_run).then(|| ours.to_string());
             return Ok(());
         };
         if theirs == ours {
             r.blobs.present += a.tree.blobs.len() as u64;
             r.manifests_present += a.tree.manifests.len() as u64;
-            ar.status = "present".into();
+            ar.status = Status::Present;
             ar.destination_digest = Some(ours.to_string());
             return Ok(());
         }
@@ -806,11 +810,10 @@ impl<'a> Pusher<'a> {
             ));
             self.push_tree(src, repo, Some(&a.tag), &a.tree, r)?;
             ar.status = if self.dry_run {
-                "would-push"
+                Status::WouldPush
             } else {
-                "replaced"
-            }
-            .into();
+                Status::Replaced
+            };
             ar.destination_digest = (!self.dry_run).then(|| ours.to_string());
             return Ok(());
         };
@@ -847,12 +850,12 @@ impl<'a> Pusher<'a> {
             .collect();
         ar.kept_layers = theirs.len();
         if new.is_empty() {
-            ar.status = "contained".into();
+            ar.status = Status::Contained;
             ar.destination_digest = Some(m.digest.to_string());
             return Ok(());
         }
         if self.dry_run {
-            ar.status = "would-merge".into();
+            ar.status = Status::WouldMerge;
             return Ok(());
         }
         if config.size > MAX_MANIFEST {
@@ -891,7 +894,7 @@ impl<'a> Pusher<'a> {
             self.confirm(repo, &a.tag, &got)?;
         }
         r.manifests_pushed += 1;
-        ar.status = "merged".into();
+        ar.status = Status::Merged;
         ar.destination_digest = Some(got.to_string());
         Ok(())
     }
