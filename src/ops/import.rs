@@ -711,12 +711,12 @@ fn admit(
         EntryName::Tag(t) => t.clone(),
         EntryName::Unnamed(_) => digest.to_string(),
     };
-    let signatures = super::verify::gather_signatures(catalog, name, digest, &shown)?;
-    let trust = super::verify::Trust {
+    let signatures = crate::signature::policy::gather_signatures(catalog, name, digest, &shown)?;
+    let trust = crate::signature::policy::Trust {
         key: Some(*key),
         ..Default::default()
     };
-    super::verify::judge(&signatures, &trust, &BTreeMap::new()).map(drop)
+    crate::signature::policy::judge(&signatures, &trust, &BTreeMap::new()).map(drop)
 }
 
 /// Referrer manifests (OCI 1.1 `subject`) of the imported images and of every

@@ -21,22 +21,17 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 
-use p256::ecdsa::VerifyingKey;
-
 use crate::keys;
 use crate::payload;
 use crate::signature::certs::{self, Cert};
 use crate::signature::identity::IdentityPolicy;
-use crate::signature::verify::{
-    check_claims, cosign_json, decode_base64_signature, verify_signature,
+use crate::signature::policy::{
+    CaTrust, Gathered, Trust, Verified, gather_signatures, judge_all, with_certificate_fields,
 };
-use crate::signature::{
-    CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, SIMPLESIGNING, SigLayer,
-    SignatureArtifact,
-};
+use crate::signature::verify::cosign_json;
 use crate::store::Descriptor;
 use crate::store::graph::{Checked, ImageCheck, check_images};
-use crate::store::resolve::{Catalog, EntryName, signature_entry};
+use crate::store::resolve::EntryName;
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -60,35 +55,6 @@ pub struct VerifyOptions {
     pub certificate_identity_regexp: Option<String>,
     pub certificate_oidc_issuer: Option<String>,
     pub certificate_oidc_issuer_regexp: Option<String>,
-}
-
-/// Trusted roots and the intermediates that may lead to them.
-#[derive(Debug, Default, Clone)]
-pub struct CaTrust {
-    pub roots: Vec<Cert>,
-    pub intermediates: Vec<Cert>,
-}
-
-/// What signatures are verified with: a key, certificate authorities, or both.
-#[derive(Debug, Default, Clone)]
-pub struct Trust {
-    pub key: Option<VerifyingKey>,
-    pub ca: Option<CaTrust>,
-    /// Who a certificate validated against `ca` must name.
-    pub identity: IdentityPolicy,
-}
-
-/// One verified signature layer.
-#[derive(Debug)]
-pub struct Verified {
-    /// The payload bytes as stored.
-    pub payload: Vec<u8>,
-    /// The payload, parsed.
-    pub value: serde_json::Value,
-    /// The layer's certificate, if it has one.
-    pub certificate: Option<Cert>,
-    /// Whether that certificate was validated against the CA flags.
-    pub ca_verified: bool,
 }
 
 pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> {
@@ -158,14 +124,6 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
 /// that their payloads never add up to much memory.
 const BATCH: usize = 256;
 
-/// One image's signatures, read from its layout: each layer with its payload bytes
-/// (or why they could not be read).
-pub struct Gathered {
-    image: String,
-    digest: crate::digest::Digest,
-    layers: Vec<(SigLayer, Result<Vec<u8>>)>,
-}
-
 /// Finds an image and reads its signature layers and payloads; also says in which
 /// of `catalogs` it is and its root descriptor (to check the image whole).
 pub fn gather(
@@ -181,115 +139,6 @@ pub fn gather(
     Ok((g, i, found.descriptor))
 }
 
-/// Reads the signatures of the image `name` (digest `digest`) in `catalog`'s layout;
-/// `image` names it in messages.
-pub fn gather_signatures(
-    catalog: &Catalog<'_>,
-    name: &EntryName,
-    digest: &crate::digest::Digest,
-    image: &str,
-) -> Result<Gathered> {
-    let layout = catalog.layout();
-    let digest = digest.clone();
-    let Some(sig) = signature_entry(catalog, name, &digest) else {
-        return Err(Error::NoSignatures(format!(
-            "no signatures found for {image} ({digest})"
-        )));
-    };
-    let artifact = SignatureArtifact::read(layout, sig)?;
-    if artifact.layers.is_empty() {
-        return Err(Error::NoSignatures(format!(
-            "no signatures found for {image} ({digest})"
-        )));
-    }
-    let layers = artifact
-        .layers
-        .into_iter()
-        .map(|layer| {
-            let desc = Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size);
-            let payload = layout.read_blob(&desc, MAX_PAYLOAD);
-            (layer, payload)
-        })
-        .collect();
-    Ok(Gathered {
-        image: image.to_owned(),
-        digest,
-        layers,
-    })
-}
-
-/// [`judge`] for many images, on every core, results in order.
-fn judge_all(
-    gathered: &[Gathered],
-    trust: &Trust,
-    required: &BTreeMap<String, String>,
-) -> Vec<Result<Vec<Verified>>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if gathered.len() < 16 || threads == 1 {
-        return gathered.iter().map(|g| judge(g, trust, required)).collect();
-    }
-    let chunk = gathered.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = gathered
-            .chunks(chunk)
-            .map(|c| {
-                s.spawn(move || {
-                    c.iter()
-                        .map(|g| judge(g, trust, required))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("verification does not panic"))
-            .collect()
-    })
-}
-
-/// Checks every layer of one image: at least one must verify.
-pub fn judge(
-    g: &Gathered,
-    trust: &Trust,
-    required: &BTreeMap<String, String>,
-) -> Result<Vec<Verified>> {
-    let image = &g.image;
-    let mut verified = Vec::new();
-    let mut errors = Vec::new();
-    let mut without_certificate = 0;
-    for (i, (layer, payload)) in g.layers.iter().enumerate() {
-        match check_layer(layer, payload, trust, &g.digest, required) {
-            Ok(v) => verified.push(v),
-            Err(e) => {
-                if matches!(e, Error::NoCertificate(_)) {
-                    without_certificate += 1;
-                }
-                errors.push(format!("signature {}: {e}", i + 1));
-            }
-        }
-    }
-    if verified.is_empty() {
-        // cosign wraps this case in "no matching signatures" (12) for images; its
-        // own code for it, 13, says more.
-        if without_certificate == errors.len() {
-            return Err(Error::NoCertificate(format!(
-                "no certificate found on signature: none of the {} signature(s) of {image} \
-                 carries one (verify key-signed images with --key)",
-                errors.len()
-            )));
-        }
-        return Err(Error::NoMatchingSignatures(format!(
-            "no matching signatures for {image}: {}",
-            errors.join("; ")
-        )));
-    }
-    Ok(verified)
-}
-
-/// The identity flags, as cosign requires them: both an identity and an issuer flag
-/// when verifying by certificate alone ("keyless mode"). Without CA flags there is no
-/// validated certificate to check them against, so they are refused rather than
-/// silently ignored (cosign ignores them next to `--key`).
 fn identity_policy(opts: &VerifyOptions, by_ca: bool) -> Result<IdentityPolicy> {
     let policy = IdentityPolicy::new(
         opts.certificate_identity.as_deref(),
@@ -360,143 +209,6 @@ fn load_ca(opts: &VerifyOptions) -> Result<Option<CaTrust>> {
             },
         })),
     }
-}
-
-/// The verified payloads of one image, checked with a key (at least one, or an
-/// error with cosign's code).
-fn check_layer(
-    layer: &SigLayer,
-    payload: &Result<Vec<u8>>,
-    trust: &Trust,
-    digest: &crate::digest::Digest,
-    required: &BTreeMap<String, String>,
-) -> Result<Verified> {
-    if layer.media_type != SIMPLESIGNING {
-        return Err(Error::invalid(format!(
-            "layer media type {} is not a simple-signing payload",
-            layer.media_type
-        )));
-    }
-    let sig_text = layer.signature().ok_or_else(|| {
-        Error::invalid("the layer has no dev.cosignproject.cosign/signature annotation")
-    })?;
-    let certificate = layer_certificate(layer)?;
-    let mut ca_verified = false;
-    if let (Some(ca), Some(cert)) = (&trust.ca, &certificate) {
-        validate_certificate(cert, layer, ca)?;
-        trust.identity.check(cert).map_err(Error::Invalid)?;
-        ca_verified = true;
-    }
-    let key = match (&trust.key, &certificate) {
-        (Some(key), Some(cert)) if ca_verified && !cert.matches_key(key) => {
-            return Err(Error::invalid(
-                "the certificate on the signature does not certify the --key public key",
-            ));
-        }
-        (Some(key), _) => *key,
-        (None, Some(cert)) => cert.verifying_key().map_err(Error::Invalid)?,
-        (None, None) => {
-            return Err(Error::NoCertificate(
-                "no certificate found on signature".into(),
-            ));
-        }
-    };
-    let payload = match payload {
-        Ok(p) => p.clone(),
-        Err(e) => return Err(Error::invalid(e.to_string())),
-    };
-    let sig = decode_base64_signature(sig_text)?;
-    verify_signature(&key, &payload, &sig)?;
-    let value = check_claims(&payload, digest, required)?;
-    if let Some(cert) = &certificate {
-        check_expiry(cert)?;
-    }
-    Ok(Verified {
-        payload,
-        value,
-        certificate,
-        ca_verified,
-    })
-}
-
-/// The layer's certificate, as cosign's `Signature.Cert()` reads it: absent or empty
-/// means none; otherwise PEM certificates, the first being the signer's.
-fn layer_certificate(layer: &SigLayer) -> Result<Option<Cert>> {
-    match layer.annotations.get(CERTIFICATE_ANNOTATION) {
-        None => Ok(None),
-        Some(pem) if pem.is_empty() => Ok(None),
-        Some(pem) => certs::parse_pem_certificates(pem.as_bytes())
-            .map(|c| c.into_iter().next())
-            .map_err(|e| Error::invalid(format!("invalid certificate found on signature: {e}"))),
-    }
-}
-
-/// Intermediates offered by the layer's `chain` annotation: its certificates except
-/// a self-issued last one (a root: only the verifier's flags say which roots to
-/// trust). cosign drops the last one whatever it is; keeping a non-root also reads
-/// cosign 3's annotation, which holds intermediates only. Intermediates add no trust
-/// by themselves: the path must still end at a trusted root.
-fn chain_intermediates(layer: &SigLayer) -> Result<Vec<Cert>> {
-    match layer.annotations.get(CHAIN_ANNOTATION) {
-        None => Ok(Vec::new()),
-        Some(pem) if pem.trim().is_empty() => Ok(Vec::new()),
-        Some(pem) => {
-            let mut chain = certs::parse_pem_certificates(pem.as_bytes()).map_err(|e| {
-                Error::invalid(format!("invalid certificate chain found on signature: {e}"))
-            })?;
-            if chain.last().is_some_and(Cert::is_self_issued) {
-                chain.pop();
-            }
-            Ok(chain)
-        }
-    }
-}
-
-/// cosign's `TrustedCert`: the path to a trusted root at the certificate's notBefore
-/// ("the certificate is treated as trusted forever"; expiry is checked apart), with
-/// EKU code signing.
-fn validate_certificate(cert: &Cert, layer: &SigLayer, ca: &CaTrust) -> Result<()> {
-    let failed = |e: String| Error::invalid(format!("certificate verification failed: {e}"));
-    cert.check_code_signing().map_err(failed)?;
-    let mut intermediates = ca.intermediates.clone();
-    intermediates.extend(chain_intermediates(layer)?);
-    certs::verify_chain(cert, &ca.roots, &intermediates, cert.not_before()).map_err(failed)
-}
-
-/// cosign's expiry check without Rekor or a timestamp: against the current time.
-fn check_expiry(cert: &Cert) -> Result<()> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    cert.check_valid_at(now).map_err(|e| {
-        Error::invalid(format!(
-            "checking expiry on certificate: {e}; an expired certificate verifies only with \
-             a signed timestamp, which airsign does not check"
-        ))
-    })
-}
-
-/// The payload as cosign prints it for a signature with a certificate: `optional`
-/// gains `Subject` (the first SAN) and, for Fulcio certificates, `Issuer`.
-fn with_certificate_fields(value: &serde_json::Value, cert: &Cert) -> serde_json::Value {
-    let mut v = value.clone();
-    if let Some(obj) = v.as_object_mut() {
-        let optional = obj.entry("optional").or_insert(serde_json::Value::Null);
-        if !optional.is_object() {
-            *optional = serde_json::Value::Object(serde_json::Map::new());
-        }
-        if let Some(o) = optional.as_object_mut() {
-            o.insert(
-                "Subject".into(),
-                cert.first_san().unwrap_or_default().into(),
-            );
-            if let Some(issuer) = cert.fulcio_issuer() {
-                o.insert("Issuer".into(), issuer.clone().into());
-                o.insert("1.3.6.1.4.1.57264.1.1".into(), issuer.into());
-            }
-        }
-    }
-    v
 }
 
 fn report(

@@ -14,13 +14,13 @@ use serde::Serialize;
 
 use super::fetch::{Counts, Doc, Fetcher};
 use crate::digest::{Digest, printable};
+use crate::ops::Status;
 use crate::registry::{ReferrersSource, Repository};
 use crate::signature::{ArtifactKind, MAX_LAYERS, MAX_PAYLOAD, SignatureArtifact};
 use crate::store::descriptor::{Index, OCI_INDEX, REF_NAME};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::resolve::Catalog;
 use crate::store::{Descriptor, Kind};
-use crate::ops::Status;
 use crate::{Error, Result};
 
 /// cosign's artifact tags, signatures first.
@@ -155,8 +155,14 @@ fn cosign_tag(
     let ours = existing.filter(|e| e.digest != m.digest);
     let Some(ours) = ours else {
         let same = catalog.named(&entry).is_some();
-        out.reports
-            .push(report(&m.digest, if same { Status::Present } else { Status::Pulled }));
+        out.reports.push(report(
+            &m.digest,
+            if same {
+                Status::Present
+            } else {
+                Status::Pulled
+            },
+        ));
         take(out, entry.clone(), desc, tree.docs, tree.blobs);
         return Ok(());
     };
@@ -339,7 +345,11 @@ fn referrers(
             kind: "referrer".into(),
             subject: subject.clone(),
             digest: d.digest.clone(),
-            status: if known { Status::Present } else { Status::Pulled },
+            status: if known {
+                Status::Present
+            } else {
+                Status::Pulled
+            },
             source: Some(source.into()),
             stored_digest: None,
         });

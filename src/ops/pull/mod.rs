@@ -25,13 +25,13 @@ use self::fetch::{Counts, Doc, Fetcher};
 pub use self::platform::PlatformSpec;
 use super::registry_access::RegistryAccess;
 use crate::digest::Digest;
+use crate::ops::Status;
 use crate::reference::Reference;
 use crate::registry::{RegistryClient, Repository, RequestStats};
 use crate::store::descriptor::{COSIGN_KIND, REF_NAME};
 use crate::store::manifest;
 use crate::store::resolve::Catalog;
 use crate::store::{Descriptor, Kind, Layout};
-use crate::ops::Status;
 use crate::{Error, Result};
 
 #[derive(Debug, Default)]

@@ -23,11 +23,11 @@ use std::path::{Path, PathBuf};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::registry_access::RegistryAccess;
+use crate::ops::Status;
 use crate::reference::{Location, Reference};
 use crate::registry::Repository;
 use crate::signature::ArtifactKind;
 use crate::store::Layout;
-use crate::ops::Status;
 use crate::{Error, Result};
 use journal::Journal;
 use plan::{Selection, plan, select};
@@ -214,16 +214,13 @@ pub fn run(store: &Path, images: &[String], opts: &SyncOptions) -> Result<()> {
                 .iter()
                 .filter(|a| a.kind == ArtifactKind::Signature)
             {
-                let ok = r
-                    .artifacts
-                    .iter()
-                    .any(|x| {
-                        x.tag == a.tag
-                            && matches!(
-                                x.status,
-                                Status::Pushed | Status::Present | Status::Merged | Status::Contained
-                            )
-                    });
+                let ok = r.artifacts.iter().any(|x| {
+                    x.tag == a.tag
+                        && matches!(
+                            x.status,
+                            Status::Pushed | Status::Present | Status::Merged | Status::Contained
+                        )
+                });
                 if !ok {
                     report
                         .missing_signatures

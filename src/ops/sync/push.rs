@@ -24,6 +24,7 @@ use super::journal::Journal;
 use super::plan::{Artifact, ReferrerSet, Tree, Unit};
 use super::source::{BlobStream, Source};
 use crate::digest::Digest;
+use crate::ops::Status;
 use crate::registry::{
     BlobPush, PushBlob, ReferrersSource, RegistryClient, Repository, RequestStats,
 };
@@ -31,7 +32,6 @@ use crate::signature::{ArtifactKind, SigLayer, SignatureArtifact};
 use crate::store::Descriptor;
 use crate::store::descriptor::{Index, OCI_INDEX};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
-use crate::ops::Status;
 use crate::{Error, Result};
 
 // ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 pub mod artifact;
 pub mod certs;
 pub mod identity;
+pub mod policy;
 pub mod verify;
 
 pub use artifact::{SigLayer, SignatureArtifact};
