@@ -37,7 +37,9 @@ for t in $TARGETS; do
   runs=$(grep -o '^stat::number_of_executed_units: *[0-9]*' "$LOGS/$t.log" | grep -o '[0-9]*$' || true)
   execs=$(grep -o '^stat::average_exec_per_sec: *[0-9]*' "$LOGS/$t.log" | grep -o '[0-9]*$' || true)
   cov=$(grep -o 'cov: [0-9]*' "$LOGS/$t.log" | tail -1 | grep -o '[0-9]*' || true)
-  if (( rc != 0 && crashes == 0 )); then crashes="? (exit $rc)"; fi
+  if (( rc != 0 && crashes == 0 )); then
+    if grep -q 'run interrupted' "$LOGS/$t.log"; then crashes="0 (interrupted)"; else crashes="? (exit $rc)"; fi
+  fi
   line=$(printf '%-10s runs %-10s exec/s %-7s cov %-6s wall %5ss  crashes %s' \
     "$t" "${runs:-?}" "${execs:-?}" "${cov:-?}" "$wall" "$crashes")
   echo "$line"
