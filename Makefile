@@ -10,12 +10,13 @@ TOOLS_ENV := target/tools.env
 # Exports every AIRSIGN_TEST_* variable of $(TOOLS_ENV) into a recipe's shell.
 WITH_TOOLS := set -a && . $(TOOLS_ENV) && set +a &&
 
-.PHONY: help tools rust-components test lint unit demo bench fixtures clean
+.PHONY: help tools rust-components test lint unit demo bench fixtures fuzz fuzz-tools clean
 
 help:
 	@echo "make test      fmt + clippy + every test, against the real tools (installs them)"
 	@echo "make demo      release build, then scripts/demo.sh (sign, verify, export/import, sync to a loopback registry, cosign/skopeo verify there)"
 	@echo "make bench     release benchmarks (BENCH=fsck|sign|export|sync selects a section)"
+	@echo "make fuzz      every cargo-fuzz target for FUZZ_RUNS runs (default 100000; FUZZ_RUNS=10000000 is the full campaign)"
 	@echo "make fixtures  rebuild fixtures/ with scripts/make-fixtures.sh"
 	@echo "make tools     install the tools, write $(TOOLS_ENV)"
 
@@ -56,6 +57,25 @@ BENCH ?=
 bench: tools
 	$(CARGO) build --release
 	$(WITH_TOOLS) $(CARGO) bench --bench airsign -- $(BENCH)
+
+# Fuzzing never runs inside `make test`: cargo-fuzz needs the nightly toolchain and
+# libFuzzer, and the targets run one after the other (docs/fuzzing.md).
+# FUZZ_MAX_TIME caps each target's seconds (default FUZZ_RUNS/500, at least 600);
+# FUZZ_TARGETS picks some of them.
+FUZZ_RUNS ?= 100000
+FUZZ_MAX_TIME ?=
+FUZZ_TARGETS ?=
+fuzz: fuzz-tools
+	FUZZ_RUNS='$(FUZZ_RUNS)' FUZZ_MAX_TIME='$(FUZZ_MAX_TIME)' FUZZ_TARGETS='$(FUZZ_TARGETS)' \
+	  bash scripts/fuzz.sh
+
+# The nightly toolchain and cargo-fuzz, installed once (idempotent).
+fuzz-tools:
+	@rustup run nightly rustc --version >/dev/null 2>&1 || { \
+	  echo "installing the nightly toolchain (cargo-fuzz needs it)"; \
+	  rustup toolchain install nightly --profile minimal; }
+	@$(CARGO) +nightly fuzz --version >/dev/null 2>&1 || { \
+	  echo "installing cargo-fuzz"; $(CARGO) install cargo-fuzz --locked; }
 
 fixtures: tools
 	$(WITH_TOOLS) bash scripts/make-fixtures.sh fixtures

@@ -186,6 +186,14 @@ fn validate_registry(r: &str) -> std::result::Result<(), String> {
     {
         return Err(format!("bad registry port {:?}", printable(p)));
     }
+    // A DNS name is at most 253 characters. Unbounded, a reference just under the
+    // 4096-character limit printed with its `:latest` added would no longer parse.
+    if host.len() > 253 {
+        return Err(format!(
+            "registry name longer than 253 characters ({:?})",
+            printable(host)
+        ));
+    }
     let ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         !inner.is_empty()
             && inner
@@ -407,6 +415,24 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    /// Found while writing the `reference` fuzz target's round-trip property: the
+    /// registry had no length limit, so a reference just under the 4096-character
+    /// limit parsed, but printed with the `:latest` it gets did not parse again.
+    #[test]
+    fn regression_fuzz_reference_long_registry_round_trip() {
+        let long = format!("{}.example/app", "a".repeat(4080));
+        assert!(long.len() <= 4096 && long.len() + ":latest".len() > 4096);
+        let err = Reference::parse(&long).unwrap_err().to_string();
+        assert!(err.contains("longer than 253"), "{err}");
+        // The longest registry accepted round-trips, whatever is added to it.
+        let label = "a".repeat(63);
+        let host = format!("{label}.{label}.{label}.{}", "b".repeat(61));
+        assert_eq!(host.len(), 253);
+        let r = Reference::parse(&format!("{host}:65535/{}", "c".repeat(255))).unwrap();
+        assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
+        assert!(Reference::parse(&format!("{host}b/app")).is_err());
     }
 
     #[test]

@@ -58,17 +58,28 @@ pub fn load_private_key(reference: &str) -> Result<SigningKey> {
 pub fn load_public_key(reference: &str) -> Result<VerifyingKey> {
     let keyref = KeyRef::parse(reference)?;
     let bytes = keyref.read()?;
-    let block = pem::first_block(&bytes).map_err(|e| naming(&keyref, Error::Key(e)))?;
+    match public_key_from_pem(&bytes).map_err(|e| naming(&keyref, e))? {
+        Some(key) => Ok(key),
+        None => Ok(*open_private_key(&keyref, &bytes)?.verifying_key()),
+    }
+}
+
+/// Reads a verification key file's bytes without asking for anything: the key of a
+/// `PUBLIC KEY` PEM (P-256 SPKI), or `None` for a cosign private key, whose public
+/// half needs its password. Anything else is an error.
+pub fn public_key_from_pem(pem: &[u8]) -> Result<Option<VerifyingKey>> {
+    let block = pem::first_block(pem).map_err(Error::Key)?;
     match block.label.as_str() {
-        "PUBLIC KEY" => VerifyingKey::from_public_key_der(&block.contents).map_err(|e| {
-            Error::Key(format!(
-                "{keyref}: not an ECDSA P-256 public key ({e}); airsign verifies only P-256"
-            ))
-        }),
-        LABEL_SIGSTORE | LABEL_COSIGN => Ok(*open_private_key(&keyref, &bytes)?.verifying_key()),
+        "PUBLIC KEY" => VerifyingKey::from_public_key_der(&block.contents)
+            .map(Some)
+            .map_err(|e| {
+                Error::Key(format!(
+                    "not an ECDSA P-256 public key ({e}); airsign verifies only P-256"
+                ))
+            }),
+        LABEL_SIGSTORE | LABEL_COSIGN => Ok(None),
         other => Err(Error::Key(format!(
-            "{keyref}: unsupported PEM type \"{other}\" (expected PUBLIC KEY or a cosign \
-             private key)"
+            "unsupported PEM type \"{other}\" (expected PUBLIC KEY or a cosign private key)"
         ))),
     }
 }

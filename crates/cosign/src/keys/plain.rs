@@ -97,6 +97,57 @@ fn signing_key_from_sec1(der: &[u8]) -> Result<SigningKey> {
     Ok(SigningKey::from(secret))
 }
 
+/// Most PBKDF2 iterations accepted: a few seconds of work (OpenSSL writes 2048 by
+/// default; RFC 8018 suggests up to 10,000,000 for critical keys).
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// Most memory scrypt may use (128·N·r bytes): OpenSSL's `-scrypt` default is 16 MiB,
+/// cosign's largest parameter set 128 MiB.
+const MAX_SCRYPT_MEMORY: u64 = 256 * 1024 * 1024;
+/// Most scrypt work accepted (128·N·r·p bytes mixed): 4× the memory limit.
+const MAX_SCRYPT_WORK: u64 = 4 * MAX_SCRYPT_MEMORY;
+
+/// Refuses a PBES2 key whose KDF parameters would cost more than any real key's,
+/// before a password is asked for: the parameters come from the file, and
+/// unchecked they let a hostile file ask for 2^32 PBKDF2 iterations (hours of CPU)
+/// or an scrypt N·r of terabytes (an allocation failure aborts the process).
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<()> {
+    use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
+    let EncryptionScheme::Pbes2(params) = scheme else {
+        // PBES1 (DES/RC2 with MD5/SHA-1) is refused by decrypt, unsupported.
+        return Ok(());
+    };
+    match &params.kdf {
+        Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => Err(Error::Key(format!(
+            "ENCRYPTED PRIVATE KEY: {} PBKDF2 iterations (at most {MAX_PBKDF2_ITERATIONS} \
+             accepted)",
+            p.iteration_count
+        ))),
+        Kdf::Pbkdf2(_) => Ok(()),
+        Kdf::Scrypt(p) => {
+            let (n, r, par) = (
+                p.cost_parameter,
+                u64::from(p.block_size),
+                u64::from(p.parallelization),
+            );
+            let memory = n.checked_mul(r).and_then(|x| x.checked_mul(128));
+            let work = memory.and_then(|m| m.checked_mul(par));
+            match (memory, work) {
+                (Some(m), Some(w)) if m <= MAX_SCRYPT_MEMORY && w <= MAX_SCRYPT_WORK => Ok(()),
+                _ => Err(Error::Key(format!(
+                    "ENCRYPTED PRIVATE KEY: scrypt N={n} r={r} p={par} costs too much (at most \
+                     {} MiB of memory, 128·N·r, and {} MiB of work, 128·N·r·p, accepted)",
+                    MAX_SCRYPT_MEMORY >> 20,
+                    MAX_SCRYPT_WORK >> 20
+                ))),
+            }
+        }
+        _ => Err(Error::Key(
+            "ENCRYPTED PRIVATE KEY: unsupported key derivation function (PBKDF2 and scrypt are)"
+                .into(),
+        )),
+    }
+}
+
 /// Reads a PEM private key as other tools write it. `import_password` is asked
 /// only for an `ENCRYPTED PRIVATE KEY`.
 pub fn read_private_key_pem(
@@ -110,6 +161,7 @@ pub fn read_private_key_pem(
         "ENCRYPTED PRIVATE KEY" => {
             let encrypted = EncryptedPrivateKeyInfoRef::try_from(block.contents.as_slice())
                 .map_err(|e| Error::Key(format!("malformed ENCRYPTED PRIVATE KEY ({e})")))?;
+            check_kdf_cost(&encrypted.encryption_algorithm)?;
             let password = import_password()?;
             let document = encrypted.decrypt(password.as_slice()).map_err(|e| match e {
                 pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed)
@@ -178,6 +230,76 @@ mod tests {
                 .err()
                 .unwrap();
             assert!(err.to_string().contains(want), "{label}: {err}");
+        }
+    }
+
+    /// An `ENCRYPTED PRIVATE KEY` PEM with the given KDF (AES-256-CBC, junk data).
+    fn pbes2_pem(kdf: pkcs8::pkcs5::pbes2::Kdf) -> String {
+        use pkcs8::der::Encode;
+        use pkcs8::pkcs5::{EncryptionScheme, pbes2};
+        let mut params =
+            pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(2048, &[7u8; 16], [1u8; 16])
+                .unwrap();
+        params.kdf = kdf;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef {
+            encryption_algorithm: EncryptionScheme::Pbes2(params),
+            encrypted_data: OctetStringRef::new(&[0u8; 48]).unwrap(),
+        };
+        pem_rfc7468::encode_string(
+            "ENCRYPTED PRIVATE KEY",
+            LineEnding::LF,
+            &info.to_der().unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Found while writing the `keys` fuzz target: the KDF parameters of a PBES2 key
+    /// were run as the file gave them, once the password was typed: 2^32 PBKDF2
+    /// iterations (hours), or scrypt with N·r in terabytes (an allocation failure
+    /// aborts). They are now checked before the password is asked for.
+    #[test]
+    fn regression_fuzz_keys_pbes2_kdf_cost() {
+        use pkcs8::pkcs5::pbes2::{Kdf, Pbkdf2Params, ScryptParams};
+        let salt = [7u8; 16].as_slice().try_into().unwrap();
+        let pbkdf2 = |iteration_count| {
+            let mut p = Pbkdf2Params::hmac_sha256(2048, &[7u8; 16]).unwrap();
+            p.iteration_count = iteration_count;
+            Kdf::Pbkdf2(p)
+        };
+        let scrypt = |cost_parameter, block_size, parallelization| {
+            Kdf::Scrypt(ScryptParams {
+                salt,
+                cost_parameter,
+                block_size,
+                parallelization,
+                key_length: Some(32),
+            })
+        };
+        for (kdf, want) in [
+            (pbkdf2(u32::MAX), "4294967295 PBKDF2 iterations"),
+            (pbkdf2(MAX_PBKDF2_ITERATIONS + 1), "PBKDF2 iterations"),
+            (scrypt(1 << 40, 8, 1), "scrypt N=1099511627776 r=8 p=1"),
+            (scrypt(1 << 20, 65535, 1), "costs too much"),
+            (scrypt(1 << 16, 8, 65535), "costs too much"),
+        ] {
+            let pem = pbes2_pem(kdf);
+            let err = read_private_key_pem(pem.as_bytes(), no_password)
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        // What OpenSSL and cosign use passes the check (and then asks for a password).
+        for kdf in [
+            pbkdf2(2048),
+            pbkdf2(MAX_PBKDF2_ITERATIONS),
+            scrypt(1 << 14, 8, 1),
+            scrypt(1 << 17, 8, 1),
+        ] {
+            let pem = pbes2_pem(kdf);
+            let err = read_private_key_pem(pem.as_bytes(), || Err(Error::Key("asked".into())))
+                .err()
+                .unwrap();
+            assert_eq!(err.to_string(), "asked");
         }
     }
 

@@ -94,8 +94,8 @@ pub fn parse(raw: &[u8], desc: &Descriptor, what: &str) -> Result<Document> {
     if raw.len() as u64 > MAX_MANIFEST {
         return Err(bad(format!("larger than {} bytes", MAX_MANIFEST)));
     }
-    let probe: Probe =
-        serde_json::from_slice(raw).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let probe: Probe = serde_json::from_slice(raw)
+        .map_err(|e| bad(format!("malformed JSON: {}", one_line(&e))))?;
     if probe.schema_version.is_none() {
         return Err(bad("no schemaVersion".into()));
     }
@@ -120,7 +120,7 @@ pub fn parse(raw: &[u8], desc: &Descriptor, what: &str) -> Result<Document> {
                 return Err(bad("an image manifest with \"manifests\"".into()));
             }
             let m: oci_spec::image::ImageManifest = serde_json::from_slice(raw)
-                .map_err(|e| bad(format!("not a valid image manifest: {e}")))?;
+                .map_err(|e| bad(format!("not a valid image manifest: {}", one_line(&e))))?;
             if m.schema_version() != 2 {
                 return Err(bad(format!(
                     "schemaVersion {} (2 expected)",
@@ -150,7 +150,7 @@ pub fn parse(raw: &[u8], desc: &Descriptor, what: &str) -> Result<Document> {
                 return Err(bad("an image index with \"layers\"/\"config\"".into()));
             }
             let i: oci_spec::image::ImageIndex = serde_json::from_slice(raw)
-                .map_err(|e| bad(format!("not a valid image index: {e}")))?;
+                .map_err(|e| bad(format!("not a valid image index: {}", one_line(&e))))?;
             if i.schema_version() != 2 {
                 return Err(bad(format!(
                     "schemaVersion {} (2 expected)",
@@ -178,6 +178,20 @@ pub fn parse(raw: &[u8], desc: &Descriptor, what: &str) -> Result<Document> {
             printable(&desc.media_type)
         ))),
     }
+}
+
+/// A parser's error as one line without control characters: oci-spec quotes an invalid
+/// digest raw, so a manifest could put newlines or terminal escapes in our messages.
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    let mut out = String::new();
+    for c in e.to_string().chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// oci-spec's descriptor → ours, re-validating the digest with our stricter rules
@@ -210,6 +224,23 @@ mod tests {
     use crate::store::descriptor::{OCI_INDEX, OCI_MANIFEST};
 
     const H: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    /// Found by the `manifest` fuzz target: oci-spec quotes an invalid digest raw in
+    /// its error, so a newline (or a terminal escape) in a manifest's digest reached
+    /// airsign's one-line error messages as it was.
+    #[test]
+    fn regression_fuzz_manifest_error_newline() {
+        let bad = r#"{"mediaType":"application/octet-stream","digest":"sha256:ab\nc\u001b[31m","size":1}"#;
+        let index = format!(r#"{{"schemaVersion":2,"manifests":[{bad}]}}"#);
+        let manifest = format!(r#"{{"schemaVersion":2,"config":{bad},"layers":[]}}"#);
+        for (mt, raw) in [(OCI_INDEX, index), (OCI_MANIFEST, manifest)] {
+            let err = parse(raw.as_bytes(), &desc(mt, raw.as_bytes()), "doc")
+                .unwrap_err()
+                .to_string();
+            assert!(!err.chars().any(char::is_control), "{mt}: {err:?}");
+            assert!(err.contains(r"ab\nc\u{1b}[31m"), "{mt}: {err}");
+        }
+    }
 
     fn desc(mt: &str, raw: &[u8]) -> Descriptor {
         Descriptor::new(mt, Digest::sha256(raw), raw.len() as u64)
