@@ -388,19 +388,10 @@ impl ReferrerSet {
     ) -> Result<ReferrerSet> {
         let raw = Index::listing(listed.clone()).to_bytes();
         let desc = Descriptor::new(OCI_INDEX, Digest::sha256(&raw), raw.len() as u64);
-        let referrers = listed
-            .iter()
-            .map(|m| Tree::of(layout, m))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ReferrerSet {
-            subject: subject.clone(),
-            tag: subject.tag_form(),
-            index: Node { desc, raw },
-            listed,
-            referrers,
-        })
+        ReferrerSet::with_trees(layout, subject, Node { desc, raw }, listed)
     }
 
+    /// The source's own listing (a fallback tag entry).
     fn read(layout: &dyn ReadLayout, subject: &Digest, index: &Descriptor) -> Result<ReferrerSet> {
         let what = format!("referrers index {} of {subject}", index.digest);
         if index.kind() != Kind::Index {
@@ -410,18 +401,29 @@ impl ReferrerSet {
         let Document::Index { manifests, .. } = manifest::parse(&raw, index, &what)? else {
             return Err(Error::invalid(format!("{what}: not an index")));
         };
-        let referrers = manifests
+        let index = Node {
+            desc: index.clone(),
+            raw,
+        };
+        ReferrerSet::with_trees(layout, subject, index, manifests)
+    }
+
+    /// The set, with what each listed referrer reaches.
+    fn with_trees(
+        layout: &dyn ReadLayout,
+        subject: &Digest,
+        index: Node,
+        listed: Vec<Descriptor>,
+    ) -> Result<ReferrerSet> {
+        let referrers = listed
             .iter()
             .map(|m| Tree::of(layout, m))
             .collect::<Result<Vec<_>>>()?;
         Ok(ReferrerSet {
             subject: subject.clone(),
             tag: subject.tag_form(),
-            index: Node {
-                desc: index.clone(),
-                raw,
-            },
-            listed: manifests,
+            index,
+            listed,
             referrers,
         })
     }
