@@ -107,6 +107,8 @@ pub fn list(layout: &dyn ReadLayout, scan: bool) -> Result<Vec<Entry>> {
             EntryName::Unnamed(kind) => kind.clone().unwrap_or_else(|| "<unnamed>".into()),
         };
         let artifact = is_artifact(d) || found.entries.contains(&d.digest);
+        // an index's entries, read once: its platforms and its platform manifests
+        let kids = manifest::index_children(layout, d)?;
         let (mut signatures, mut platform_signatures) = (None, None);
         let mut referrers = BTreeMap::new();
         if !artifact {
@@ -117,10 +119,10 @@ pub fn list(layout: &dyn ReadLayout, scan: bool) -> Result<Vec<Entry>> {
                 }
             };
             signatures = Some(sigs(&d.digest)?);
-            let children: Vec<Digest> = manifest::index_children(layout, d)?
-                .into_iter()
+            let children: Vec<Digest> = kids
+                .iter()
                 .filter(|c| c.kind() != Kind::Blob)
-                .map(|c| c.digest)
+                .map(|c| c.digest.clone())
                 .collect();
             platform_signatures = Some(children.iter().map(&sigs).sum::<Result<usize>>()?);
             for m in std::iter::once(&d.digest).chain(&children) {
@@ -134,7 +136,7 @@ pub fn list(layout: &dyn ReadLayout, scan: bool) -> Result<Vec<Entry>> {
             reference,
             digest: d.digest.clone(),
             media_type: d.media_type.clone(),
-            platforms: platforms(layout, d)?,
+            platforms: platforms(layout, d, &kids)?,
             signatures,
             platform_signatures,
             referrers,
@@ -167,23 +169,18 @@ fn count_layers(layout: &dyn ReadLayout, sig: &Descriptor) -> Result<usize> {
     }
 }
 
-/// The platforms of an entry: from its descriptor, its index's children, or its
-/// image config (`os`/`architecture`/`variant`).
-fn platforms(layout: &dyn ReadLayout, d: &Descriptor) -> Result<Vec<String>> {
+/// The platforms of an entry: from its descriptor, its index's children (`kids`, read
+/// by the caller), or its image config (`os`/`architecture`/`variant`).
+fn platforms(layout: &dyn ReadLayout, d: &Descriptor, kids: &[Descriptor]) -> Result<Vec<String>> {
     if let Some(p) = &d.platform {
         return Ok(vec![p.to_string()]);
     }
     match d.kind() {
         Kind::Blob => Ok(Vec::new()),
-        Kind::Index => {
-            let raw = layout.read_blob(d, MAX_MANIFEST)?;
-            let doc = manifest::parse(&raw, d, &format!("index {}", d.digest))?;
-            Ok(doc
-                .children()
-                .iter()
-                .filter_map(|c| c.platform.as_ref().map(ToString::to_string))
-                .collect())
-        }
+        Kind::Index => Ok(kids
+            .iter()
+            .filter_map(|c| c.platform.as_ref().map(ToString::to_string))
+            .collect()),
         Kind::Manifest => {
             let raw = layout.read_blob(d, MAX_MANIFEST)?;
             let Document::Manifest { config, .. } =
