@@ -18,12 +18,13 @@ use serde::Serialize;
 
 use crate::archive::output::{self, Output, WrittenFile, rename_noreplace, suffixed};
 use crate::archive::writer::{self, Compression, TarWriter};
-use crate::digest::{Digest, Hasher};
+use crate::digest::Digest;
 use crate::reference::Location;
 use crate::store::layout::sync_dir;
 use crate::store::manifest::{self, MAX_MANIFEST};
 use crate::store::resolve::{self, Catalog, EntryName, is_artifact};
 use crate::store::{Descriptor, Index, Kind, Layout};
+use crate::verify::VerifyingReader;
 use crate::{Error, Result};
 
 #[derive(Debug, Default)]
@@ -893,28 +894,20 @@ fn copy_verified(
 ) -> Result<()> {
     let file = open_blob(store, digest, size)?;
     let mut buf = vec![0u8; writer::CHUNK];
-    let mut hasher = Hasher::new(digest.algorithm());
-    let mut r = file.take(size);
-    let mut n = 0u64;
+    let mut r = VerifyingReader::new(file, digest, size);
     loop {
         let k = match r.read(&mut buf) {
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(format!("reading blob {digest}"), e)),
+            Err(e) => {
+                return Err(Error::io(format!("reading blob {digest}"), e)
+                    .within(format!("{} (run airsign fsck)", store.root().display())));
+            }
         };
-        hasher.update(&buf[..k]);
         w.write_all(&buf[..k])
             .map_err(|e| Error::io(format!("writing blob {digest}"), e))?;
-        n += k as u64;
         progress.bytes(k as u64);
-    }
-    let got = hasher.finish();
-    if n != size || got != *digest {
-        return Err(Error::invalid(format!(
-            "blob {digest} in {} is corrupt: its content hashes to {got} (run airsign fsck)",
-            store.root().display()
-        )));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! built from them, and computed while bytes stream past.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256, Sha512};
@@ -103,7 +103,7 @@ impl Digest {
 
     /// Whether `bytes` hash to this digest.
     pub fn matches(&self, bytes: &[u8]) -> bool {
-        Digest::of(self.alg, bytes) == *self
+        crate::verify::matches(self, bytes)
     }
 
     /// cosign's tag form: `sha256-<hex>` (no `:`, which tags cannot hold).
@@ -218,22 +218,14 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
 /// enough to stay in L2 while SHA-NI runs over it.
 pub const CHUNK: usize = 256 * 1024;
 
-/// Hashes everything `reader` yields; returns the digest and the byte count.
+/// Hashes everything `reader` yields; returns the digest and the byte count. (For
+/// computing a digest; checking one is [`crate::verify`]'s job.)
 pub fn hash_reader(alg: Algorithm, reader: &mut impl Read) -> io::Result<(Digest, u64)> {
     let mut buf = vec![0u8; CHUNK];
-    hash_reader_with(alg, reader, &mut buf)
-}
-
-/// Like [`hash_reader`] with a caller-owned buffer (no allocation per blob).
-pub fn hash_reader_with(
-    alg: Algorithm,
-    reader: &mut impl Read,
-    buf: &mut [u8],
-) -> io::Result<(Digest, u64)> {
     let mut h = Hasher::new(alg);
     let mut n = 0u64;
     loop {
-        match reader.read(buf) {
+        match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(k) => {
                 h.update(&buf[..k]);
@@ -244,44 +236,6 @@ pub fn hash_reader_with(
         }
     }
     Ok((h.finish(), n))
-}
-
-/// A writer that hashes and counts what passes through it.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Hasher,
-    written: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub fn new(alg: Algorithm, inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Hasher::new(alg),
-            written: 0,
-        }
-    }
-
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
-    pub fn finish(self) -> (W, Digest, u64) {
-        (self.inner, self.hasher.finish(), self.written)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]
@@ -332,13 +286,9 @@ mod tests {
     }
 
     #[test]
-    fn hashing_writer_counts_and_hashes() {
-        let mut w = HashingWriter::new(Algorithm::Sha256, Vec::new());
-        w.write_all(b"hello ").unwrap();
-        w.write_all(b"world").unwrap();
-        let (inner, d, n) = w.finish();
+    fn hash_reader_counts_and_hashes() {
+        let (d, n) = hash_reader(Algorithm::Sha256, &mut &b"hello world"[..]).unwrap();
         assert_eq!(n, 11);
         assert_eq!(d, Digest::sha256(b"hello world"));
-        assert_eq!(inner, b"hello world");
     }
 }

@@ -60,7 +60,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O error with what we were doing. A blob check that failed inside a
+    /// stream ([`crate::verify::VerifyingReader`]) comes out as its own typed error.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        if source.get_ref().is_some_and(|e| e.is::<Error>()) {
+            let inner = source.into_inner().expect("checked above");
+            return *inner.downcast::<Error>().expect("checked above");
+        }
         Error::Io {
             context: context.into(),
             source,
@@ -69,9 +75,21 @@ impl Error {
 
     /// An I/O error about a path, e.g. `reading /x/index.json: No such file`.
     pub fn io_path(what: &str, path: &Path, source: std::io::Error) -> Self {
-        Error::Io {
-            context: format!("{what} {}", path.display()),
-            source,
+        Error::io(format!("{what} {}", path.display()), source)
+    }
+
+    /// The same error with where it happened in front (`REPO: …`, `/store: …`).
+    pub fn within(self, place: impl std::fmt::Display) -> Self {
+        match self {
+            Error::Invalid(m) => Error::Invalid(format!("{place}: {m}")),
+            Error::DigestMismatch(m) => Error::DigestMismatch(format!("{place}: {m}")),
+            Error::NotFound(m) => Error::NotFound(format!("{place}: {m}")),
+            Error::Registry(m) => Error::Registry(format!("{place}: {m}")),
+            Error::Io { context, source } => Error::Io {
+                context: format!("{place}: {context}"),
+                source,
+            },
+            e => e,
         }
     }
 

@@ -11,5 +11,6 @@ pub mod digest;
 pub mod error;
 pub mod reference;
 pub mod store;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -23,11 +23,12 @@ use super::retry::parse_retry_after;
 use super::tls::{TlsConnector, certificate_refusal, client_config};
 use super::url::{self as u, is_loopback};
 use super::{Deadlines, Options};
-use crate::digest::{Digest, HashingWriter, printable, printable_cause};
+use crate::digest::{Digest, printable, printable_cause};
 use crate::reference::{DOCKER_HUB, Reference, validate_tag};
 use crate::store::descriptor::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, OCI_INDEX, OCI_MANIFEST,
 };
+use crate::verify::VerifyingReader;
 use crate::{Error, Result};
 
 /// Largest manifest accepted or sent (containers/image's limit; the distribution
@@ -1295,24 +1296,17 @@ impl RegistryClient {
                 "{ctx}: the registry announces {got} bytes, expected {want}"
             )));
         }
-        let mut w = HashingWriter::new(digest.algorithm(), out);
-        let cap = size.unwrap_or(u64::MAX - 1) + 1;
-        io::copy(&mut (&mut r).take(cap), &mut w)
-            .map_err(|e| Error::Registry(format!("{ctx}: {e}")))?;
-        let (_, got, n) = w.finish();
-        if let Some(want) = size
-            && n != want
-        {
+        // Without a descriptor's size, the registry's announced length stands in.
+        let Some(want) = size.or(r.size()) else {
             return Err(Error::Registry(format!(
-                "{ctx}: received {n}{} bytes, expected {want}",
-                if n > want { "+" } else { "" }
+                "{ctx}: neither a descriptor nor the registry gives the blob's size"
             )));
-        }
-        if got != *digest {
-            return Err(Error::Registry(format!(
-                "{ctx}: content has digest {got}: refusing it"
-            )));
-        }
+        };
+        let copied = io::copy(&mut VerifyingReader::new(&mut r, digest, want), out);
+        let n = copied.map_err(|e| match Error::io("", e) {
+            Error::Io { source, .. } => Error::Registry(format!("{ctx}: {source}")),
+            typed => Error::Registry(format!("{ctx}: {typed}: refusing it")),
+        })?;
         Ok(n)
     }
 

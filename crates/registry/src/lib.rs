@@ -13,7 +13,7 @@
 //! tokens.
 #![forbid(unsafe_code)]
 
-pub(crate) use airsign_oci::{Error, Result, digest, reference, store};
+pub(crate) use airsign_oci::{Error, Result, digest, reference, store, verify};
 
 mod auth;
 mod client;

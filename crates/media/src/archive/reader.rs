@@ -26,12 +26,13 @@ use serde::Deserialize;
 
 use super::input::{Compression, Parts, zstd_stream};
 use super::tar::{Entry, EntryKind, Input, Scanner};
-use crate::digest::{Algorithm, Digest, Hasher, printable};
+use crate::digest::{Algorithm, Digest, printable};
 use crate::reference::Reference;
 use crate::store::ReadLayout;
 use crate::store::descriptor::{Descriptor, Index, MAX_INDEX_JSON, OCI_MANIFEST, REF_NAME};
 use crate::store::layout::LAYOUT_VERSION;
 use crate::store::manifest::MAX_MANIFEST;
+use crate::verify::{VerifyingReader, check_bytes};
 use crate::{Error, Result};
 
 /// Most entries an archive may have: bounds the memory of the entry table.
@@ -476,12 +477,7 @@ impl ReadLayout for ArchiveLayout {
             .take(max + 1)
             .read_to_end(&mut buf)
             .map_err(|e| Error::io(format!("reading blob {d} from {}", self.path.display()), e))?;
-        if buf.len() as u64 != desc.size || !d.matches(&buf) {
-            return Err(Error::DigestMismatch(format!(
-                "blob {d} in {}: content does not match its digest",
-                self.path.display()
-            )));
-        }
+        check_bytes(d, desc.size, &buf).map_err(|e| e.within(self.path.display()))?;
         Ok(buf)
     }
 
@@ -672,6 +668,10 @@ fn read_small<I: Input>(s: &mut Scanner<I>, e: &Entry, cap: u64) -> Result<Vec<u
 }
 
 fn read_error(err: io::Error, name: &str) -> Error {
+    if err.get_ref().is_some_and(|x| x.is::<Error>()) {
+        // the verifying reader's verdict, typed
+        return Error::io("", err).within(format!("entry {:?}", printable(name)));
+    }
     match err.kind() {
         io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
             Error::invalid(err.to_string())
@@ -690,16 +690,14 @@ fn hash_streamed<I: Input>(
 ) -> Result<Option<Arc<Vec<u8>>>> {
     let mut keep: Option<Vec<u8>> = (e.size <= MAX_MANIFEST && e.size <= *cache_left)
         .then(|| Vec::with_capacity(e.size as usize));
-    let mut h = Hasher::new(d.algorithm());
     let mut buf = vec![0u8; 256 * 1024];
-    let mut r = s.data();
+    let mut r = VerifyingReader::new(s.data(), d, e.size);
     let mut first = true;
     loop {
         let k = r.read(&mut buf).map_err(|err| read_error(err, &e.name))?;
         if k == 0 {
             break;
         }
-        h.update(&buf[..k]);
         if first {
             first = false;
             let json = buf[..k]
@@ -713,13 +711,6 @@ fn hash_streamed<I: Input>(
         if let Some(v) = &mut keep {
             v.extend_from_slice(&buf[..k]);
         }
-    }
-    let got = h.finish();
-    if got != *d {
-        return Err(Error::DigestMismatch(format!(
-            "entry {:?}: content hashes to {got}, not to its name",
-            printable(&e.name)
-        )));
     }
     Ok(keep.map(|v| {
         *cache_left -= v.len() as u64;

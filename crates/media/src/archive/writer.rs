@@ -18,7 +18,8 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::Digest;
+use crate::verify::VerifyingReader;
 use crate::{Error, Result};
 
 /// One tar block.
@@ -208,7 +209,7 @@ impl<S: Write + Send + 'static> TarWriter<S> {
         progress: &mut dyn FnMut(u64),
     ) -> Result<()> {
         self.put(&header(path, size))?;
-        let mut hasher = Hasher::new(digest.algorithm());
+        let mut reader = VerifyingReader::new(reader, digest, size);
         let mut left = size;
         while left > 0 {
             if self.filled == CHUNK {
@@ -217,28 +218,17 @@ impl<S: Write + Send + 'static> TarWriter<S> {
             let room = (CHUNK - self.filled).min(usize::try_from(left).unwrap_or(usize::MAX));
             let buf = &mut self.cur[self.filled..self.filled + room];
             let n = match reader.read(buf) {
-                Ok(0) => {
-                    return Err(Error::invalid(format!(
-                        "blob {digest}: ended after {} of {size} bytes (changed while being read?)",
-                        size - left
-                    )));
-                }
+                Ok(0) => return Err(Error::invalid(format!("blob {digest}: ended early"))),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::io(format!("reading blob {digest}"), e)),
             };
-            hasher.update(&buf[..n]);
             self.filled += n;
             self.written += n as u64;
             left -= n as u64;
             progress(n as u64);
         }
-        let got = hasher.finish();
-        if got != *digest {
-            return Err(Error::DigestMismatch(format!(
-                "blob {digest} is corrupt: its content hashes to {got}"
-            )));
-        }
+        reader.finish()?;
         self.put(&END[..padding(size) as usize])
     }
 
@@ -568,13 +558,20 @@ mod tests {
         let e = w
             .append_blob("x", &d, 5, &mut &b"hello"[..], &mut |_| {})
             .unwrap_err();
-        assert!(e.to_string().contains("corrupt"), "{e}");
+        assert!(matches!(e, Error::DigestMismatch(_)), "{e}");
+        assert!(e.to_string().contains("does not match its digest"), "{e}");
         let mut w = TarWriter::new(Vec::new(), Compression::Zstd);
         let d = Digest::sha256(b"hello");
         let e = w
             .append_blob("x", &d, 6, &mut &b"hello"[..], &mut |_| {})
             .unwrap_err();
-        assert!(e.to_string().contains("ended after 5 of 6"), "{e}");
+        assert!(e.to_string().contains("expected 6 bytes, got 5"), "{e}");
+        // a blob that grew since it was listed is refused too (it used to be cut)
+        let mut w = TarWriter::new(Vec::new(), Compression::None);
+        let e = w
+            .append_blob("x", &d, 5, &mut &b"hello!"[..], &mut |_| {})
+            .unwrap_err();
+        assert!(e.to_string().contains("got more than 5"), "{e}");
     }
 
     /// A sink that fails after a few bytes, like a full disk.

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::descriptor::{Descriptor, Index, MAX_INDEX_JSON};
-use crate::digest::{Algorithm, Digest, HashingWriter, printable};
+use crate::digest::{Algorithm, Digest, printable};
+use crate::verify::{VerifyingReader, check_bytes};
 use crate::{Error, Result};
 
 /// The only layout version that exists.
@@ -253,12 +254,7 @@ impl Layout {
         f.take(max + 1)
             .read_to_end(&mut buf)
             .map_err(|e| Error::io_path("reading", &self.blob_path(d), e))?;
-        if buf.len() as u64 != desc.size || !d.matches(&buf) {
-            return Err(Error::DigestMismatch(format!(
-                "blob {d} in {}: content does not match its digest",
-                self.root.display()
-            )));
-        }
+        check_bytes(d, desc.size, &buf).map_err(|e| e.within(self.root.display()))?;
         Ok(buf)
     }
 
@@ -700,20 +696,14 @@ impl Drop for Transaction<'_> {
 const PIPELINE_MIN: u64 = 4 * 1024 * 1024;
 const PIPELINE_CHUNK: usize = 1024 * 1024;
 
-/// Copies exactly `size` bytes hashing to `digest` from `reader` into `file`.
+/// Copies exactly `size` bytes hashing to `digest` from `reader` into `file`,
+/// through the one verifying reader.
 fn copy_simple(digest: &Digest, size: u64, reader: &mut impl Read, file: File) -> Result<()> {
-    let mut w = HashingWriter::new(
-        digest.algorithm(),
-        io::BufWriter::with_capacity(256 * 1024, file),
-    );
-    // Read at most one byte past the promise, to catch an over-long source without
-    // reading all of it.
-    let copied = io::copy(&mut reader.take(size + 1), &mut w)
-        .map_err(|e| Error::io(format!("copying blob {digest}"), e))?;
-    let (buf, got, _) = w.finish();
-    check_copy(digest, size, copied, &got)?;
+    let mut w = io::BufWriter::with_capacity(256 * 1024, file);
+    let mut r = VerifyingReader::new(reader, digest, size);
+    io::copy(&mut r, &mut w).map_err(|e| Error::io(format!("copying blob {digest}"), e))?;
     // Durability comes at commit, with one syncfs for the whole batch.
-    buf.into_inner()
+    w.into_inner()
         .map(drop)
         .map_err(|e| Error::io("writing blob", e.into_error()))
 }
@@ -739,16 +729,14 @@ fn copy_pipelined(digest: &Digest, size: u64, reader: &mut impl Read, file: File
             }
             Ok(())
         });
-        let mut hasher = crate::digest::Hasher::new(digest.algorithm());
-        let mut copied = 0u64;
-        let mut limited = reader.take(size + 1);
+        let mut verified = VerifyingReader::new(reader, digest, size);
         let read_result: io::Result<()> = (|| {
             // When the writer has failed, its error is what matters: stop reading.
             while let Ok(mut buf) = empty_rx.recv() {
                 buf.resize(PIPELINE_CHUNK, 0);
                 let mut n = 0;
                 while n < buf.len() {
-                    match limited.read(&mut buf[n..]) {
+                    match verified.read(&mut buf[n..]) {
                         Ok(0) => break,
                         Ok(k) => n += k,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -759,8 +747,6 @@ fn copy_pipelined(digest: &Digest, size: u64, reader: &mut impl Read, file: File
                     return Ok(());
                 }
                 buf.truncate(n);
-                hasher.update(&buf);
-                copied += n as u64;
                 if full_tx.send(buf).is_err() {
                     return Ok(());
                 }
@@ -771,27 +757,9 @@ fn copy_pipelined(digest: &Digest, size: u64, reader: &mut impl Read, file: File
         let write_result = writer.join().expect("the writer does not panic");
         read_result.map_err(|e| Error::io(format!("copying blob {digest}"), e))?;
         write_result.map_err(|e| Error::io("writing blob", e))?;
-        check_copy(digest, size, copied, &hasher.finish())
+        // the stream's end was reached above (or the writer failed first)
+        verified.finish().map(drop)
     })
-}
-
-fn check_copy(digest: &Digest, size: u64, copied: u64, got: &Digest) -> Result<()> {
-    if copied != size {
-        return Err(Error::invalid(format!(
-            "blob {digest}: expected {size} bytes, got {}",
-            if copied > size {
-                format!("more than {size}")
-            } else {
-                copied.to_string()
-            }
-        )));
-    }
-    if got != digest {
-        return Err(Error::DigestMismatch(format!(
-            "blob {digest}: content hashes to {got} instead"
-        )));
-    }
-    Ok(())
 }
 
 /// Moves the temp file to its final name, never replacing an existing blob: one

@@ -5,6 +5,7 @@
 //! alive; fsck does not require it, since it may live in another layout).
 
 use std::collections::HashSet;
+use std::io::Read;
 
 use super::descriptor::{Descriptor, Kind};
 use super::manifest::{self, Document, MAX_MANIFEST};
@@ -143,7 +144,7 @@ pub fn check_blob(
     buf: &mut [u8],
 ) -> Result<()> {
     let d = &desc.digest;
-    let Some((mut r, len)) = layout.open_blob(d)? else {
+    let Some((r, len)) = layout.open_blob(d)? else {
         return Err(Error::NotFound(format!(
             "blob {d} ({}) referenced by {parent} is missing",
             desc.media_type
@@ -155,14 +156,15 @@ pub fn check_blob(
             desc.size
         )));
     }
-    let (got, _) = crate::digest::hash_reader_with(d.algorithm(), &mut r, buf)
-        .map_err(|e| Error::io(format!("reading blob {d}"), e))?;
-    if got != *d {
-        return Err(Error::DigestMismatch(format!(
-            "blob {d}: content hashes to {got}"
-        )));
+    let mut r = crate::verify::VerifyingReader::new(r, d, len);
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(format!("reading blob {d}"), e)),
+        }
     }
-    Ok(())
 }
 
 /// What a run has found whole and intact (digests), shared by the threads that

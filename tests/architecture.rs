@@ -1,0 +1,68 @@
+//! Rules of the code's shape that the compiler cannot see, checked over the sources
+//! (docs/architecture.md, "Rules the code keeps").
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn workspace_sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    for krate in fs::read_dir(root.join("crates")).unwrap() {
+        let src = krate.unwrap().path().join("src");
+        if src.is_dir() {
+            sources(&src, &mut files);
+        }
+    }
+    assert!(files.len() > 50, "the sources were found: {}", files.len());
+    files
+        .into_iter()
+        .map(|p| {
+            let text = fs::read_to_string(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            (rel, text)
+        })
+        .collect()
+}
+
+/// Blobs are hashed for checking in one place: `airsign_oci::verify` (the verifying
+/// reader). `digest.rs` holds the hasher itself and computes digests of bytes airsign
+/// creates; nothing else may hash on its own.
+#[test]
+fn only_the_verifying_reader_hashes_blobs() {
+    let allowed = ["crates/oci/src/digest.rs", "crates/oci/src/verify.rs"];
+    let forbidden = [
+        "Hasher::new",
+        "hash_reader(",
+        "HashingWriter",
+        "Sha256::new",
+        "Sha512::new",
+        "sha2::",
+    ];
+    let mut found = Vec::new();
+    for (path, text) in workspace_sources() {
+        if allowed.contains(&path.as_str()) {
+            continue;
+        }
+        for f in forbidden {
+            if text.contains(f) {
+                found.push(format!("{path}: {f}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "hashing outside the verifying reader: {found:#?}"
+    );
+}
