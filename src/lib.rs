@@ -18,5 +18,5 @@ pub mod ops;
 
 pub use airsign_cosign::{gojson, keys, payload, signature};
 pub use airsign_media::{archive, store};
-pub use airsign_oci::{Error, Result, cleanup, digest, error, reference, verify};
+pub use airsign_oci::{Error, Result, cleanup, copy, digest, error, reference, verify};
 pub use airsign_registry as registry;

@@ -66,3 +66,42 @@ fn only_the_verifying_reader_hashes_blobs() {
         "hashing outside the verifying reader: {found:#?}"
     );
 }
+
+/// No command calls another: the modules under `src/ops/` that are commands use the
+/// library and the helpers `ops` shares (`ops::{open_store, read_file, …}`,
+/// `rewrite`, `sig_store`, `registry_access`), never each other.
+#[test]
+fn no_command_calls_another() {
+    let commands = [
+        "attach",
+        "clean",
+        "export",
+        "fsck",
+        "generate",
+        "import",
+        "inspect",
+        "keys",
+        "list",
+        "pull",
+        "sign",
+        "store",
+        "sync",
+        "triangulate",
+        "verify",
+    ];
+    let mut found = Vec::new();
+    for (path, text) in workspace_sources() {
+        let Some(rest) = path.strip_prefix("src/ops/") else {
+            continue;
+        };
+        let own = rest.split(['/', '.']).next().unwrap();
+        for other in commands.iter().filter(|c| **c != own) {
+            for pattern in [format!("super::{other}::"), format!("ops::{other}::")] {
+                if text.contains(&pattern) {
+                    found.push(format!("{path}: {pattern}"));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "commands calling commands: {found:#?}");
+}

@@ -35,7 +35,7 @@ pub fn run(store: &Path, image: &str, opts: &AttachOptions) -> Result<()> {
             Ok(true)
         });
     }
-    let payload = super::sign::read_file(&opts.payload, MAX_PAYLOAD)?;
+    let payload = super::read_file(&opts.payload, MAX_PAYLOAD)?;
     let b64 = read_signature_text(&opts.signature)?;
     let raw = decode_base64_signature(&b64)?;
     // Only ECDSA P-256 is made or checked here; refuse anything else up front.
@@ -52,7 +52,7 @@ pub fn run(store: &Path, image: &str, opts: &AttachOptions) -> Result<()> {
              into the store first"
         ))
     })?;
-    super::sign::warn_on_foreign_claim(&payload, &digest);
+    super::warn_on_foreign_claim(&payload, &digest);
 
     if let Some(k) = &opts.key {
         let key = keys::load_public_key(k)?;
@@ -104,7 +104,7 @@ fn read_signature_text(arg: &str) -> Result<String> {
             .map_err(|e| Error::io("reading the signature from stdin", e))?;
         buf
     } else if Path::new(arg).is_file() {
-        String::from_utf8(super::sign::read_file(Path::new(arg), MAX)?)
+        String::from_utf8(super::read_file(Path::new(arg), MAX)?)
             .map_err(|_| Error::invalid(format!("{arg}: the signature file is not base64 text")))?
     } else {
         arg.to_owned()
@@ -121,7 +121,7 @@ fn read_signature_text(arg: &str) -> Result<String> {
 
 /// A PEM file that must hold at least one block labelled `label`; kept verbatim.
 fn pem_text(path: &Path, label: &str) -> Result<String> {
-    let bytes = super::sign::read_file(path, MAX_PAYLOAD)?;
+    let bytes = super::read_file(path, MAX_PAYLOAD)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::invalid(format!("{}: not a PEM file", path.display())))?;
     if !text.contains(&format!("-----BEGIN {label}-----")) {

@@ -75,7 +75,7 @@ pub fn clean(store: &Path, image: &str, kind: &str, force: bool) -> Result<()> {
 }
 
 pub fn gc(store: &Path, json: bool) -> Result<()> {
-    let layout = super::store::open(store)?;
+    let layout = super::open_store(store)?;
     let r = gc::collect(&layout)?;
     if json {
         println!(

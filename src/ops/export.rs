@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::archive::output::{self, Output, WrittenFile, rename_noreplace, suffixed};
-use crate::archive::writer::{self, Compression, TarWriter};
+use crate::archive::output::{self, WrittenFile, rename_noreplace, suffixed};
+use crate::archive::sink;
+use crate::archive::writer::{self, Compression};
+use crate::copy::{self, copy};
 use crate::digest::Digest;
 use crate::reference::Location;
 use crate::store::layout::sync_dir;
@@ -65,7 +67,7 @@ pub struct Exported {
 }
 
 pub fn run(store: &Path, images: &[String], opts: &ExportOptions) -> Result<()> {
-    let store = super::store::open(store)?;
+    let store = super::open_store(store)?;
     let summary = export(&store, images, opts, std::io::stderr().is_terminal())?;
     if opts.json {
         println!(
@@ -466,6 +468,18 @@ impl Plan {
     }
 
     /// Every entry, images and artifacts, sorted by name (then digest).
+    fn progress<'a>(&'a self, bars: &'a Progress) -> PlanProgress<'a> {
+        PlanProgress {
+            bars,
+            users: self
+                .blobs
+                .iter()
+                .map(|(d, _, users)| (d, users.as_slice()))
+                .collect(),
+            left: std::sync::Mutex::new(self.groups.clone()),
+        }
+    }
+
     fn entries(&self) -> Vec<&Descriptor> {
         let mut all: Vec<&Descriptor> = self
             .images
@@ -619,21 +633,10 @@ fn write_archive(
             )));
         }
     }
-    let out = Output::create(path, split)?;
-    // Streaming readers meet `index.json` first and know the whole content before
-    // the first blob; blobs follow sorted by path, so the bytes depend only on the
-    // content.
-    let mut tar = TarWriter::new(out, compression);
-    tar.append_bytes("oci-layout", OCI_LAYOUT)?;
-    tar.append_bytes("index.json", &index)?;
-    let mut left = plan.groups.clone();
-    for ((digest, size, users), path) in plan.blobs.iter().zip(&paths) {
-        let mut file = open_blob(store, digest, *size)?;
-        tar.append_blob(path, digest, *size, &mut file, &mut |n| progress.bytes(n))?;
-        progress.blob_done(users, &mut left);
-    }
-    let out = tar.finish()?;
-    out.commit()
+    let roots: Vec<Descriptor> = plan.entries().into_iter().cloned().collect();
+    let progress = plan.progress(progress);
+    sink::write_archive(store, &roots, &index, path, compression, split, &progress)
+        .map_err(fsck_hint(store))
 }
 
 /// Opens a store blob for export, checking its size against the descriptors'.
@@ -666,33 +669,9 @@ fn write_layout(store: &Layout, plan: &Plan, dir: &Path, progress: &Progress) ->
     let layout = Layout::init(dir)?;
     layout.read_index()?;
     let mut tx = layout.begin()?;
-    let mut new_bytes = 0;
-    let mut left = plan.groups.clone();
-    for (digest, size, users) in &plan.blobs {
-        if tx.has_blob(digest)? {
-            progress.bytes(*size);
-        } else {
-            let file = open_blob(store, digest, *size)?;
-            let mut r = Counted {
-                inner: file,
-                progress,
-            };
-            tx.put_blob(digest, *size, &mut r).map_err(|e| match e {
-                Error::Invalid(m) => Error::Invalid(format!(
-                    "{m} (in {}: run airsign fsck)",
-                    store.root().display()
-                )),
-                Error::DigestMismatch(m) => Error::DigestMismatch(format!(
-                    "{m} (in {}: run airsign fsck)",
-                    store.root().display()
-                )),
-                e => e,
-            })?;
-            new_bytes += size;
-        }
-        progress.blob_done(users, &mut left);
-    }
     let entries: Vec<Descriptor> = plan.entries().into_iter().cloned().collect();
+    let copied =
+        copy(store, &mut tx, &entries, &plan.progress(progress)).map_err(fsck_hint(store))?;
     tx.commit(|idx| {
         for e in entries {
             match e.ref_name().map(str::to_owned) {
@@ -703,19 +682,39 @@ fn write_layout(store: &Layout, plan: &Plan, dir: &Path, progress: &Progress) ->
         }
         Ok(())
     })?;
-    Ok(new_bytes)
+    Ok(copied.bytes)
 }
 
-struct Counted<'a, R> {
-    inner: R,
-    progress: &'a Progress,
+/// A damaged store blob met on the way out: say so, and what to run.
+fn fsck_hint(store: &Layout) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Invalid(m) | Error::DigestMismatch(m) | Error::NotFound(m)
+            if m.contains(&*store.root().to_string_lossy()) =>
+        {
+            Error::Invalid(format!("{m} (run airsign fsck)"))
+        }
+        e => e,
+    }
 }
 
-impl<R: Read> Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.progress.bytes(n as u64);
-        Ok(n)
+/// The export's progress as the copy engine reports it: bytes, and an image
+/// completed when the last blob it needs is out.
+struct PlanProgress<'a> {
+    bars: &'a Progress,
+    users: HashMap<&'a Digest, &'a [u32]>,
+    left: std::sync::Mutex<Vec<u64>>,
+}
+
+impl copy::Progress for PlanProgress<'_> {
+    fn bytes(&self, n: u64) {
+        self.bars.bytes(n);
+    }
+
+    fn blob(&self, d: &Digest) {
+        if let Some(users) = self.users.get(d) {
+            let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+            self.bars.blob_done(users, &mut left);
+        }
     }
 }
 

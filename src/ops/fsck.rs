@@ -17,7 +17,7 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
     let start = Instant::now();
     let (report, images, checked) = match location {
         None => {
-            let layout = super::store::open(store)?;
+            let layout = super::open_store(store)?;
             let r = check_dir(&layout, jobs, json)?;
             (r, None, store.to_path_buf())
         }
@@ -37,7 +37,7 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
                 let archive = ArchiveLayout::open(&path)?;
                 let bar = progress(json);
                 let r = crate::archive::fsck::check(&archive, &bar)?;
-                let images = super::list::list(&archive, true).ok();
+                let images = crate::store::listing::list(&archive, true).ok();
                 (r, images, path)
             }
             _ => {
@@ -48,7 +48,7 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
         },
     };
     let secs = start.elapsed().as_secs_f64();
-    let images: Vec<super::list::Entry> = images
+    let images: Vec<crate::store::listing::Entry> = images
         .unwrap_or_default()
         .into_iter()
         .filter(|e| !e.artifact)

@@ -7,7 +7,7 @@
 //! referrers, `--rename` and `--verify-key` are described in `docs/archives.md`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::Path;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,11 +15,12 @@ use p256::ecdsa::VerifyingKey;
 use serde::Serialize;
 
 use crate::archive::reader::ArchiveLayout;
+use crate::copy::{self, copy};
 use crate::digest::{Digest, printable};
 use crate::reference::{Location, Reference, validate_tag};
 use crate::signature::SignatureArtifact;
 use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, REF_NAME};
-use crate::store::manifest::{self, MAX_DEPTH, MAX_MANIFEST};
+use crate::store::manifest::{self, MAX_DEPTH};
 use crate::store::referrers::Referrers;
 use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag};
 use crate::store::{Descriptor, Index, Kind, Layout, ReadLayout, Transaction};
@@ -242,7 +243,7 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
         progress: std::io::stderr().is_terminal() && !opts.json,
     };
 
-    let store = super::store::open(store)?;
+    let store = super::open_store(store)?;
     let summary = import(&source, &store, &wanted, &plan)?;
     if !summary.digests_preserved {
         eprintln!(
@@ -387,8 +388,9 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
         .map(|p| p.desc.clone())
         .collect();
     roots.extend(referrers);
-    let blobs = stage_documents(src, &mut tx, &roots, &mut summary, &bars)?;
-    copy_blobs(source, &mut tx, &blobs, &mut summary, &bars)?;
+    let copied = copy(src, &mut tx, &roots, &bars)?;
+    summary.new_blobs += copied.blobs;
+    summary.new_bytes += copied.bytes;
     bars.finish();
     keep_store_signatures(
         store,
@@ -904,149 +906,6 @@ fn keep_store_signatures(
     Ok(())
 }
 
-/// Stages every manifest and index under `roots` (validated, raw bytes kept) and
-/// returns the other blobs they need that the store lacks.
-fn stage_documents(
-    source: &dyn ReadLayout,
-    tx: &mut Transaction<'_>,
-    roots: &[Descriptor],
-    summary: &mut Summary,
-    bars: &Bars,
-) -> Result<Vec<Descriptor>> {
-    let mut seen: HashSet<Digest> = HashSet::new();
-    let mut blobs = Vec::new();
-    for root in roots {
-        let mut stack = vec![(root.clone(), 0usize)];
-        while let Some((desc, depth)) = stack.pop() {
-            if !seen.insert(desc.digest.clone()) {
-                continue;
-            }
-            if desc.kind() == Kind::Blob {
-                if !tx.has_blob(&desc.digest)? {
-                    blobs.push(desc);
-                }
-                continue;
-            }
-            if depth > MAX_DEPTH {
-                return Err(in_source(
-                    source,
-                    Error::invalid(format!(
-                        "{} {}: indexes nested more than {MAX_DEPTH} deep",
-                        desc.media_type, desc.digest
-                    )),
-                ));
-            }
-            let raw = source
-                .read_blob(&desc, MAX_MANIFEST)
-                .map_err(|e| in_source(source, e))?;
-            let doc = manifest::parse(&raw, &desc, &format!("{} {}", desc.media_type, desc.digest))
-                .map_err(|e| in_source(source, e))?;
-            stack.extend(doc.children().into_iter().map(|c| (c.clone(), depth + 1)));
-            if tx.put_blob(&desc.digest, desc.size, &mut &raw[..])? {
-                summary.new_blobs += 1;
-                summary.new_bytes += desc.size;
-            }
-        }
-        bars.images.inc(1);
-    }
-    Ok(blobs)
-}
-
-/// Streams the blobs into the transaction, each hashed on the way (an archive in
-/// one sequential pass, in archive order).
-fn copy_blobs(
-    source: &Source,
-    tx: &mut Transaction<'_>,
-    blobs: &[Descriptor],
-    summary: &mut Summary,
-    bars: &Bars,
-) -> Result<()> {
-    let src = source.layout();
-    let mut want: HashMap<&Digest, &Descriptor> = HashMap::new();
-    for b in blobs {
-        if !src.has_blob(&b.digest)? {
-            return Err(Error::NotFound(format!(
-                "{}: blob {} ({}) is missing",
-                src.location().display(),
-                b.digest,
-                b.media_type
-            )));
-        }
-        want.insert(&b.digest, b);
-    }
-    bars.bytes.set_length(blobs.iter().map(|b| b.size).sum());
-    let mut put = |d: &Digest, len: u64, r: &mut dyn Read| -> Result<()> {
-        let desc = want[d];
-        if len != desc.size {
-            return Err(Error::invalid(format!(
-                "{}: blob {d} is {len} bytes, its descriptor says {}",
-                src.location().display(),
-                desc.size
-            )));
-        }
-        let mut r = bars.bytes.wrap_read(r);
-        if tx
-            .put_blob(d, desc.size, &mut r)
-            .map_err(|e| in_source(src, e))?
-        {
-            summary.new_blobs += 1;
-            summary.new_bytes += desc.size;
-        }
-        Ok(())
-    };
-    // A directory or a plain archive can hand out any blob at any time: copy several
-    // at once, so hashing runs on every core. A compressed archive is one stream, read
-    // once, in order.
-    let random_access = match source {
-        Source::Dir(_) => true,
-        Source::Archive(a) => !a.is_streamed(),
-    };
-    if random_access {
-        let items: Vec<(Digest, u64)> = blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
-        let open = |d: &Digest| -> Result<_> {
-            let Some((r, len)) = src.open_blob(d)? else {
-                return Err(Error::NotFound(format!(
-                    "{}: blob {d} is missing",
-                    src.location().display()
-                )));
-            };
-            if len != want[d].size {
-                return Err(Error::invalid(format!(
-                    "{}: blob {d} is {len} bytes, its descriptor says {}",
-                    src.location().display(),
-                    want[d].size
-                )));
-            }
-            Ok(bars.bytes.wrap_read(r))
-        };
-        let (count, bytes) = tx
-            .put_blobs_parallel(&items, &open)
-            .map_err(|e| in_source(src, e))?;
-        summary.new_blobs += count;
-        summary.new_bytes += bytes;
-        return Ok(());
-    }
-    match source {
-        Source::Archive(a) => {
-            let list: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
-            a.visit_blobs(&list, &mut put)
-        }
-        Source::Dir(l) => {
-            for b in blobs {
-                let Some((mut f, len)) = l.open_blob(&b.digest)? else {
-                    return Err(Error::NotFound(format!(
-                        "{}: blob {} is missing",
-                        l.root().display(),
-                        b.digest
-                    )));
-                };
-                put(&b.digest, len, &mut f)?;
-            }
-            Ok(())
-        }
-    }
-}
-
 /// Progress on stderr (bytes and images), drawn only on a terminal.
 struct Bars {
     _multi: MultiProgress,
@@ -1093,35 +952,18 @@ impl Bars {
     }
 }
 
-fn in_source(source: &dyn ReadLayout, e: Error) -> Error {
-    match e {
-        Error::Invalid(m) if !m.contains(&*source.location().to_string_lossy()) => {
-            Error::Invalid(format!("{}: {m}", source.location().display()))
-        }
-        Error::DigestMismatch(m) if !m.contains(&*source.location().to_string_lossy()) => {
-            Error::DigestMismatch(format!("{}: {m}", source.location().display()))
-        }
-        e => e,
+impl copy::Progress for Bars {
+    fn total(&self, bytes: u64) {
+        self.bytes.set_length(bytes);
     }
-}
 
-/// Copies a whole archive into an empty layout exactly as it is: every `index.json`
-/// entry verbatim (names untouched, whatever their style) and every blob they reach,
-/// each hashed on the way. Signing an archive works on such a copy, then writes a
-/// new archive from it.
-pub fn mirror_archive(archive: ArchiveLayout, dest: &Layout) -> Result<()> {
-    let source = Source::Archive(Box::new(archive));
-    let src = source.layout();
-    let index = src.read_index()?;
-    let mut summary = Summary::default();
-    let bars = Bars::new(false, 0);
-    let mut tx = dest.begin()?;
-    let blobs = stage_documents(src, &mut tx, &index.manifests, &mut summary, &bars)?;
-    copy_blobs(&source, &mut tx, &blobs, &mut summary, &bars)?;
-    tx.commit(|idx| {
-        *idx = index;
-        Ok(())
-    })
+    fn bytes(&self, n: u64) {
+        self.bytes.inc(n);
+    }
+
+    fn root(&self, _root: &Descriptor) {
+        self.images.inc(1);
+    }
 }
 
 #[cfg(test)]

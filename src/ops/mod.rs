@@ -31,7 +31,7 @@ pub mod verify;
 /// the directory of `oci:DIR[:REF]` — and says what to look for there.
 pub fn open_image(store: &Path, image: &str) -> Result<(Layout, Query)> {
     match Location::parse(image)? {
-        Location::Store(r) => Ok((store::open(store)?, Query::Reference(r))),
+        Location::Store(r) => Ok((open_store(store)?, Query::Reference(r))),
         Location::Layout { path, reference } => {
             Ok((Layout::open(&path)?, Query::InLayout(reference)))
         }
@@ -119,7 +119,7 @@ impl Catalogs {
         }
         let (layout, catalog) = match location {
             Location::Store(_) => {
-                let l = store::open(store)?;
+                let l = open_store(store)?;
                 (Some(l.clone()), Catalog::open(l)?)
             }
             Location::Layout { path, .. } => {
@@ -144,7 +144,7 @@ impl Catalogs {
         if let Some(i) = self.open.iter().position(|(k, _, _)| k == "store") {
             return Ok(i);
         }
-        let l = store::open(store)?;
+        let l = open_store(store)?;
         let catalog = Catalog::open(l.clone())?;
         self.open.push(("store".to_owned(), Some(l), catalog));
         Ok(self.open.len() - 1)
@@ -239,5 +239,55 @@ impl Status {
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+// Helpers the commands share (no command calls another command).
+
+/// Opens the store, with a hint when it has not been created yet.
+pub fn open_store(store: &Path) -> Result<Layout> {
+    Layout::open(store).map_err(|e| match e {
+        crate::Error::NotFound(_) => crate::Error::NotFound(format!(
+            "no store at {} (create it with `airsign store init`, or pass --store DIR)",
+            store.display()
+        )),
+        e => e,
+    })
+}
+
+/// Reads a small file whole, refusing one over `max` bytes.
+pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).map_err(|e| Error::io_path("reading", path, e))?;
+    let mut buf = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io_path("reading", path, e))?;
+    if buf.len() as u64 > max {
+        return Err(Error::invalid(format!(
+            "{}: larger than {max} bytes",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// Warns when a given payload does not claim the image's digest (verification will
+/// then reject it, but signing elsewhere may be deliberate).
+pub fn warn_on_foreign_claim(payload_bytes: &[u8], digest: &crate::digest::Digest) {
+    let claimed = serde_json::from_slice::<serde_json::Value>(payload_bytes)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/critical/image/docker-manifest-digest")
+                .and_then(|d| d.as_str())
+                .map(str::to_owned)
+        });
+    if claimed.as_deref() != Some(&digest.to_string()) {
+        eprintln!(
+            "WARNING: --payload claims {}, not the image's digest {digest}; verification will reject it",
+            claimed
+                .as_deref()
+                .map_or("no digest".into(), crate::digest::printable)
+        );
     }
 }

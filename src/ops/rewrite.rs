@@ -7,7 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::archive::reader::ArchiveLayout;
+use crate::archive::sink::write_archive;
+use crate::archive::writer::Compression;
+use crate::copy::Quiet;
 use crate::store::Layout;
+use crate::store::descriptor::Index;
 use crate::{Error, Result};
 
 /// Runs `change` on a copy of `archive` as a directory layout; when it returns
@@ -29,7 +33,7 @@ pub fn rewrite_archive(archive: &Path, change: impl FnOnce(&Layout) -> Result<bo
         .map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
     let work = WorkDir::new(dir.join(format!(".{name}.airsign-{}", std::process::id())))?;
     let layout = Layout::init(&work.0.join("layout"))?;
-    super::import::mirror_archive(source, &layout)?;
+    layout.mirror(&source)?;
 
     let before = std::fs::read(layout.root().join("index.json"))
         .map_err(|e| Error::io_path("reading", &layout.root().join("index.json"), e))?;
@@ -38,23 +42,28 @@ pub fn rewrite_archive(archive: &Path, change: impl FnOnce(&Layout) -> Result<bo
     if !change(&layout)? || std::fs::read(layout.root().join("index.json")).ok() == Some(before) {
         return Ok(());
     }
-    let new = work.0.join(format!("{name}.new"));
-    let export = super::export::ExportOptions {
-        all: true,
-        to: format!("oci-archive:{}", new.display()),
-        format: "oci".into(),
-        compress: zstd.then(|| "zstd".to_owned()),
-        split: None,
-        no_signatures: false,
-        json: false,
-    };
-    super::export::export(&layout, &[], &export, false)?;
-    // A zstd export may have added the .zst suffix to the name it was given.
-    let written = if new.exists() {
-        new
+    // The changed layout, whole, as the new archive: entries sorted by name, as
+    // export writes them; zstd stays zstd.
+    let mut entries = layout.read_index()?.manifests;
+    entries.sort_by(|a, b| {
+        (a.ref_name().unwrap_or(""), &a.digest).cmp(&(b.ref_name().unwrap_or(""), &b.digest))
+    });
+    let index = Index::listing(entries.clone()).to_bytes();
+    let written = work.0.join(format!("{name}.new"));
+    let compression = if zstd {
+        Compression::Zstd
     } else {
-        crate::archive::output::suffixed(&new, ".zst")
+        Compression::None
     };
+    write_archive(
+        &layout,
+        &entries,
+        &index,
+        &written,
+        compression,
+        None,
+        &Quiet,
+    )?;
     std::fs::rename(&written, archive).map_err(|e| Error::io_path("replacing", archive, e))?;
     crate::store::layout::sync_dir(dir)?;
     eprintln!("Rewrote {}", archive.display());

@@ -79,7 +79,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     }
     let annotations = payload::parse_annotations(&opts.annotations)?;
     let fixed_payload = match &opts.payload {
-        Some(p) => Some(read_file(p, crate::signature::MAX_PAYLOAD)?),
+        Some(p) => Some(super::read_file(p, crate::signature::MAX_PAYLOAD)?),
         None => None,
     };
 
@@ -208,7 +208,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
             .iter()
             .map(|t| match &fixed_payload {
                 Some(p) => {
-                    warn_on_foreign_claim(p, &t.digest);
+                    super::warn_on_foreign_claim(p, &t.digest);
                     p.clone()
                 }
                 None => payload::simple_signing(&t.identity, &t.digest, &annotations),
@@ -481,7 +481,7 @@ fn read_certificates(opts: &SignOptions) -> Result<Option<CertificateInput>> {
     };
     let named =
         |what: &str, p: &Path, e: String| Error::invalid(format!("--{what} {}: {e}", p.display()));
-    let leaf = certs::read_certificate(&read_file(path, certs::MAX_CERT_FILE)?)
+    let leaf = certs::read_certificate(&super::read_file(path, certs::MAX_CERT_FILE)?)
         .map_err(|e| named("certificate", path, e))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -492,7 +492,7 @@ fn read_certificates(opts: &SignOptions) -> Result<Option<CertificateInput>> {
     let chain = match &opts.certificate_chain {
         None => None,
         Some(chain_path) => {
-            let raw = read_file(chain_path, certs::MAX_CERT_FILE)?;
+            let raw = super::read_file(chain_path, certs::MAX_CERT_FILE)?;
             let fail = |e: String| named("certificate-chain", chain_path, e);
             let chain = certs::parse_pem_certificates(&raw).map_err(fail)?;
             certs::check_chain_order(&leaf, &chain).map_err(fail)?;
@@ -587,26 +587,6 @@ fn write_outputs(
     Ok(())
 }
 
-/// Warns when a given payload does not claim the image's digest (verification will
-/// then reject it, but signing elsewhere may be deliberate).
-pub fn warn_on_foreign_claim(payload_bytes: &[u8], digest: &Digest) {
-    let claimed = serde_json::from_slice::<serde_json::Value>(payload_bytes)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/critical/image/docker-manifest-digest")
-                .and_then(|d| d.as_str())
-                .map(str::to_owned)
-        });
-    if claimed.as_deref() != Some(&digest.to_string()) {
-        eprintln!(
-            "WARNING: --payload claims {}, not the image's digest {digest}; verification will reject it",
-            claimed
-                .as_deref()
-                .map_or("no digest".into(), crate::digest::printable)
-        );
-    }
-}
-
 fn confirm(count: usize) -> Result<bool> {
     eprint!("Sign {count} manifest(s) in the store? [y/N] ");
     let mut line = String::new();
@@ -614,23 +594,6 @@ fn confirm(count: usize) -> Result<bool> {
         .read_line(&mut line)
         .map_err(|e| Error::io("reading the answer", e))?;
     Ok(matches!(line.trim(), "y" | "Y"))
-}
-
-/// Reads a small file whole, refusing one over `max` bytes.
-pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>> {
-    use std::io::Read as _;
-    let f = std::fs::File::open(path).map_err(|e| Error::io_path("reading", path, e))?;
-    let mut buf = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io_path("reading", path, e))?;
-    if buf.len() as u64 > max {
-        return Err(Error::invalid(format!(
-            "{}: larger than {max} bytes",
-            path.display()
-        )));
-    }
-    Ok(buf)
 }
 
 /// Writes an output file by temp file and rename, so a reader never sees half of it.

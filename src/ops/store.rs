@@ -19,14 +19,3 @@ pub fn init(store: &Path) -> Result<()> {
     }
     Ok(())
 }
-
-/// Opens the store, with a hint when it has not been created yet.
-pub fn open(store: &Path) -> Result<Layout> {
-    Layout::open(store).map_err(|e| match e {
-        crate::Error::NotFound(_) => crate::Error::NotFound(format!(
-            "no store at {} (create it with `airsign store init`, or pass --store DIR)",
-            store.display()
-        )),
-        e => e,
-    })
-}

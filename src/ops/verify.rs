@@ -179,7 +179,7 @@ fn identity_policy(opts: &VerifyOptions, by_ca: bool) -> Result<IdentityPolicy> 
 /// intermediates, as cosign reads it) or `--ca-roots` with `--ca-intermediates`.
 fn load_ca(opts: &VerifyOptions) -> Result<Option<CaTrust>> {
     let read = |flag: &str, p: &Path| -> Result<Vec<Cert>> {
-        let raw = super::sign::read_file(p, certs::MAX_CERT_FILE)?;
+        let raw = super::read_file(p, certs::MAX_CERT_FILE)?;
         certs::parse_pem_certificates(&raw)
             .map_err(|e| Error::invalid(format!("--{flag} {}: {e}", p.display())))
     };

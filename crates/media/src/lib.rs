@@ -5,7 +5,7 @@
 //! Depends on `airsign-oci` only: no registry, no signature format.
 #![forbid(unsafe_code)]
 
-pub use airsign_oci::{Error, Result, cleanup, digest, error, reference, verify};
+pub use airsign_oci::{Error, Result, cleanup, copy, digest, error, reference, verify};
 
 pub mod archive;
 pub mod store;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cleanup;
+pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod reference;

@@ -94,7 +94,7 @@ pub fn run(store: &Path, images: &[String], opts: &PullOptions) -> Result<()> {
         .map(|i| Wanted::parse(i))
         .collect::<Result<_>>()?;
     let wanted = distinct(wanted)?;
-    let store = super::store::open(store)?;
+    let store = super::open_store(store)?;
     store.read_index()?;
     let client = opts.registry.client()?;
 

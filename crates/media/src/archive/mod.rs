@@ -16,5 +16,6 @@ pub mod fsck;
 pub mod input;
 pub mod output;
 pub mod reader;
+pub mod sink;
 pub mod tar;
 pub mod writer;

@@ -443,6 +443,18 @@ impl ReadLayout for ArchiveLayout {
         ArchiveLayout::peek(self, d, n)
     }
 
+    fn sequential(&self) -> bool {
+        self.is_streamed()
+    }
+
+    fn visit_blobs(
+        &self,
+        wanted: &[Digest],
+        f: &mut dyn FnMut(&Digest, u64, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        ArchiveLayout::visit_blobs(self, wanted, f)
+    }
+
     fn read_index(&self) -> Result<Index> {
         Ok(self.index.clone())
     }

@@ -13,7 +13,7 @@
 //! A failure before step 3 leaves `index.json` as it was, and a failure before step 2
 //! leaves no trace at all: the temp files are removed when the transaction drops.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -256,6 +256,25 @@ impl Layout {
             .map_err(|e| Error::io_path("reading", &self.blob_path(d), e))?;
         check_bytes(d, desc.size, &buf).map_err(|e| e.within(self.root.display()))?;
         Ok(buf)
+    }
+
+    /// Copies every entry of `source`'s `index.json` into this layout, which must be
+    /// empty, with the `index.json` verbatim (names untouched, whatever their style):
+    /// the working copy an archive is changed in.
+    pub fn mirror(&self, source: &dyn super::source::ReadLayout) -> Result<()> {
+        let index = source.read_index()?;
+        let mut tx = self.begin()?;
+        crate::copy::copy(source, &mut tx, &index.manifests, &crate::copy::Quiet)?;
+        tx.commit(|idx| {
+            if !idx.manifests.is_empty() {
+                return Err(Error::invalid(format!(
+                    "{}: not an empty layout",
+                    self.root.display()
+                )));
+            }
+            *idx = index;
+            Ok(())
+        })
     }
 
     /// Reads and validates `index.json`.
@@ -675,6 +694,44 @@ fn new_temp_file(dir: &Path) -> Result<(PathBuf, File)> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io_path("creating", &path, e)),
         }
+    }
+}
+
+/// A transaction is where a copy into a layout writes: blobs staged (several at
+/// once from a source that allows it), nothing visible before [`Transaction::commit`].
+impl crate::copy::Sink for Transaction<'_> {
+    fn location(&self) -> String {
+        self.layout.root().display().to_string()
+    }
+
+    fn has_blob(&mut self, d: &Digest) -> Result<bool> {
+        Transaction::has_blob(self, d)
+    }
+
+    fn put_blob(&mut self, desc: &Descriptor, mut r: &mut dyn Read) -> Result<bool> {
+        Transaction::put_blob(self, &desc.digest, desc.size, &mut r)
+    }
+
+    fn put_blobs(
+        &mut self,
+        source: &dyn super::source::ReadLayout,
+        blobs: &[Descriptor],
+        progress: &dyn crate::copy::Progress,
+    ) -> Result<crate::copy::Copied> {
+        use crate::copy::{Counting, open_sized};
+        let by_digest: HashMap<&Digest, &Descriptor> =
+            blobs.iter().map(|b| (&b.digest, b)).collect();
+        let items: Vec<(Digest, u64)> = blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
+        let open =
+            |d: &Digest| -> Result<_> { Ok(Counting(open_sized(source, by_digest[d])?, progress)) };
+        let (blobs_new, bytes) = self.put_blobs_parallel(&items, &open)?;
+        for b in blobs {
+            progress.blob(&b.digest);
+        }
+        Ok(crate::copy::Copied {
+            blobs: blobs_new,
+            bytes,
+        })
     }
 }
 

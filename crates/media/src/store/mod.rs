@@ -11,7 +11,7 @@
 //! - [`fsck`]: checking a whole layout;
 //! - [`gc`]: removing blobs nothing refers to.
 
-pub use airsign_oci::store::{descriptor, graph, manifest, referrers, resolve, source};
+pub use airsign_oci::store::{descriptor, graph, listing, manifest, referrers, resolve, source};
 
 pub mod fsck;
 pub mod gc;

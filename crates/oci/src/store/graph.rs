@@ -31,6 +31,8 @@ pub struct Node {
     pub edge: Edge,
     /// The document that points here; `None` for roots.
     pub parent: Option<Digest>,
+    /// Documents above this one (0 for roots).
+    pub depth: usize,
 }
 
 impl Node {
@@ -51,6 +53,12 @@ pub trait Visitor {
     /// The node's document, read (size and digest checked) and parsed, or why that
     /// failed. An `Err` returned from here stops the walk.
     fn document(&mut self, node: &Node, doc: Result<&Document>) -> Result<()>;
+
+    /// The document's raw bytes, as read (before [`Visitor::document`]), for a
+    /// visitor that keeps or copies them.
+    fn raw(&mut self, _node: &Node, _raw: &[u8]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Walks from `roots` down. With `subjects`, a referrer's subject is walked too
@@ -70,6 +78,7 @@ pub fn walk(
             desc: d.clone(),
             edge: Edge::Root,
             parent: None,
+            depth: 0,
         })
         .collect();
     while let Some(node) = stack.pop() {
@@ -80,9 +89,10 @@ pub fn walk(
             continue;
         }
         let what = format!("{} {}", node.desc.media_type, node.desc.digest);
-        let doc = layout
-            .read_blob(&node.desc, MAX_MANIFEST)
-            .and_then(|raw| manifest::parse(&raw, &node.desc, &what));
+        let doc = layout.read_blob(&node.desc, MAX_MANIFEST).and_then(|raw| {
+            visitor.raw(&node, &raw)?;
+            manifest::parse(&raw, &node.desc, &what)
+        });
         match doc {
             Ok(doc) => {
                 visitor.document(&node, Ok(&doc))?;
@@ -94,6 +104,7 @@ pub fn walk(
                         desc: c.clone(),
                         edge: Edge::Child,
                         parent: Some(me.clone()),
+                        depth: node.depth + 1,
                     })
                     .collect();
                 if subjects && let Some(s) = doc.subject() {
@@ -101,6 +112,7 @@ pub fn walk(
                         desc: s.clone(),
                         edge: Edge::Subject,
                         parent: Some(me.clone()),
+                        depth: node.depth + 1,
                     });
                 }
                 stack.extend(next.into_iter().rev());

@@ -8,10 +8,13 @@
 //! - [`source`]: read access to a layout in a directory or an archive ([`ReadLayout`]);
 //! - [`referrers`]: referrers found by subject: listings, untagged entries, blobs;
 //! - [`resolve`]: finding an image in a layout by tag, reference or digest;
-//! - [`graph`]: the one walker over manifests, indexes and blobs (fsck, gc, checks).
+//! - [`graph`]: the one walker over manifests, indexes and blobs (fsck, gc, checks,
+//!   copies);
+//! - [`listing`]: what a layout holds, entry by entry (`ls`, archive `fsck`).
 
 pub mod descriptor;
 pub mod graph;
+pub mod listing;
 pub mod manifest;
 pub mod referrers;
 pub mod resolve;

@@ -30,6 +30,28 @@ pub trait ReadLayout: Sync {
     /// the blobs are found this way).
     fn blob_list(&self) -> Result<Vec<(Digest, u64)>>;
 
+    /// Whether blobs come best in one sequential pass (a compressed archive) rather
+    /// than opened one by one, in any order and on several threads.
+    fn sequential(&self) -> bool {
+        false
+    }
+
+    /// Calls `f` with each blob of `wanted` that the layout holds, its stored size and
+    /// its bytes as stored, in the order the medium reads best. `f` must check what it
+    /// reads (the copy engine does, through the verifying reader).
+    fn visit_blobs(
+        &self,
+        wanted: &[Digest],
+        f: &mut dyn FnMut(&Digest, u64, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        for d in wanted {
+            if let Some((mut r, len)) = self.open_blob(d)? {
+                f(d, len, &mut r)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Up to `n` first bytes of a blob as stored (empty if absent, or where that
     /// is costly: a compressed archive's blob not kept in memory).
     fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {
@@ -71,6 +93,18 @@ impl<T: ReadLayout + ?Sized> ReadLayout for &T {
         (**self).blob_list()
     }
 
+    fn sequential(&self) -> bool {
+        (**self).sequential()
+    }
+
+    fn visit_blobs(
+        &self,
+        wanted: &[Digest],
+        f: &mut dyn FnMut(&Digest, u64, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        (**self).visit_blobs(wanted, f)
+    }
+
     fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {
         (**self).peek(d, n)
     }
@@ -99,6 +133,18 @@ impl<T: ReadLayout + ?Sized> ReadLayout for Box<T> {
 
     fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
         (**self).blob_list()
+    }
+
+    fn sequential(&self) -> bool {
+        (**self).sequential()
+    }
+
+    fn visit_blobs(
+        &self,
+        wanted: &[Digest],
+        f: &mut dyn FnMut(&Digest, u64, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        (**self).visit_blobs(wanted, f)
     }
 
     fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {

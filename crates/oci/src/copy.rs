@@ -1,0 +1,528 @@
+//! The one copy engine. Every medium is a [`Source`] (the read half: a layout
+//! directory, an archive, a registry repository — anything implementing
+//! [`ReadLayout`]) or a [`Sink`] (the write half: a store transaction, an archive
+//! being written, …), and moving images between them is [`copy`]: the trees under
+//! the given roots, walked by the one graph walker ([`crate::store::graph`]), with
+//! manifests and indexes moved as their raw bytes and every blob streamed through
+//! the one verifying reader ([`crate::verify`]) on its way into the sink.
+//!
+//! `copy` moves content only. Naming it (an `index.json` entry, a tag) is the
+//! sink's commit, which its owner does after a successful copy: a failed copy
+//! leaves the destination as it was.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+
+use crate::digest::Digest;
+use crate::store::descriptor::{Descriptor, Kind};
+use crate::store::graph::{self, Node, Visitor};
+use crate::store::manifest::{Document, MAX_DEPTH};
+use crate::store::source::ReadLayout;
+use crate::verify::VerifyingReader;
+use crate::{Error, Result};
+
+/// Where blobs are read from: any medium's read half.
+pub use crate::store::source::ReadLayout as Source;
+
+/// The write half of a medium.
+pub trait Sink {
+    /// Where the sink writes, for messages.
+    fn location(&self) -> String;
+
+    /// Whether the sink holds the blob already (or has it staged).
+    fn has_blob(&mut self, d: &Digest) -> Result<bool>;
+
+    /// Writes one blob from `r`, which the sink reads through a
+    /// [`VerifyingReader`] for `desc`. False when it was there already.
+    fn put_blob(&mut self, desc: &Descriptor, r: &mut dyn Read) -> Result<bool>;
+
+    /// Writes a manifest or index: exactly `raw`, the bytes the source holds.
+    fn put_document(&mut self, desc: &Descriptor, raw: &[u8]) -> Result<bool> {
+        self.put_blob(desc, &mut &raw[..])
+    }
+
+    /// Whether documents must arrive after everything they name (a registry
+    /// refuses a manifest whose blobs or children it lacks). Otherwise each is
+    /// written as soon as it is read, and none is held in memory.
+    fn children_first(&self) -> bool {
+        false
+    }
+
+    /// Writes many blobs of a source that can open any blob at any time. A sink
+    /// that can write several at once (on several cores) does so here.
+    fn put_blobs(
+        &mut self,
+        source: &dyn ReadLayout,
+        blobs: &[Descriptor],
+        progress: &dyn Progress,
+    ) -> Result<Copied> {
+        let mut copied = Copied::default();
+        for b in blobs {
+            let mut r = Counting(open_sized(source, b)?, progress);
+            if self.put_blob(b, &mut r)? {
+                copied.add(b);
+            }
+            progress.blob(&b.digest);
+        }
+        Ok(copied)
+    }
+}
+
+/// What a copy wrote that the sink did not have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Copied {
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+impl Copied {
+    pub fn add(&mut self, d: &Descriptor) {
+        self.blobs += 1;
+        self.bytes += d.size;
+    }
+}
+
+/// Hears how a copy goes (progress bars); every method does nothing by default.
+pub trait Progress: Sync {
+    /// The bytes of the blobs about to be copied (documents not included).
+    fn total(&self, _bytes: u64) {}
+    /// Bytes of a blob read.
+    fn bytes(&self, _n: u64) {}
+    /// A blob is in the sink (copied, or found there).
+    fn blob(&self, _d: &Digest) {}
+    /// Every document under one root is read.
+    fn root(&self, _root: &Descriptor) {}
+}
+
+/// No progress shown.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// A reader that tells [`Progress::bytes`] what passes.
+pub struct Counting<'a, R>(pub R, pub &'a dyn Progress);
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.bytes(n as u64);
+        Ok(n)
+    }
+}
+
+/// Opens a blob of `source`, refusing one that is missing or of another size than
+/// its descriptor says.
+pub fn open_sized<'s>(source: &'s dyn ReadLayout, b: &Descriptor) -> Result<Box<dyn Read + 's>> {
+    match source.open_blob(&b.digest)? {
+        None => Err(missing(source, b)),
+        Some((_, len)) if len != b.size => Err(wrong_size(source, b, len)),
+        Some((r, _)) => Ok(r),
+    }
+}
+
+fn missing(source: &dyn ReadLayout, b: &Descriptor) -> Error {
+    Error::NotFound(format!(
+        "{}: blob {} ({}) is missing",
+        source.location().display(),
+        b.digest,
+        b.media_type
+    ))
+}
+
+fn wrong_size(source: &dyn ReadLayout, b: &Descriptor, len: u64) -> Error {
+    Error::invalid(format!(
+        "{}: blob {} is {len} bytes, its descriptor says {}",
+        source.location().display(),
+        b.digest,
+        b.size
+    ))
+}
+
+/// Copies the trees under `roots` from `source` into `sink`: documents (validated,
+/// raw bytes), then every blob the sink lacks — in parallel when the source allows
+/// it, in one sequential pass when it is a stream (a `.tar.zst`). Returns what was
+/// new in the sink. Indexes nested more than [`MAX_DEPTH`] deep are refused.
+pub fn copy(
+    source: &dyn ReadLayout,
+    sink: &mut dyn Sink,
+    roots: &[Descriptor],
+    progress: &dyn Progress,
+) -> Result<Copied> {
+    let in_source = |e: Error| at_source(source, e);
+    let mut walk = Walk {
+        sink,
+        hold: None,
+        blobs: Vec::new(),
+        seen_blobs: HashSet::new(),
+        copied: Copied::default(),
+        progress,
+    };
+    if walk.sink.children_first() {
+        walk.hold = Some(Held::default());
+    }
+    for root in roots {
+        graph::walk(source, std::slice::from_ref(root), false, &mut walk).map_err(in_source)?;
+        progress.root(root);
+    }
+    let Walk {
+        sink,
+        hold,
+        blobs,
+        mut copied,
+        ..
+    } = walk;
+
+    for b in &blobs {
+        if !source.has_blob(&b.digest)? {
+            return Err(missing(source, b));
+        }
+    }
+    progress.total(blobs.iter().map(|b| b.size).sum());
+    if source.sequential() {
+        let by_digest: HashMap<&Digest, &Descriptor> =
+            blobs.iter().map(|b| (&b.digest, b)).collect();
+        let list: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
+        source
+            .visit_blobs(&list, &mut |d, len, r| {
+                let b = by_digest[d];
+                if len != b.size {
+                    return Err(wrong_size(source, b, len));
+                }
+                if sink.put_blob(b, &mut Counting(r, progress))? {
+                    copied.add(b);
+                }
+                progress.blob(d);
+                Ok(())
+            })
+            .map_err(in_source)?;
+    } else {
+        let c = sink
+            .put_blobs(source, &blobs, progress)
+            .map_err(in_source)?;
+        copied.blobs += c.blobs;
+        copied.bytes += c.bytes;
+    }
+
+    if let Some(held) = hold {
+        for d in held.children_first() {
+            let (desc, raw) = &held.docs[&d];
+            if sink.put_document(desc, raw)? {
+                copied.add(desc);
+            }
+        }
+    }
+    Ok(copied)
+}
+
+/// Documents held for a children-first sink.
+#[derive(Default)]
+struct Held {
+    docs: HashMap<Digest, (Descriptor, Vec<u8>)>,
+    children: HashMap<Digest, Vec<Digest>>,
+    order: Vec<Digest>,
+}
+
+impl Held {
+    /// Every held document after every held document it names (post-order).
+    fn children_first(&self) -> Vec<Digest> {
+        let mut out = Vec::with_capacity(self.order.len());
+        let mut done: HashSet<&Digest> = HashSet::new();
+        for root in &self.order {
+            // (digest, children pushed yet)
+            let mut stack = vec![(root, false)];
+            while let Some((d, expanded)) = stack.pop() {
+                if done.contains(d) {
+                    continue;
+                }
+                if expanded {
+                    done.insert(d);
+                    out.push(d.clone());
+                    continue;
+                }
+                stack.push((d, true));
+                for c in self.children.get(d).into_iter().flatten().rev() {
+                    if self.docs.contains_key(c) && !done.contains(c) {
+                        stack.push((c, false));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+struct Walk<'a> {
+    sink: &'a mut dyn Sink,
+    hold: Option<Held>,
+    blobs: Vec<Descriptor>,
+    seen_blobs: HashSet<Digest>,
+    copied: Copied,
+    progress: &'a dyn Progress,
+}
+
+impl Visitor for Walk<'_> {
+    fn node(&mut self, node: &Node) -> Result<bool> {
+        let d = &node.desc;
+        if d.kind() == Kind::Blob {
+            if self.seen_blobs.insert(d.digest.clone()) {
+                if self.sink.has_blob(&d.digest)? {
+                    self.progress.blob(&d.digest);
+                } else {
+                    self.blobs.push(d.clone());
+                }
+            }
+            return Ok(false);
+        }
+        if node.depth > MAX_DEPTH {
+            return Err(Error::invalid(format!(
+                "{} {}: indexes nested more than {MAX_DEPTH} deep",
+                d.media_type, d.digest
+            )));
+        }
+        Ok(true)
+    }
+
+    fn raw(&mut self, node: &Node, raw: &[u8]) -> Result<()> {
+        let d = &node.desc;
+        match &mut self.hold {
+            Some(held) => {
+                held.order.push(d.digest.clone());
+                held.docs
+                    .insert(d.digest.clone(), (d.clone(), raw.to_vec()));
+            }
+            None => {
+                if self.sink.put_document(d, raw)? {
+                    self.copied.add(d);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn document(&mut self, node: &Node, doc: Result<&Document>) -> Result<()> {
+        let doc = doc?;
+        if let Some(held) = &mut self.hold {
+            held.children.insert(
+                node.desc.digest.clone(),
+                doc.children()
+                    .into_iter()
+                    .map(|c| c.digest.clone())
+                    .collect(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A problem with what the source holds says where the source is.
+fn at_source(source: &dyn ReadLayout, e: Error) -> Error {
+    let here = source.location().to_string_lossy().into_owned();
+    match &e {
+        Error::Invalid(m) | Error::DigestMismatch(m) if !m.contains(&here) => e.within(here),
+        _ => e,
+    }
+}
+
+/// Reads a blob through the verifying reader into `w` (a sink's helper).
+pub fn verified_copy(desc: &Descriptor, r: &mut dyn Read, w: &mut dyn io::Write) -> Result<u64> {
+    let d = &desc.digest;
+    io::copy(&mut VerifyingReader::new(r, d, desc.size), w)
+        .map_err(|e| Error::io(format!("copying blob {d}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::descriptor::{Index, OCI_INDEX, OCI_MANIFEST};
+    use std::path::Path;
+
+    /// A layout in memory.
+    #[derive(Default)]
+    struct Mem {
+        blobs: HashMap<Digest, Vec<u8>>,
+        sequential: bool,
+    }
+
+    impl Mem {
+        fn add(&mut self, media_type: &str, bytes: &[u8]) -> Descriptor {
+            let d = Digest::sha256(bytes);
+            self.blobs.insert(d.clone(), bytes.to_vec());
+            Descriptor::new(media_type, d, bytes.len() as u64)
+        }
+    }
+
+    impl ReadLayout for Mem {
+        fn location(&self) -> &Path {
+            Path::new("mem")
+        }
+        fn read_index(&self) -> Result<Index> {
+            Ok(Index::listing(Vec::new()))
+        }
+        fn read_blob(&self, desc: &Descriptor, _max: u64) -> Result<Vec<u8>> {
+            let b = self.blobs.get(&desc.digest).cloned().unwrap_or_default();
+            crate::verify::check_bytes(&desc.digest, desc.size, &b)?;
+            Ok(b)
+        }
+        fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
+            Ok(self
+                .blobs
+                .get(d)
+                .map(|b| (Box::new(&b[..]) as Box<dyn Read>, b.len() as u64)))
+        }
+        fn has_blob(&self, d: &Digest) -> Result<bool> {
+            Ok(self.blobs.contains_key(d))
+        }
+        fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
+            Ok(self
+                .blobs
+                .iter()
+                .map(|(d, b)| (d.clone(), b.len() as u64))
+                .collect())
+        }
+        fn sequential(&self) -> bool {
+            self.sequential
+        }
+    }
+
+    /// A sink in memory that records the order of writes.
+    #[derive(Default)]
+    struct Rec {
+        have: HashMap<Digest, Vec<u8>>,
+        order: Vec<Digest>,
+        children_first: bool,
+    }
+
+    impl Sink for Rec {
+        fn location(&self) -> String {
+            "rec".into()
+        }
+        fn has_blob(&mut self, d: &Digest) -> Result<bool> {
+            Ok(self.have.contains_key(d))
+        }
+        fn put_blob(&mut self, desc: &Descriptor, r: &mut dyn Read) -> Result<bool> {
+            if self.have.contains_key(&desc.digest) {
+                return Ok(false);
+            }
+            let mut v = Vec::new();
+            verified_copy(desc, r, &mut v)?;
+            self.order.push(desc.digest.clone());
+            self.have.insert(desc.digest.clone(), v);
+            Ok(true)
+        }
+        fn children_first(&self) -> bool {
+            self.children_first
+        }
+    }
+
+    fn manifest(m: &mut Mem, config: &[u8], layers: &[&[u8]]) -> Descriptor {
+        let c = m.add("application/vnd.oci.image.config.v1+json", config);
+        let ls: Vec<String> = layers
+            .iter()
+            .map(|l| {
+                let d = m.add("application/vnd.oci.image.layer.v1.tar", l);
+                format!(
+                    r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}"#,
+                    d.digest, d.size
+                )
+            })
+            .collect();
+        let raw = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]}}"#,
+            c.digest,
+            c.size,
+            ls.join(",")
+        );
+        m.add(OCI_MANIFEST, raw.as_bytes())
+    }
+
+    fn index(m: &mut Mem, children: &[&Descriptor]) -> Descriptor {
+        let cs: Vec<String> = children
+            .iter()
+            .map(|c| {
+                format!(
+                    r#"{{"mediaType":"{}","digest":"{}","size":{}}}"#,
+                    c.media_type, c.digest, c.size
+                )
+            })
+            .collect();
+        let raw = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+            cs.join(",")
+        );
+        m.add(OCI_INDEX, raw.as_bytes())
+    }
+
+    #[test]
+    fn copies_every_byte_of_a_tree_once_and_skips_what_the_sink_has() {
+        let mut m = Mem::default();
+        let a = manifest(&mut m, b"{}", &[b"one", b"shared"]);
+        let b = manifest(&mut m, b"{ }", &[b"two", b"shared"]);
+        let i = index(&mut m, &[&a, &b]);
+        let mut sink = Rec::default();
+        let c = copy(&m, &mut sink, std::slice::from_ref(&i), &Quiet).unwrap();
+        assert_eq!(c.blobs as usize, m.blobs.len());
+        assert_eq!(sink.have, m.blobs);
+        // again: nothing new
+        let again = copy(&m, &mut sink, &[i], &Quiet).unwrap();
+        assert_eq!(again, Copied::default());
+    }
+
+    #[test]
+    fn a_children_first_sink_gets_documents_after_all_they_name() {
+        for sequential in [false, true] {
+            let mut m = Mem {
+                sequential,
+                ..Mem::default()
+            };
+            let a = manifest(&mut m, b"{}", &[b"one"]);
+            let b = manifest(&mut m, b"{ }", &[b"two"]);
+            // the same manifest under two indexes, met under the first one first
+            let i1 = index(&mut m, &[&a]);
+            let i2 = index(&mut m, &[&b, &a]);
+            let mut sink = Rec {
+                children_first: true,
+                ..Rec::default()
+            };
+            copy(&m, &mut sink, &[i1, i2], &Quiet).unwrap();
+            let pos = |d: &Digest| sink.order.iter().position(|x| x == d).unwrap();
+            for (parent, raw) in &m.blobs {
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) else {
+                    continue;
+                };
+                let kids = v["manifests"]
+                    .as_array()
+                    .or(v["layers"].as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                for k in kids {
+                    let k: Digest = k["digest"].as_str().unwrap().parse().unwrap();
+                    assert!(pos(&k) < pos(parent), "{k} before {parent}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_corrupt_or_missing_blob_fails_the_copy_naming_the_source() {
+        let mut m = Mem::default();
+        let a = manifest(&mut m, b"{}", &[b"layer"]);
+        let layer = Digest::sha256(b"layer");
+        m.blobs.insert(layer.clone(), b"lay3r".to_vec());
+        let e = copy(&m, &mut Rec::default(), std::slice::from_ref(&a), &Quiet).unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch(_)), "{e}");
+        assert!(e.to_string().starts_with("mem: "), "{e}");
+        m.blobs.remove(&layer);
+        let e = copy(&m, &mut Rec::default(), &[a], &Quiet).unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
+    }
+
+    #[test]
+    fn indexes_nested_too_deep_are_refused() {
+        let mut m = Mem::default();
+        let mut top = manifest(&mut m, b"{}", &[b"x"]);
+        for _ in 0..=MAX_DEPTH {
+            top = index(&mut m, &[&top]);
+        }
+        let e = copy(&m, &mut Rec::default(), &[top], &Quiet).unwrap_err();
+        assert!(e.to_string().contains("nested more than"), "{e}");
+    }
+}
