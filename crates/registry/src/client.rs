@@ -295,7 +295,7 @@ impl fmt::Display for TErr {
     }
 }
 
-fn transient(e: &ureq::Error) -> bool {
+pub(crate) fn transient(e: &ureq::Error) -> bool {
     // a certificate refused will be refused again
     certificate_refusal(e).is_none()
         && matches!(
@@ -1784,7 +1784,7 @@ impl BlobReader {
             deadlines: self.deadlines,
             got: Some(self.offset + self.read),
         };
-        io::Error::new(io::ErrorKind::TimedOut, format!("{}: {t}", self.ctx))
+        deadline::cut(format!("{}: {t}", self.ctx))
     }
 }
 

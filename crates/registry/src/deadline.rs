@@ -10,8 +10,8 @@
 //! so a trickle is cut at the deadline, not at the next byte.
 
 use std::cell::Cell;
-use std::fmt;
 use std::time::{Duration, Instant};
+use std::{fmt, io};
 
 use ureq::unversioned::transport::time::Duration as UDuration;
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};
@@ -97,6 +97,31 @@ impl fmt::Display for TimedOut {
             self.deadlines.min_rate
         )
     }
+}
+
+/// What a body read cut at its deadline carries inside its `io::Error` (kind
+/// `TimedOut`), so that it is told from the other timeouts of that kind (a read that
+/// stalled for `io_timeout`, which is worth a reopening): the deadline was the
+/// budget, and a resuming download does not reopen after it.
+#[derive(Debug)]
+pub(crate) struct Cut(pub(crate) String);
+
+impl fmt::Display for Cut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Cut {}
+
+/// The error of a body read cut at its deadline: `message` says why.
+pub(crate) fn cut(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, Cut(message))
+}
+
+/// Whether `e` is a body read cut at its deadline ([`cut`]).
+pub(crate) fn is_cut(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Cut>())
 }
 
 fn trim_secs(d: Duration) -> String {
@@ -242,5 +267,18 @@ mod tests {
         assert_eq!(current(), None);
         assert!(passed(Some(Instant::now() - Duration::from_millis(1))));
         assert!(!passed(None));
+    }
+
+    #[test]
+    fn a_cut_is_told_from_other_timeouts() {
+        let e = cut("HOST/REPO: GET blob X: timed out after 1.0s".into());
+        assert!(is_cut(&e));
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(e.to_string(), "HOST/REPO: GET blob X: timed out after 1.0s");
+        assert!(!is_cut(&io::Error::new(
+            io::ErrorKind::TimedOut,
+            "read timed out"
+        )));
+        assert!(!is_cut(&io::Error::from(io::ErrorKind::TimedOut)));
     }
 }

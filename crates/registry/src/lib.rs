@@ -19,6 +19,7 @@ mod auth;
 mod client;
 mod credentials;
 mod deadline;
+mod download;
 mod retry;
 mod tls;
 mod upload;
@@ -34,6 +35,7 @@ pub use client::{
 };
 pub use credentials::{CredentialSource, default_auth_files};
 pub use deadline::Deadlines;
+pub use download::BlobDownload;
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use upload::{BlobPush, PushBlob, Pushed, ReadSeek, UploadSession};
 pub use url::{is_loopback, url_authority};

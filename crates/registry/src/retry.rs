@@ -1,7 +1,7 @@
 //! Retry policy: exponential backoff with jitter, bounded in attempts and in total
 //! time, honouring `Retry-After`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// When and how often a failed request is tried again. Only connection errors,
 /// 5xx and 429 are retried (a 401 is retried once, with fresh auth, separately).
@@ -65,6 +65,73 @@ impl RetryPolicy {
             }
         };
         (elapsed + delay <= self.max_total).then_some(delay)
+    }
+}
+
+/// The retry budget of one transfer that can continue from where it broke: an
+/// upload resuming from the registry's offset, a download reopened from the byte
+/// reached. The policy's attempts and time are per stretch without progress: a
+/// failure after new bytes starts a new stretch, so a long transfer over a flaky
+/// link may fail many times in all as long as bytes keep coming between failures,
+/// while failures that bring nothing use the stretch up. And whatever progress is
+/// claimed between them, failures in all are bounded too — the policy's attempts for
+/// each chunk-sized stretch of the transfer — so a peer that makes us believe in
+/// progress a byte at a time cannot keep a transfer going forever.
+#[derive(Debug)]
+pub(crate) struct Resumes {
+    policy: RetryPolicy,
+    /// Failures in all allowed.
+    most: u64,
+    /// Failures so far.
+    failures: u64,
+    /// Failures in the current stretch, and when it started (the transfer's start,
+    /// then each failure that followed progress).
+    stalled: u32,
+    since: Instant,
+    /// The furthest offset seen: a failure beyond it is progress.
+    furthest: u64,
+}
+
+impl Resumes {
+    /// The budget of a transfer of `size` bytes, in stretches of `stretch` bytes (the
+    /// chunk size), that starts at `offset`.
+    pub(crate) fn new(policy: &RetryPolicy, size: u64, stretch: u64, offset: u64) -> Resumes {
+        let stretches = size.div_ceil(stretch.max(1)) + 1;
+        Resumes {
+            policy: policy.clone(),
+            most: u64::from(policy.max_attempts).saturating_mul(stretches),
+            failures: 0,
+            stalled: 0,
+            since: Instant::now(),
+            furthest: offset,
+        }
+    }
+
+    /// A failure with the transfer at `offset`. False once failures in all pass
+    /// the bound.
+    pub(crate) fn failed(&mut self, offset: u64) -> bool {
+        self.failures += 1;
+        if offset > self.furthest {
+            self.furthest = offset;
+            self.stalled = 0;
+            self.since = Instant::now();
+        }
+        self.failures <= self.most
+    }
+
+    /// The wait before trying again after the failure noted last, counted against
+    /// the stretch's attempts and time ([`RetryPolicy::backoff`]), or `None` when
+    /// the policy says stop. A failure that is the consequence of the one before
+    /// (not a failure of its own) is noted with [`Self::failed`] only.
+    pub(crate) fn backoff(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+        self.stalled += 1;
+        self.policy
+            .backoff(self.stalled, self.since.elapsed(), retry_after)
+    }
+
+    /// Failures noted so far.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures
     }
 }
 
@@ -170,5 +237,60 @@ mod tests {
             Some(Duration::from_millis(200))
         );
         assert_eq!(p.backoff(1, z, Some(Duration::from_secs(60))), None);
+    }
+
+    #[test]
+    fn a_resumable_budget_is_per_stretch_without_progress_and_bounded_in_all() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            max_total: Duration::from_secs(60),
+        };
+        // 10 bytes in stretches of 10: two stretches' worth, 6 failures in all
+        let mut b = Resumes::new(&p, 10, 10, 0);
+        // no progress: the first try and two more, then stop
+        assert!(b.failed(0));
+        assert!(b.backoff(None).is_some());
+        assert!(b.failed(0));
+        assert!(b.backoff(None).is_some());
+        assert!(b.failed(0));
+        assert_eq!(b.backoff(None), None, "three attempts without a byte");
+        // progress starts a new stretch with the whole budget again
+        let mut b = Resumes::new(&p, 10, 10, 0);
+        for at in 1..=6 {
+            assert!(b.failed(at), "failure {at}");
+            assert!(b.backoff(None).is_some(), "failure {at}");
+        }
+        // but not forever: the seventh failure passes the bound in all
+        assert!(!b.failed(7));
+        assert_eq!(b.failures(), 7);
+        // a consequence noted without a backoff does not use the stretch up
+        let mut b = Resumes::new(&p, 10, 10, 0);
+        for _ in 0..2 {
+            assert!(b.failed(0));
+            assert!(b.backoff(None).is_some());
+            assert!(b.failed(0));
+        }
+        assert!(b.failed(0));
+        assert_eq!(b.backoff(None), None);
+        // the stretch's time is the policy's too
+        let slow = RetryPolicy {
+            base_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(10),
+            max_total: Duration::from_secs(1),
+            ..p.clone()
+        };
+        let mut b = Resumes::new(&slow, 10, 10, 0);
+        assert!(b.failed(0));
+        assert_eq!(b.backoff(None), None, "a wait beyond the stretch's time");
+        // a transfer resumed at an offset makes no progress by reaching it
+        let mut b = Resumes::new(&p, 10, 10, 5);
+        assert!(b.failed(5));
+        assert!(b.backoff(None).is_some());
+        assert!(b.failed(5));
+        assert!(b.backoff(None).is_some());
+        assert!(b.failed(5));
+        assert_eq!(b.backoff(None), None);
     }
 }

@@ -5,7 +5,6 @@
 //! upload into the session the registry opened.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::time::Instant;
 
 use ureq::Body;
 use ureq::http::{Method, Response};
@@ -14,6 +13,7 @@ use super::auth::Scopes;
 use super::client::{
     Call, Fail, FailKind, RegistryClient, Repository, ReqBody, drain, error_detail, header,
 };
+use super::retry::Resumes;
 use super::url as u;
 use crate::Result;
 use crate::digest::{Digest, printable};
@@ -505,16 +505,10 @@ impl RegistryClient {
     ) -> std::result::Result<(), Fail> {
         // The retry budget (attempts and time) is per stretch without progress: a
         // long upload over a flaky link may fail many times in all, as long as the
-        // registry keeps acknowledging more bytes between failures.
-        let mut started = Instant::now();
-        let mut failures = 0u32;
-        // and a bound on failures in all, whatever progress is claimed between
-        // them, so that a registry that makes us believe in progress a little at a
-        // time cannot keep an upload going forever: each chunk may use the budget
-        let chunks = size.div_ceil(self.opts().chunk_size) + 1;
-        let most = u64::from(self.opts().retry.max_attempts).saturating_mul(chunks);
-        let mut all_failures = 0u64;
-        let mut furthest = s.offset;
+        // registry keeps acknowledging more bytes between failures; and failures
+        // in all are bounded, each chunk may use the budget (`Resumes`, which a
+        // download's reopenings use too).
+        let mut budget = Resumes::new(&self.opts().retry, size, self.opts().chunk_size, s.offset);
         let mut need_status = false;
         loop {
             let asked_status = need_status;
@@ -542,29 +536,21 @@ impl RegistryClient {
                 }
                 Err(f) => return Err(f),
             };
-            all_failures += 1;
-            if all_failures > most {
+            if !budget.failed(s.offset) {
                 return Err(Fail::new(
                     FailKind::Other,
                     &f.msg,
-                    format!("giving up after {all_failures} failures in one upload"),
+                    format!(
+                        "giving up after {} failures in one upload",
+                        budget.failures()
+                    ),
                 ));
-            }
-            if s.offset > furthest {
-                furthest = s.offset;
-                failures = 0;
-                started = Instant::now();
             }
             // a session found gone when asked after a failure is that failure's
             // consequence (distribution drops an upload whose body was cut), not a
             // second failure: start over at once
             if !(asked_status && f.kind == FailKind::NotFound) {
-                failures += 1;
-                let Some(wait) =
-                    self.opts()
-                        .retry
-                        .backoff(failures, started.elapsed(), f.retry_after)
-                else {
+                let Some(wait) = budget.backoff(f.retry_after) else {
                     return Err(f);
                 };
                 std::thread::sleep(wait);

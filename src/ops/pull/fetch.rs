@@ -6,14 +6,12 @@
 //! pull keeps what arrived.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::resume::ResumingReader;
 use crate::digest::Digest;
 use crate::registry::{RegistryClient, Repository};
 use crate::store::manifest::{self, MAX_DEPTH, MAX_MANIFEST};
@@ -216,29 +214,14 @@ impl Fetcher<'_> {
     /// One blob: streamed, resumed after a break, hashed and size-checked, landed.
     /// False if another writer landed it meanwhile.
     fn blob(&self, repo: &Repository, b: &Descriptor) -> Result<bool> {
-        let client = self.client;
-        let (digest, size) = (b.digest.clone(), b.size);
-        let open = {
-            let repo = repo.clone();
-            let digest = digest.clone();
-            move |offset: u64| -> Result<(Box<dyn Read>, u64)> {
-                let (r, start) = client.get_blob_from(&repo, &digest, offset)?;
-                if let Some(len) = r.size()
-                    && start == 0
-                    && len != size
-                {
-                    return Err(Error::Registry(format!(
-                        "{repo}: GET blob {digest}: the registry announces {len} bytes, its descriptor says {size}"
-                    )));
-                }
-                Ok((Box::new(r), start))
-            }
-        };
-        let reader = ResumingReader::new(size, Box::new(open));
+        let (digest, size) = (&b.digest, b.size);
+        // the client reopens a broken body from the byte reached, under its retry
+        // policy; the store hashes and size-checks what it reads
+        let reader = self.client.open_blob(repo, digest, size);
         let mut reader = self.bytes.wrap_read(reader);
         let mut tx = self.store.begin()?;
         let staged = tx
-            .put_blob(&digest, size, &mut reader)
+            .put_blob(digest, size, &mut reader)
             .map_err(|e| match e {
                 // the store's "content hashes to …": say which registry sent it
                 Error::Invalid(m) => Error::Invalid(format!("{repo}: {m}")),

@@ -12,7 +12,6 @@
 mod artifacts;
 mod fetch;
 mod platform;
-mod resume;
 
 use std::io::IsTerminal;
 use std::path::Path;
