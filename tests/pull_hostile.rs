@@ -1,9 +1,9 @@
 //! `airsign pull` against a registry that lies: a scripted fake on loopback
-//! (`tests/common/fake_registry.rs`) answers what a real registry will not produce —
-//! wrong digests and sizes, ambiguous documents, endless bodies, cycles, traversal
-//! digests, hostile signature images, redirects to another host, 429s, ignored
-//! ranges. Every refusal must be one line, a non-zero exit, `index.json` unchanged,
-//! and no blob in the store whose bytes are not its name.
+//! (`crates/test-support/src/fake_registry.rs`) answers what a real registry will
+//! not produce — wrong digests and sizes, ambiguous documents, endless bodies,
+//! cycles, traversal digests, hostile signature images, redirects to another host,
+//! 429s, ignored ranges. Every refusal must be one line, a non-zero exit,
+//! `index.json` unchanged, and no blob in the store whose bytes are not its name.
 
 mod common;
 

@@ -737,7 +737,8 @@ fn a_docker_content_digest_that_disagrees_is_an_error() {
 
 // ---- Bearer token auth against the real registry, with a token issuer in the test ----
 // (`Mode::Token`: docker-registry in `auth: token` mode trusting a certificate whose
-// key signs the JWTs of a token server in the test; see tests/common/registry.rs)
+// key signs the JWTs of a token server in the test; see
+// crates/test-support/src/registry.rs)
 
 #[test]
 fn bearer_token_auth_with_every_scope_a_mount_needs() {

@@ -1,10 +1,11 @@
-//! `airsign sync` through a fault-injecting proxy (tests/common/proxy.rs) placed
-//! between airsign and the real registry: connections cut in the middle of upload
-//! bodies, 5xx and 429 answers, delays and closed keep-alive connections. Under each
-//! fault plan the sync must still complete, every digest at the registry must be
-//! the store's, cosign and skopeo's sigstore policy must accept every image, and a
-//! second sync straight to the registry must send nothing but HEADs. Each test also
-//! checks that its faults really fired.
+//! `airsign sync` through a fault-injecting proxy
+//! (crates/test-support/src/proxy.rs) placed between airsign and the real registry:
+//! connections cut in the middle of upload bodies, 5xx and 429 answers, delays and
+//! closed keep-alive connections. Under each fault plan the sync must still
+//! complete, every digest at the registry must be the store's, cosign and skopeo's
+//! sigstore policy must accept every image, and a second sync straight to the
+//! registry must send nothing but HEADs. Each test also checks that its faults
+//! really fired.
 
 mod common;
 

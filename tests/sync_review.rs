@@ -1,8 +1,8 @@
 //! A second pair of eyes on `airsign sync`: hostile or lying destinations (through
-//! the fault proxy of tests/common/proxy.rs, which can answer for the registry or
-//! change its answers), credentials that must stay home, the resume journal, and
-//! concurrency. Tests named `regression_…` pin a bug this review found; the others
-//! prove a promise that held.
+//! the fault proxy of crates/test-support/src/proxy.rs, which can answer for the
+//! registry or change its answers), credentials that must stay home, the resume
+//! journal, and concurrency. Tests named `regression_…` pin a bug this review
+//! found; the others prove a promise that held.
 
 mod common;
 #[path = "data/hostile/tarkit.rs"]

@@ -1,134 +1,20 @@
-//! Shared test bed for the integration tests: runs the real `airsign` binary in temp
-//! dirs and finds the real tools (cosign 2.5 and 3.1, skopeo, oras, crane, notation,
-//! umoci, openssl, SoftHSM2, the registry) through the variables the Makefile sets.
-//!
-//! A missing tool skips the test with a message, except under `CI=true`, where it
-//! fails the test: CI must never pass by skipping.
+//! The test bed of the integration tests is the workspace crate
+//! `airsign-test-support` (`crates/test-support`), re-exported here so that tests
+//! keep writing `common::…`. What stays here is what only the root package's
+//! integration tests can have: the path of the `airsign` binary cargo built for them
+//! (`env!("CARGO_BIN_EXE_airsign")`), the commands that run it, and [`bed::Bed`], a
+//! store driven by it (a type of the test crate itself, so each test can add its own
+//! methods to it).
+// Each test binary uses only part of this module.
 #![allow(dead_code)]
 
 pub mod bed;
-pub mod fake_registry;
-pub mod oci;
-pub mod proxy;
-pub mod registry;
-pub mod verifiers;
+
+pub use airsign_test_support::*;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-/// The real tools, by the variable that names each one. (`Pkcs11Tool` is the
-/// program's own name, `pkcs11-tool`.)
-#[allow(clippy::enum_variant_names)]
-#[derive(Clone, Copy, Debug)]
-pub enum Tool {
-    Cosign,
-    Skopeo,
-    Registry,
-    Htpasswd,
-    Umoci,
-    Openssl,
-    Softhsm2Util,
-    Pkcs11Tool,
-    /// cosign 3.1 from Debian forky (`Cosign` is trixie's 2.5).
-    Cosign3,
-    Oras,
-    Crane,
-    Notation,
-}
-
-impl Tool {
-    fn var(self) -> &'static str {
-        match self {
-            Tool::Cosign => "AIRSIGN_TEST_COSIGN",
-            Tool::Skopeo => "AIRSIGN_TEST_SKOPEO",
-            Tool::Registry => "AIRSIGN_TEST_REGISTRY",
-            Tool::Htpasswd => "AIRSIGN_TEST_HTPASSWD",
-            Tool::Umoci => "AIRSIGN_TEST_UMOCI",
-            Tool::Openssl => "AIRSIGN_TEST_OPENSSL",
-            Tool::Softhsm2Util => "AIRSIGN_TEST_SOFTHSM2_UTIL",
-            Tool::Pkcs11Tool => "AIRSIGN_TEST_PKCS11_TOOL",
-            Tool::Cosign3 => "AIRSIGN_TEST_COSIGN3",
-            Tool::Oras => "AIRSIGN_TEST_ORAS",
-            Tool::Crane => "AIRSIGN_TEST_CRANE",
-            Tool::Notation => "AIRSIGN_TEST_NOTATION",
-        }
-    }
-
-    /// The tool's path if its variable names an existing file.
-    pub fn find(self) -> Option<PathBuf> {
-        let p = PathBuf::from(std::env::var_os(self.var())?);
-        p.is_file().then_some(p)
-    }
-}
-
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Finds a tool, or decides the test's fate: `None` means "skip" (a message is
-/// printed); under `CI=true` a missing tool panics instead.
-pub fn require(tool: Tool) -> Option<PathBuf> {
-    match tool.find() {
-        Some(p) => Some(p),
-        None if in_ci() => panic!(
-            "{} is not set or not a file: CI needs every tool (run `make test`)",
-            tool.var()
-        ),
-        None => {
-            eprintln!(
-                "SKIP: {} not set (run the tests with `make test`)",
-                tool.var()
-            );
-            None
-        }
-    }
-}
-
-/// `let Some(cosign) = need!(Tool::Cosign) else { return };`
-#[macro_export]
-macro_rules! need {
-    ($tool:expr) => {
-        $crate::common::require($tool)
-    };
-}
-
-/// The project's `fixtures/` directory.
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-/// A path as `&str`, for argument lists.
-pub fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// cosign's signature tag for a digest: `sha256-<hex>.sig`.
-pub fn sig_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replace(':', "-"))
-}
-
-/// The digest of a fixture layout's (first) image.
-pub fn fixture_digest(fixture: &str) -> String {
-    let idx: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(fixtures().join(fixture).join("index.json")).unwrap(),
-    )
-    .unwrap();
-    idx["manifests"][0]["digest"].as_str().unwrap().to_owned()
-}
-
-/// The digests of the manifests in a fixture's image index.
-pub fn child_digests(fixture: &str) -> Vec<String> {
-    let d = fixture_digest(fixture);
-    let raw = std::fs::read(fixtures().join(fixture).join("blobs/sha256").join(&d[7..])).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    v["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_owned())
-        .collect()
-}
+use std::process::{Command, Stdio};
 
 /// The `airsign` binary built for these tests.
 pub fn airsign_bin() -> PathBuf {
@@ -148,65 +34,6 @@ where
         .env_remove("COSIGN_PASSWORD")
         .stdin(Stdio::null());
     c
-}
-
-/// Runs a command and returns its output (never panics on a non-zero exit).
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
-}
-
-/// Runs a command that must succeed; returns stdout.
-pub fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs a command that must fail; returns stderr.
-pub fn fails(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(
-        !out.status.success(),
-        "{cmd:?} should have failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A snapshot of every file under `dir` (relative path → bytes), to prove that a
-/// refused operation changed nothing.
-pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
-    let mut m = std::collections::BTreeMap::new();
-    if !dir.exists() {
-        return m;
-    }
-    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let e = e.unwrap();
-        let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
-        if e.file_type().is_file() {
-            m.insert(rel, std::fs::read(e.path()).unwrap());
-        } else {
-            m.insert(rel, Vec::new());
-        }
-    }
-    m
-}
-
-/// The write requests (PUT, POST, PATCH, DELETE) a `sync --json` report counts.
-pub fn writes(report: &serde_json::Value) -> u64 {
-    let r = &report["requests"];
-    ["put", "post", "patch", "delete"]
-        .iter()
-        .map(|k| r[k].as_u64().unwrap())
-        .sum()
 }
 
 /// `airsign --store STORE ARGS` (the store flag first, as a user types it).
