@@ -4,7 +4,7 @@
 //! behind Bearer token auth (`auth: token`) with a token issuer running in the test.
 //! Dropping the [`Registry`] kills that one process (by its own pid) and waits for it.
 //!
-//! ```ignore
+//! ```text
 //! let Some(reg) = Registry::start(Mode::TlsBasicAuth) else { return };
 //! skopeo.args(["copy"]).args(reg.skopeo_args(Side::Dest, true)) ...
 //! ```
