@@ -20,7 +20,12 @@ fn workspace_sources() -> Vec<(String, String)> {
     let mut files = Vec::new();
     sources(&root.join("src"), &mut files);
     for krate in fs::read_dir(root.join("crates")).unwrap() {
-        let src = krate.unwrap().path().join("src");
+        let krate = krate.unwrap().path();
+        // the test bed is an oracle: it hashes on its own, to check airsign
+        if krate.ends_with("test-support") {
+            continue;
+        }
+        let src = krate.join("src");
         if src.is_dir() {
             sources(&src, &mut files);
         }
