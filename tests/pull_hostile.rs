@@ -372,7 +372,7 @@ fn an_index_cycle_deep_nesting_and_a_missing_child_are_refused() {
     }
     fake.manifest(REPO, Some("deep"), &doc, INDEX);
     let err = refused(&bed, &reference(&fake, "deep"), &[]);
-    assert!(err.contains("nested deeper"), "{err}");
+    assert!(err.contains("nested more than 8 deep"), "{err}");
     assert!(
         fake.seen_at("GET", &format!("/v2/{REPO}/blobs/{}", img.layer_digest()))
             .is_empty()

@@ -29,8 +29,9 @@ pub trait Sink {
     /// Where the sink writes, for messages.
     fn location(&self) -> String;
 
-    /// Whether the sink holds the blob already (or has it staged).
-    fn has_blob(&mut self, d: &Digest) -> Result<bool>;
+    /// Whether the sink holds the blob already (or has it staged). One it holds
+    /// with another size than the descriptor's is an error, not a blob to skip.
+    fn has_blob(&mut self, desc: &Descriptor) -> Result<bool>;
 
     /// Writes one blob from `r`, which the sink reads through a
     /// [`VerifyingReader`] for `desc`. False when it was there already.
@@ -68,17 +69,32 @@ pub trait Sink {
     }
 }
 
-/// What a copy wrote that the sink did not have.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What a copy wrote that the sink did not have, and what it walked.
+#[derive(Clone, Debug, Default)]
 pub struct Copied {
+    /// Blobs new in the sink, documents included, and their bytes.
     pub blobs: u64,
     pub bytes: u64,
+    /// Of these, the documents (manifests and indexes).
+    pub documents: u64,
+    pub document_bytes: u64,
+    /// Blobs (not documents) under the roots that the sink held already.
+    pub present: u64,
+    /// Every document under the roots, each once, in walk order (roots first).
+    pub walked_documents: Vec<Descriptor>,
+    /// Every other blob under the roots, each once.
+    pub walked_blobs: Vec<Descriptor>,
 }
 
 impl Copied {
     pub fn add(&mut self, d: &Descriptor) {
         self.blobs += 1;
         self.bytes += d.size;
+    }
+
+    /// Whether nothing was new in the sink.
+    pub fn nothing_new(&self) -> bool {
+        self.blobs == 0
     }
 }
 
@@ -110,13 +126,9 @@ impl<R: Read> Read for Counting<'_, R> {
 }
 
 /// Opens a blob of `source`, refusing one that is missing or of another size than
-/// its descriptor says.
+/// its descriptor says ([`ReadLayout::open_described`]).
 pub fn open_sized<'s>(source: &'s dyn ReadLayout, b: &Descriptor) -> Result<Box<dyn Read + 's>> {
-    match source.open_blob(&b.digest)? {
-        None => Err(missing(source, b)),
-        Some((_, len)) if len != b.size => Err(wrong_size(source, b, len)),
-        Some((r, _)) => Ok(r),
-    }
+    source.open_described(b)
 }
 
 fn missing(source: &dyn ReadLayout, b: &Descriptor) -> Error {
@@ -152,7 +164,7 @@ pub fn copy(
         sink,
         hold: None,
         blobs: Vec::new(),
-        seen_blobs: HashSet::new(),
+        seen_blobs: HashMap::new(),
         copied: Copied::default(),
         progress,
     };
@@ -171,13 +183,9 @@ pub fn copy(
         ..
     } = walk;
 
-    for b in &blobs {
-        if !source.has_blob(&b.digest)? {
-            return Err(missing(source, b));
-        }
-    }
     progress.total(blobs.iter().map(|b| b.size).sum());
     if source.sequential() {
+        let mut left: HashSet<&Digest> = blobs.iter().map(|b| &b.digest).collect();
         let by_digest: HashMap<&Digest, &Descriptor> =
             blobs.iter().map(|b| (&b.digest, b)).collect();
         let list: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
@@ -190,10 +198,14 @@ pub fn copy(
                 if sink.put_blob(b, &mut Counting(r, progress))? {
                     copied.add(b);
                 }
+                left.remove(d);
                 progress.blob(d);
                 Ok(())
             })
             .map_err(in_source)?;
+        if let Some(b) = blobs.iter().find(|b| left.contains(&b.digest)) {
+            return Err(missing(source, b));
+        }
     } else {
         let c = sink
             .put_blobs(source, &blobs, progress)
@@ -207,6 +219,8 @@ pub fn copy(
             let (desc, raw) = &held.docs[&d];
             if sink.put_document(desc, raw)? {
                 copied.add(desc);
+                copied.documents += 1;
+                copied.document_bytes += desc.size;
             }
         }
     }
@@ -254,21 +268,45 @@ struct Walk<'a> {
     sink: &'a mut dyn Sink,
     hold: Option<Held>,
     blobs: Vec<Descriptor>,
-    seen_blobs: HashSet<Digest>,
+    /// Each blob's size as first described.
+    seen_blobs: HashMap<Digest, u64>,
     copied: Copied,
     progress: &'a dyn Progress,
+}
+
+impl Walk<'_> {
+    /// A blob met under a document (or as a root): once per digest, with one size.
+    fn blob(&mut self, d: &Descriptor) -> Result<()> {
+        match self.seen_blobs.get(&d.digest) {
+            // one digest, one size: a second descriptor of the same bytes with
+            // another size is a forgery (or a broken tool), not a second blob
+            Some(&size) if size != d.size => Err(Error::invalid(format!(
+                "blob {} is described as {} bytes and as {size}",
+                d.digest, d.size
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                self.seen_blobs.insert(d.digest.clone(), d.size);
+                self.copied.walked_blobs.push(d.clone());
+                if self.sink.has_blob(d)? {
+                    self.copied.present += 1;
+                    self.progress.blob(&d.digest);
+                } else {
+                    self.blobs.push(d.clone());
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl Visitor for Walk<'_> {
     fn node(&mut self, node: &Node) -> Result<bool> {
         let d = &node.desc;
         if d.kind() == Kind::Blob {
-            if self.seen_blobs.insert(d.digest.clone()) {
-                if self.sink.has_blob(&d.digest)? {
-                    self.progress.blob(&d.digest);
-                } else {
-                    self.blobs.push(d.clone());
-                }
+            // blobs below a document were taken when it was read
+            if node.parent.is_none() {
+                self.blob(d)?;
             }
             return Ok(false);
         }
@@ -283,6 +321,7 @@ impl Visitor for Walk<'_> {
 
     fn raw(&mut self, node: &Node, raw: &[u8]) -> Result<()> {
         let d = &node.desc;
+        self.copied.walked_documents.push(d.clone());
         match &mut self.hold {
             Some(held) => {
                 held.order.push(d.digest.clone());
@@ -292,6 +331,8 @@ impl Visitor for Walk<'_> {
             None => {
                 if self.sink.put_document(d, raw)? {
                     self.copied.add(d);
+                    self.copied.documents += 1;
+                    self.copied.document_bytes += d.size;
                 }
             }
         }
@@ -300,13 +341,16 @@ impl Visitor for Walk<'_> {
 
     fn document(&mut self, node: &Node, doc: Result<&Document>) -> Result<()> {
         let doc = doc?;
+        let children = doc.children();
+        for c in &children {
+            if c.kind() == Kind::Blob {
+                self.blob(c)?;
+            }
+        }
         if let Some(held) = &mut self.hold {
             held.children.insert(
                 node.desc.digest.clone(),
-                doc.children()
-                    .into_iter()
-                    .map(|c| c.digest.clone())
-                    .collect(),
+                children.into_iter().map(|c| c.digest.clone()).collect(),
             );
         }
         Ok(())
@@ -395,8 +439,8 @@ mod tests {
         fn location(&self) -> String {
             "rec".into()
         }
-        fn has_blob(&mut self, d: &Digest) -> Result<bool> {
-            Ok(self.have.contains_key(d))
+        fn has_blob(&mut self, desc: &Descriptor) -> Result<bool> {
+            Ok(self.have.contains_key(&desc.digest))
         }
         fn put_blob(&mut self, desc: &Descriptor, r: &mut dyn Read) -> Result<bool> {
             if self.have.contains_key(&desc.digest) {
@@ -463,7 +507,10 @@ mod tests {
         assert_eq!(sink.have, m.blobs);
         // again: nothing new
         let again = copy(&m, &mut sink, &[i], &Quiet).unwrap();
-        assert_eq!(again, Copied::default());
+        assert!(again.nothing_new(), "{again:?}");
+        assert_eq!(again.present, 5, "config ×2, one, two, shared");
+        assert_eq!(again.walked_documents.len(), 3);
+        assert_eq!(again.walked_blobs.len(), 5);
     }
 
     #[test]
@@ -513,6 +560,25 @@ mod tests {
         m.blobs.remove(&layer);
         let e = copy(&m, &mut Rec::default(), &[a], &Quiet).unwrap_err();
         assert!(matches!(e, Error::NotFound(_)), "{e}");
+    }
+
+    #[test]
+    fn one_blob_described_with_two_sizes_is_refused() {
+        let mut m = Mem::default();
+        let a = manifest(&mut m, b"{}", &[b"layer"]);
+        let layer = Digest::sha256(b"layer");
+        // a second manifest naming the same layer as 6 bytes
+        let raw = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":6}}]}}"#,
+            Digest::sha256(b"{}")
+        );
+        let b = m.add(OCI_MANIFEST, raw.as_bytes());
+        let i = index(&mut m, &[&a, &b]);
+        let e = copy(&m, &mut Rec::default(), &[i], &Quiet).unwrap_err();
+        assert!(
+            e.to_string().contains("described as 6 bytes and as 5"),
+            "{e}"
+        );
     }
 
     #[test]

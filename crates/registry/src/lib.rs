@@ -21,6 +21,7 @@ mod credentials;
 mod deadline;
 mod download;
 mod retry;
+mod source;
 mod tls;
 mod upload;
 mod url;
@@ -37,6 +38,7 @@ pub use credentials::{CredentialSource, default_auth_files};
 pub use deadline::Deadlines;
 pub use download::BlobDownload;
 pub use retry::{RetryPolicy, parse_retry_after};
+pub use source::RepositorySource;
 pub use upload::{BlobPush, PushBlob, Pushed, ReadSeek, UploadSession};
 pub use url::{is_loopback, url_authority};
 

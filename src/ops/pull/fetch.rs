@@ -5,18 +5,18 @@
 //! size-checked before it lands, and each landed on its own so that an interrupted
 //! pull keeps what arrived.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use crate::Result;
+use crate::copy::{self, copy};
 use crate::digest::Digest;
-use crate::registry::{RegistryClient, Repository};
-use crate::store::manifest::{self, MAX_DEPTH, MAX_MANIFEST};
-use crate::store::{Descriptor, Kind, Layout};
-use crate::{Error, Result};
+use crate::registry::{RegistryClient, Repository, RepositorySource};
+use crate::store::landing::Landing;
+use crate::store::manifest::MAX_MANIFEST;
+use crate::store::{Descriptor, Layout, ReadLayout};
 
 /// What a pull fetched and what the store already had.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -63,6 +63,10 @@ pub struct Fetcher<'a> {
 }
 
 impl Fetcher<'_> {
+    fn source<'s>(&'s self, repo: &Repository) -> RepositorySource<'s> {
+        RepositorySource::new(self.client, repo).with_cache(self.store)
+    }
+
     /// A manifest or index by digest: from the store when it has it, else from the
     /// registry (whose bytes must hash to the digest and have the descriptor's size).
     pub fn document(
@@ -71,167 +75,50 @@ impl Fetcher<'_> {
         desc: &Descriptor,
         counts: &mut Counts,
     ) -> Result<Vec<u8>> {
-        // refused before a request: nothing above the cap is ever read
-        if desc.size > MAX_MANIFEST {
-            return Err(Error::invalid(format!(
-                "{repo}: manifest {} is {} bytes, over the {MAX_MANIFEST}-byte limit",
-                desc.digest, desc.size
-            )));
-        }
-        if self.store.has_blob(&desc.digest)? {
-            counts.manifests_present += 1;
-            return self.store.read_blob(desc, MAX_MANIFEST);
-        }
-        let m = self
-            .client
-            .get_manifest(repo, &desc.digest.to_string(), &[])?;
-        if m.bytes.len() as u64 != desc.size {
-            return Err(Error::Registry(format!(
-                "{repo}: manifest {} is {} bytes, its descriptor says {}",
-                desc.digest,
-                m.bytes.len(),
-                desc.size
-            )));
-        }
-        counts.manifests_fetched += 1;
-        Ok(m.bytes)
+        let source = self.source(repo);
+        let raw = source.read_blob(desc, MAX_MANIFEST)?;
+        count_documents(&source, counts);
+        Ok(raw)
     }
 
-    /// Fetches everything below `root` (whose bytes the caller has), downloads the
-    /// blobs the store lacks, and returns the documents to stage.
+    /// Everything below `root` (whose bytes the caller has): one copy from the
+    /// repository into the store ([`crate::copy`]), blobs landing as they arrive on
+    /// `jobs` threads; the documents come back for the caller to stage with its
+    /// entries.
     pub fn tree(&self, repo: &Repository, root: Doc, counts: &mut Counts) -> Result<Tree> {
-        let mut tree = Tree::default();
-        let mut seen_docs: HashSet<Digest> = HashSet::from([root.desc.digest.clone()]);
-        let mut seen_blobs: HashMap<Digest, u64> = HashMap::new();
-        let mut missing: Vec<Descriptor> = Vec::new();
-        let mut stack = vec![(root, 0usize)];
-        while let Some((doc, depth)) = stack.pop() {
-            let what = format!("{repo}: {} {}", doc.desc.media_type, doc.desc.digest);
-            let parsed = manifest::parse(&doc.raw, &doc.desc, &what)?;
-            for child in parsed.children() {
-                if child.kind() == Kind::Blob {
-                    // one digest, one size: a second descriptor of the same bytes
-                    // with another size would be stored unchecked otherwise
-                    if let Some(size) = seen_blobs.get(&child.digest) {
-                        if *size != child.size {
-                            return Err(Error::invalid(format!(
-                                "{what}: blob {} is described as {} bytes and as {size}",
-                                child.digest, child.size
-                            )));
-                        }
-                        continue;
-                    }
-                    seen_blobs.insert(child.digest.clone(), child.size);
-                    tree.blobs.push(child.digest.clone());
-                    match self.store.open_blob(&child.digest)? {
-                        // the store's copy was verified when it landed; its size
-                        // must still be the descriptor's
-                        Some((_, len)) if len != child.size => {
-                            return Err(Error::invalid(format!(
-                                "{what}: blob {} is {} bytes, the store's is {len}",
-                                child.digest, child.size
-                            )));
-                        }
-                        Some(_) => counts.blobs_present += 1,
-                        None => missing.push(child.clone()),
-                    }
-                    continue;
-                }
-                if !seen_docs.insert(child.digest.clone()) {
-                    continue;
-                }
-                if depth + 1 > MAX_DEPTH {
-                    return Err(Error::invalid(format!(
-                        "{what}: indexes nested deeper than {MAX_DEPTH}"
-                    )));
-                }
-                let raw = self.document(repo, child, counts)?;
-                stack.push((
-                    Doc {
-                        desc: child.clone(),
-                        raw,
-                    },
-                    depth + 1,
-                ));
-            }
-            tree.docs.push(doc);
-        }
-        self.download(repo, &missing, counts)?;
-        Ok(tree)
+        let source = self.source(repo);
+        source.know(&root.desc.digest, root.raw);
+        let mut sink = Landing::new(self.store, self.jobs);
+        let copied = copy(&source, &mut sink, &[root.desc], &Bar(self.bytes))?;
+        count_documents(&source, counts);
+        counts.blobs_present += copied.present;
+        counts.blobs_fetched += copied.blobs - copied.documents;
+        counts.bytes_fetched += copied.bytes - copied.document_bytes;
+        Ok(Tree {
+            docs: sink
+                .documents
+                .into_iter()
+                .map(|(desc, raw)| Doc { desc, raw })
+                .collect(),
+            blobs: copied.walked_blobs.into_iter().map(|b| b.digest).collect(),
+        })
+    }
+}
+
+fn count_documents(source: &RepositorySource<'_>, counts: &mut Counts) {
+    counts.manifests_present += source.documents_present.load(Ordering::Relaxed);
+    counts.manifests_fetched += source.documents_fetched.load(Ordering::Relaxed);
+}
+
+/// The bytes bar all of a pull's images share.
+struct Bar<'a>(&'a ProgressBar);
+
+impl copy::Progress for Bar<'_> {
+    fn total(&self, bytes: u64) {
+        self.0.inc_length(bytes);
     }
 
-    /// Downloads blobs on up to `jobs` threads, each into its own staged write that
-    /// lands as soon as the blob is complete and verified. The first failure stops
-    /// the others; blobs already landed stay (a rerun skips them).
-    fn download(&self, repo: &Repository, blobs: &[Descriptor], counts: &mut Counts) -> Result<()> {
-        if blobs.is_empty() {
-            return Ok(());
-        }
-        self.bytes
-            .inc_length(blobs.iter().map(|b| b.size).sum::<u64>());
-        let next = AtomicUsize::new(0);
-        let first_error: Mutex<Option<Error>> = Mutex::new(None);
-        let done: Mutex<(u64, u64)> = Mutex::new((0, 0));
-        let threads = self.jobs.clamp(1, blobs.len());
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(b) = blobs.get(i) else {
-                            return;
-                        };
-                        match self.blob(repo, b) {
-                            Ok(fetched) => {
-                                let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
-                                if fetched {
-                                    d.0 += 1;
-                                    d.1 += b.size;
-                                }
-                            }
-                            Err(e) => {
-                                next.store(usize::MAX / 2, Ordering::Relaxed);
-                                first_error
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .get_or_insert(e);
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        let (n, bytes) = done.into_inner().unwrap_or_else(|p| p.into_inner());
-        counts.blobs_fetched += n;
-        counts.bytes_fetched += bytes;
-        match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// One blob: streamed, resumed after a break, hashed and size-checked, landed.
-    /// False if another writer landed it meanwhile.
-    fn blob(&self, repo: &Repository, b: &Descriptor) -> Result<bool> {
-        let (digest, size) = (&b.digest, b.size);
-        // the client reopens a broken body from the byte reached, under its retry
-        // policy; the store hashes and size-checks what it reads
-        let reader = self.client.open_blob(repo, digest, size);
-        let mut reader = self.bytes.wrap_read(reader);
-        let mut tx = self.store.begin()?;
-        let staged = tx
-            .put_blob(digest, size, &mut reader)
-            .map_err(|e| match e {
-                // the store's "content hashes to …": say which registry sent it
-                Error::Invalid(m) => Error::Invalid(format!("{repo}: {m}")),
-                Error::DigestMismatch(m) => Error::DigestMismatch(format!("{repo}: {m}")),
-                Error::Io { context, source } => {
-                    Error::Registry(format!("{repo}: {context}: {source}"))
-                }
-                e => e,
-            })?;
-        tx.land()?;
-        Ok(staged)
+    fn bytes(&self, n: u64) {
+        self.0.inc(n);
     }
 }

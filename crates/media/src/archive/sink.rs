@@ -62,12 +62,13 @@ impl Sink for ArchiveSink {
         self.location.clone()
     }
 
-    fn has_blob(&mut self, d: &Digest) -> Result<bool> {
+    fn has_blob(&mut self, desc: &Descriptor) -> Result<bool> {
+        let d = &desc.digest;
         Ok(self.written.contains(d) || self.documents.contains_key(&blob_path(d)))
     }
 
     fn put_document(&mut self, desc: &Descriptor, raw: &[u8]) -> Result<bool> {
-        if self.has_blob(&desc.digest)? {
+        if self.has_blob(desc)? {
             return Ok(false);
         }
         self.documents

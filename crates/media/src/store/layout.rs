@@ -215,16 +215,36 @@ impl Layout {
 
     /// Whether the blob is present (as a regular file; anything else is an error).
     pub fn has_blob(&self, d: &Digest) -> Result<bool> {
+        Ok(self.blob_len(d)?.is_some())
+    }
+
+    /// The blob's stored size, `None` if absent (a regular file; anything else is an
+    /// error).
+    pub fn blob_len(&self, d: &Digest) -> Result<Option<u64>> {
         let path = self.blob_path(d);
         match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_file() => Ok(true),
+            Ok(m) if m.file_type().is_file() => Ok(Some(m.len())),
             Ok(m) => Err(Error::invalid(format!(
                 "blob {d} in {} is not a regular file ({})",
                 self.root.display(),
                 file_type_name(&m)
             ))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io_path("reading", &path, e)),
+        }
+    }
+
+    /// Whether the layout holds the blob a descriptor names, refusing one it holds
+    /// with another size (the descriptor lies about the digest's bytes).
+    pub fn holds(&self, desc: &Descriptor) -> Result<bool> {
+        match self.blob_len(&desc.digest)? {
+            Some(len) if len != desc.size => Err(Error::invalid(format!(
+                "blob {} is {} bytes by its descriptor; the copy in {} is {len}",
+                desc.digest,
+                desc.size,
+                self.root.display()
+            ))),
+            held => Ok(held.is_some()),
         }
     }
 
@@ -704,8 +724,15 @@ impl crate::copy::Sink for Transaction<'_> {
         self.layout.root().display().to_string()
     }
 
-    fn has_blob(&mut self, d: &Digest) -> Result<bool> {
-        Transaction::has_blob(self, d)
+    fn has_blob(&mut self, desc: &Descriptor) -> Result<bool> {
+        if self.staged_digests.contains(&desc.digest) {
+            return Ok(true);
+        }
+        if self.layout.holds(desc)? {
+            self.relied_on.insert(desc.digest.clone());
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     fn put_blob(&mut self, desc: &Descriptor, mut r: &mut dyn Read) -> Result<bool> {
@@ -731,6 +758,7 @@ impl crate::copy::Sink for Transaction<'_> {
         Ok(crate::copy::Copied {
             blobs: blobs_new,
             bytes,
+            ..Default::default()
         })
     }
 }

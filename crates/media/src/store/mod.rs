@@ -15,6 +15,7 @@ pub use airsign_oci::store::{descriptor, graph, listing, manifest, referrers, re
 
 pub mod fsck;
 pub mod gc;
+pub mod landing;
 pub mod layout;
 
 pub use descriptor::{Descriptor, Index, Kind};

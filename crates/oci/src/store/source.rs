@@ -24,6 +24,27 @@ pub trait ReadLayout: Sync {
     /// stored: whoever consumes them hashes them.
     fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>>;
 
+    /// A blob as a stream, its descriptor known: refused when missing, or when the
+    /// medium stores another size than the descriptor says. The bytes are as stored
+    /// (the copy engine reads them through the verifying reader). A registry opens a
+    /// download here that resumes where a broken connection left it.
+    fn open_described(&self, desc: &Descriptor) -> Result<Box<dyn Read + '_>> {
+        let d = &desc.digest;
+        match self.open_blob(d)? {
+            None => Err(crate::Error::NotFound(format!(
+                "{}: blob {d} ({}) is missing",
+                self.location().display(),
+                desc.media_type
+            ))),
+            Some((_, len)) if len != desc.size => Err(crate::Error::invalid(format!(
+                "{}: blob {d} is {len} bytes, its descriptor says {}",
+                self.location().display(),
+                desc.size
+            ))),
+            Some((r, _)) => Ok(r),
+        }
+    }
+
     fn has_blob(&self, d: &Digest) -> Result<bool>;
 
     /// Every blob the layout holds, with its stored size (referrers kept only in
@@ -85,6 +106,10 @@ impl<T: ReadLayout + ?Sized> ReadLayout for &T {
         (**self).open_blob(d)
     }
 
+    fn open_described(&self, desc: &Descriptor) -> Result<Box<dyn Read + '_>> {
+        (**self).open_described(desc)
+    }
+
     fn has_blob(&self, d: &Digest) -> Result<bool> {
         (**self).has_blob(d)
     }
@@ -125,6 +150,10 @@ impl<T: ReadLayout + ?Sized> ReadLayout for Box<T> {
 
     fn open_blob(&self, d: &Digest) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
         (**self).open_blob(d)
+    }
+
+    fn open_described(&self, desc: &Descriptor) -> Result<Box<dyn Read + '_>> {
+        (**self).open_described(desc)
     }
 
     fn has_blob(&self, d: &Digest) -> Result<bool> {
