@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, IsTerminal as _, Read, Write};
+use std::io::{self, IsTerminal as _, Read};
 use std::path::{Path, PathBuf};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -23,7 +23,7 @@ use crate::copy::{self, copy};
 use crate::digest::Digest;
 use crate::reference::Location;
 use crate::store::layout::sync_dir;
-use crate::store::manifest::{self, MAX_MANIFEST};
+use crate::store::manifest;
 use crate::store::resolve::{self, Catalog, EntryName, is_artifact};
 use crate::store::{Descriptor, Index, Kind, Layout};
 use crate::verify::VerifyingReader;
@@ -324,6 +324,9 @@ struct Plan {
     images: Vec<Descriptor>,
     /// The artifact entries, with their suffix (`sig`, `att`, ...).
     artifacts: Vec<(Descriptor, &'static str)>,
+    /// Every tree to copy: the images, their artifacts and (`--format cosign`) their
+    /// bundles, each once.
+    roots: Vec<Descriptor>,
     /// Every blob, sorted by digest (= by path in the archive), with its size and the
     /// groups (an image with its artifacts) that need it.
     blobs: Vec<(Digest, u64, Vec<u32>)>,
@@ -374,7 +377,7 @@ impl Plan {
 
         let mut walker = Walker {
             store,
-            children: HashMap::new(),
+            reached: HashMap::new(),
             sizes: BTreeMap::new(),
         };
         // One group per image: the image and its artifacts.
@@ -413,7 +416,7 @@ impl Plan {
                     && let Some(listing) =
                         artifact_name(&name, &img.digest, "").and_then(|n| catalog.named(&n))
                 {
-                    let kids = walker.children(listing)?.to_vec();
+                    let kids = walker.children(listing)?;
                     group.extend(kids.into_iter().filter(|k| k.artifact_type.is_some()));
                 }
             }
@@ -438,6 +441,13 @@ impl Plan {
         }
         artifacts.sort_by_key(|(d, _)| key(d));
 
+        let mut in_roots: HashSet<&Digest> = HashSet::new();
+        let roots: Vec<Descriptor> = groups
+            .iter()
+            .flatten()
+            .filter(|d| in_roots.insert(&d.digest))
+            .cloned()
+            .collect();
         let mut users: BTreeMap<Digest, Vec<u32>> = BTreeMap::new();
         let mut counts = Vec::with_capacity(groups.len());
         for (g, roots) in groups.iter().enumerate() {
@@ -461,6 +471,7 @@ impl Plan {
         Ok(Plan {
             images,
             artifacts,
+            roots,
             blobs,
             groups: counts,
             bytes,
@@ -535,44 +546,47 @@ fn artifact_name(image: &EntryName, digest: &Digest, suffix: &str) -> Option<Str
 }
 
 /// Walks manifests and indexes in the store, each read and validated once.
+/// What each root reaches, read once by the copy engine's walk (the one graph
+/// walker, with its rules: depth, one size per digest).
 struct Walker<'a> {
     store: &'a Layout,
-    children: HashMap<Digest, Vec<Descriptor>>,
+    /// Per root: its documents (the root last) and its other blobs.
+    reached: HashMap<Digest, (Vec<Descriptor>, Vec<Descriptor>)>,
     sizes: BTreeMap<Digest, u64>,
 }
 
 impl Walker<'_> {
-    fn children(&mut self, d: &Descriptor) -> Result<&[Descriptor]> {
-        if !self.children.contains_key(&d.digest) {
-            let raw = self.store.read_blob(d, MAX_MANIFEST)?;
-            let doc = manifest::parse(&raw, d, &format!("{} {}", d.media_type, d.digest))?;
-            let kids = doc.children().into_iter().cloned().collect();
-            self.children.insert(d.digest.clone(), kids);
+    fn reach(&mut self, root: &Descriptor) -> Result<&(Vec<Descriptor>, Vec<Descriptor>)> {
+        if !self.reached.contains_key(&root.digest) {
+            let t = copy::tree(self.store, std::slice::from_ref(root))?;
+            let docs = t.manifests.into_iter().map(|m| m.desc).collect();
+            self.reached.insert(root.digest.clone(), (docs, t.blobs));
         }
-        Ok(&self.children[&d.digest])
+        Ok(&self.reached[&root.digest])
+    }
+
+    /// The descriptors an index lists.
+    fn children(&mut self, d: &Descriptor) -> Result<Vec<Descriptor>> {
+        manifest::index_children(self.store, d)
     }
 
     /// Adds every blob `root` reaches to `seen`, recording sizes (and refusing a
-    /// digest described with two sizes).
+    /// digest described with two sizes across the export).
     fn walk(&mut self, root: &Descriptor, seen: &mut HashSet<Digest>) -> Result<()> {
-        let mut stack = vec![root.clone()];
-        while let Some(d) = stack.pop() {
+        let root_dir = self.store.root().display().to_string();
+        let (docs, blobs) = self.reach(root)?.clone();
+        for d in docs.iter().chain(&blobs) {
             if !seen.insert(d.digest.clone()) {
                 continue;
             }
             match self.sizes.insert(d.digest.clone(), d.size) {
                 Some(other) if other != d.size => {
                     return Err(Error::invalid(format!(
-                        "blob {} is described with sizes {other} and {} in {}",
-                        d.digest,
-                        d.size,
-                        self.store.root().display()
+                        "blob {} is described with sizes {other} and {} in {root_dir}",
+                        d.digest, d.size
                     )));
                 }
                 _ => {}
-            }
-            if d.kind() != Kind::Blob {
-                stack.extend(self.children(&d)?.iter().cloned());
             }
         }
         Ok(())
@@ -580,17 +594,12 @@ impl Walker<'_> {
 
     /// The digests of `root` and of every manifest and index below it.
     fn manifests_below(&mut self, root: &Descriptor) -> Result<Vec<Digest>> {
-        let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        let mut stack = vec![root.clone()];
-        while let Some(d) = stack.pop() {
-            if d.kind() == Kind::Blob || !seen.insert(d.digest.clone()) {
-                continue;
-            }
-            out.push(d.digest.clone());
-            stack.extend(self.children(&d)?.iter().cloned());
-        }
-        Ok(out)
+        Ok(self
+            .reach(root)?
+            .0
+            .iter()
+            .map(|d| d.digest.clone())
+            .collect())
     }
 }
 
@@ -637,21 +646,6 @@ fn write_archive(
     let progress = plan.progress(progress);
     sink::write_archive(store, &roots, &index, path, compression, split, &progress)
         .map_err(fsck_hint(store))
-}
-
-/// Opens a store blob for export, checking its size against the descriptors'.
-fn open_blob(store: &Layout, d: &Digest, size: u64) -> Result<File> {
-    match store.open_blob(d)? {
-        None => Err(Error::NotFound(format!(
-            "blob {d} is missing from {} (run airsign fsck)",
-            store.root().display()
-        ))),
-        Some((_, len)) if len != size => Err(Error::invalid(format!(
-            "blob {d} in {} is {len} bytes, its descriptor says {size} (run airsign fsck)",
-            store.root().display()
-        ))),
-        Some((f, _)) => Ok(f),
-    }
 }
 
 /// Copies the plan into an OCI layout directory (created if need be): blobs staged
@@ -828,46 +822,20 @@ fn write_cosign(
     let parent = output::parent(dir).to_path_buf();
     fs::create_dir_all(&parent).map_err(|e| Error::io_path("creating", &parent, e))?;
     let tmp = TempDir::create(dir)?;
-    let mut files = Vec::new();
-    let mut write_file = |rel: &str, fill: &mut dyn FnMut(&mut File) -> Result<()>| -> Result<()> {
-        let path = tmp.0.join(rel);
-        let mut f = File::create(&path).map_err(|e| Error::io_path("creating", &path, e))?;
-        fill(&mut f)?;
-        f.sync_all()
-            .map_err(|e| Error::io_path("syncing", &path, e))?;
-        let size = f
-            .metadata()
-            .map_err(|e| Error::io_path("reading", &path, e))?
-            .len();
-        files.push(WrittenFile {
-            path: dir.join(rel),
-            size,
-        });
-        Ok(())
+    let mut sink = NewDir {
+        tmp: &tmp.0,
+        shown: dir,
+        files: Vec::new(),
+        dirs: HashSet::new(),
     };
-    write_file("oci-layout", &mut |f| {
-        f.write_all(COSIGN_OCI_LAYOUT)
-            .map_err(|e| Error::io("writing oci-layout", e))
-    })?;
-    let mut left = plan.groups.clone();
-    let mut dirs = HashSet::new();
-    for (digest, size, users) in &plan.blobs {
-        let alg_dir = tmp.0.join("blobs").join(digest.algorithm().name());
-        if dirs.insert(alg_dir.clone()) {
-            fs::create_dir_all(&alg_dir).map_err(|e| Error::io_path("creating", &alg_dir, e))?;
-        }
-        write_file(&writer::blob_path(digest), &mut |f| {
-            copy_verified(store, digest, *size, f, progress)
-        })?;
-        progress.blob_done(users, &mut left);
-    }
-    write_file("index.json", &mut |f| {
-        f.write_all(&cosign_index(image, &plan.artifacts))
-            .map_err(|e| Error::io("writing index.json", e))
-    })?;
-    for d in &dirs {
+    sink.write("oci-layout", &mut &COSIGN_OCI_LAYOUT[..])?;
+    // the image, its artifacts and (cosign 3) its bundles, as the plan found them
+    copy(store, &mut sink, &plan.roots, &plan.progress(progress)).map_err(fsck_hint(store))?;
+    sink.write("index.json", &mut &cosign_index(image, &plan.artifacts)[..])?;
+    for d in &sink.dirs {
         sync_dir(d)?;
     }
+    let files = sink.files;
     sync_dir(&tmp.0.join("blobs"))?;
     sync_dir(&tmp.0)?;
     if existing_empty {
@@ -882,33 +850,53 @@ fn write_cosign(
     Ok(files)
 }
 
-/// Streams a store blob into `w` through a fixed buffer, hashing it; fails if the
-/// bytes do not match the digest.
-fn copy_verified(
-    store: &Layout,
-    digest: &Digest,
-    size: u64,
-    w: &mut dyn Write,
-    progress: &Progress,
-) -> Result<()> {
-    let file = open_blob(store, digest, size)?;
-    let mut buf = vec![0u8; writer::CHUNK];
-    let mut r = VerifyingReader::new(file, digest, size);
-    loop {
-        let k = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::io(format!("reading blob {digest}"), e)
-                    .within(format!("{} (run airsign fsck)", store.root().display())));
-            }
-        };
-        w.write_all(&buf[..k])
-            .map_err(|e| Error::io(format!("writing blob {digest}"), e))?;
-        progress.bytes(k as u64);
+/// A directory being written file by file under a temp name (`--format cosign`):
+/// the copy engine's sink, each blob verified on its way into its file and fsynced.
+struct NewDir<'a> {
+    tmp: &'a Path,
+    shown: &'a Path,
+    files: Vec<WrittenFile>,
+    dirs: HashSet<PathBuf>,
+}
+
+impl NewDir<'_> {
+    fn write(&mut self, rel: &str, r: &mut dyn Read) -> Result<()> {
+        let path = self.tmp.join(rel);
+        if let Some(dir) = path.parent()
+            && self.dirs.insert(dir.to_path_buf())
+        {
+            fs::create_dir_all(dir).map_err(|e| Error::io_path("creating", dir, e))?;
+        }
+        let mut f = File::create(&path).map_err(|e| Error::io_path("creating", &path, e))?;
+        io::copy(r, &mut f).map_err(|e| Error::io_path("writing", &path, e))?;
+        f.sync_all()
+            .map_err(|e| Error::io_path("syncing", &path, e))?;
+        let size = f
+            .metadata()
+            .map_err(|e| Error::io_path("reading", &path, e))?
+            .len();
+        self.files.push(WrittenFile {
+            path: self.shown.join(rel),
+            size,
+        });
+        Ok(())
     }
-    Ok(())
+}
+
+impl copy::Sink for NewDir<'_> {
+    fn location(&self) -> String {
+        self.shown.display().to_string()
+    }
+
+    fn has_blob(&mut self, desc: &Descriptor) -> Result<bool> {
+        Ok(self.tmp.join(writer::blob_path(&desc.digest)).exists())
+    }
+
+    fn put_blob(&mut self, desc: &Descriptor, r: &mut dyn Read) -> Result<bool> {
+        let mut r = VerifyingReader::new(r, &desc.digest, desc.size);
+        self.write(&writer::blob_path(&desc.digest), &mut r)?;
+        Ok(true)
+    }
 }
 
 /// A temp directory beside the destination, removed unless kept (and on SIGINT or

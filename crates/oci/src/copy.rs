@@ -49,23 +49,15 @@ pub trait Sink {
         false
     }
 
-    /// Writes many blobs of a source that can open any blob at any time. A sink
-    /// that can write several at once (on several cores) does so here.
+    /// Writes the blobs a copy needs ([`put_each`] unless the sink can do better,
+    /// such as several at once on several cores).
     fn put_blobs(
         &mut self,
         source: &dyn ReadLayout,
         blobs: &[Descriptor],
         progress: &dyn Progress,
     ) -> Result<Copied> {
-        let mut copied = Copied::default();
-        for b in blobs {
-            let mut r = Counting(open_sized(source, b)?, progress);
-            if self.put_blob(b, &mut r)? {
-                copied.add(b);
-            }
-            progress.blob(&b.digest);
-        }
-        Ok(copied)
+        put_each(self, source, blobs, progress)
     }
 }
 
@@ -90,6 +82,13 @@ impl Copied {
     pub fn add(&mut self, d: &Descriptor) {
         self.blobs += 1;
         self.bytes += d.size;
+    }
+
+    /// A document new in the sink (counted among the blobs too).
+    pub fn add_document(&mut self, d: &Descriptor) {
+        self.add(d);
+        self.documents += 1;
+        self.document_bytes += d.size;
     }
 
     /// Whether nothing was new in the sink.
@@ -149,85 +148,184 @@ fn wrong_size(source: &dyn ReadLayout, b: &Descriptor, len: u64) -> Error {
     ))
 }
 
+/// A manifest or index with its exact bytes.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    pub desc: Descriptor,
+    pub raw: Vec<u8>,
+}
+
+/// Everything under some roots, read whole before anything is sent (for a sink that
+/// needs documents after all they name, or a caller that plans before it sends).
+#[derive(Clone, Debug, Default)]
+pub struct Tree {
+    /// Configs and layers, each once.
+    pub blobs: Vec<Descriptor>,
+    /// Manifests and indexes, each after every document it names: the (last) root
+    /// is last.
+    pub manifests: Vec<Doc>,
+}
+
+impl Tree {
+    pub fn root(&self) -> &Doc {
+        self.manifests.last().expect("a tree has its root")
+    }
+}
+
+/// Reads the trees under `roots` whole, by the one graph walker and the copy's
+/// rules (depth, one size per digest), without sending anything.
+pub fn tree(source: &dyn ReadLayout, roots: &[Descriptor]) -> Result<Tree> {
+    let mut walk = Walk::new(None, &Quiet);
+    walk.hold = Some(Held::default());
+    for root in roots {
+        graph::walk(source, std::slice::from_ref(root), false, &mut walk)
+            .map_err(|e| at_source(source, e))?;
+    }
+    let Held {
+        mut docs,
+        children,
+        order,
+    } = walk.hold.take().expect("held");
+    let ordered = held_order(&children, &order, |d| docs.contains_key(d));
+    Ok(Tree {
+        blobs: walk.blobs,
+        manifests: ordered
+            .into_iter()
+            .map(|d| {
+                let (desc, raw) = docs.remove(&d).expect("each held once");
+                Doc { desc, raw }
+            })
+            .collect(),
+    })
+}
+
+/// Sends a tree read by [`tree`] into `sink`: the blobs it lacks, then the
+/// documents, children first.
+pub fn send(
+    source: &dyn ReadLayout,
+    sink: &mut dyn Sink,
+    tree: &Tree,
+    progress: &dyn Progress,
+) -> Result<Copied> {
+    let mut copied = Copied::default();
+    let mut blobs = Vec::new();
+    for b in &tree.blobs {
+        copied.walked_blobs.push(b.clone());
+        if sink.has_blob(b)? {
+            copied.present += 1;
+            progress.blob(&b.digest);
+        } else {
+            blobs.push(b.clone());
+        }
+    }
+    transfer(source, sink, &blobs, progress, &mut copied)?;
+    for doc in &tree.manifests {
+        copied.walked_documents.push(doc.desc.clone());
+        if sink.put_document(&doc.desc, &doc.raw)? {
+            copied.add_document(&doc.desc);
+        }
+    }
+    Ok(copied)
+}
+
 /// Copies the trees under `roots` from `source` into `sink`: documents (validated,
 /// raw bytes), then every blob the sink lacks — in parallel when the source allows
 /// it, in one sequential pass when it is a stream (a `.tar.zst`). Returns what was
 /// new in the sink. Indexes nested more than [`MAX_DEPTH`] deep are refused.
+///
+/// Documents go to the sink as they are read, none held in memory — unless the
+/// sink wants them after all they name ([`Sink::children_first`]): then the trees
+/// are read whole first ([`tree`]) and sent ([`send`]).
 pub fn copy(
     source: &dyn ReadLayout,
     sink: &mut dyn Sink,
     roots: &[Descriptor],
     progress: &dyn Progress,
 ) -> Result<Copied> {
-    let in_source = |e: Error| at_source(source, e);
-    let mut walk = Walk {
-        sink,
-        hold: None,
-        blobs: Vec::new(),
-        seen_blobs: HashMap::new(),
-        copied: Copied::default(),
-        progress,
-    };
-    if walk.sink.children_first() {
-        walk.hold = Some(Held::default());
+    if sink.children_first() {
+        let t = tree(source, roots)?;
+        for root in roots {
+            progress.root(root);
+        }
+        return send(source, sink, &t, progress);
     }
+    let mut walk = Walk::new(Some(sink), progress);
     for root in roots {
-        graph::walk(source, std::slice::from_ref(root), false, &mut walk).map_err(in_source)?;
+        graph::walk(source, std::slice::from_ref(root), false, &mut walk)
+            .map_err(|e| at_source(source, e))?;
         progress.root(root);
     }
     let Walk {
         sink,
-        hold,
         blobs,
         mut copied,
         ..
     } = walk;
-
-    progress.total(blobs.iter().map(|b| b.size).sum());
-    if source.sequential() {
-        let mut left: HashSet<&Digest> = blobs.iter().map(|b| &b.digest).collect();
-        let by_digest: HashMap<&Digest, &Descriptor> =
-            blobs.iter().map(|b| (&b.digest, b)).collect();
-        let list: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
-        source
-            .visit_blobs(&list, &mut |d, len, r| {
-                let b = by_digest[d];
-                if len != b.size {
-                    return Err(wrong_size(source, b, len));
-                }
-                if sink.put_blob(b, &mut Counting(r, progress))? {
-                    copied.add(b);
-                }
-                left.remove(d);
-                progress.blob(d);
-                Ok(())
-            })
-            .map_err(in_source)?;
-        if let Some(b) = blobs.iter().find(|b| left.contains(&b.digest)) {
-            return Err(missing(source, b));
-        }
-    } else {
-        let c = sink
-            .put_blobs(source, &blobs, progress)
-            .map_err(in_source)?;
-        copied.blobs += c.blobs;
-        copied.bytes += c.bytes;
-    }
-
-    if let Some(held) = hold {
-        for d in held.children_first() {
-            let (desc, raw) = &held.docs[&d];
-            if sink.put_document(desc, raw)? {
-                copied.add(desc);
-                copied.documents += 1;
-                copied.document_bytes += desc.size;
-            }
-        }
-    }
+    let sink = sink.expect("given");
+    transfer(source, sink, &blobs, progress, &mut copied)?;
     Ok(copied)
 }
 
-/// Documents held for a children-first sink.
+/// The blobs a sink lacks, into it.
+fn transfer(
+    source: &dyn ReadLayout,
+    sink: &mut dyn Sink,
+    blobs: &[Descriptor],
+    progress: &dyn Progress,
+    copied: &mut Copied,
+) -> Result<()> {
+    progress.total(blobs.iter().map(|b| b.size).sum());
+    let c = sink
+        .put_blobs(source, blobs, progress)
+        .map_err(|e| at_source(source, e))?;
+    copied.blobs += c.blobs;
+    copied.bytes += c.bytes;
+    copied.present += c.present;
+    Ok(())
+}
+
+/// [`Sink::put_blobs`] one blob at a time: in the source's own order and one pass
+/// when it is a stream, else opened one by one. Refuses a blob the source lacks or
+/// holds with another size.
+pub fn put_each<S: Sink + ?Sized>(
+    sink: &mut S,
+    source: &dyn ReadLayout,
+    blobs: &[Descriptor],
+    progress: &dyn Progress,
+) -> Result<Copied> {
+    let mut copied = Copied::default();
+    if !source.sequential() {
+        for b in blobs {
+            let mut r = Counting(open_sized(source, b)?, progress);
+            if sink.put_blob(b, &mut r)? {
+                copied.add(b);
+            }
+            progress.blob(&b.digest);
+        }
+        return Ok(copied);
+    }
+    let mut left: HashSet<&Digest> = blobs.iter().map(|b| &b.digest).collect();
+    let by_digest: HashMap<&Digest, &Descriptor> = blobs.iter().map(|b| (&b.digest, b)).collect();
+    let list: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
+    source.visit_blobs(&list, &mut |d, len, r| {
+        let b = by_digest[d];
+        if len != b.size {
+            return Err(wrong_size(source, b, len));
+        }
+        if sink.put_blob(b, &mut Counting(r, progress))? {
+            copied.add(b);
+        }
+        left.remove(d);
+        progress.blob(d);
+        Ok(())
+    })?;
+    match blobs.iter().find(|b| left.contains(&b.digest)) {
+        Some(b) => Err(missing(source, b)),
+        None => Ok(copied),
+    }
+}
+
+/// Documents held whole while a tree is read.
 #[derive(Default)]
 struct Held {
     docs: HashMap<Digest, (Descriptor, Vec<u8>)>,
@@ -235,38 +333,42 @@ struct Held {
     order: Vec<Digest>,
 }
 
-impl Held {
-    /// Every held document after every held document it names (post-order).
-    fn children_first(&self) -> Vec<Digest> {
-        let mut out = Vec::with_capacity(self.order.len());
-        let mut done: HashSet<&Digest> = HashSet::new();
-        for root in &self.order {
-            // (digest, children pushed yet)
-            let mut stack = vec![(root, false)];
-            while let Some((d, expanded)) = stack.pop() {
-                if done.contains(d) {
-                    continue;
-                }
-                if expanded {
-                    done.insert(d);
-                    out.push(d.clone());
-                    continue;
-                }
-                stack.push((d, true));
-                for c in self.children.get(d).into_iter().flatten().rev() {
-                    if self.docs.contains_key(c) && !done.contains(c) {
-                        stack.push((c, false));
-                    }
+/// Every held document after every held document it names (post-order).
+fn held_order(
+    children: &HashMap<Digest, Vec<Digest>>,
+    order: &[Digest],
+    held: impl Fn(&Digest) -> bool,
+) -> Vec<Digest> {
+    let mut out = Vec::with_capacity(order.len());
+    let mut done: HashSet<&Digest> = HashSet::new();
+    for root in order {
+        // (digest, children pushed yet)
+        let mut stack = vec![(root, false)];
+        while let Some((d, expanded)) = stack.pop() {
+            if done.contains(d) {
+                continue;
+            }
+            if expanded {
+                done.insert(d);
+                out.push(d.clone());
+                continue;
+            }
+            stack.push((d, true));
+            for c in children.get(d).into_iter().flatten().rev() {
+                if held(c) && !done.contains(c) {
+                    stack.push((c, false));
                 }
             }
         }
-        out
     }
+    out
 }
 
 struct Walk<'a> {
-    sink: &'a mut dyn Sink,
+    /// Where documents go as they are read; `None` while a tree is read whole.
+    sink: Option<&'a mut dyn Sink>,
     hold: Option<Held>,
+    /// Blobs to send: those the sink lacks (all of them without a sink).
     blobs: Vec<Descriptor>,
     /// Each blob's size as first described.
     seen_blobs: HashMap<Digest, u64>,
@@ -274,7 +376,18 @@ struct Walk<'a> {
     progress: &'a dyn Progress,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    fn new(sink: Option<&'a mut dyn Sink>, progress: &'a dyn Progress) -> Walk<'a> {
+        Walk {
+            sink,
+            hold: None,
+            blobs: Vec::new(),
+            seen_blobs: HashMap::new(),
+            copied: Copied::default(),
+            progress,
+        }
+    }
+
     /// A blob met under a document (or as a root): once per digest, with one size.
     fn blob(&mut self, d: &Descriptor) -> Result<()> {
         match self.seen_blobs.get(&d.digest) {
@@ -288,7 +401,11 @@ impl Walk<'_> {
             None => {
                 self.seen_blobs.insert(d.digest.clone(), d.size);
                 self.copied.walked_blobs.push(d.clone());
-                if self.sink.has_blob(d)? {
+                let held = match &mut self.sink {
+                    Some(sink) => sink.has_blob(d)?,
+                    None => false,
+                };
+                if held {
                     self.copied.present += 1;
                     self.progress.blob(&d.digest);
                 } else {
@@ -322,19 +439,14 @@ impl Visitor for Walk<'_> {
     fn raw(&mut self, node: &Node, raw: &[u8]) -> Result<()> {
         let d = &node.desc;
         self.copied.walked_documents.push(d.clone());
-        match &mut self.hold {
-            Some(held) => {
-                held.order.push(d.digest.clone());
-                held.docs
-                    .insert(d.digest.clone(), (d.clone(), raw.to_vec()));
-            }
-            None => {
-                if self.sink.put_document(d, raw)? {
-                    self.copied.add(d);
-                    self.copied.documents += 1;
-                    self.copied.document_bytes += d.size;
-                }
-            }
+        if let Some(held) = &mut self.hold {
+            held.order.push(d.digest.clone());
+            held.docs
+                .insert(d.digest.clone(), (d.clone(), raw.to_vec()));
+        } else if let Some(sink) = &mut self.sink
+            && sink.put_document(d, raw)?
+        {
+            self.copied.add_document(d);
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use crate::reference::Reference;
 use crate::registry::Repository;
 use crate::signature::{ArtifactKind, MAX_PAYLOAD, SIMPLESIGNING, SignatureArtifact};
 use crate::store::descriptor::OCI_INDEX;
-use crate::store::manifest::{self, Document, MAX_DEPTH, MAX_MANIFEST};
+use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::referrers::Referrers;
 use crate::store::resolve::{
     Catalog, EntryName, Found, artifact_name, is_artifact, referrers_name,
@@ -27,64 +27,13 @@ pub const KINDS: [ArtifactKind; 3] = [
     ArtifactKind::Signature,
 ];
 
-/// A manifest or index with its exact bytes.
-pub struct Node {
-    pub desc: Descriptor,
-    pub raw: Vec<u8>,
-}
+/// A manifest or index with its exact bytes, and a tree read whole (documents
+/// children first): the copy engine's, read by the one graph walker.
+pub use crate::copy::{Doc as Node, Tree};
 
-/// Everything one manifest reaches, in push order.
-#[derive(Default)]
-pub struct Tree {
-    /// Configs and layers, each once.
-    pub blobs: Vec<Descriptor>,
-    /// Manifests and indexes, children before parents: the root is last.
-    pub manifests: Vec<Node>,
-}
-
-impl Tree {
-    pub fn of(layout: &dyn ReadLayout, root: &Descriptor) -> Result<Tree> {
-        let mut t = Tree::default();
-        let mut seen = HashSet::new();
-        t.visit(layout, root, &mut seen, 0)?;
-        Ok(t)
-    }
-
-    fn visit(
-        &mut self,
-        layout: &dyn ReadLayout,
-        d: &Descriptor,
-        seen: &mut HashSet<Digest>,
-        depth: usize,
-    ) -> Result<()> {
-        if !seen.insert(d.digest.clone()) {
-            return Ok(());
-        }
-        if d.kind() == Kind::Blob {
-            self.blobs.push(d.clone());
-            return Ok(());
-        }
-        if depth > MAX_DEPTH {
-            return Err(Error::invalid(format!(
-                "{}: indexes nested deeper than {MAX_DEPTH}",
-                d.digest
-            )));
-        }
-        let raw = layout.read_blob(d, MAX_MANIFEST)?;
-        let doc = manifest::parse(&raw, d, &format!("{} {}", d.media_type, d.digest))?;
-        for c in doc.children() {
-            self.visit(layout, c, seen, depth + 1)?;
-        }
-        self.manifests.push(Node {
-            desc: d.clone(),
-            raw,
-        });
-        Ok(())
-    }
-
-    pub fn root(&self) -> &Node {
-        self.manifests.last().expect("a tree has its root")
-    }
+/// Everything one manifest reaches, read before the first request.
+fn tree_of(layout: &dyn ReadLayout, root: &Descriptor) -> Result<Tree> {
+    crate::copy::tree(layout, std::slice::from_ref(root))
 }
 
 /// A `.sig`, `.att` or `.sbom` artifact of the image (or of one of its manifests).
@@ -257,7 +206,7 @@ fn image_unit(
     let layout = source.layout;
     let name = EntryName::of(e);
     let (dest, tag, shown) = dest_of(source, e, &name, to, map)?;
-    let tree = Tree::of(layout, e)?;
+    let tree = tree_of(layout, e)?;
     let mut artifacts = Vec::new();
     let mut referrers = Vec::new();
     let mut warnings = Vec::new();
@@ -374,7 +323,7 @@ fn read_artifact(
     Ok(Artifact {
         tag: name.rsplit_once(':').map_or(name, |(_, t)| t).to_owned(),
         kind,
-        tree: Tree::of(layout, a)?,
+        tree: tree_of(layout, a)?,
         layers,
     })
 }
@@ -417,7 +366,7 @@ impl ReferrerSet {
     ) -> Result<ReferrerSet> {
         let referrers = listed
             .iter()
-            .map(|m| Tree::of(layout, m))
+            .map(|m| tree_of(layout, m))
             .collect::<Result<Vec<_>>>()?;
         Ok(ReferrerSet {
             subject: subject.clone(),

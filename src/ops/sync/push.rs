@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -23,15 +23,16 @@ use serde::Serialize;
 use super::journal::Journal;
 use super::plan::{Artifact, ReferrerSet, Tree, Unit};
 use super::source::{BlobStream, Source};
+use crate::copy::{Copied, Doc, Sink};
 use crate::digest::Digest;
 use crate::ops::Status;
 use crate::registry::{
     BlobPush, PushBlob, ReferrersSource, RegistryClient, Repository, RequestStats,
 };
 use crate::signature::{ArtifactKind, SigLayer, SignatureArtifact};
-use crate::store::Descriptor;
 use crate::store::descriptor::{Index, OCI_INDEX};
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
+use crate::store::{Descriptor, ReadLayout};
 use crate::{Error, Result};
 
 // ---------------------------------------------------------------------------------
@@ -450,7 +451,7 @@ impl<'a> Pusher<'a> {
     }
 
     /// Blobs (several at once), then child manifests by digest, then the root by
-    /// tag (or digest).
+    /// tag (or digest): a copy of the tree into the repository ([`RepoSink`]).
     fn push_tree(
         &self,
         src: usize,
@@ -459,35 +460,21 @@ impl<'a> Pusher<'a> {
         tree: &Tree,
         r: &mut ImageReport,
     ) -> Result<()> {
-        self.blobs(src, repo, &tree.blobs, r)?;
-        let last = tree.manifests.len() - 1;
-        for (i, m) in tree.manifests.iter().enumerate() {
-            let reference = match tag {
-                Some(t) if i == last => t.to_owned(),
-                _ => {
-                    let d = m.desc.digest.to_string();
-                    if i != last && self.client.head_manifest(repo, &d, &[])?.is_some() {
-                        r.manifests_present += 1;
-                        continue;
-                    }
-                    d
-                }
-            };
-            if !self.dry_run {
-                match self
-                    .client
-                    .put_manifest(repo, &reference, &m.raw, &m.desc.media_type)
-                {
-                    Err(Error::NotFound(why)) if i > 0 => {
-                        self.heal(repo, &tree.manifests[..i], &reference, m, &why, r)?;
-                    }
-                    res => {
-                        res?;
-                    }
-                }
-            }
-            r.manifests_pushed += 1;
-        }
+        let mut sink = RepoSink {
+            pusher: self,
+            src,
+            repo,
+            tag,
+            root: tree.root().desc.digest.clone(),
+            r,
+            before: Vec::new(),
+        };
+        crate::copy::send(
+            self.sources[src].layout,
+            &mut sink,
+            tree,
+            &crate::copy::Quiet,
+        )?;
         Ok(())
     }
 
@@ -498,9 +485,9 @@ impl<'a> Pusher<'a> {
     fn heal(
         &self,
         repo: &Repository,
-        children: &[super::plan::Node],
+        children: &[Doc],
         reference: &str,
-        m: &super::plan::Node,
+        m: &Doc,
         why: &str,
         r: &mut ImageReport,
     ) -> Result<()> {
@@ -897,5 +884,90 @@ impl<'a> Pusher<'a> {
         ar.status = Status::Merged;
         ar.destination_digest = Some(got.to_string());
         Ok(())
+    }
+}
+
+/// One repository of the destination as the copy engine's sink, for one tree: each
+/// blob HEADed, mounted or uploaded by the pusher (it reads the source itself, as
+/// the seekable stream a resumed upload needs); documents after all they name,
+/// child manifests by digest (skipped when the registry has them), the root by the
+/// tag.
+struct RepoSink<'p, 'r> {
+    pusher: &'p Pusher<'p>,
+    src: usize,
+    repo: &'r Repository,
+    tag: Option<&'r str>,
+    root: Digest,
+    r: &'r mut ImageReport,
+    /// The documents met so far: what a refused manifest's children are put again
+    /// from (see [`Pusher::heal`]).
+    before: Vec<Doc>,
+}
+
+impl Sink for RepoSink<'_, '_> {
+    fn location(&self) -> String {
+        self.repo.to_string()
+    }
+
+    /// Asked per blob by the pusher, which knows what this run has seen.
+    fn has_blob(&mut self, _desc: &Descriptor) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn put_blob(&mut self, desc: &Descriptor, _r: &mut dyn Read) -> Result<bool> {
+        self.pusher
+            .blobs(self.src, self.repo, std::slice::from_ref(desc), self.r)?;
+        Ok(true)
+    }
+
+    fn put_blobs(
+        &mut self,
+        _source: &dyn ReadLayout,
+        blobs: &[Descriptor],
+        _progress: &dyn crate::copy::Progress,
+    ) -> Result<Copied> {
+        self.pusher.blobs(self.src, self.repo, blobs, self.r)?;
+        Ok(Copied::default())
+    }
+
+    fn children_first(&self) -> bool {
+        true
+    }
+
+    fn put_document(&mut self, desc: &Descriptor, raw: &[u8]) -> Result<bool> {
+        let (p, repo) = (self.pusher, self.repo);
+        let is_root = desc.digest == self.root;
+        let m = Doc {
+            desc: desc.clone(),
+            raw: raw.to_vec(),
+        };
+        let reference = match self.tag {
+            Some(t) if is_root => t.to_owned(),
+            _ => {
+                let d = desc.digest.to_string();
+                if !is_root && p.client.head_manifest(repo, &d, &[])?.is_some() {
+                    self.r.manifests_present += 1;
+                    self.before.push(m);
+                    return Ok(false);
+                }
+                d
+            }
+        };
+        if !p.dry_run {
+            match p
+                .client
+                .put_manifest(repo, &reference, raw, &desc.media_type)
+            {
+                Err(Error::NotFound(why)) if !self.before.is_empty() => {
+                    p.heal(repo, &self.before, &reference, &m, &why, self.r)?;
+                }
+                res => {
+                    res?;
+                }
+            }
+        }
+        self.r.manifests_pushed += 1;
+        self.before.push(m);
+        Ok(true)
     }
 }

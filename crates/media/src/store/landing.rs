@@ -72,6 +72,9 @@ impl Sink for Landing<'_> {
         blobs: &[Descriptor],
         progress: &dyn Progress,
     ) -> Result<Copied> {
+        if source.sequential() {
+            return crate::copy::put_each(self, source, blobs, progress);
+        }
         let next = AtomicUsize::new(0);
         let first_error: Mutex<Option<Error>> = Mutex::new(None);
         let done: Mutex<Copied> = Mutex::new(Copied::default());

@@ -745,7 +745,10 @@ impl crate::copy::Sink for Transaction<'_> {
         blobs: &[Descriptor],
         progress: &dyn crate::copy::Progress,
     ) -> Result<crate::copy::Copied> {
-        use crate::copy::{Counting, open_sized};
+        use crate::copy::{Counting, open_sized, put_each};
+        if source.sequential() {
+            return put_each(self, source, blobs, progress);
+        }
         let by_digest: HashMap<&Digest, &Descriptor> =
             blobs.iter().map(|b| (&b.digest, b)).collect();
         let items: Vec<(Digest, u64)> = blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
