@@ -20,7 +20,7 @@ use crate::digest::{Digest, printable};
 use crate::reference::{Location, Reference, validate_tag};
 use crate::signature::SignatureArtifact;
 use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, REF_NAME};
-use crate::store::manifest::{self, MAX_DEPTH};
+use crate::store::manifest;
 use crate::store::referrers::Referrers;
 use crate::store::resolve::{Catalog, EntryName, is_artifact, is_artifact_tag};
 use crate::store::{Descriptor, Index, Kind, Layout, ReadLayout, Transaction};
@@ -809,27 +809,8 @@ fn referrers(
 
 /// `desc`'s digest and those of every manifest and index below it.
 fn with_descendants(layout: &dyn ReadLayout, desc: &Descriptor) -> Result<HashSet<Digest>> {
-    let mut seen = HashSet::from([desc.digest.clone()]);
-    let mut level = vec![desc.clone()];
-    for _ in 0..=MAX_DEPTH {
-        let mut next = Vec::new();
-        for d in &level {
-            for c in manifest::index_children(layout, d)? {
-                if seen.insert(c.digest.clone()) {
-                    next.push(c);
-                }
-            }
-        }
-        if next.is_empty() {
-            return Ok(seen);
-        }
-        level = next;
-    }
-    Err(Error::invalid(format!(
-        "{} {}: indexes nested more than {MAX_DEPTH} deep",
-        layout.location().display(),
-        desc.digest
-    )))
+    let tree = copy::tree(layout, std::slice::from_ref(desc))?;
+    Ok(tree.manifests.into_iter().map(|m| m.desc.digest).collect())
 }
 
 /// A `.sig` (or `.att`) the store already holds, under the name an imported one
