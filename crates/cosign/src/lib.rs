@@ -10,6 +10,7 @@
 pub use airsign_oci::{Error, Result};
 pub(crate) use airsign_oci::{cleanup, digest, store};
 
+pub mod bundle;
 pub mod gojson;
 pub mod keys;
 pub mod payload;

@@ -1,0 +1,472 @@
+//! Sigstore bundles (`application/vnd.dev.sigstore.bundle…`), as cosign 3 writes them
+//! for images (an OCI referrer whose layer is the bundle, DSSE over an in-toto
+//! statement) and for blobs (`sign-blob --bundle`, a message signature). Parsing is
+//! strict about what verification relies on and tolerant of what it does not read;
+//! every refusal is one line saying what is wrong.
+//!
+//! The JSON is protojson: camelCase names, bytes as standard base64, 64-bit integers
+//! as strings. Its spacing is not stable between cosign builds, so bundles are only
+//! ever parsed, never compared as bytes.
+
+use base64::Engine as _;
+use p256::ecdsa::VerifyingKey;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::digest::Digest;
+use crate::signature::verify::verify_signature;
+use crate::{Error, Result};
+
+/// The media type of a v0.3 bundle, also the `artifactType` of its OCI referrer.
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The older spellings, still accepted.
+pub const BUNDLE_V01: &str = "application/vnd.dev.sigstore.bundle+json;version=0.1";
+pub const BUNDLE_V02: &str = "application/vnd.dev.sigstore.bundle+json;version=0.2";
+pub const BUNDLE_V03_ALT: &str = "application/vnd.dev.sigstore.bundle+json;version=0.3";
+/// The DSSE payload type of an in-toto statement.
+pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// The predicate type of cosign 3's image signatures.
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// Bundles larger than this are refused unread (cosign's are a few KiB).
+pub const MAX_BUNDLE: u64 = 1024 * 1024;
+
+/// Whether `media_type` names a Sigstore bundle (any supported version).
+pub fn is_bundle_type(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        BUNDLE_V01 | BUNDLE_V02 | BUNDLE_V03 | BUNDLE_V03_ALT
+    )
+}
+
+/// What signs the content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Material {
+    /// A key the verifier must bring; `hint` is cosign's base64 SHA-256 of its DER.
+    PublicKey { hint: Option<String> },
+    /// The signing certificate (DER), v0.3.
+    Certificate(Vec<u8>),
+    /// The signing certificate first, then intermediates (DER), v0.1/v0.2.
+    Chain(Vec<Vec<u8>>),
+}
+
+/// What is signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A signature over an artifact (a blob), with the artifact's digest.
+    MessageSignature {
+        digest: Option<(String, Vec<u8>)>,
+        signature: Vec<u8>,
+    },
+    /// A DSSE envelope: signatures over PAE(payloadType, payload).
+    Dsse {
+        payload_type: String,
+        payload: Vec<u8>,
+        signatures: Vec<Vec<u8>>,
+    },
+}
+
+/// A parsed bundle. Transparency-log entries and timestamps are counted here and
+/// checked only against a trusted root (not yet): a key-verified bundle is what
+/// `cosign verify --insecure-ignore-tlog` accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bundle {
+    pub media_type: String,
+    pub material: Material,
+    pub content: Content,
+    pub tlog_entries: usize,
+    pub timestamps: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawBundle {
+    media_type: Option<String>,
+    verification_material: Option<RawMaterial>,
+    message_signature: Option<RawMessage>,
+    dsse_envelope: Option<RawDsse>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMaterial {
+    public_key: Option<RawHint>,
+    certificate: Option<RawCert>,
+    x509_certificate_chain: Option<RawChain>,
+    #[serde(default)]
+    tlog_entries: Vec<Value>,
+    timestamp_verification_data: Option<RawTimestamps>,
+}
+
+#[derive(Deserialize)]
+struct RawHint {
+    hint: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCert {
+    raw_bytes: String,
+}
+
+#[derive(Deserialize)]
+struct RawChain {
+    #[serde(default)]
+    certificates: Vec<RawCert>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTimestamps {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMessage {
+    message_digest: Option<RawDigest>,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct RawDigest {
+    algorithm: String,
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDsse {
+    payload: String,
+    payload_type: String,
+    #[serde(default)]
+    signatures: Vec<RawDsseSig>,
+}
+
+#[derive(Deserialize)]
+struct RawDsseSig {
+    sig: String,
+}
+
+fn b64(what: &str, s: &str) -> Result<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|e| bad(format!("{what} is not valid base64: {e}")))
+}
+
+fn bad(msg: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("invalid Sigstore bundle: {msg}"))
+}
+
+impl Bundle {
+    /// Parses a bundle's JSON.
+    pub fn parse(raw: &[u8]) -> Result<Bundle> {
+        if raw.len() as u64 > MAX_BUNDLE {
+            return Err(bad(format!("over the {MAX_BUNDLE}-byte limit")));
+        }
+        let r: RawBundle = serde_json::from_slice(raw).map_err(|e| bad(format!("{e}")))?;
+        let media_type = r.media_type.ok_or_else(|| bad("no mediaType"))?;
+        if !is_bundle_type(&media_type) {
+            return Err(bad(format!(
+                "unsupported media type {:?} (supported: v0.1 to v0.3)",
+                crate::digest::printable(&media_type)
+            )));
+        }
+        let m = r
+            .verification_material
+            .ok_or_else(|| bad("no verificationMaterial"))?;
+        let material = match (m.public_key, m.certificate, m.x509_certificate_chain) {
+            (Some(k), None, None) => Material::PublicKey { hint: k.hint },
+            (None, Some(c), None) => Material::Certificate(b64("the certificate", &c.raw_bytes)?),
+            (None, None, Some(chain)) => {
+                if chain.certificates.is_empty() {
+                    return Err(bad("an empty x509CertificateChain"));
+                }
+                Material::Chain(
+                    chain
+                        .certificates
+                        .iter()
+                        .map(|c| b64("a chain certificate", &c.raw_bytes))
+                        .collect::<Result<_>>()?,
+                )
+            }
+            (None, None, None) => {
+                return Err(bad(
+                    "verificationMaterial has no publicKey, certificate or x509CertificateChain",
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "verificationMaterial has more than one kind of key material",
+                ));
+            }
+        };
+        for e in &m.tlog_entries {
+            check_tlog_entry(e)?;
+        }
+        let content = match (r.message_signature, r.dsse_envelope) {
+            (Some(ms), None) => Content::MessageSignature {
+                digest: ms
+                    .message_digest
+                    .map(|d| Ok::<_, Error>((d.algorithm, b64("the message digest", &d.digest)?)))
+                    .transpose()?,
+                signature: b64("the signature", &ms.signature)?,
+            },
+            (None, Some(d)) => {
+                if d.signatures.is_empty() {
+                    return Err(bad("the DSSE envelope has no signature"));
+                }
+                Content::Dsse {
+                    payload: b64("the DSSE payload", &d.payload)?,
+                    payload_type: d.payload_type,
+                    signatures: d
+                        .signatures
+                        .iter()
+                        .map(|s| b64("a DSSE signature", &s.sig))
+                        .collect::<Result<_>>()?,
+                }
+            }
+            (None, None) => return Err(bad("neither messageSignature nor dsseEnvelope")),
+            (Some(_), Some(_)) => return Err(bad("both messageSignature and dsseEnvelope")),
+        };
+        Ok(Bundle {
+            media_type,
+            material,
+            tlog_entries: m.tlog_entries.len(),
+            timestamps: m
+                .timestamp_verification_data
+                .map_or(0, |t| t.rfc3161_timestamps.len()),
+            content,
+        })
+    }
+
+    /// Verifies a DSSE bundle's signature with `key` (any one signature of the
+    /// envelope may match) and returns the payload type and payload.
+    pub fn verify_dsse(&self, key: &VerifyingKey) -> Result<(&str, &[u8])> {
+        let Content::Dsse {
+            payload_type,
+            payload,
+            signatures,
+        } = &self.content
+        else {
+            return Err(Error::invalid(
+                "the bundle holds a message signature, not a DSSE envelope",
+            ));
+        };
+        let pae = pae(payload_type, payload);
+        let mut last = None;
+        for sig in signatures {
+            match verify_signature(key, &pae, sig) {
+                Ok(()) => return Ok((payload_type, payload)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::invalid("the DSSE envelope has no signature")))
+    }
+
+    /// Verifies a message-signature bundle over the artifact whose bytes hash to
+    /// `artifact` (SHA-256): the bundle's digest, when it states one, must be that
+    /// one, and the signature must verify over it with `key`.
+    pub fn verify_message(&self, key: &VerifyingKey, artifact: &[u8]) -> Result<()> {
+        let Content::MessageSignature { digest, signature } = &self.content else {
+            return Err(Error::invalid(
+                "the bundle holds a DSSE envelope, not a message signature",
+            ));
+        };
+        if let Some((alg, d)) = digest {
+            let ours = Digest::sha256(artifact);
+            if alg != "SHA2_256" {
+                return Err(Error::invalid(format!(
+                    "the bundle's message digest is {alg}, only SHA2_256 is supported"
+                )));
+            }
+            let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+            if hex != ours.hex() {
+                return Err(Error::invalid(
+                    "the bundle's message digest is not the artifact's",
+                ));
+            }
+        }
+        verify_signature(key, artifact, signature)
+    }
+}
+
+/// What every transparency-log entry must look like to be read at all (its proofs
+/// are checked against a trusted root, not here): a numeric, non-negative log index.
+fn check_tlog_entry(e: &Value) -> Result<()> {
+    let index = e
+        .get("logIndex")
+        .ok_or_else(|| bad("a tlog entry has no logIndex"))?;
+    let n = match index {
+        Value::String(s) => s.parse::<i64>().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+    .ok_or_else(|| bad("a tlog entry's logIndex is not a number"))?;
+    if n < 0 {
+        return Err(bad(format!("a tlog entry's logIndex is negative ({n})")));
+    }
+    Ok(())
+}
+
+/// DSSE's pre-authentication encoding: `DSSEv1 <len(type)> <type> <len(body)> <body>`.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Checks an in-toto statement (v0.1 or v1) names `subject` among its subjects and,
+/// when given, has `predicate_type`. Returns the statement, parsed.
+pub fn check_statement(
+    payload_type: &str,
+    payload: &[u8],
+    subject: &Digest,
+    predicate_type: Option<&str>,
+) -> Result<Value> {
+    if payload_type != IN_TOTO {
+        return Err(Error::invalid(format!(
+            "the DSSE payload type is {:?}, not {IN_TOTO}",
+            crate::digest::printable(payload_type)
+        )));
+    }
+    let v: Value = serde_json::from_slice(payload)
+        .map_err(|e| Error::invalid(format!("the in-toto statement is not JSON: {e}")))?;
+    let kind = v.get("_type").and_then(Value::as_str).unwrap_or("");
+    if !matches!(
+        kind,
+        "https://in-toto.io/Statement/v1" | "https://in-toto.io/Statement/v0.1"
+    ) {
+        return Err(Error::invalid(format!(
+            "the payload is not an in-toto statement (_type {:?})",
+            crate::digest::printable(kind)
+        )));
+    }
+    if let Some(want) = predicate_type {
+        let got = v.get("predicateType").and_then(Value::as_str).unwrap_or("");
+        if got != want {
+            return Err(Error::invalid(format!(
+                "the statement's predicate type is {:?}, not {want}",
+                crate::digest::printable(got)
+            )));
+        }
+    }
+    let alg = subject.algorithm().name();
+    let names_it = v
+        .get("subject")
+        .and_then(Value::as_array)
+        .is_some_and(|subjects| {
+            subjects.iter().any(|s| {
+                s.pointer(&format!("/digest/{alg}"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|h| h == subject.hex())
+            })
+        });
+    if !names_it {
+        return Err(Error::invalid(format!(
+            "the statement's subjects do not include {subject}"
+        )));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/../../fixtures/bundles/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_cosign_3_blob_bundle_verifies_with_its_key_only() {
+        let b = Bundle::parse(&fixture("blob.sigstore.json")).unwrap();
+        assert_eq!(b.media_type, BUNDLE_V03);
+        assert!(matches!(b.material, Material::PublicKey { hint: Some(_) }));
+        let key = crate::keys::public_key_from_pem(&fixture("cosign3.pub"))
+            .unwrap()
+            .unwrap();
+        let blob = fixture("blob.txt");
+        b.verify_message(&key, &blob).unwrap();
+        // another artifact: the stated digest no longer matches
+        let e = b.verify_message(&key, b"other bytes").unwrap_err();
+        assert!(e.to_string().contains("not the artifact's"), "{e}");
+        // another key
+        let other = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        assert!(b.verify_message(other.verifying_key(), &blob).is_err());
+        // it is not a DSSE bundle
+        assert!(b.verify_dsse(&key).is_err());
+    }
+
+    #[test]
+    fn pae_is_dsse_v1() {
+        assert_eq!(
+            pae("application/example", b"hello world"),
+            b"DSSEv1 19 application/example 11 hello world"
+        );
+    }
+
+    #[test]
+    fn bad_bundles_are_one_line_refusals() {
+        let cases: [(&str, &str); 8] = [
+            ("{", "invalid Sigstore bundle"),
+            (
+                r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v9+json"}"#,
+                "unsupported media type",
+            ),
+            (
+                r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
+                "no verificationMaterial",
+            ),
+            (
+                r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{}},"messageSignature":{"signature":"!!"}}"#,
+                "not valid base64",
+            ),
+            (
+                r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{}}}"#,
+                "neither messageSignature nor dsseEnvelope",
+            ),
+            (
+                r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{},"tlogEntries":[{"logIndex":"-1"}]},"messageSignature":{"signature":"AA=="}}"#,
+                "negative",
+            ),
+            (
+                r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{}},"dsseEnvelope":{"payload":"","payloadType":"x","signatures":[]}}"#,
+                "no signature",
+            ),
+            (
+                r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{}, "messageSignature":{"signature":"AA=="}}"#,
+                "no publicKey",
+            ),
+        ];
+        for (raw, want) in cases {
+            let e = Bundle::parse(raw.as_bytes()).unwrap_err();
+            let s = e.to_string();
+            assert!(s.contains(want), "{raw}: {s}");
+            assert!(!s.contains('\n'), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_statement_must_name_the_subject_and_predicate() {
+        let d = Digest::sha256(b"image");
+        let st = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{}"}}}}],"predicateType":"{COSIGN_SIGN_PREDICATE}","predicate":{{}}}}"#,
+            d.hex()
+        );
+        check_statement(IN_TOTO, st.as_bytes(), &d, Some(COSIGN_SIGN_PREDICATE)).unwrap();
+        let other = Digest::sha256(b"other");
+        assert!(check_statement(IN_TOTO, st.as_bytes(), &other, None).is_err());
+        assert!(check_statement(IN_TOTO, st.as_bytes(), &d, Some("x")).is_err());
+        assert!(check_statement("text/plain", st.as_bytes(), &d, None).is_err());
+    }
+}
