@@ -12,19 +12,16 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use common::bed::Bed;
+use common::gotools::{ToolHome, cosign3_keys, cosign3_sign, ok2};
 use common::registry::{Mode, Registry};
 use common::verifiers::{raw_manifest, skopeo_push};
 use common::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
 
-/// The password of the keys cosign generates here.
-const COSIGN_PASSWORD: &str = "interop";
 const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const NOTARY_TYPE: &str = "application/vnd.cncf.notary.signature";
 const SBOM_TYPE: &str = "application/spdx+json";
@@ -39,50 +36,6 @@ fn sha256(bytes: &[u8]) -> String {
 /// The referrers fallback tag of a digest: `sha256-<hex>`.
 fn fallback_tag(digest: &str) -> String {
     digest.replace(':', "-")
-}
-
-/// A scratch HOME for a Go tool, so that no config, credential or cache of the
-/// machine is read or written (notation keeps its keys and trust policy under
-/// `XDG_CONFIG_HOME/notation`).
-struct ToolHome(TempDir);
-
-impl ToolHome {
-    fn new() -> ToolHome {
-        ToolHome(TempDir::new().unwrap())
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn cmd(&self, bin: &Path) -> Command {
-        let mut c = Command::new(bin);
-        c.env("HOME", self.path())
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
-            .env("DOCKER_CONFIG", self.path().join("docker"))
-            .env("COSIGN_PASSWORD", COSIGN_PASSWORD)
-            .env_remove("COSIGN_REPOSITORY")
-            .env_remove("NOTATION_EXPERIMENTAL")
-            .current_dir(self.path())
-            .stdin(Stdio::null());
-        c
-    }
-}
-
-/// Output of a command that must succeed: (stdout, stderr).
-fn ok2(cmd: &mut Command) -> (String, String) {
-    let out = run(cmd);
-    let (o, e) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\nstdout: {o}\nstderr: {e}",
-        out.status
-    );
-    (o, e)
 }
 
 /// Pushes a fixture (`single` or `multi`) as `REPO:v1` with skopeo; returns its digest.
@@ -215,31 +168,6 @@ impl Trip {
 
 // ---------------------------------------------------------------------------------
 // cosign 3.1.1
-
-/// `cosign generate-key-pair` (cosign 3.1.1) in `home`: (private, public).
-fn cosign3_keys(cosign3: &Path, home: &ToolHome) -> (PathBuf, PathBuf) {
-    ok2(home
-        .cmd(cosign3)
-        .args(["generate-key-pair", "--output-key-prefix", "producer"]));
-    (
-        home.path().join("producer.key"),
-        home.path().join("producer.pub"),
-    )
-}
-
-/// `cosign sign --key` offline (no Rekor, no TUF signing config) of `IMAGE@DIGEST`.
-fn cosign3_sign(cosign3: &Path, home: &ToolHome, key: &Path, image: &str, legacy: bool) {
-    let mut c = home.cmd(cosign3);
-    c.args(["sign", "--key"]).arg(key).args([
-        "--tlog-upload=false",
-        "--use-signing-config=false",
-        "--yes",
-    ]);
-    if legacy {
-        c.arg("--new-bundle-format=false");
-    }
-    ok2(c.arg(image));
-}
 
 /// `cosign verify --key PUB --insecure-ignore-tlog IMAGE` must pass, for the digest.
 fn assert_cosign_verify(cosign: &Path, home: &ToolHome, public: &Path, image: &str, digest: &str) {

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fake_registry;
+pub mod gotools;
 pub mod oci;
 pub mod proxy;
 pub mod registry;

@@ -16,8 +16,13 @@ use super::{
     CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, SIMPLESIGNING, SigLayer,
     SignatureArtifact,
 };
-use crate::store::Descriptor;
-use crate::store::resolve::{Catalog, EntryName, signature_entry};
+use crate::bundle::{
+    Bundle, COSIGN_SIGN_PREDICATE, MAX_BUNDLE, Material, check_statement, is_bundle_type,
+};
+use crate::store::manifest::{self, Document, MAX_MANIFEST};
+use crate::store::referrers::Referrers;
+use crate::store::resolve::{Catalog, EntryName, referrers_name, signature_entry};
+use crate::store::{Descriptor, Kind};
 use crate::{Error, Result};
 
 /// Trusted roots and the intermediates that may lead to them.
@@ -49,12 +54,14 @@ pub struct Verified {
     pub ca_verified: bool,
 }
 
-/// One image's signatures, read from its layout: each layer with its payload bytes
-/// (or why they could not be read).
+/// One image's signatures, read from its layout: each `.sig` layer with its payload
+/// bytes, and each Sigstore bundle referrer's bundle (or why they could not be read).
 pub struct Gathered {
     pub image: String,
     pub digest: crate::digest::Digest,
     pub layers: Vec<(SigLayer, Result<Vec<u8>>)>,
+    /// (the referrer manifest's digest, the bundle JSON)
+    pub bundles: Vec<(crate::digest::Digest, Result<Vec<u8>>)>,
 }
 
 /// Reads the signatures of the image `name` (digest `digest`) in `catalog`'s layout;
@@ -67,31 +74,68 @@ pub fn gather_signatures(
 ) -> Result<Gathered> {
     let layout = catalog.layout();
     let digest = digest.clone();
-    let Some(sig) = signature_entry(catalog, name, &digest) else {
-        return Err(Error::NoSignatures(format!(
-            "no signatures found for {image} ({digest})"
-        )));
+    let bundles = gather_bundles(catalog, name, &digest)?;
+    let layers = match signature_entry(catalog, name, &digest) {
+        None => Vec::new(),
+        Some(sig) => SignatureArtifact::read(layout, sig)?
+            .layers
+            .into_iter()
+            .map(|layer| {
+                let desc = Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size);
+                let payload = layout.read_blob(&desc, MAX_PAYLOAD);
+                (layer, payload)
+            })
+            .collect(),
     };
-    let artifact = SignatureArtifact::read(layout, sig)?;
-    if artifact.layers.is_empty() {
+    if layers.is_empty() && bundles.is_empty() {
         return Err(Error::NoSignatures(format!(
             "no signatures found for {image} ({digest})"
         )));
     }
-    let layers = artifact
-        .layers
-        .into_iter()
-        .map(|layer| {
-            let desc = Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size);
-            let payload = layout.read_blob(&desc, MAX_PAYLOAD);
-            (layer, payload)
-        })
-        .collect();
     Ok(Gathered {
         image: image.to_owned(),
         digest,
         layers,
+        bundles,
     })
+}
+
+/// The Sigstore bundles (cosign 3's signatures) that refer to `digest`: listed at
+/// the image repository's fallback tag (`REPO:sha256-<hex>`, where pull, import and
+/// sync keep referrers), or, in a layout with unnamed entries (`cosign save`),
+/// wherever a referrer names it as its subject. Each referrer manifest's layers of
+/// a bundle media type are read.
+fn gather_bundles(
+    catalog: &Catalog<'_>,
+    name: &EntryName,
+    digest: &crate::digest::Digest,
+) -> Result<Vec<(crate::digest::Digest, Result<Vec<u8>>)>> {
+    let layout = catalog.layout();
+    let referrers: Vec<Descriptor> =
+        match referrers_name(name, digest).and_then(|n| catalog.named(&n)) {
+            Some(listing) => manifest::index_children(layout, listing)?,
+            None if matches!(name, EntryName::Unnamed(_)) => Referrers::discover(catalog, true)?
+                .by_subject
+                .remove(digest)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.desc)
+                .collect(),
+            None => Vec::new(),
+        };
+    let mut out = Vec::new();
+    for r in referrers.iter().filter(|r| r.kind() == Kind::Manifest) {
+        let raw = layout.read_blob(r, MAX_MANIFEST)?;
+        let Document::Manifest { layers, .. } =
+            manifest::parse(&raw, r, &format!("referrer {} of {digest}", r.digest))?
+        else {
+            continue;
+        };
+        for l in layers.iter().filter(|l| is_bundle_type(&l.media_type)) {
+            out.push((r.digest.clone(), layout.read_blob(l, MAX_BUNDLE)));
+        }
+    }
+    Ok(out)
 }
 
 /// [`judge`] for many images, on every core, results in order.
@@ -141,6 +185,17 @@ pub fn judge(
                     without_certificate += 1;
                 }
                 errors.push(format!("signature {}: {e}", i + 1));
+            }
+        }
+    }
+    for (referrer, raw) in &g.bundles {
+        match check_bundle(raw, trust, &g.image, &g.digest, required) {
+            Ok(v) => verified.push(v),
+            Err(e) => {
+                if matches!(e, Error::NoCertificate(_)) {
+                    without_certificate += 1;
+                }
+                errors.push(format!("bundle {referrer}: {e}"));
             }
         }
     }
@@ -221,6 +276,115 @@ fn check_layer(
         certificate,
         ca_verified,
     })
+}
+
+/// One Sigstore bundle of the image (cosign 3): a DSSE envelope over an in-toto
+/// statement whose subject is the image and whose predicate type is cosign's
+/// signature, signed by the key or by a certificate validated against the CA flags
+/// (as for a `.sig` layer); `-a` annotations are checked against the subject's
+/// annotations, where cosign 3 puts them. Transparency-log entries and timestamps
+/// are not checked (`--insecure-ignore-tlog`, offline).
+fn check_bundle(
+    raw: &Result<Vec<u8>>,
+    trust: &Trust,
+    image: &str,
+    digest: &crate::digest::Digest,
+    required: &BTreeMap<String, String>,
+) -> Result<Verified> {
+    let raw = match raw {
+        Ok(r) => r,
+        Err(e) => return Err(Error::invalid(e.to_string())),
+    };
+    let bundle = Bundle::parse(raw)?;
+    let (certificate, chain) = match &bundle.material {
+        Material::PublicKey { .. } => (None, Vec::new()),
+        Material::Certificate(der) => (Some(bundle_cert(der)?), Vec::new()),
+        Material::Chain(ders) => {
+            let mut certs = ders
+                .iter()
+                .map(|d| bundle_cert(d))
+                .collect::<Result<Vec<_>>>()?;
+            let leaf = certs.remove(0);
+            if certs.last().is_some_and(Cert::is_self_issued) {
+                certs.pop();
+            }
+            (Some(leaf), certs)
+        }
+    };
+    let mut ca_verified = false;
+    if let (Some(ca), Some(cert)) = (&trust.ca, &certificate) {
+        let failed = |e: String| Error::invalid(format!("certificate verification failed: {e}"));
+        cert.check_code_signing().map_err(failed)?;
+        let mut intermediates = ca.intermediates.clone();
+        intermediates.extend(chain);
+        certs::verify_chain(cert, &ca.roots, &intermediates, cert.not_before()).map_err(failed)?;
+        trust.identity.check(cert).map_err(Error::Invalid)?;
+        ca_verified = true;
+    }
+    let key = match (&trust.key, &certificate) {
+        (Some(key), Some(cert)) if ca_verified && !cert.matches_key(key) => {
+            return Err(Error::invalid(
+                "the certificate in the bundle does not certify the --key public key",
+            ));
+        }
+        (Some(key), _) => *key,
+        (None, Some(cert)) if ca_verified => cert.verifying_key().map_err(Error::Invalid)?,
+        (None, _) => {
+            return Err(Error::NoCertificate(
+                "no certificate found on the bundle that the CA flags validate".into(),
+            ));
+        }
+    };
+    let (payload_type, payload) = bundle.verify_dsse(&key)?;
+    let statement = check_statement(payload_type, payload, digest, Some(COSIGN_SIGN_PREDICATE))?;
+    let claimed = statement
+        .pointer("/subject")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|subjects| {
+            subjects.iter().find(|s| {
+                s.pointer(&format!("/digest/{}", digest.algorithm().name()))
+                    .and_then(serde_json::Value::as_str)
+                    == Some(digest.hex())
+            })
+        })
+        .and_then(|s| s.get("annotations"));
+    for (k, v) in required {
+        let got = claimed
+            .and_then(|a| a.get(k))
+            .and_then(serde_json::Value::as_str);
+        if got != Some(v.as_str()) {
+            return Err(Error::invalid(format!(
+                "missing or incorrect annotation {k}={v} in the statement's subject"
+            )));
+        }
+    }
+    if let Some(cert) = &certificate
+        && ca_verified
+    {
+        check_expiry(cert)?;
+    }
+    // What cosign 3 prints for a bundle: the claims a simple-signing payload would
+    // make, the identity being the image as the user named it, `optional` the
+    // subject's annotations.
+    let value = serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": image},
+            "image": {"docker-manifest-digest": digest.to_string()},
+            "type": COSIGN_SIGN_PREDICATE,
+        },
+        "optional": claimed.cloned().unwrap_or_else(|| serde_json::json!({})),
+    });
+    Ok(Verified {
+        payload: payload.to_vec(),
+        value,
+        certificate,
+        ca_verified,
+    })
+}
+
+fn bundle_cert(der: &[u8]) -> Result<Cert> {
+    Cert::from_der(der.to_vec())
+        .map_err(|e| Error::invalid(format!("invalid certificate in the bundle: {e}")))
 }
 
 /// The layer's certificate, as cosign's `Signature.Cert()` reads it: absent or empty
