@@ -207,3 +207,117 @@ fn a_damaged_bundle_is_a_clear_refusal_not_a_pass() {
         "{err}"
     );
 }
+
+/// `airsign sign --new-bundle-format=both` on an image that already carries another
+/// party's cosign 3 bundle: after sync, cosign 3.1.1 finds OUR bundle among the
+/// bundles (it looks at bundles only, once there are any), cosign 2.5 and skopeo's
+/// policy find our `.sig`, and airsign verifies either way.
+#[test]
+fn our_bundle_and_sig_beside_a_foreign_bundle_verify_with_cosign_3_cosign_2_and_skopeo() {
+    let Some((reg, home, foreign_pub, digest)) = signed_by_cosign3("single", false) else {
+        return;
+    };
+    let cosign3 = need!(Tool::Cosign3).unwrap();
+    let cosign2 = need!(Tool::Cosign).unwrap();
+    let skopeo = need!(Tool::Skopeo).unwrap();
+    let dst = Registry::start(Mode::Plain).unwrap();
+    let image = format!("{}/demo/app:v1", reg.host());
+    let bed = Bed::new();
+    ok(&mut bed.cmd(&["pull", &image]));
+    let (key, public) = bed.keys("site");
+    // the identity skopeo's matchRepository will see: the destination's repository
+    let identity = format!("{}/demo/app", dst.host());
+    let sign = [
+        "sign",
+        "--key",
+        s(&key),
+        "--new-bundle-format=both",
+        "--identity",
+        &identity,
+        &image,
+    ];
+    ok(&mut bed.cmd(&sign));
+    // signing again adds nothing: the same bundle (deterministic ECDSA) is skipped
+    let before = std::fs::read(bed.store.join("index.json")).unwrap();
+    ok(&mut bed.cmd(&sign));
+    assert_eq!(std::fs::read(bed.store.join("index.json")).unwrap(), before);
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), &image]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&foreign_pub), &image]));
+
+    ok(&mut bed.cmd(&["sync", &image, "--to", &dst.host(), "--plain-http"]));
+    let there = format!("{}/demo/app:v1", dst.host());
+    for (cosign, key) in [
+        (&cosign3, &public),
+        (&cosign3, &foreign_pub),
+        (&cosign2, &public),
+    ] {
+        let (out, err) = ok2(home
+            .cmd(cosign)
+            .args(["verify", "--insecure-ignore-tlog=true", "--key"])
+            .arg(key)
+            .arg(&there));
+        assert!(
+            err.contains("verified against the specified public key"),
+            "{err}"
+        );
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(
+            v[0]["critical"]["image"]["docker-manifest-digest"],
+            digest.as_str()
+        );
+    }
+    common::verifiers::skopeo_policy_verify(&skopeo, &dst, &public, "demo/app:v1", false).unwrap();
+}
+
+/// `--new-bundle-format=true`: a bundle referrer only, which cosign 3.1.1 verifies
+/// after sync; no `.sig` is written, so cosign 2.5 finds nothing.
+#[test]
+fn a_bundle_only_signature_verifies_with_cosign_3_after_sync() {
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
+    let Some(cosign2) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(dst) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/app");
+    let (key, public) = bed.keys("site");
+    let image = "registry.example.com/demo/app:v1";
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "--new-bundle-format", image]));
+    let names: Vec<String> = bed.index()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_owned)
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".sig")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains(":sha256-")), "{names:?}");
+    let out = ok(&mut bed.cmd(&["verify", "--key", s(&public), image]));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v[0]["critical"]["type"],
+        "https://sigstore.dev/cosign/sign/v1"
+    );
+
+    ok(&mut bed.cmd(&["sync", image, "--to", &dst.host(), "--plain-http"]));
+    let home = ToolHome::new();
+    let there = format!("{}/demo/app:v1", dst.host());
+    ok2(home
+        .cmd(&cosign3)
+        .args(["verify", "--insecure-ignore-tlog=true", "--key"])
+        .arg(&public)
+        .arg(&there));
+    let out = run(home
+        .cmd(&cosign2)
+        .args(["verify", "--insecure-ignore-tlog=true", "--key"])
+        .arg(&public)
+        .arg(&there));
+    assert!(
+        !out.status.success(),
+        "cosign 2.5 found a .sig that should not exist"
+    );
+}

@@ -80,7 +80,7 @@ pub fn run(store: &Path, image: &str, opts: &AttachOptions) -> Result<()> {
         layer,
     }];
     // An identical layer (same payload, same annotations) adds nothing.
-    let written = append_signatures(&layout, &new, |artifact, n| {
+    let written = append_signatures(&layout, &new, &[], |artifact, n| {
         artifact.layers.contains(&n.layer)
     })?;
     if written.is_empty() {

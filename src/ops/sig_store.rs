@@ -1,6 +1,8 @@
-//! Adding signature layers to images' `.sig` entries in a layout: read the current
-//! `.sig` (if any), append, stage payload, config and manifest, and update
-//! `index.json` once for the whole batch.
+//! Adding signatures to images in a layout, both ways cosign stores them: layers
+//! appended to the `.sig` entry (read the current one, append, stage payload, config
+//! and manifest), and Sigstore bundles as OCI referrers (bundle, empty config and
+//! referrer manifest staged, the image's `REPO:sha256-<hex>` listing extended) —
+//! one staged transaction and one `index.json` update for the whole batch.
 
 use std::collections::HashMap;
 
@@ -18,11 +20,23 @@ pub struct NewSignature {
     pub layer: SigLayer,
 }
 
-/// Appends every signature that `is_duplicate` does not reject; returns the names of
-/// the `.sig` entries written. One staged transaction, one `index.json` update.
+/// A Sigstore bundle to add as a referrer of `subject`, listed under `listing`
+/// (`REPO:sha256-<hex>`).
+pub struct NewBundle {
+    pub listing: String,
+    pub subject: Descriptor,
+    pub bundle: Vec<u8>,
+    /// `org.opencontainers.image.created`: RFC 3339, seconds, UTC.
+    pub created: String,
+}
+
+/// Appends every signature that `is_duplicate` does not reject, and every bundle
+/// whose listing does not already hold the same bundle; returns the names of the
+/// entries written. One staged transaction, one `index.json` update.
 pub fn append_signatures(
     layout: &Layout,
     signatures: &[NewSignature],
+    bundles: &[NewBundle],
     is_duplicate: impl Fn(&SignatureArtifact, &NewSignature) -> bool,
 ) -> Result<Vec<String>> {
     let catalog = Catalog::open(layout)?;
@@ -81,10 +95,94 @@ pub fn append_signatures(
         }
     }
     flush(&mut tx, &mut batch)?;
+    let listings = stage_bundles(layout, &catalog, &mut tx, bundles)?;
+    entries.extend(listings);
     drop(catalog);
     tx.commit(|index| {
         index.set_named_many(entries.iter().cloned());
         Ok(())
     })?;
     Ok(entries.into_iter().map(|(n, _)| n).collect())
+}
+
+/// Stages each bundle, its referrer manifest and the empty config, and returns the
+/// listings to write: each subject's current listing with the new referrers added
+/// (a bundle the listing already holds — same bytes, as deterministic ECDSA makes
+/// for the same statement — is skipped, whatever its manifest's timestamp).
+fn stage_bundles(
+    layout: &Layout,
+    catalog: &Catalog<'_>,
+    tx: &mut crate::store::Transaction<'_>,
+    bundles: &[NewBundle],
+) -> Result<Vec<(String, Descriptor)>> {
+    use crate::bundle::{BUNDLE_V03, COSIGN_SIGN_PREDICATE, EMPTY_CONFIG, referrer_manifest};
+    use crate::store::descriptor::{Index, OCI_INDEX};
+    use crate::store::manifest::{self, Document, MAX_MANIFEST};
+    let mut listings: Vec<(String, Vec<Descriptor>, bool)> = Vec::new();
+    for b in bundles {
+        let pos = match listings.iter().position(|(n, _, _)| *n == b.listing) {
+            Some(p) => p,
+            None => {
+                let current = match catalog.named(&b.listing) {
+                    Some(d) => manifest::index_children(layout, d)
+                        .map_err(|e| Error::invalid(format!("{}: {e}", b.listing)))?,
+                    None => Vec::new(),
+                };
+                listings.push((b.listing.clone(), current, false));
+                listings.len() - 1
+            }
+        };
+        let bundle_digest = crate::digest::Digest::sha256(&b.bundle);
+        let held = listings[pos].1.iter().any(|r| {
+            r.kind() == crate::store::Kind::Manifest
+                && layout
+                    .read_blob(r, MAX_MANIFEST)
+                    .ok()
+                    .and_then(|raw| manifest::parse(&raw, r, "referrer").ok())
+                    .is_some_and(|doc| match doc {
+                        Document::Manifest { layers, .. } => {
+                            layers.iter().any(|l| l.digest == bundle_digest)
+                        }
+                        Document::Index { .. } => false,
+                    })
+        });
+        if held {
+            eprintln!("{}: an equal bundle is already there; skipped", b.listing);
+            continue;
+        }
+        let m = referrer_manifest(
+            &b.bundle,
+            COSIGN_SIGN_PREDICATE,
+            &b.created,
+            &b.subject.media_type,
+            &b.subject.digest,
+            b.subject.size,
+        );
+        tx.put_many_bytes(&[&b.bundle, EMPTY_CONFIG, &m])?;
+        let mut desc = Descriptor::new(
+            OCI_MANIFEST,
+            crate::digest::Digest::sha256(&m),
+            m.len() as u64,
+        );
+        desc.artifact_type = Some(BUNDLE_V03.to_owned());
+        for (k, v) in [
+            ("dev.sigstore.bundle.content", "dsse-envelope"),
+            ("dev.sigstore.bundle.predicateType", COSIGN_SIGN_PREDICATE),
+            ("org.opencontainers.image.created", b.created.as_str()),
+        ] {
+            desc.annotations.insert(k.to_owned(), v.to_owned());
+        }
+        listings[pos].1.push(desc);
+        listings[pos].2 = true;
+    }
+    let mut out = Vec::new();
+    for (name, referrers, changed) in listings {
+        if !changed {
+            continue;
+        }
+        let bytes = Index::listing(referrers).to_bytes();
+        let d = tx.put_bytes(&bytes)?;
+        out.push((name, Descriptor::new(OCI_INDEX, d, bytes.len() as u64)));
+    }
+    Ok(out)
 }

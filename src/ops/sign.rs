@@ -10,7 +10,8 @@ use base64::Engine as _;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{DerSignature, SigningKey};
 
-use super::sig_store::{NewSignature, append_signatures};
+use super::sig_store::{NewBundle, NewSignature, append_signatures};
+use crate::bundle::{self, IN_TOTO, Material};
 use crate::digest::Digest;
 use crate::keys;
 use crate::payload;
@@ -41,6 +42,20 @@ pub struct SignOptions {
     pub identity: Option<String>,
     pub all: bool,
     pub yes: bool,
+    /// Which formats the signature is stored in (`--new-bundle-format`).
+    pub new_bundle_format: Formats,
+}
+
+/// How a signature is stored in the layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Formats {
+    /// A layer of the `.sig` artifact (cosign 2, skopeo).
+    #[default]
+    Sig,
+    /// A Sigstore bundle referrer (cosign 3).
+    Bundle,
+    /// Both.
+    Both,
 }
 
 /// One manifest (or index) to sign.
@@ -49,6 +64,9 @@ struct Target {
     /// What the user called it, for messages.
     display: String,
     digest: Digest,
+    /// The signed manifest's media type and size (a bundle referrer's `subject`).
+    media_type: String,
+    size: u64,
     /// The payload's `docker-reference`.
     identity: String,
     /// The `index.json` name of its `.sig` entry.
@@ -199,8 +217,32 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     // Certificate files are checked before the key's password is asked for; only
     // the key comparison needs the key.
     let certificate_input = read_certificates(opts)?;
+    let leaf_der = certificate_input.as_ref().map(|c| c.leaf.der().to_vec());
     let key = keys::load_private_key(&opts.key)?;
     let certificate = certificate_annotations(certificate_input, &key)?;
+    let (write_sig, write_bundle) = match (opts.new_bundle_format, &fixed_payload) {
+        (Formats::Bundle | Formats::Both, Some(_)) => {
+            return Err(Error::Usage(
+                "--payload signs a simple-signing payload (the .sig format): it cannot be \
+                 written as a bundle; drop --new-bundle-format"
+                    .into(),
+            ));
+        }
+        (Formats::Sig, _) => (true, false),
+        (Formats::Both, None) => (true, true),
+        (Formats::Bundle, None) => (false, true),
+    };
+    let material = match leaf_der {
+        Some(der) => Material::Certificate(der),
+        None => Material::PublicKey {
+            hint: Some(bundle::key_hint(key.verifying_key())?),
+        },
+    };
+    let created = certs::rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
 
     let mut outputs: Vec<(Digest, Vec<u8>, String)> = Vec::with_capacity(count);
     for (layout, targets) in &groups {
@@ -215,6 +257,34 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
             })
             .collect();
         let signatures = sign_all(&key, &payloads);
+        let bundles: Vec<NewBundle> = if write_bundle && opts.upload {
+            let statements: Vec<Vec<u8>> = targets
+                .iter()
+                .map(|t| bundle::pae(IN_TOTO, &bundle::sign_statement(&t.digest, &annotations)))
+                .collect();
+            sign_all(&key, &statements)
+                .into_iter()
+                .zip(targets)
+                .map(|(sig, t)| {
+                    let statement = bundle::sign_statement(&t.digest, &annotations);
+                    let der = base64::engine::general_purpose::STANDARD
+                        .decode(sig)
+                        .expect("we encoded it");
+                    NewBundle {
+                        listing: t
+                            .sig_name
+                            .strip_suffix(".sig")
+                            .expect("a .sig name")
+                            .to_owned(),
+                        subject: Descriptor::new(&t.media_type, t.digest.clone(), t.size),
+                        bundle: bundle::dsse_bundle(IN_TOTO, &statement, &der, &material),
+                        created: created.clone(),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let signed: Vec<(&Target, Vec<u8>, String)> = targets
             .iter()
             .zip(payloads)
@@ -222,7 +292,8 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
             .map(|((t, p), s)| (t, p, s))
             .collect();
         if opts.upload {
-            let stored = store_signatures(layout, &signed, &key, &certificate)?;
+            let sigs: &[(&Target, Vec<u8>, String)] = if write_sig { &signed } else { &[] };
+            let stored = store_signatures(layout, sigs, &bundles, &key, &certificate)?;
             if stored.len() <= 20 {
                 for (t, _, _) in signed
                     .iter()
@@ -333,7 +404,7 @@ fn expand(
             )));
         }
     };
-    let mut digests = vec![found.descriptor.digest.clone()];
+    let mut subjects = vec![found.descriptor.clone()];
     if opts.recursive && found.descriptor.kind() == Kind::Index {
         let raw = layout.read_blob(&found.descriptor, MAX_MANIFEST)?;
         let doc = manifest::parse(
@@ -341,16 +412,17 @@ fn expand(
             &found.descriptor,
             &format!("index {}", found.descriptor.digest),
         )?;
-        digests.extend(
+        subjects.extend(
             doc.children()
                 .into_iter()
                 .filter(|c| c.kind() != Kind::Blob)
-                .map(|c| c.digest.clone()),
+                .cloned(),
         );
     }
-    digests
+    subjects
         .into_iter()
-        .map(|digest| {
+        .map(|subject| {
+            let digest = subject.digest;
             let sig_name = artifact_name(&name, &digest, "sig").ok_or_else(|| {
                 Error::Usage(format!(
                     "{display}: an unnamed entry (cosign save layout) cannot hold signatures; \
@@ -360,6 +432,8 @@ fn expand(
             Ok(Target {
                 display: display.to_owned(),
                 digest,
+                media_type: subject.media_type,
+                size: subject.size,
                 identity: identity.clone(),
                 sig_name,
             })
@@ -406,6 +480,7 @@ fn validate_identity(id: &str) -> Result<String> {
 fn store_signatures(
     layout: &Layout,
     signed: &[(&Target, Vec<u8>, String)],
+    bundles: &[NewBundle],
     key: &SigningKey,
     certificate: &BTreeMap<String, String>,
 ) -> Result<Vec<String>> {
@@ -421,7 +496,7 @@ fn store_signatures(
             }
         })
         .collect();
-    append_signatures(layout, &new, |artifact, n| {
+    append_signatures(layout, &new, bundles, |artifact, n| {
         let dup = is_duplicate(artifact, &n.layer, &n.payload, key);
         if dup {
             eprintln!(

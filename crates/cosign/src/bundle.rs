@@ -375,6 +375,114 @@ pub fn check_statement(
     Ok(v)
 }
 
+/// cosign's key hint: base64 of the SHA-256 of the key's PKIX (SPKI) DER.
+pub fn key_hint(key: &VerifyingKey) -> Result<String> {
+    use p256::pkcs8::EncodePublicKey as _;
+    let der = key
+        .to_public_key_der()
+        .map_err(|e| Error::Key(format!("encoding the public key: {e}")))?;
+    let d = Digest::sha256(der.as_bytes());
+    let raw: Vec<u8> = (0..d.hex().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&d.hex()[i..i + 2], 16).unwrap_or(0))
+        .collect();
+    Ok(base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// The in-toto statement cosign 3 signs for an image: its digest as the one
+/// subject (no name), the `-a` annotations on it, cosign's sign predicate, an empty
+/// predicate — in the field order cosign writes.
+pub fn sign_statement(
+    subject: &Digest,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut a = serde_json::Map::new();
+    for (k, v) in annotations {
+        a.insert(k.clone(), Value::String(v.clone()));
+    }
+    // cosign's field order (_type, subject, predicateType, predicate; digest before
+    // annotations), written by hand; the annotations' keys sorted, as protojson does
+    format!(
+        r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{{}:{}}},"annotations":{}}}],"predicateType":"{COSIGN_SIGN_PREDICATE}","predicate":{{}}}}"#,
+        Value::String(subject.algorithm().name().to_owned()),
+        Value::String(subject.hex().to_owned()),
+        Value::Object(a)
+    )
+    .into_bytes()
+}
+
+/// A v0.3 bundle with a DSSE envelope: the bytes cosign 3 writes (a key's
+/// `publicKey.hint`, or the signing `certificate`; one signature without a key id).
+pub fn dsse_bundle(
+    payload_type: &str,
+    payload: &[u8],
+    signature_der: &[u8],
+    material: &Material,
+) -> Vec<u8> {
+    let b = |x: &[u8]| base64::engine::general_purpose::STANDARD.encode(x);
+    let material = match material {
+        Material::PublicKey { hint } => format!(
+            r#"{{"publicKey":{{"hint":{}}}}}"#,
+            Value::String(hint.clone().unwrap_or_default())
+        ),
+        Material::Certificate(der) => format!(r#"{{"certificate":{{"rawBytes":"{}"}}}}"#, b(der)),
+        Material::Chain(ders) => format!(
+            r#"{{"x509CertificateChain":{{"certificates":[{}]}}}}"#,
+            ders.iter()
+                .map(|d| format!(r#"{{"rawBytes":"{}"}}"#, b(d)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    format!(
+        r#"{{"mediaType":"{BUNDLE_V03}","verificationMaterial":{material},"dsseEnvelope":{{"payload":"{}","payloadType":{},"signatures":[{{"sig":"{}"}}]}}}}"#,
+        b(payload),
+        Value::String(payload_type.to_owned()),
+        b(signature_der)
+    )
+    .into_bytes()
+}
+
+/// The empty config every bundle referrer points to.
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// The OCI referrer manifest cosign 3 writes for a bundle of `subject`: the empty
+/// config (with the bundle's artifact type, as cosign writes it), the bundle as the
+/// one layer, cosign's annotations (`created`: RFC 3339, seconds, UTC), the subject,
+/// the artifact type.
+pub fn referrer_manifest(
+    bundle: &[u8],
+    predicate_type: &str,
+    created: &str,
+    subject_media_type: &str,
+    subject: &Digest,
+    subject_size: u64,
+) -> Vec<u8> {
+    let s = |x: &str| Value::String(x.to_owned());
+    format!(
+        concat!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","#,
+            r#""config":{{"mediaType":"{empty}","size":2,"digest":"{cfg}","artifactType":"{bt}"}},"#,
+            r#""layers":[{{"mediaType":"{bt}","size":{blen},"digest":"{bdig}"}}],"#,
+            r#""annotations":{{"dev.sigstore.bundle.content":"dsse-envelope","dev.sigstore.bundle.predicateType":{pt},"org.opencontainers.image.created":{created}}},"#,
+            r#""subject":{{"mediaType":{smt},"size":{ssize},"digest":"{sdig}"}},"#,
+            r#""artifactType":"{bt}"}}"#
+        ),
+        empty = EMPTY_MEDIA_TYPE,
+        cfg = Digest::sha256(EMPTY_CONFIG),
+        bt = BUNDLE_V03,
+        blen = bundle.len(),
+        bdig = Digest::sha256(bundle),
+        pt = s(predicate_type),
+        created = s(created),
+        smt = s(subject_media_type),
+        ssize = subject_size,
+        sdig = subject,
+    )
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +513,58 @@ mod tests {
         assert!(b.verify_message(other.verifying_key(), &blob).is_err());
         // it is not a DSSE bundle
         assert!(b.verify_dsse(&key).is_err());
+    }
+
+    #[test]
+    fn what_we_write_is_what_cosign_3_writes_and_reads_back() {
+        let key = crate::keys::public_key_from_pem(&fixture("cosign3.pub"))
+            .unwrap()
+            .unwrap();
+        // the hint cosign 3.1.1 wrote for this key
+        let b = Bundle::parse(&fixture("blob.sigstore.json")).unwrap();
+        let Material::PublicKey { hint: Some(theirs) } = &b.material else {
+            panic!("{:?}", b.material)
+        };
+        assert_eq!(&key_hint(&key).unwrap(), theirs);
+        // cosign 3.1.1's statement for an image signed with -a foo=bar
+        let d: Digest = "sha256:87a0bbd518e444cc53593183783682d6864c23a69713509cd176ddb3cfbfb018"
+            .parse()
+            .unwrap();
+        let mut a = std::collections::BTreeMap::new();
+        a.insert("foo".to_owned(), "bar".to_owned());
+        assert_eq!(
+            String::from_utf8(sign_statement(&d, &a)).unwrap(),
+            r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"87a0bbd518e444cc53593183783682d6864c23a69713509cd176ddb3cfbfb018"},"annotations":{"foo":"bar"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}}"#
+        );
+        // a bundle we write parses back, and its signature verifies
+        let sk = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        let st = sign_statement(&d, &a);
+        let sig: p256::ecdsa::DerSignature =
+            p256::ecdsa::signature::Signer::sign(&sk, &pae(IN_TOTO, &st));
+        let hint = Material::PublicKey {
+            hint: Some(key_hint(sk.verifying_key()).unwrap()),
+        };
+        let raw = dsse_bundle(IN_TOTO, &st, sig.as_bytes(), &hint);
+        assert_eq!(Bundle::parse(&raw).unwrap().material, hint);
+        let back = Bundle::parse(&raw).unwrap();
+        let (t, p) = back.verify_dsse(sk.verifying_key()).unwrap();
+        check_statement(t, p, &d, Some(COSIGN_SIGN_PREDICATE)).unwrap();
+        // the referrer manifest: cosign 3.1.1's bytes for its bundle, but for the bundle
+        let m = referrer_manifest(
+            &raw,
+            COSIGN_SIGN_PREDICATE,
+            "2026-12-05T01:26:04Z",
+            "application/vnd.oci.image.manifest.v1+json",
+            &d,
+            401,
+        );
+        let v: Value = serde_json::from_slice(&m).unwrap();
+        assert_eq!(v["subject"]["digest"], d.to_string());
+        assert_eq!(v["layers"][0]["digest"], Digest::sha256(&raw).to_string());
+        assert_eq!(
+            v["config"]["digest"],
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
     }
 
     #[test]

@@ -325,7 +325,7 @@ fn tbs_bytes(der: &[u8]) -> Option<&[u8]> {
 }
 
 /// Unix time → `2006-01-02T15:04:05Z`.
-fn rfc3339(t: Duration) -> String {
+pub fn rfc3339(t: Duration) -> String {
     match x509_cert::der::DateTime::from_unix_duration(t) {
         Ok(d) => d.to_string(),
         Err(_) => format!("{}s after the epoch", t.as_secs()),
