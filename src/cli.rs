@@ -57,6 +57,37 @@ pub enum Command {
     Sign(SignArgs),
     /// Verify images' signatures offline (cosign verify)
     Verify(VerifyArgs),
+    /// Sign a file (a chart, an SBOM, an ISO) with a key, offline (cosign sign-blob)
+    #[command(
+        long_about = "Sign a file (a chart, an SBOM, an ISO) with a cosign key, offline, as cosign \
+                      3's sign-blob: ECDSA P-256 over the SHA-256 of the file's bytes, read once \
+                      as a stream whatever its size. By default the signature goes into a \
+                      Sigstore bundle (v0.3, --bundle required), the bytes cosign 3.1.1 writes; \
+                      --new-bundle-format=false writes cosign's legacy outputs (base64 signature \
+                      on stdout or --output-signature, legacy --bundle). The password is \
+                      COSIGN_PASSWORD, else a prompt, else stdin. airsign never uploads to a \
+                      transparency log.",
+        after_help = "Examples:\n  \
+                      COSIGN_PASSWORD=… airsign sign-blob --key cosign.key --bundle chart.tgz.sigstore.json chart.tgz\n  \
+                      airsign sign-blob --key cosign.key --new-bundle-format=false --output-signature sbom.sig sbom.json\n  \
+                      cat image.iso | COSIGN_PASSWORD=… airsign sign-blob --key cosign.key --bundle image.iso.bundle -"
+    )]
+    SignBlob(SignBlobArgs),
+    /// Verify a file against its bundle or signature with a key, offline (cosign verify-blob)
+    #[command(
+        long_about = "Verify a file against a Sigstore bundle (message signature, or DSSE whose \
+                      in-toto statement names the file's sha256), cosign's legacy bundle, or a \
+                      bare signature (a file or the base64 text; base64 or raw DER), with a \
+                      public key, offline. The file is read once as a stream. Prints \
+                      `Verified OK` on stderr and exits 0, or prints one line saying what is \
+                      wrong and exits 1. airsign never contacts a transparency log: every \
+                      verification is what cosign's --insecure-ignore-tlog does.",
+        after_help = "Examples:\n  \
+                      airsign verify-blob --key cosign.pub --bundle chart.tgz.sigstore.json chart.tgz\n  \
+                      airsign verify-blob --key cosign.pub --signature sbom.sig sbom.json\n  \
+                      cat image.iso | airsign verify-blob --key cosign.pub --bundle image.iso.bundle -"
+    )]
+    VerifyBlob(VerifyBlobArgs),
     /// Print the tag of an image's signature (or attestation, SBOM) artifact
     Triangulate(TriangulateArgs),
     /// Attach something made elsewhere to an image
@@ -398,7 +429,7 @@ pub struct SignArgs {
     /// Store the signature in the layout as the cosign .sig artifact (false: only write
     /// the --output-* files). Never uploads anywhere: airsign is offline.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub upload: bool,
     /// Write the base64 signature here (several digests: FILE-sha256-<hex> each)
     #[arg(long, value_name = "FILE")]
@@ -435,7 +466,7 @@ pub struct SignArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
     /// Accepted for cosign compatibility; airsign never uploads to a transparency log
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", hide = true)]
     pub tlog_upload: Option<bool>,
     /// Signature format: false (default): the cosign 2 `.sig` tag; true: a cosign 3
@@ -488,13 +519,86 @@ pub struct VerifyArgs {
           value_parser = ["json", "text"])]
     pub output: String,
     /// Accepted for cosign compatibility; airsign never consults a transparency log
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", hide = true)]
     pub insecure_ignore_tlog: Option<bool>,
     /// Accepted for cosign compatibility; airsign is always offline
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", hide = true)]
     pub offline: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignBlobArgs {
+    /// The file to sign, or - for stdin
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// The private key: a path or env://VAR (cosign's format)
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Write the bundle here: a Sigstore bundle (required with the new bundle format),
+    /// or cosign's legacy bundle {"base64Signature","cert"} with --new-bundle-format=false
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// Write the signature here instead of stdout: base64 without a newline, or raw DER
+    /// with --b64=false (legacy format only; ignored with a warning otherwise, as cosign 3)
+    #[arg(long, value_name = "FILE")]
+    pub output_signature: Option<PathBuf>,
+    /// Accepted for cosign compatibility: a key has no certificate, so nothing is
+    /// written (as cosign)
+    #[arg(long, value_name = "FILE")]
+    pub output_certificate: Option<PathBuf>,
+    /// true (default, as cosign 3): a v0.3 Sigstore bundle to --bundle. false: cosign's
+    /// legacy outputs (signature on stdout or --output-signature, legacy --bundle)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub new_bundle_format: bool,
+    /// Legacy format: base64 signature (default), or the raw DER bytes with false
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub b64: bool,
+    /// Accepted for cosign compatibility; airsign never uploads to a transparency log
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          require_equals = true, default_missing_value = "true", hide = true)]
+    pub tlog_upload: Option<bool>,
+    /// Accepted for cosign compatibility; airsign reads no signing config
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          require_equals = true, default_missing_value = "true", hide = true)]
+    pub use_signing_config: Option<bool>,
+    /// Accepted for cosign compatibility; there is nothing to confirm offline
+    #[arg(short = 'y', long, hide = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("evidence").required(true).args(["bundle", "signature"])))]
+pub struct VerifyBlobArgs {
+    /// The file to verify, or - for stdin
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// The public key (PEM), a path or env://VAR; a private key's public half works too
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// The bundle: a Sigstore bundle (v0.1 to v0.3; message signature or DSSE), or
+    /// cosign's legacy bundle (base64Signature)
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// The signature: a file (base64 or raw DER) or the base64 text itself
+    #[arg(long, value_name = "FILE|BASE64")]
+    pub signature: Option<String>,
+    /// Accepted for cosign compatibility and changes nothing: airsign never contacts a
+    /// transparency log, so every verification is what this flag asks of cosign
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          require_equals = true, default_missing_value = "true")]
+    pub insecure_ignore_tlog: Option<bool>,
+    /// Accepted for cosign compatibility; airsign is always offline
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          require_equals = true, default_missing_value = "true", hide = true)]
+    pub offline: Option<bool>,
+    /// Accepted for cosign compatibility; the bundle's format is read from the file
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          require_equals = true, default_missing_value = "true", hide = true)]
+    pub new_bundle_format: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -582,6 +686,25 @@ pub fn run() -> Result<i32> {
                 },
             };
             ops::verify::run(&store()?, &a.images, &opts)
+        }
+        Command::SignBlob(a) => {
+            let opts = ops::blob::SignBlobOptions {
+                key: a.key,
+                bundle: a.bundle,
+                output_signature: a.output_signature,
+                output_certificate: a.output_certificate,
+                new_bundle_format: a.new_bundle_format,
+                b64: a.b64,
+            };
+            ops::blob::sign(&a.file, &opts)
+        }
+        Command::VerifyBlob(a) => {
+            let opts = ops::blob::VerifyBlobOptions {
+                key: a.key,
+                bundle: a.bundle,
+                signature: a.signature,
+            };
+            ops::blob::verify(&a.file, &opts)
         }
         Command::Triangulate(a) => ops::triangulate::run(&store()?, &a.image, &a.kind),
         Command::Export(a) => {

@@ -689,3 +689,20 @@ fn an_interrupted_import_or_export_removes_its_temp_files_and_says_so() {
     );
     assert_eq!(files_under(&staging), Vec::<PathBuf>::new());
 }
+
+/// `--insecure-ignore-tlog IMAGE` (and every other true/false flag given bare before
+/// an image) used to take the image as the flag's value: "invalid value 'IMAGE'".
+/// As Go's pflag reads them, a bool flag takes a value only after `=`.
+#[test]
+fn regression_a_bare_bool_flag_does_not_swallow_the_image() {
+    let bed = common::bed::Bed::new();
+    bed.import("single", "registry.example.com/demo/app");
+    let (key, public) = bed.keys("k");
+    let image = "registry.example.com/demo/app:v1";
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "--tlog-upload", image]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), "--insecure-ignore-tlog", image]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), "--offline", image]));
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "--upload", image]));
+    // and with a value, after `=`
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), "--insecure-ignore-tlog=true", image]));
+}

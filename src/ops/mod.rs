@@ -9,6 +9,7 @@ use crate::store::{Layout, ReadLayout};
 use crate::{Error, Result};
 
 pub mod attach;
+pub mod blob;
 pub mod clean;
 pub mod export;
 pub mod fsck;
@@ -270,6 +271,36 @@ pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>> {
         )));
     }
     Ok(buf)
+}
+
+/// Writes an output file (a signature, a bundle) with `mode` (before the umask): to a
+/// temporary file beside it, synced, then renamed over it, so a reader never sees half
+/// of it and a failure leaves what was there.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    crate::store::layout::write_atomically_mode(path, bytes, &dir, mode)
+}
+
+/// Refuses, before anything is read or asked, output files whose directory does not
+/// exist: they are written last, after the work is done.
+pub fn check_output_dirs<'a>(files: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    for f in files {
+        let dir = f
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "{}: the directory {} does not exist",
+                f.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Warns when a given payload does not claim the image's digest (verification will

@@ -103,26 +103,16 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
 
     // Output files land after the layout changed: check their directories first, so a
     // typo there does not leave a half-done job.
-    for f in [
-        &opts.output_signature,
-        &opts.output_payload,
-        &opts.output_certificate,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let dir = f
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "{}: the directory {} does not exist",
-                f.display(),
-                dir.display()
-            )));
-        }
-    }
+    super::check_output_dirs(
+        [
+            &opts.output_signature,
+            &opts.output_payload,
+            &opts.output_certificate,
+        ]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path),
+    )?;
 
     // Resolve every image before asking for a password: a typo costs no prompt.
     let mut catalogs = super::Catalogs::new();
@@ -646,10 +636,10 @@ fn write_outputs(
     };
     for (d, payloads, sigs) in &by_digest {
         if let Some(f) = &opts.output_signature {
-            write_file(&per_digest(f, d), sigs.join("\n").as_bytes())?;
+            super::write_file(&per_digest(f, d), sigs.join("\n").as_bytes(), 0o644)?;
         }
         if let Some(f) = &opts.output_payload {
-            write_file(&per_digest(f, d), &payloads.join(&b'\n'))?;
+            super::write_file(&per_digest(f, d), &payloads.join(&b'\n'), 0o644)?;
         }
     }
     if let Some(f) = &opts.output_certificate {
@@ -657,7 +647,7 @@ fn write_outputs(
             Some(cert) => cert.clone(),
             None => keys::public_key_pem(key.verifying_key())?,
         };
-        write_file(f, pem.as_bytes())?;
+        super::write_file(f, pem.as_bytes(), 0o644)?;
     }
     Ok(())
 }
@@ -669,13 +659,4 @@ fn confirm(count: usize) -> Result<bool> {
         .read_line(&mut line)
         .map_err(|e| Error::io("reading the answer", e))?;
     Ok(matches!(line.trim(), "y" | "Y"))
-}
-
-/// Writes an output file by temp file and rename, so a reader never sees half of it.
-pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    crate::store::layout::write_atomically(path, bytes, &dir)
 }

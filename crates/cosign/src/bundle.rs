@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::signature::verify::verify_signature;
+use crate::signature::verify::{verify_prehash, verify_signature};
 use crate::{Error, Result};
 
 /// The media type of a v0.3 bundle, also the `artifactType` of its OCI referrer.
@@ -264,30 +264,99 @@ impl Bundle {
         Err(last.unwrap_or_else(|| Error::invalid("the DSSE envelope has no signature")))
     }
 
-    /// Verifies a message-signature bundle over the artifact whose bytes hash to
-    /// `artifact` (SHA-256): the bundle's digest, when it states one, must be that
-    /// one, and the signature must verify over it with `key`.
+    /// Verifies a message-signature bundle over the artifact `artifact` (its bytes,
+    /// held whole): [`Bundle::verify_message_digest`] of their SHA-256.
     pub fn verify_message(&self, key: &VerifyingKey, artifact: &[u8]) -> Result<()> {
+        self.verify_message_digest(key, &Digest::sha256(artifact))
+    }
+
+    /// Verifies a message-signature bundle over the artifact whose bytes hash to
+    /// `artifact` (SHA-256, computed while the artifact streamed past, so a
+    /// multi-gigabyte file is never held): the bundle's digest, when it states one,
+    /// must be that one, and the signature (ECDSA over the SHA-256 of the bytes, as
+    /// cosign signs a blob) must verify over it with `key`.
+    pub fn verify_message_digest(&self, key: &VerifyingKey, artifact: &Digest) -> Result<()> {
         let Content::MessageSignature { digest, signature } = &self.content else {
             return Err(Error::invalid(
                 "the bundle holds a DSSE envelope, not a message signature",
             ));
         };
+        if artifact.algorithm() != crate::digest::Algorithm::Sha256 {
+            return Err(Error::invalid(format!(
+                "a blob signature is over a SHA-256 digest, not {}",
+                artifact.algorithm().name()
+            )));
+        }
+        let ours = artifact.to_bytes();
         if let Some((alg, d)) = digest {
-            let ours = Digest::sha256(artifact);
             if alg != "SHA2_256" {
                 return Err(Error::invalid(format!(
-                    "the bundle's message digest is {alg}, only SHA2_256 is supported"
+                    "the bundle's message digest is {}, only SHA2_256 is supported",
+                    crate::digest::printable(alg)
                 )));
             }
-            let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-            if hex != ours.hex() {
+            if *d != ours {
                 return Err(Error::invalid(
                     "the bundle's message digest is not the artifact's",
                 ));
             }
         }
-        verify_signature(key, artifact, signature)
+        verify_prehash(key, &ours, signature)
+    }
+
+    /// Verifies a bundle over a blob (`cosign verify-blob`): a message signature over
+    /// the artifact (see [`Bundle::verify_message_digest`]), or a DSSE envelope
+    /// signed by `key` whose in-toto statement names the artifact's digest among its
+    /// subjects (what `cosign attest-blob` writes). The key material must be `key`
+    /// when it says so: a certificate is compared with it; a public-key hint, which
+    /// any producer may fill with a name of its own, only explains a failure.
+    pub fn verify_artifact(&self, key: &VerifyingKey, artifact: &Digest) -> Result<()> {
+        match &self.material {
+            Material::Certificate(der) => check_certificate_key(der, key)?,
+            Material::Chain(chain) => check_certificate_key(&chain[0], key)?,
+            Material::PublicKey { .. } => {}
+        }
+        let verified = match &self.content {
+            Content::MessageSignature { .. } => self.verify_message_digest(key, artifact),
+            Content::Dsse { .. } => self
+                .verify_dsse(key)
+                .and_then(|(t, p)| check_statement(t, p, artifact, None).map(|_| ())),
+        };
+        let other_hint = match &self.material {
+            Material::PublicKey { hint: Some(hint) } if *hint != key_hint(key)? => Some(hint),
+            _ => None,
+        };
+        match (verified, other_hint) {
+            (Err(Error::Invalid(msg)), Some(hint)) => Err(Error::invalid(format!(
+                "{msg} (the bundle names another key: hint {})",
+                crate::digest::printable(hint)
+            ))),
+            (result, _) => result,
+        }
+    }
+}
+
+/// cosign's `publicKey.hint`: the standard base64 of the SHA-256 of the key's PKIX
+/// (SubjectPublicKeyInfo) DER.
+pub fn key_hint(key: &VerifyingKey) -> Result<String> {
+    use p256::pkcs8::EncodePublicKey as _;
+    let der = key
+        .to_public_key_der()
+        .map_err(|e| Error::Key(format!("encoding the public key: {e}")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(Digest::sha256(der.as_bytes()).to_bytes()))
+}
+
+/// A bundle's certificate must certify the verification key.
+fn check_certificate_key(der: &[u8], key: &VerifyingKey) -> Result<()> {
+    let cert = crate::signature::certs::Cert::from_der(der.to_vec())
+        .map_err(|e| bad(format!("the certificate: {e}")))?;
+    if cert.matches_key(key) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "the bundle's certificate ({}) is for another key than the one given",
+            crate::digest::printable(&cert.subject())
+        )))
     }
 }
 
@@ -373,20 +442,6 @@ pub fn check_statement(
         )));
     }
     Ok(v)
-}
-
-/// cosign's key hint: base64 of the SHA-256 of the key's PKIX (SPKI) DER.
-pub fn key_hint(key: &VerifyingKey) -> Result<String> {
-    use p256::pkcs8::EncodePublicKey as _;
-    let der = key
-        .to_public_key_der()
-        .map_err(|e| Error::Key(format!("encoding the public key: {e}")))?;
-    let d = Digest::sha256(der.as_bytes());
-    let raw: Vec<u8> = (0..d.hex().len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&d.hex()[i..i + 2], 16).unwrap_or(0))
-        .collect();
-    Ok(base64::engine::general_purpose::STANDARD.encode(raw))
 }
 
 /// The in-toto statement cosign 3 signs for an image: its digest as the one

@@ -1,7 +1,8 @@
 //! airsign-cosign: cosign's formats, byte for byte. Keys (the encrypted
 //! `SIGSTORE PRIVATE KEY` envelope, public keys, key references, passwords), the
 //! simple-signing payload, the `.sig` artifact (read, append, merge), signature and
-//! certificate verification and cosign's identity policy.
+//! certificate verification and cosign's identity policy, Sigstore bundles, and blobs
+//! signed and verified as `sign-blob`/`verify-blob` do.
 //!
 //! Depends on `airsign-oci` only: it reads layouts through `ReadLayout`, and never
 //! writes a store or talks to a registry.
@@ -10,6 +11,7 @@
 pub use airsign_oci::{Error, Result};
 pub(crate) use airsign_oci::{cleanup, digest, store};
 
+pub mod blob;
 pub mod bundle;
 pub mod gojson;
 pub mod keys;

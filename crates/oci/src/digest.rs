@@ -106,6 +106,20 @@ impl Digest {
         crate::verify::matches(self, bytes)
     }
 
+    /// The digest's bytes (the hex decoded): what a signature over a prehash signs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => c - b'0',
+            _ => c - b'a' + 10,
+        };
+        // `hex` was validated (lowercase hex, even length) when the digest was made
+        self.hex
+            .as_bytes()
+            .chunks_exact(2)
+            .map(|p| (nibble(p[0]) << 4) | nibble(p[1]))
+            .collect()
+    }
+
     /// cosign's tag form: `sha256-<hex>` (no `:`, which tags cannot hold).
     pub fn tag_form(&self) -> String {
         format!("{}-{}", self.alg.name(), self.hex)
@@ -241,6 +255,15 @@ pub fn hash_reader(alg: Algorithm, reader: &mut impl Read) -> io::Result<(Digest
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_bytes_decodes_the_hex() {
+        let d = Digest::sha256(b"");
+        let bytes = d.to_bytes();
+        assert_eq!(bytes.len(), 32);
+        assert_eq!(hex_lower(&bytes), d.hex());
+        assert_eq!(&bytes[..4], &[0xe3, 0xb0, 0xc4, 0x42]);
+    }
 
     #[test]
     fn sha256_of_empty_is_the_well_known_value() {

@@ -53,6 +53,13 @@ pub fn cosign_password(confirm: Confirm) -> Result<Zeroizing<Vec<u8>>> {
     read_stdin()
 }
 
+/// Whether [`cosign_password`] would read the password from stdin (no
+/// `COSIGN_PASSWORD`, no terminal): a command that reads its input from stdin (`-`)
+/// must then refuse, or the password would be the input's first bytes.
+pub fn would_read_stdin() -> bool {
+    std::env::var_os(PASSWORD_VAR).is_none() && !std::io::stdin().is_terminal()
+}
+
 /// The password of an encrypted key being imported: `AIRSIGN_IMPORT_PASSWORD`, else
 /// a terminal prompt, else an error (stdin is kept for the new key's password).
 pub fn import_password(key_file: &Path) -> Result<Zeroizing<Vec<u8>>> {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use serde_json::Value;
 
@@ -40,6 +41,21 @@ pub fn parse_signature(bytes: &[u8]) -> Result<Signature> {
 pub fn verify_signature(key: &VerifyingKey, payload: &[u8], sig: &[u8]) -> Result<()> {
     let sig = parse_signature(sig)?;
     key.verify(payload, &sig)
+        .map_err(|_| Error::invalid("invalid signature when validating ASN.1 encoded signature"))
+}
+
+/// Verifies `sig` (DER or r‖s) over a SHA-256 digest already computed (`prehash`,
+/// 32 bytes): the same check as [`verify_signature`] over the bytes that hash to it,
+/// for an artifact streamed through the hasher instead of held whole.
+pub fn verify_prehash(key: &VerifyingKey, prehash: &[u8], sig: &[u8]) -> Result<()> {
+    let sig = parse_signature(sig)?;
+    if prehash.len() != 32 {
+        return Err(Error::invalid(format!(
+            "a SHA-256 digest has 32 bytes, not {}",
+            prehash.len()
+        )));
+    }
+    key.verify_prehash(prehash, &sig)
         .map_err(|_| Error::invalid("invalid signature when validating ASN.1 encoded signature"))
 }
 
@@ -108,6 +124,20 @@ mod tests {
         );
         assert!(decode_base64_signature("not base64!").is_err());
         assert!(decode_base64_signature("  \n").is_err());
+    }
+
+    #[test]
+    fn a_prehash_verifies_as_the_bytes_it_is_the_hash_of() {
+        use p256::ecdsa::signature::Signer as _;
+        let key = p256::ecdsa::SigningKey::from_slice(&[3u8; 32]).unwrap();
+        let msg = b"an artifact";
+        let sig: p256::ecdsa::DerSignature = key.sign(msg);
+        let prehash = Digest::sha256(msg).to_bytes();
+        verify_prehash(key.verifying_key(), &prehash, sig.as_bytes()).unwrap();
+        verify_signature(key.verifying_key(), msg, sig.as_bytes()).unwrap();
+        let other = Digest::sha256(b"another").to_bytes();
+        assert!(verify_prehash(key.verifying_key(), &other, sig.as_bytes()).is_err());
+        assert!(verify_prehash(key.verifying_key(), &prehash[..31], sig.as_bytes()).is_err());
     }
 
     #[test]

@@ -1,0 +1,226 @@
+//! `airsign sign-blob` and `airsign verify-blob`: cosign's, for files (charts, SBOMs,
+//! ISOs), with a key, offline. The file is read once, streaming, through the hasher
+//! (`airsign_cosign::blob`), whatever its size; nothing is written unless the
+//! signature was made, and outputs appear whole (temp file, fsync, rename, 0600).
+
+use std::fs::File;
+use std::io::{Read, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::blob::{self, Evidence, MAX_SIGNATURE_FILE};
+use crate::keys::{self, KeyRef, password};
+use crate::{Error, Result};
+
+/// cosign writes every `sign-blob` output with mode 0600.
+const OUTPUT_MODE: u32 = 0o600;
+
+/// Everything `sign-blob` was asked to do.
+#[derive(Debug)]
+pub struct SignBlobOptions {
+    pub key: String,
+    pub bundle: Option<PathBuf>,
+    pub output_signature: Option<PathBuf>,
+    pub output_certificate: Option<PathBuf>,
+    /// cosign 3's default: a v0.3 Sigstore bundle (`--bundle` required).
+    pub new_bundle_format: bool,
+    /// Legacy outputs: base64 (default) or the raw DER signature.
+    pub b64: bool,
+}
+
+/// `airsign sign-blob FILE|-`.
+pub fn sign(file: &str, opts: &SignBlobOptions) -> Result<()> {
+    if opts.new_bundle_format {
+        if opts.bundle.is_none() {
+            return Err(Error::Usage(
+                "must specify --bundle with --new-bundle-format (the default, as in cosign 3; \
+                 --new-bundle-format=false writes a bare signature)"
+                    .into(),
+            ));
+        }
+        // cosign 3 ignores them in this mode, and says so
+        for (flag, given) in [
+            ("--output-signature", &opts.output_signature),
+            ("--output-certificate", &opts.output_certificate),
+        ] {
+            if given.is_some() {
+                eprintln!(
+                    "WARNING: {flag} is deprecated when using --new-bundle-format and will be ignored"
+                );
+            }
+        }
+    }
+    super::check_output_dirs(
+        [&opts.bundle, &opts.output_signature]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path),
+    )?;
+    // The file is opened before the password is asked for: a wrong path costs no prompt.
+    let (mut input, name) = open_input(file)?;
+    if file == "-" && password::would_read_stdin() {
+        return Err(Error::Usage(
+            "the file is read from stdin (-): set COSIGN_PASSWORD, or run on a terminal, so \
+             the key's password is not read from stdin too"
+                .into(),
+        ));
+    }
+    let key = keys::load_private_key(&opts.key)?;
+    let (digest, _) =
+        blob::hash_artifact(&mut input).map_err(|e| Error::io(format!("reading {name}"), e))?;
+    drop(input);
+    let signature = blob::sign(&key, &digest)?;
+
+    if opts.new_bundle_format {
+        let path = opts.bundle.as_deref().expect("checked above");
+        let bundle = blob::new_bundle(key.verifying_key(), &digest, &signature)?;
+        super::write_file(path, &bundle, OUTPUT_MODE)?;
+        eprintln!("Wrote bundle to file {}", path.display());
+        return Ok(());
+    }
+
+    // The legacy outputs, as cosign's sign-blob with --new-bundle-format=false.
+    let b64 = base64_text(&signature);
+    if let Some(path) = &opts.bundle {
+        let pem = keys::public_key_pem(key.verifying_key())?;
+        super::write_file(path, &blob::legacy_bundle(&signature, &pem), OUTPUT_MODE)?;
+        eprintln!("Wrote bundle to file {}", path.display());
+    }
+    match &opts.output_signature {
+        Some(path) => {
+            let bytes = if opts.b64 { b64.as_bytes() } else { &signature };
+            super::write_file(path, bytes, OUTPUT_MODE)?;
+            eprintln!("Wrote signature to file {}", path.display());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            let written = if opts.b64 {
+                writeln!(out, "{b64}")
+            } else {
+                // no newline after the raw signature, as cosign
+                out.write_all(&signature)
+            };
+            written
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::io("writing the signature to stdout", e))?;
+        }
+    }
+    if let Some(path) = &opts.output_certificate {
+        // cosign writes it only for a certificate, and a key has none
+        eprintln!(
+            "WARNING: --output-certificate {}: signing with a key, there is no certificate; \
+             nothing written (as cosign)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Everything `verify-blob` was asked to do.
+#[derive(Debug)]
+pub struct VerifyBlobOptions {
+    pub key: String,
+    pub bundle: Option<PathBuf>,
+    /// A file, or the signature itself (base64).
+    pub signature: Option<String>,
+}
+
+/// `airsign verify-blob FILE|-`: `Verified OK` on stderr, or a one-line error.
+pub fn verify(file: &str, opts: &VerifyBlobOptions) -> Result<()> {
+    let evidence = match (&opts.bundle, &opts.signature) {
+        (Some(path), None) => {
+            let raw = super::read_file(path, crate::bundle::MAX_BUNDLE)?;
+            Evidence::parse_bundle(&raw).map_err(|e| naming(&path.display().to_string(), e))?
+        }
+        (None, Some(sig)) => Evidence::Signature(read_signature(sig)?),
+        _ => {
+            return Err(Error::Usage(
+                "give exactly one of --bundle and --signature".into(),
+            ));
+        }
+    };
+    let (mut input, name) = open_input(file)?;
+    let key = if file == "-" && password::would_read_stdin() {
+        public_key_only(&opts.key)?
+    } else {
+        keys::load_public_key(&opts.key)?
+    };
+    let (digest, _) =
+        blob::hash_artifact(&mut input).map_err(|e| Error::io(format!("reading {name}"), e))?;
+    evidence
+        .verify(&key, &digest)
+        .map_err(|e| naming(&name, e))?;
+    eprintln!("Verified OK");
+    Ok(())
+}
+
+/// The file to sign or verify, streamed: a path, or `-` for stdin. Returns it with
+/// the name messages give it.
+fn open_input(file: &str) -> Result<(Box<dyn Read>, String)> {
+    if file == "-" {
+        return Ok((Box::new(std::io::stdin().lock()), "stdin".into()));
+    }
+    let path = Path::new(file);
+    let f = File::open(path).map_err(|e| Error::io_path("opening", path, e))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| Error::io_path("opening", path, e))?;
+    if meta.is_dir() {
+        return Err(Error::Usage(format!("{file}: a directory, not a file")));
+    }
+    Ok((Box::new(f), file.to_owned()))
+}
+
+/// The verification key when stdin holds the file: a public key only (a private
+/// key's password would have to come from stdin).
+fn public_key_only(reference: &str) -> Result<keys::VerifyingKey> {
+    let keyref = KeyRef::parse(reference)?;
+    match keys::public_key_from_pem(&keyref.read()?) {
+        Ok(Some(key)) => Ok(key),
+        Ok(None) => Err(Error::Usage(format!(
+            "{keyref} is a private key, and the file is read from stdin (-): give the public \
+             key, or set COSIGN_PASSWORD"
+        ))),
+        Err(Error::Key(msg)) => Err(Error::Key(format!("{keyref}: {msg}"))),
+        Err(e) => Err(e),
+    }
+}
+
+/// `--signature`: a file holding the signature (base64 or raw DER), or the base64
+/// text itself, as cosign's `verify-blob` takes it (URLs excepted: offline).
+fn read_signature(arg: &str) -> Result<Vec<u8>> {
+    if arg.starts_with("http://") || arg.starts_with("https://") {
+        return Err(Error::Usage(format!(
+            "--signature {arg}: airsign works offline; download the signature first"
+        )));
+    }
+    let path = Path::new(arg);
+    match std::fs::metadata(path) {
+        Ok(_) => {
+            let bytes = super::read_file(path, MAX_SIGNATURE_FILE)?;
+            blob::signature_bytes(&bytes).map_err(|e| naming(arg, e))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if crate::signature::verify::decode_base64_signature(arg).is_err() {
+                return Err(Error::Usage(format!(
+                    "--signature {}: no such file, and not a base64 signature",
+                    crate::digest::printable(arg)
+                )));
+            }
+            blob::signature_bytes(arg.as_bytes()).map_err(|e| naming("the --signature text", e))
+        }
+        Err(e) => Err(Error::io_path("reading", path, e)),
+    }
+}
+
+/// Prefixes what is wrong with an input with its name.
+fn naming(name: &str, err: Error) -> Error {
+    match err {
+        Error::Invalid(msg) => Error::Invalid(format!("{name}: {msg}")),
+        other => other,
+    }
+}
+
+fn base64_text(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
