@@ -90,6 +90,12 @@ pub enum Command {
     VerifyBlob(VerifyBlobArgs),
     /// Print the tag of an image's signature (or attestation, SBOM) artifact
     Triangulate(TriangulateArgs),
+    /// List every signature, attestation and referrer of an image and its platforms
+    #[command(
+        after_help = "Examples:\n  airsign signatures registry.example.com/app:v1\n  \
+        airsign signatures --key cosign.pub --json oci-archive:carry.tar:app:v1"
+    )]
+    Signatures(SignaturesArgs),
     /// Attach something made elsewhere to an image
     #[command(subcommand)]
     Attach(AttachCommand),
@@ -602,6 +608,19 @@ pub struct VerifyBlobArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SignaturesArgs {
+    /// Check each signature with this public key (a path or env://VAR)
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Print JSON (one object per signature, attestation or referrer)
+    #[arg(long)]
+    pub json: bool,
+    /// The image: a reference in the store, oci:DIR[:REF] or oci-archive:FILE[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
 pub struct TriangulateArgs {
     /// signature, attestation, sbom or digest
     #[arg(long = "type", value_name = "TYPE", default_value = "signature",
@@ -707,6 +726,9 @@ pub fn run() -> Result<i32> {
             ops::blob::verify(&a.file, &opts)
         }
         Command::Triangulate(a) => ops::triangulate::run(&store()?, &a.image, &a.kind),
+        Command::Signatures(a) => {
+            ops::signatures::run(&store()?, &a.image, a.key.as_deref(), a.json)
+        }
         Command::Export(a) => {
             let opts = ops::export::ExportOptions {
                 all: a.all,

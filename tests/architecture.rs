@@ -96,6 +96,7 @@ fn no_command_calls_another() {
         "list",
         "pull",
         "sign",
+        "signatures",
         "store",
         "sync",
         "triangulate",

@@ -244,6 +244,43 @@ fn our_bundle_and_sig_beside_a_foreign_bundle_verify_with_cosign_3_cosign_2_and_
     ok(&mut bed.cmd(&["verify", "--key", s(&public), &image]));
     ok(&mut bed.cmd(&["verify", "--key", s(&foreign_pub), &image]));
 
+    // `signatures` lists all three, and says which verify with our key
+    let out = ok(&mut bed.cmd(&["signatures", "--key", s(&public), "--json", &image]));
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let rows: Vec<(String, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["format"].as_str().unwrap().to_owned(),
+                l["verified"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let count = |f: &str, v: bool| rows.iter().filter(|r| r.0 == f && r.1 == v).count();
+    assert_eq!(
+        (
+            count("sig", true),
+            count("bundle", true),
+            count("bundle", false)
+        ),
+        (1, 1, 1),
+        "{rows:?}"
+    );
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["subject"] == digest.as_str())
+    );
+    let table = ok(&mut bed.cmd(&["signatures", &image]));
+    assert!(
+        table.contains("FORMAT") && table.contains("bundle") && table.contains("sig"),
+        "{table}"
+    );
+
     ok(&mut bed.cmd(&["sync", &image, "--to", &dst.host(), "--plain-http"]));
     let there = format!("{}/demo/app:v1", dst.host());
     for (cosign, key) in [

@@ -700,9 +700,21 @@ fn regression_a_bare_bool_flag_does_not_swallow_the_image() {
     let (key, public) = bed.keys("k");
     let image = "registry.example.com/demo/app:v1";
     ok(&mut bed.cmd(&["sign", "--key", s(&key), "--tlog-upload", image]));
-    ok(&mut bed.cmd(&["verify", "--key", s(&public), "--insecure-ignore-tlog", image]));
+    ok(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        "--insecure-ignore-tlog",
+        image,
+    ]));
     ok(&mut bed.cmd(&["verify", "--key", s(&public), "--offline", image]));
     ok(&mut bed.cmd(&["sign", "--key", s(&key), "--upload", image]));
     // and with a value, after `=`
-    ok(&mut bed.cmd(&["verify", "--key", s(&public), "--insecure-ignore-tlog=true", image]));
+    ok(&mut bed.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        "--insecure-ignore-tlog=true",
+        image,
+    ]));
 }

@@ -23,6 +23,7 @@ pub mod registry_access;
 pub mod rewrite;
 pub mod sig_store;
 pub mod sign;
+pub mod signatures;
 pub mod store;
 pub mod sync;
 pub mod triangulate;

@@ -9,6 +9,7 @@
 pub mod artifact;
 pub mod certs;
 pub mod identity;
+pub mod inventory;
 pub mod policy;
 pub mod verify;
 

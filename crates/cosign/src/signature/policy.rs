@@ -105,7 +105,7 @@ pub fn gather_signatures(
 /// sync keep referrers), or, in a layout with unnamed entries (`cosign save`),
 /// wherever a referrer names it as its subject. Each referrer manifest's layers of
 /// a bundle media type are read.
-fn gather_bundles(
+pub(crate) fn gather_bundles(
     catalog: &Catalog<'_>,
     name: &EntryName,
     digest: &crate::digest::Digest,
@@ -223,7 +223,7 @@ pub fn judge(
 /// silently ignored (cosign ignores them next to `--key`).
 /// The verified payloads of one image, checked with a key (at least one, or an
 /// error with cosign's code).
-fn check_layer(
+pub(crate) fn check_layer(
     layer: &SigLayer,
     payload: &Result<Vec<u8>>,
     trust: &Trust,
@@ -284,7 +284,7 @@ fn check_layer(
 /// (as for a `.sig` layer); `-a` annotations are checked against the subject's
 /// annotations, where cosign 3 puts them. Transparency-log entries and timestamps
 /// are not checked (`--insecure-ignore-tlog`, offline).
-fn check_bundle(
+pub(crate) fn check_bundle(
     raw: &Result<Vec<u8>>,
     trust: &Trust,
     image: &str,
@@ -389,7 +389,7 @@ fn bundle_cert(der: &[u8]) -> Result<Cert> {
 
 /// The layer's certificate, as cosign's `Signature.Cert()` reads it: absent or empty
 /// means none; otherwise PEM certificates, the first being the signer's.
-fn layer_certificate(layer: &SigLayer) -> Result<Option<Cert>> {
+pub(crate) fn layer_certificate(layer: &SigLayer) -> Result<Option<Cert>> {
     match layer.annotations.get(CERTIFICATE_ANNOTATION) {
         None => Ok(None),
         Some(pem) if pem.is_empty() => Ok(None),
