@@ -49,8 +49,8 @@ fn print_table(image: &str, digest: &str, listed: &[Listed]) {
         return;
     }
     println!(
-        "  {:<19} {:<15} {:<18} {:<8} {}",
-        "MANIFEST", "PLATFORM", "FORMAT", "VERIFIED", "SIGNER / DETAILS"
+        "  {:<19} {:<15} {:<18} {:<8} SIGNER / DETAILS",
+        "MANIFEST", "PLATFORM", "FORMAT", "VERIFIED"
     );
     for l in listed {
         let verified = match l.verified {
