@@ -26,6 +26,9 @@ pub struct NewBundle {
     pub listing: String,
     pub subject: Descriptor,
     pub bundle: Vec<u8>,
+    /// The statement's predicate type (cosign's sign predicate for a signature),
+    /// annotated on the referrer as cosign does.
+    pub predicate_type: String,
     /// `org.opencontainers.image.created`: RFC 3339, seconds, UTC.
     pub created: String,
 }
@@ -152,7 +155,7 @@ fn stage_bundles(
         }
         let m = referrer_manifest(
             &b.bundle,
-            COSIGN_SIGN_PREDICATE,
+            &b.predicate_type,
             &b.created,
             &b.subject.media_type,
             &b.subject.digest,
@@ -167,7 +170,10 @@ fn stage_bundles(
         desc.artifact_type = Some(BUNDLE_V03.to_owned());
         for (k, v) in [
             ("dev.sigstore.bundle.content", "dsse-envelope"),
-            ("dev.sigstore.bundle.predicateType", COSIGN_SIGN_PREDICATE),
+            (
+                "dev.sigstore.bundle.predicateType",
+                b.predicate_type.as_str(),
+            ),
             ("org.opencontainers.image.created", b.created.as_str()),
         ] {
             desc.annotations.insert(k.to_owned(), v.to_owned());

@@ -268,6 +268,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                             .to_owned(),
                         subject: Descriptor::new(&t.media_type, t.digest.clone(), t.size),
                         bundle: bundle::dsse_bundle(IN_TOTO, &statement, &der, &material),
+                        predicate_type: bundle::COSIGN_SIGN_PREDICATE.to_owned(),
                         created: created.clone(),
                     }
                 })
