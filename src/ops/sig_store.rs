@@ -118,7 +118,7 @@ fn stage_bundles(
     tx: &mut crate::store::Transaction<'_>,
     bundles: &[NewBundle],
 ) -> Result<Vec<(String, Descriptor)>> {
-    use crate::bundle::{BUNDLE_V03, COSIGN_SIGN_PREDICATE, EMPTY_CONFIG, referrer_manifest};
+    use crate::bundle::{BUNDLE_V03, EMPTY_CONFIG, referrer_manifest};
     use crate::store::descriptor::{Index, OCI_INDEX};
     use crate::store::manifest::{self, Document, MAX_MANIFEST};
     let mut listings: Vec<(String, Vec<Descriptor>, bool)> = Vec::new();
