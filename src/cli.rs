@@ -475,9 +475,9 @@ pub struct SignArgs {
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", hide = true)]
     pub tlog_upload: Option<bool>,
-    /// Signature format: false (default): the cosign 2 `.sig` tag; true: a cosign 3
-    /// Sigstore bundle referrer only; both: the two, so every cosign and skopeo finds
-    /// one (an image already carrying someone else's bundle needs ours for cosign 3)
+    /// Signature format. Unset: the cosign 2 `.sig` tag, plus a cosign 3 bundle where
+    /// the image already carries bundles (cosign 3 then reads only bundles); false: the
+    /// `.sig` only; true: a Sigstore bundle referrer only (cosign 3's default); both
     #[arg(long, value_name = "true|false|both", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = ["true", "false", "both"])]
     pub new_bundle_format: Option<String>,
@@ -682,7 +682,8 @@ pub fn run() -> Result<i32> {
                 new_bundle_format: match a.new_bundle_format.as_deref() {
                     Some("true") => ops::sign::Formats::Bundle,
                     Some("both") => ops::sign::Formats::Both,
-                    _ => ops::sign::Formats::Sig,
+                    Some(_) => ops::sign::Formats::Sig,
+                    None => ops::sign::Formats::Auto,
                 },
             };
             ops::sign::run(&store()?, &a.images, &opts)

@@ -208,8 +208,8 @@ fn a_damaged_bundle_is_a_clear_refusal_not_a_pass() {
     );
 }
 
-/// `airsign sign --new-bundle-format=both` on an image that already carries another
-/// party's cosign 3 bundle: after sync, cosign 3.1.1 finds OUR bundle among the
+/// `airsign sign` (no format flag) on an image that already carries another party's
+/// cosign 3 bundle writes a bundle beside its `.sig`: after sync, cosign 3.1.1 finds OUR bundle among the
 /// bundles (it looks at bundles only, once there are any), cosign 2.5 and skopeo's
 /// policy find our `.sig`, and airsign verifies either way.
 #[test]
@@ -356,5 +356,50 @@ fn a_bundle_only_signature_verifies_with_cosign_3_after_sync() {
     assert!(
         !out.status.success(),
         "cosign 2.5 found a .sig that should not exist"
+    );
+}
+
+/// Unset, the format is the `.sig` alone on an image without bundles (nothing more
+/// to store or sync), and `both` writes the two.
+#[test]
+fn the_default_adds_a_bundle_only_beside_bundles_and_both_writes_the_two() {
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/app");
+    bed.import("multi", "registry.example.com/demo/multi");
+    let (key, _) = bed.keys("site");
+    let names = |bed: &Bed| -> Vec<String> {
+        bed.index()["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+            .map(str::to_owned)
+            .collect()
+    };
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "registry.example.com/demo/app:v1"]));
+    let n = names(&bed);
+    assert!(n.iter().any(|n| n.ends_with(".sig")), "{n:?}");
+    assert!(
+        !n.iter()
+            .any(|n| n.contains("/demo/app:sha256-") && !n.ends_with(".sig")),
+        "{n:?}"
+    );
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--new-bundle-format=both",
+        "registry.example.com/demo/multi:v1",
+    ]));
+    let n = names(&bed);
+    assert!(
+        n.iter()
+            .any(|n| n.contains("/demo/multi:sha256-") && n.ends_with(".sig")),
+        "{n:?}"
+    );
+    assert!(
+        n.iter()
+            .any(|n| n.contains("/demo/multi:sha256-") && !n.ends_with(".sig")),
+        "{n:?}"
     );
 }

@@ -17,6 +17,7 @@ use crate::keys;
 use crate::payload;
 use crate::reference::{Location, Reference};
 use crate::signature::certs;
+use crate::signature::policy::listing_has_bundle;
 use crate::signature::verify::verify_signature;
 use crate::signature::{
     CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SIGNATURE_ANNOTATION, SigLayer, SignatureArtifact,
@@ -49,8 +50,12 @@ pub struct SignOptions {
 /// How a signature is stored in the layout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Formats {
-    /// A layer of the `.sig` artifact (cosign 2, skopeo).
+    /// The `.sig` layer, plus a bundle for a manifest that already carries Sigstore
+    /// bundles (cosign 3 reads only bundles then): whatever is there, every cosign
+    /// and skopeo finds our signature, and an image without bundles costs no more.
     #[default]
+    Auto,
+    /// A layer of the `.sig` artifact (cosign 2, skopeo).
     Sig,
     /// A Sigstore bundle referrer (cosign 3).
     Bundle,
@@ -193,6 +198,22 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
 
     // The catalogs are not needed any more: free them before the password KDF
     // (scrypt takes 64 MiB), so the two never add up.
+    // --new-bundle-format unset: a bundle too where bundles are already
+    let beside_bundles: std::collections::HashSet<String> =
+        if opts.new_bundle_format == Formats::Auto && fixed_payload.is_none() {
+            let mut with = std::collections::HashSet::new();
+            for (i, targets) in &groups {
+                for t in targets {
+                    let listing = t.sig_name.strip_suffix(".sig").unwrap_or(&t.sig_name);
+                    if listing_has_bundle(catalogs.catalog(*i), listing)? {
+                        with.insert(t.sig_name.clone());
+                    }
+                }
+            }
+            with
+        } else {
+            std::collections::HashSet::new()
+        };
     let groups: Vec<(Layout, Vec<Target>)> = groups
         .into_iter()
         .map(|(i, t)| {
@@ -218,7 +239,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                     .into(),
             ));
         }
-        (Formats::Sig, _) => (true, false),
+        (Formats::Sig | Formats::Auto, _) => (true, false),
         (Formats::Both, None) => (true, true),
         (Formats::Bundle, None) => (false, true),
     };
@@ -247,14 +268,18 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
             })
             .collect();
         let signatures = sign_all(&key, &payloads);
-        let bundles: Vec<NewBundle> = if write_bundle && opts.upload {
-            let statements: Vec<Vec<u8>> = targets
+        let bundled: Vec<&Target> = targets
+            .iter()
+            .filter(|t| write_bundle || beside_bundles.contains(&t.sig_name))
+            .collect();
+        let bundles: Vec<NewBundle> = if !bundled.is_empty() && opts.upload {
+            let statements: Vec<Vec<u8>> = bundled
                 .iter()
                 .map(|t| bundle::pae(IN_TOTO, &bundle::sign_statement(&t.digest, &annotations)))
                 .collect();
             sign_all(&key, &statements)
                 .into_iter()
-                .zip(targets)
+                .zip(bundled)
                 .map(|(sig, t)| {
                     let statement = bundle::sign_statement(&t.digest, &annotations);
                     let der = base64::engine::general_purpose::STANDARD

@@ -100,6 +100,31 @@ pub fn gather_signatures(
     })
 }
 
+/// Whether the referrers listed under `listing` (`REPO:sha256-<hex>`) include a
+/// Sigstore bundle signature: then cosign 3 reads bundles only, and a `.sig` alone
+/// would go unseen by it.
+pub fn listing_has_bundle(catalog: &Catalog<'_>, listing: &str) -> Result<bool> {
+    let layout = catalog.layout();
+    let Some(entry) = catalog.named(listing) else {
+        return Ok(false);
+    };
+    for r in manifest::index_children(layout, entry)? {
+        if r.kind() != Kind::Manifest {
+            continue;
+        }
+        if r.artifact_type.as_deref().is_some_and(is_bundle_type) {
+            return Ok(true);
+        }
+        let raw = layout.read_blob(&r, MAX_MANIFEST)?;
+        if let Document::Manifest { layers, .. } = manifest::parse(&raw, &r, "referrer")?
+            && layers.iter().any(|l| is_bundle_type(&l.media_type))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The Sigstore bundles (cosign 3's signatures) that refer to `digest`: listed at
 /// the image repository's fallback tag (`REPO:sha256-<hex>`, where pull, import and
 /// sync keep referrers), or, in a layout with unnamed entries (`cosign save`),
