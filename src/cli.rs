@@ -259,7 +259,7 @@ pub struct ExportArgs {
 pub struct CleanArgs {
     /// What to remove
     #[arg(long = "type", value_name = "TYPE", default_value = "all",
-          value_parser = ["signature", "attestation", "sbom", "all"])]
+          value_parser = ["signature", "attestation", "sbom", "referrer", "all"])]
     pub kind: String,
     /// Do not ask for confirmation
     #[arg(short = 'f', long)]

@@ -403,3 +403,38 @@ fn the_default_adds_a_bundle_only_beside_bundles_and_both_writes_the_two() {
         "{n:?}"
     );
 }
+
+/// `clean --type referrer` removes our bundle and leaves the `.sig`; `--type all`
+/// removes both; gc takes their blobs.
+#[test]
+fn clean_removes_bundles_as_cosign_clean_does() {
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/app");
+    let (key, public) = bed.keys("site");
+    let image = "registry.example.com/demo/app:v1";
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "--new-bundle-format=both", image]));
+    let formats = |bed: &Bed| -> Vec<String> {
+        let out = ok(&mut bed.cmd(&["signatures", "--json", image]));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let mut f: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["format"].as_str().unwrap().to_owned())
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(formats(&bed), ["bundle", "sig"]);
+    ok(&mut bed.cmd(&["clean", "--type", "referrer", "-f", image]));
+    assert_eq!(formats(&bed), ["sig"]);
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), image]));
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "--new-bundle-format=true", image]));
+    assert_eq!(formats(&bed), ["bundle", "sig"]);
+    ok(&mut bed.cmd(&["clean", "-f", image]));
+    assert!(formats(&bed).is_empty());
+    let out = run(&mut bed.cmd(&["verify", "--key", s(&public), image]));
+    assert_eq!(out.status.code(), Some(10));
+    let fsck = ok(&mut bed.cmd(&["fsck"]));
+    assert!(!fsck.contains("unreferenced"), "{fsck}");
+}

@@ -3,8 +3,10 @@
 use std::io::IsTerminal as _;
 use std::path::Path;
 
+use crate::signature::policy::split_listing;
+use crate::store::descriptor::{Index, OCI_INDEX};
 use crate::store::gc;
-use crate::store::resolve::{Catalog, EntryName, artifact_name};
+use crate::store::resolve::{Catalog, EntryName, artifact_name, referrers_name};
 use crate::{Error, Result};
 
 /// Removes an image's `.sig`/`.att`/`.sbom` entries, then the blobs nothing needs.
@@ -26,17 +28,30 @@ pub fn clean(store: &Path, image: &str, kind: &str, force: bool) -> Result<()> {
         "signature" => &["sig"],
         "attestation" => &["att"],
         "sbom" => &["sbom"],
+        "referrer" => &[],
         _ => &["sig", "att", "sbom"],
     };
     let (layout, query) = super::open_image(store, image)?;
     let catalog = Catalog::open(&layout)?;
     let found = catalog.resolve(&query)?;
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
-    let targets: Vec<String> = suffixes
+    let mut targets: Vec<String> = suffixes
         .iter()
         .filter_map(|s| artifact_name(&name, &found.descriptor.digest, s))
         .filter(|n| catalog.named(n).is_some())
         .collect();
+    // cosign's `referrer` (and `all`): the image's Sigstore bundle referrers; its
+    // other referrers (SBOMs, notation signatures) stay listed
+    let mut listing_change: Option<(String, Vec<crate::store::Descriptor>, usize)> = None;
+    if matches!(kind, "referrer" | "all")
+        && let Some(listing) = referrers_name(&name, &found.descriptor.digest)
+    {
+        let (bundles, others) = split_listing(&catalog, &listing)?;
+        if !bundles.is_empty() {
+            targets.push(format!("{} bundle(s) listed at {listing}", bundles.len()));
+            listing_change = Some((listing, others, bundles.len()));
+        }
+    }
     if targets.is_empty() {
         eprintln!("{image}: nothing to clean");
         return Ok(());
@@ -61,10 +76,30 @@ pub fn clean(store: &Path, image: &str, kind: &str, force: bool) -> Result<()> {
             return Err(Error::Usage("not cleaning: not confirmed".into()));
         }
     }
-    layout.update_index(|index| {
+    drop(catalog);
+    let mut tx = layout.begin()?;
+    let relisted = match &listing_change {
+        Some((listing, others, _)) if !others.is_empty() => {
+            let bytes = Index::listing(others.clone()).to_bytes();
+            let d = tx.put_bytes(&bytes)?;
+            Some((
+                listing.clone(),
+                crate::store::Descriptor::new(OCI_INDEX, d, bytes.len() as u64),
+            ))
+        }
+        _ => None,
+    };
+    tx.commit(|index| {
         index
             .manifests
             .retain(|d| !d.ref_name().is_some_and(|n| targets.iter().any(|t| t == n)));
+        match (&listing_change, relisted) {
+            (_, Some((name, desc))) => index.set_named(&name, desc),
+            (Some((name, _, _)), None) => index
+                .manifests
+                .retain(|d| d.ref_name() != Some(name.as_str())),
+            (None, None) => {}
+        }
         Ok(())
     })?;
     for t in &targets {

@@ -104,25 +104,36 @@ pub fn gather_signatures(
 /// Sigstore bundle signature: then cosign 3 reads bundles only, and a `.sig` alone
 /// would go unseen by it.
 pub fn listing_has_bundle(catalog: &Catalog<'_>, listing: &str) -> Result<bool> {
+    Ok(!split_listing(catalog, listing)?.0.is_empty())
+}
+
+/// The referrers listed under `listing`, split: (Sigstore bundles, the others).
+pub fn split_listing(
+    catalog: &Catalog<'_>,
+    listing: &str,
+) -> Result<(Vec<Descriptor>, Vec<Descriptor>)> {
     let layout = catalog.layout();
     let Some(entry) = catalog.named(listing) else {
-        return Ok(false);
+        return Ok((Vec::new(), Vec::new()));
     };
+    let (mut bundles, mut others) = (Vec::new(), Vec::new());
     for r in manifest::index_children(layout, entry)? {
-        if r.kind() != Kind::Manifest {
-            continue;
-        }
-        if r.artifact_type.as_deref().is_some_and(is_bundle_type) {
-            return Ok(true);
-        }
-        let raw = layout.read_blob(&r, MAX_MANIFEST)?;
-        if let Document::Manifest { layers, .. } = manifest::parse(&raw, &r, "referrer")?
-            && layers.iter().any(|l| is_bundle_type(&l.media_type))
-        {
-            return Ok(true);
+        let bundle = r.kind() == Kind::Manifest
+            && (r.artifact_type.as_deref().is_some_and(is_bundle_type) || {
+                let raw = layout.read_blob(&r, MAX_MANIFEST)?;
+                matches!(
+                    manifest::parse(&raw, &r, "referrer")?,
+                    Document::Manifest { ref layers, .. }
+                        if layers.iter().any(|l| is_bundle_type(&l.media_type))
+                )
+            });
+        if bundle {
+            bundles.push(r);
+        } else {
+            others.push(r);
         }
     }
-    Ok(false)
+    Ok((bundles, others))
 }
 
 /// The Sigstore bundles (cosign 3's signatures) that refer to `digest`: listed at
