@@ -1513,3 +1513,50 @@ fn identity_flags_agree_with_cosign_in_a_registry() {
         cases.len()
     );
 }
+
+/// A cosign 3 bundle made with `--certificate` carries the certificate (v0.3
+/// `certificate.rawBytes`); verify by the CA flags alone checks its chain and the
+/// identity, as for a `.sig` layer, and a wrong identity is refused.
+#[test]
+fn a_certificate_bundle_verifies_by_the_ca_flags_and_identity() {
+    let Some((pki, bed, key, _public)) = setup() else {
+        return;
+    };
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--certificate",
+        s(&pki.p("leaf.pem")),
+        "--certificate-chain",
+        s(&pki.p("chain.pem")),
+        "--new-bundle-format=true",
+        &by_digest(REPO),
+    ]));
+    let listed: Value =
+        serde_json::from_str(&ok(&mut bed.cmd(&["signatures", "--json", IMAGE]))).unwrap();
+    assert_eq!(listed[0]["format"], "bundle", "{listed}");
+    assert_eq!(listed[0]["signer"], SUBJECT, "{listed}");
+    let chain = pki.p("chain.pem");
+    let verify = |identity: &str| {
+        run(&mut bed.cmd(&[
+            "verify",
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer-regexp",
+            ".*",
+            "--certificate-chain",
+            s(&chain),
+            IMAGE,
+        ]))
+    };
+    let out = verify(SUBJECT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).lines().any(|l| l == CERT_LINE),
+        "{}",
+        stderr(&out)
+    );
+    let out = verify("someone-else@example.com");
+    assert_code(&out, 12, "no matching signatures");
+}
