@@ -275,27 +275,26 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         let bundles: Vec<NewBundle> = if !bundled.is_empty() && opts.upload {
             let statements: Vec<Vec<u8>> = bundled
                 .iter()
-                .map(|t| bundle::pae(IN_TOTO, &bundle::sign_statement(&t.digest, &annotations)))
+                .map(|t| bundle::sign_statement(&t.digest, &annotations))
                 .collect();
-            sign_all(&key, &statements)
+            let pae: Vec<Vec<u8>> = statements
+                .iter()
+                .map(|st| bundle::pae(IN_TOTO, st))
+                .collect();
+            sign_all_der(&key, &pae)
                 .into_iter()
                 .zip(bundled)
-                .map(|(sig, t)| {
-                    let statement = bundle::sign_statement(&t.digest, &annotations);
-                    let der = base64::engine::general_purpose::STANDARD
-                        .decode(sig)
-                        .expect("we encoded it");
-                    NewBundle {
-                        listing: t
-                            .sig_name
-                            .strip_suffix(".sig")
-                            .expect("a .sig name")
-                            .to_owned(),
-                        subject: Descriptor::new(&t.media_type, t.digest.clone(), t.size),
-                        bundle: bundle::dsse_bundle(IN_TOTO, &statement, &der, &material),
-                        predicate_type: bundle::COSIGN_SIGN_PREDICATE.to_owned(),
-                        created: created.clone(),
-                    }
+                .zip(statements)
+                .map(|((der, t), statement)| NewBundle {
+                    listing: t
+                        .sig_name
+                        .strip_suffix(".sig")
+                        .unwrap_or(&t.sig_name)
+                        .to_owned(),
+                    subject: Descriptor::new(&t.media_type, t.digest.clone(), t.size),
+                    bundle: bundle::dsse_bundle(IN_TOTO, &statement, &der, &material),
+                    predicate_type: bundle::COSIGN_SIGN_PREDICATE.to_owned(),
+                    created: created.clone(),
                 })
                 .collect()
         } else {
@@ -375,11 +374,20 @@ fn all_targets(
 }
 
 /// Signs every payload with deterministic ECDSA, on all cores: signing is most of
-/// the CPU time of a bulk `sign --all`.
+/// the CPU time of a bulk `sign --all`. Base64 of the DER signatures, as `.sig`
+/// annotations hold them.
 fn sign_all(key: &SigningKey, payloads: &[Vec<u8>]) -> Vec<String> {
+    sign_all_der(key, payloads)
+        .iter()
+        .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
+        .collect()
+}
+
+/// [`sign_all`], the DER signatures themselves.
+fn sign_all_der(key: &SigningKey, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let sign = |p: &Vec<u8>| {
         let sig: DerSignature = key.sign(p);
-        base64::engine::general_purpose::STANDARD.encode(sig.as_bytes())
+        sig.as_bytes().to_vec()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if payloads.len() < 64 || threads == 1 {
