@@ -22,6 +22,14 @@ seed_text() {
   seed "$1" "$TMP/text"
 }
 
+# bundle: cosign 3.1.1's blob bundle, and (when the conformance suite sits beside the
+# repository) sigstore's conformance bundles, good and bad.
+seed bundle "$FIX/bundles/blob.sigstore.json"
+CONF=${AIRSIGN_TEST_CONFORMANCE:-$(dirname "$0")/../../shared/conformance}
+if [ -d "$CONF/bundle-verify" ]; then
+  for f in "$CONF"/bundle-verify/*/bundle.sigstore.json; do seed bundle "$f"; done
+fi
+
 # tar: the fixture archives, and layouts re-packed in other tar dialects.
 for f in "$FIX"/*.tar; do seed tar "$f"; done
 if tar --version 2>/dev/null | grep -q GNU; then
