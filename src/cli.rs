@@ -57,6 +57,13 @@ pub enum Command {
     Sign(SignArgs),
     /// Verify images' signatures offline (cosign verify)
     Verify(VerifyArgs),
+    /// Attest an image offline: sign an in-toto statement with a predicate (cosign attest)
+    #[command(after_help = "Examples:\n  \
+        airsign attest --key cosign.key --type slsaprovenance --predicate prov.json registry.example.com/app:v1\n  \
+        airsign attest --key cosign.key --type spdxjson --predicate sbom.spdx.json --new-bundle-format=true oci:dir:v1")]
+    Attest(AttestArgs),
+    /// Verify an image's attestations offline with a key (cosign verify-attestation)
+    VerifyAttestation(VerifyAttestationArgs),
     /// Sign a file (a chart, an SBOM, an ISO) with a key, offline (cosign sign-blob)
     #[command(
         long_about = "Sign a file (a chart, an SBOM, an ISO) with a cosign key, offline, as cosign \
@@ -535,6 +542,60 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The image: a reference in the store, oci:DIR[:REF] or oci-archive:FILE[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The private key: a path or env://VAR (cosign's format)
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// The predicate file: JSON (any text for --type custom)
+    #[arg(long, value_name = "FILE")]
+    pub predicate: PathBuf,
+    /// The predicate type: custom (default), slsaprovenance, slsaprovenance02,
+    /// slsaprovenance1, link, spdx, spdxjson, cyclonedx, vuln, openvex, or a URI
+    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
+    pub kind: String,
+    /// Storage: false (default): a layer of the image's cosign .att artifact (cosign 2
+    /// and 3 read it); true: a cosign 3 Sigstore bundle referrer only; both: the two
+    #[arg(long, value_name = "true|false|both", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = ["true", "false", "both"])]
+    pub new_bundle_format: Option<String>,
+    /// Accepted for cosign compatibility; airsign never uploads to a transparency log
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", hide = true)]
+    pub tlog_upload: Option<bool>,
+    /// Accepted for cosign compatibility; airsign reads no signing config
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", hide = true)]
+    pub use_signing_config: Option<bool>,
+    /// Accepted for cosign compatibility; there is nothing to confirm offline
+    #[arg(short = 'y', long, hide = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyAttestationArgs {
+    /// The image: a reference in the store, oci:DIR[:REF] or oci-archive:FILE[:REF]
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The public key (PEM), a path or env://VAR; a private key's public half works too
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// The predicate type to look for: a cosign name (default custom, as cosign) or a URI
+    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
+    pub kind: String,
+    /// Accepted for cosign compatibility; airsign never consults a transparency log
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", hide = true)]
+    pub insecure_ignore_tlog: Option<bool>,
+    /// Accepted for cosign compatibility; airsign is always offline
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", hide = true)]
+    pub offline: Option<bool>,
+}
+
+#[derive(Debug, Args)]
 pub struct SignBlobArgs {
     /// The file to sign, or - for stdin
     #[arg(value_name = "FILE|-")]
@@ -706,6 +767,26 @@ pub fn run() -> Result<i32> {
                 },
             };
             ops::verify::run(&store()?, &a.images, &opts)
+        }
+        Command::Attest(a) => {
+            let opts = ops::attest::AttestOptions {
+                key: a.key,
+                predicate: a.predicate,
+                kind: a.kind,
+                formats: match a.new_bundle_format.as_deref() {
+                    Some("true") => ops::attest::Formats::Bundle,
+                    Some("both") => ops::attest::Formats::Both,
+                    _ => ops::attest::Formats::Att,
+                },
+            };
+            ops::attest::attest(&store()?, &a.image, &opts)
+        }
+        Command::VerifyAttestation(a) => {
+            let opts = ops::attest::VerifyAttestationOptions {
+                key: a.key,
+                kind: a.kind,
+            };
+            ops::attest::verify(&store()?, &a.image, &opts)
         }
         Command::SignBlob(a) => {
             let opts = ops::blob::SignBlobOptions {

@@ -85,6 +85,7 @@ fn only_the_verifying_reader_hashes_blobs() {
 fn no_command_calls_another() {
     let commands = [
         "attach",
+        "attest",
         "blob",
         "clean",
         "export",

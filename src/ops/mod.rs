@@ -9,6 +9,7 @@ use crate::store::{Layout, ReadLayout};
 use crate::{Error, Result};
 
 pub mod attach;
+pub mod attest;
 pub mod blob;
 pub mod clean;
 pub mod export;

@@ -11,6 +11,7 @@
 pub use airsign_oci::{Error, Result};
 pub(crate) use airsign_oci::{cleanup, digest, store};
 
+pub mod attestation;
 pub mod blob;
 pub mod bundle;
 pub mod gojson;
