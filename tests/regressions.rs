@@ -567,7 +567,7 @@ fn ls_counts_bundles_notation_signatures_and_platform_signatures() {
     );
     let human = ok(&mut bed.cmd(&["ls"]));
     assert!(
-        human.contains("1+2p") && human.contains("bundle:1,notation:1,sbom:1"),
+        human.contains("1+2p") && human.contains("bundle:2,notation:1,sbom:1"),
         "{human}"
     );
 }
