@@ -17,3 +17,4 @@ pub mod gojson;
 pub mod keys;
 pub mod payload;
 pub mod signature;
+pub mod trust;

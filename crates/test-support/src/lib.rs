@@ -44,6 +44,9 @@ pub enum Tool {
     Oras,
     Crane,
     Notation,
+    /// sigstore-conformance's `bundle-verify` cases (a directory, never copied into
+    /// the repository): `$AIRSIGN_TEST_CONFORMANCE/bundle-verify/*`.
+    Conformance,
 }
 
 impl Tool {
@@ -61,13 +64,18 @@ impl Tool {
             Tool::Oras => "AIRSIGN_TEST_ORAS",
             Tool::Crane => "AIRSIGN_TEST_CRANE",
             Tool::Notation => "AIRSIGN_TEST_NOTATION",
+            Tool::Conformance => "AIRSIGN_TEST_CONFORMANCE",
         }
     }
 
-    /// The tool's path if its variable names an existing file.
+    /// The tool's path if its variable names an existing file (a directory for
+    /// the conformance suite).
     pub fn find(self) -> Option<PathBuf> {
         let p = PathBuf::from(std::env::var_os(self.var())?);
-        p.is_file().then_some(p)
+        match self {
+            Tool::Conformance => p.is_dir().then_some(p),
+            _ => p.is_file().then_some(p),
+        }
     }
 }
 
