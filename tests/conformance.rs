@@ -50,6 +50,7 @@ const SUPPORTED: &[&str] = &[
     "managed-key-and-trusted-root",
     "managed-key-happy-path",
     "managed-key-no-key_fail",
+    "managed-key-wrong-key_fail",
     "message-digest-mismatch_fail",
     "set-invalid-signature_fail",
     "signature-mismatch_fail",

@@ -89,7 +89,7 @@ pub fn require(tool: Tool) -> Option<PathBuf> {
     match tool.find() {
         Some(p) => Some(p),
         None if in_ci() => panic!(
-            "{} is not set or not a file: CI needs every tool (run `make test`)",
+            "{} is not set or names nothing there: CI needs every tool (run `make test`)",
             tool.var()
         ),
         None => {

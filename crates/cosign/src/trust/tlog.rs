@@ -188,6 +188,63 @@ mod tests {
         assert!(root_from_inclusion_proof(3, 3, l[0], &p0).is_err());
     }
 
+    fn p256_log(seed: u8) -> (p256::ecdsa::SigningKey, LogKey) {
+        use p256::pkcs8::EncodePublicKey as _;
+        let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
+        let spki = sk.verifying_key().to_public_key_der().unwrap().to_vec();
+        let log = LogKey {
+            base_url: String::new(),
+            key_id: vec![seed, 1, 2, 3, 4],
+            spki,
+            scheme: Some(KeyScheme::EcdsaP256Sha256),
+            details: "PKIX_ECDSA_P256_SHA_256".into(),
+            valid: super::super::Validity {
+                start: std::time::Duration::ZERO,
+                end: None,
+            },
+        };
+        (sk, log)
+    }
+
+    fn note(sk: &p256::ecdsa::SigningKey, hint: &[u8], text: &str) -> String {
+        use base64::Engine as _;
+        let sig: p256::ecdsa::DerSignature =
+            p256::ecdsa::signature::Signer::sign(sk, text.as_bytes());
+        let mut blob = hint.to_vec();
+        blob.extend_from_slice(sig.as_bytes());
+        let b = base64::engine::general_purpose::STANDARD.encode(blob);
+        format!("{text}\n\u{2014} log.example {b}\n")
+    }
+
+    #[test]
+    fn checkpoints_must_be_signed_by_the_entrys_log() {
+        let (sk, log) = p256_log(7);
+        let text = "log.example - 1\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let cp = verify_checkpoint(&note(&sk, &log.key_id[..4], text), &log).unwrap();
+        assert_eq!((cp.origin.as_str(), cp.size), ("log.example - 1", 3));
+        assert_eq!(cp.root_hash, vec![0u8; 32]);
+        // another key hint: no signature of this log
+        let e = verify_checkpoint(&note(&sk, &[9, 9, 9, 9], text), &log).unwrap_err();
+        assert!(e.contains("key hint"), "{e}");
+        // the right hint, another key
+        let (other, _) = p256_log(8);
+        let e = verify_checkpoint(&note(&other, &log.key_id[..4], text), &log).unwrap_err();
+        assert!(e.contains("does not verify"), "{e}");
+        // a changed text after signing
+        let forged = note(&sk, &log.key_id[..4], text).replacen("\n3\n", "\n4\n", 1);
+        assert!(verify_checkpoint(&forged, &log).is_err());
+    }
+
+    #[test]
+    fn a_set_verifies_with_the_logs_key_only() {
+        let (sk, log) = p256_log(7);
+        let msg = set_message("eyJ9", 5, &log.key_id, 1);
+        let sig: p256::ecdsa::DerSignature = p256::ecdsa::signature::Signer::sign(&sk, &msg);
+        verify_log_signature(&log, &msg, sig.as_bytes()).unwrap();
+        let other = set_message("eyJ9", 6, &log.key_id, 1);
+        assert!(verify_log_signature(&log, &other, sig.as_bytes()).is_err());
+    }
+
     #[test]
     fn the_set_message_is_canonical_json() {
         assert_eq!(
