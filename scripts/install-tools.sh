@@ -125,3 +125,12 @@ AIRSIGN_TEST_ORAS=$F/usr/bin/oras
 AIRSIGN_TEST_CRANE=$F/usr/bin/crane
 AIRSIGN_TEST_NOTATION=$F/usr/bin/notation
 VARS
+# sigstore-conformance's bundle-verify cases, kept outside the repository (never
+# copied in): the shared checkout beside the worktrees, or $AIRSIGN_CONFORMANCE.
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+for c in "${AIRSIGN_CONFORMANCE:-}" "$REPO/../shared/conformance" "$REPO/../../shared/conformance"; do
+  if [ -n "$c" ] && [ -d "$c/bundle-verify" ]; then
+    echo "AIRSIGN_TEST_CONFORMANCE=$(cd "$c" && pwd)"
+    break
+  fi
+done

@@ -80,19 +80,26 @@ pub enum Command {
                       cat image.iso | COSIGN_PASSWORD=… airsign sign-blob --key cosign.key --bundle image.iso.bundle -"
     )]
     SignBlob(SignBlobArgs),
-    /// Verify a file against its bundle or signature with a key, offline (cosign verify-blob)
+    /// Verify a file against its bundle or signature, with a key or keyless, offline (cosign verify-blob)
     #[command(
         long_about = "Verify a file against a Sigstore bundle (message signature, or DSSE whose \
                       in-toto statement names the file's sha256), cosign's legacy bundle, or a \
                       bare signature (a file or the base64 text; base64 or raw DER), with a \
-                      public key, offline. The file is read once as a stream. Prints \
-                      `Verified OK` on stderr and exits 0, or prints one line saying what is \
-                      wrong and exits 1. airsign never contacts a transparency log: every \
-                      verification is what cosign's --insecure-ignore-tlog does.",
+                      public key, offline; or keyless: a Sigstore bundle's Fulcio certificate \
+                      and Rekor v1 entries (SET, inclusion proof, checkpoint) against a pinned \
+                      --trusted-root, with the expected --certificate-identity and \
+                      --certificate-oidc-issuer. FILE may be sha256:<hex>, the file's digest. \
+                      The file is read once as a stream. Prints `Verified OK` on stderr and \
+                      exits 0, or prints one line saying what is wrong and exits 1. airsign \
+                      never contacts a transparency log: with --key, verification is what \
+                      cosign's --insecure-ignore-tlog does; keyless, the bundle's own proofs \
+                      are checked offline.",
         after_help = "Examples:\n  \
                       airsign verify-blob --key cosign.pub --bundle chart.tgz.sigstore.json chart.tgz\n  \
                       airsign verify-blob --key cosign.pub --signature sbom.sig sbom.json\n  \
-                      cat image.iso | airsign verify-blob --key cosign.pub --bundle image.iso.bundle -"
+                      cat image.iso | airsign verify-blob --key cosign.pub --bundle image.iso.bundle -\n  \
+                      airsign verify-blob --bundle a.sigstore.json --trusted-root trusted_root.json \\\n      \
+                      --certificate-identity ci@example.com --certificate-oidc-issuer https://accounts.google.com a.txt"
     )]
     VerifyBlob(VerifyBlobArgs),
     /// Print the tag of an image's signature (or attestation, SBOM) artifact
@@ -644,8 +651,29 @@ pub struct VerifyBlobArgs {
     #[arg(value_name = "FILE|-")]
     pub file: String,
     /// The public key (PEM), a path or env://VAR; a private key's public half works too
-    #[arg(long, value_name = "KEY")]
-    pub key: String,
+    #[arg(
+        long,
+        value_name = "KEY",
+        required_unless_present = "trusted_root",
+        conflicts_with = "trusted_root"
+    )]
+    pub key: Option<String>,
+    /// Keyless: a pinned Sigstore trusted root (TUF `trusted_root.json`); the bundle's
+    /// Fulcio certificate and Rekor entries are verified against it, offline
+    #[arg(long, value_name = "FILE", requires = "bundle")]
+    pub trusted_root: Option<PathBuf>,
+    /// Keyless: the identity the certificate must name (one of its SANs)
+    #[arg(long, value_name = "IDENTITY", requires = "trusted_root")]
+    pub certificate_identity: Option<String>,
+    /// Like --certificate-identity, by regular expression (unanchored; wins over it)
+    #[arg(long, value_name = "REGEXP", requires = "trusted_root")]
+    pub certificate_identity_regexp: Option<String>,
+    /// Keyless: the OIDC issuer the certificate must name (Fulcio's extension)
+    #[arg(long, value_name = "ISSUER", requires = "trusted_root")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Like --certificate-oidc-issuer, by regular expression (unanchored; wins over it)
+    #[arg(long, value_name = "REGEXP", requires = "trusted_root")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
     /// The bundle: a Sigstore bundle (v0.1 to v0.3; message signature or DSSE), or
     /// cosign's legacy bundle (base64Signature)
     #[arg(long, value_name = "FILE")]
@@ -804,6 +832,11 @@ pub fn run() -> Result<i32> {
                 key: a.key,
                 bundle: a.bundle,
                 signature: a.signature,
+                trusted_root: a.trusted_root,
+                certificate_identity: a.certificate_identity,
+                certificate_identity_regexp: a.certificate_identity_regexp,
+                certificate_oidc_issuer: a.certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp: a.certificate_oidc_issuer_regexp,
             };
             ops::blob::verify(&a.file, &opts)
         }

@@ -16,7 +16,7 @@
 pub mod cli;
 pub mod ops;
 
-pub use airsign_cosign::{attestation, blob, bundle, gojson, keys, payload, signature};
+pub use airsign_cosign::{attestation, blob, bundle, gojson, keys, payload, signature, trust};
 pub use airsign_media::{archive, store};
 pub use airsign_oci::{Error, Result, cleanup, copy, digest, error, reference, verify};
 pub use airsign_registry as registry;

@@ -908,3 +908,92 @@ fn help_says_airsign_never_contacts_a_log() {
     assert!(out.contains("never uploads to a transparency log"), "{out}");
     assert!(out.contains("Examples:"), "{out}");
 }
+
+#[test]
+fn a_file_may_be_named_by_its_digest_and_keyless_needs_its_flags() {
+    let f = fixtures().join("bundles");
+    let blob = std::fs::read(f.join("blob.txt")).unwrap();
+    let digest = oci::digest_of(&blob);
+    let (key, bundle) = (f.join("cosign3.pub"), f.join("blob.sigstore.json"));
+    let key_args = |file: &str| {
+        vec![
+            "verify-blob".to_owned(),
+            "--key".into(),
+            s(&key).into(),
+            "--bundle".into(),
+            s(&bundle).into(),
+            file.to_owned(),
+        ]
+    };
+    // the digest form verifies as the file does, and another digest does not
+    let out = run(&mut airsign(key_args(&digest)));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = oci::digest_of(b"other bytes");
+    assert_one_line_failure(
+        &run(&mut airsign(key_args(&other))),
+        1,
+        "not the artifact's",
+    );
+    assert_one_line_failure(
+        &run(&mut airsign(key_args("sha256:zz"))),
+        2,
+        "neither a file nor",
+    );
+
+    // keyless: a trusted root needs both identity flags; a key bundle needs --key
+    let dir = Dir::new();
+    let root = dir.0.path().join("trusted_root.json");
+    std::fs::write(
+        &root,
+        r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
+    )
+    .unwrap();
+    let keyless = |extra: &[&str]| {
+        let mut a = vec![
+            "verify-blob",
+            "--bundle",
+            s(&bundle),
+            "--trusted-root",
+            s(&root),
+        ];
+        a.extend_from_slice(extra);
+        a.push(&digest);
+        run(&mut airsign(a))
+    };
+    assert_one_line_failure(
+        &keyless(&["--certificate-identity", "me"]),
+        2,
+        "--certificate-oidc-issuer",
+    );
+    assert_one_line_failure(
+        &keyless(&[
+            "--certificate-identity",
+            "me",
+            "--certificate-oidc-issuer",
+            "x",
+        ]),
+        1,
+        "signed with a key, not a certificate",
+    );
+    // a broken trusted root is one line naming it
+    std::fs::write(&root, r#"{"mediaType":"nope"}"#).unwrap();
+    assert_one_line_failure(
+        &keyless(&[
+            "--certificate-identity",
+            "me",
+            "--certificate-oidc-issuer",
+            "x",
+        ]),
+        1,
+        "invalid trusted root: unsupported media type",
+    );
+    // --key and --trusted-root are two different verifications
+    let mut both = key_args(&digest);
+    both.insert(1, "--trusted-root".into());
+    both.insert(2, s(&root).into());
+    assert_eq!(run(&mut airsign(both)).status.code(), Some(2));
+}

@@ -118,14 +118,89 @@ pub fn sign(file: &str, opts: &SignBlobOptions) -> Result<()> {
 /// Everything `verify-blob` was asked to do.
 #[derive(Debug)]
 pub struct VerifyBlobOptions {
-    pub key: String,
+    /// The public key; `None` verifies keyless, against `trusted_root`.
+    pub key: Option<String>,
     pub bundle: Option<PathBuf>,
     /// A file, or the signature itself (base64).
     pub signature: Option<String>,
+    /// Keyless: the pinned Sigstore trusted root (`trusted_root.json`).
+    pub trusted_root: Option<PathBuf>,
+    pub certificate_identity: Option<String>,
+    pub certificate_identity_regexp: Option<String>,
+    pub certificate_oidc_issuer: Option<String>,
+    pub certificate_oidc_issuer_regexp: Option<String>,
+}
+
+/// The artifact as `verify-blob` names it: `sha256:<hex>` (its digest, when no file
+/// has that name, as cosign's verify-blob takes it), else a file or `-`, hashed once.
+fn artifact_digest(file: &str) -> Result<Option<crate::digest::Digest>> {
+    if file.starts_with("sha256:") && !Path::new(file).exists() {
+        let d: crate::digest::Digest = file.parse().map_err(|e| {
+            Error::Usage(format!(
+                "{}: neither a file nor a sha256 digest ({e})",
+                crate::digest::printable(file)
+            ))
+        })?;
+        return Ok(Some(d));
+    }
+    Ok(None)
+}
+
+/// Keyless `verify-blob`: the bundle against the trusted root, for the identity.
+fn verify_keyless(file: &str, bundle: &Path, root: &Path, opts: &VerifyBlobOptions) -> Result<()> {
+    use crate::signature::identity::IdentityPolicy;
+    use crate::trust::{MAX_TRUSTED_ROOT, TrustedRoot, keyless};
+    let policy = IdentityPolicy::new(
+        opts.certificate_identity.as_deref(),
+        opts.certificate_identity_regexp.as_deref(),
+        opts.certificate_oidc_issuer.as_deref(),
+        opts.certificate_oidc_issuer_regexp.as_deref(),
+    )
+    .map_err(Error::Usage)?;
+    if !policy.has_subject() || !policy.has_issuer() {
+        return Err(Error::Usage(
+            "--trusted-root needs --certificate-identity (or -regexp) and \
+             --certificate-oidc-issuer (or -regexp)"
+                .into(),
+        ));
+    }
+    let root_raw = super::read_file(root, MAX_TRUSTED_ROOT)?;
+    let root = TrustedRoot::parse(&root_raw).map_err(|e| naming(&root.display().to_string(), e))?;
+    let raw = super::read_file(bundle, crate::bundle::MAX_BUNDLE)?;
+    let digest = match artifact_digest(file)? {
+        Some(d) => d,
+        None => {
+            let (mut input, name) = open_input(file)?;
+            let (d, _) = blob::hash_artifact(&mut input)
+                .map_err(|e| Error::io(format!("reading {name}"), e))?;
+            d
+        }
+    };
+    keyless::verify_bundle(&raw, &root, &policy, &digest)
+        .map_err(|e| naming(&bundle.display().to_string(), e))?;
+    eprintln!("Verified OK");
+    Ok(())
 }
 
 /// `airsign verify-blob FILE|-`: `Verified OK` on stderr, or a one-line error.
 pub fn verify(file: &str, opts: &VerifyBlobOptions) -> Result<()> {
+    let key_ref = match (&opts.key, &opts.trusted_root, &opts.bundle) {
+        (Some(k), None, _) => k,
+        (None, Some(root), Some(bundle)) => {
+            if opts.signature.is_some() {
+                return Err(Error::Usage(
+                    "keyless verification (--trusted-root) reads a --bundle, not --signature"
+                        .into(),
+                ));
+            }
+            return verify_keyless(file, bundle, root, opts);
+        }
+        _ => {
+            return Err(Error::Usage(
+                "give --key, or --trusted-root with --bundle (keyless)".into(),
+            ));
+        }
+    };
     let evidence = match (&opts.bundle, &opts.signature) {
         (Some(path), None) => {
             let raw = super::read_file(path, crate::bundle::MAX_BUNDLE)?;
@@ -138,11 +213,19 @@ pub fn verify(file: &str, opts: &VerifyBlobOptions) -> Result<()> {
             ));
         }
     };
+    if let Some(digest) = artifact_digest(file)? {
+        let key = keys::load_public_key(key_ref)?;
+        evidence
+            .verify(&key, &digest)
+            .map_err(|e| naming(file, e))?;
+        eprintln!("Verified OK");
+        return Ok(());
+    }
     let (mut input, name) = open_input(file)?;
     let key = if file == "-" && password::would_read_stdin() {
-        public_key_only(&opts.key)?
+        public_key_only(key_ref)?
     } else {
-        keys::load_public_key(&opts.key)?
+        keys::load_public_key(key_ref)?
     };
     let (digest, _) =
         blob::hash_artifact(&mut input).map_err(|e| Error::io(format!("reading {name}"), e))?;

@@ -18,3 +18,4 @@ pub mod gojson;
 pub mod keys;
 pub mod payload;
 pub mod signature;
+pub mod trust;

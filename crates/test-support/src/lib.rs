@@ -44,6 +44,9 @@ pub enum Tool {
     Oras,
     Crane,
     Notation,
+    /// sigstore-conformance's `bundle-verify` cases (a directory, never copied into
+    /// the repository): `$AIRSIGN_TEST_CONFORMANCE/bundle-verify/*`.
+    Conformance,
 }
 
 impl Tool {
@@ -61,13 +64,18 @@ impl Tool {
             Tool::Oras => "AIRSIGN_TEST_ORAS",
             Tool::Crane => "AIRSIGN_TEST_CRANE",
             Tool::Notation => "AIRSIGN_TEST_NOTATION",
+            Tool::Conformance => "AIRSIGN_TEST_CONFORMANCE",
         }
     }
 
-    /// The tool's path if its variable names an existing file.
+    /// The tool's path if its variable names an existing file (a directory for
+    /// the conformance suite).
     pub fn find(self) -> Option<PathBuf> {
         let p = PathBuf::from(std::env::var_os(self.var())?);
-        p.is_file().then_some(p)
+        match self {
+            Tool::Conformance => p.is_dir().then_some(p),
+            _ => p.is_file().then_some(p),
+        }
     }
 }
 
@@ -81,7 +89,7 @@ pub fn require(tool: Tool) -> Option<PathBuf> {
     match tool.find() {
         Some(p) => Some(p),
         None if in_ci() => panic!(
-            "{} is not set or not a file: CI needs every tool (run `make test`)",
+            "{} is not set or names nothing there: CI needs every tool (run `make test`)",
             tool.var()
         ),
         None => {

@@ -213,8 +213,27 @@ impl Cert {
         })
     }
 
+    /// The parsed certificate.
+    pub fn x509(&self) -> &x509_cert::Certificate {
+        &self.cert
+    }
+
+    /// The exact DER of the TBSCertificate (what the issuer signed).
+    pub fn tbs_der(&self) -> Option<&[u8]> {
+        tbs_bytes(&self.der)
+    }
+
+    /// The SubjectPublicKeyInfo, DER.
+    pub fn spki_der(&self) -> Result<Vec<u8>, String> {
+        self.cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| format!("the certificate's public key: {e}"))
+    }
+
     /// Whether `issuer` names this certificate's issuer (by distinguished name).
-    fn named_issuer_is(&self, issuer: &Cert) -> bool {
+    pub fn named_issuer_is(&self, issuer: &Cert) -> bool {
         self.cert.tbs_certificate().issuer() == issuer.cert.tbs_certificate().subject()
     }
 
