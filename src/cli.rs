@@ -485,10 +485,8 @@ pub struct SignArgs {
     /// Same as --yes
     #[arg(short = 'f', long)]
     pub force: bool,
-    /// Accepted for cosign compatibility; airsign never uploads to a transparency log
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", hide = true)]
-    pub tlog_upload: Option<bool>,
+    #[command(flatten)]
+    pub sign_compat: OfflineSignFlags,
     /// Signature format. Unset: the cosign 2 `.sig` tag, plus a cosign 3 bundle where
     /// the image already carries bundles (cosign 3 then reads only bundles); false: the
     /// `.sig` only; true: a Sigstore bundle referrer only (cosign 3's default); both
@@ -538,14 +536,8 @@ pub struct VerifyArgs {
     #[arg(short = 'o', long, value_name = "FORMAT", default_value = "json",
           value_parser = ["json", "text"])]
     pub output: String,
-    /// Accepted for cosign compatibility; airsign never consults a transparency log
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", hide = true)]
-    pub insecure_ignore_tlog: Option<bool>,
-    /// Accepted for cosign compatibility; airsign is always offline
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", hide = true)]
-    pub offline: Option<bool>,
+    #[command(flatten)]
+    pub verify_compat: OfflineVerifyFlags,
 }
 
 #[derive(Debug, Args)]
@@ -568,14 +560,8 @@ pub struct AttestArgs {
     #[arg(long, value_name = "true|false|both", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = ["true", "false", "both"])]
     pub new_bundle_format: Option<String>,
-    /// Accepted for cosign compatibility; airsign never uploads to a transparency log
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", hide = true)]
-    pub tlog_upload: Option<bool>,
-    /// Accepted for cosign compatibility; airsign reads no signing config
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", hide = true)]
-    pub use_signing_config: Option<bool>,
+    #[command(flatten)]
+    pub sign_compat: OfflineSignFlags,
     /// Accepted for cosign compatibility; there is nothing to confirm offline
     #[arg(short = 'y', long, hide = true)]
     pub yes: bool,
@@ -592,14 +578,8 @@ pub struct VerifyAttestationArgs {
     /// The predicate type to look for: a cosign name (default custom, as cosign) or a URI
     #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
     pub kind: String,
-    /// Accepted for cosign compatibility; airsign never consults a transparency log
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", hide = true)]
-    pub insecure_ignore_tlog: Option<bool>,
-    /// Accepted for cosign compatibility; airsign is always offline
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", hide = true)]
-    pub offline: Option<bool>,
+    #[command(flatten)]
+    pub verify_compat: OfflineVerifyFlags,
 }
 
 #[derive(Debug, Args)]
@@ -631,14 +611,8 @@ pub struct SignBlobArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub b64: bool,
-    /// Accepted for cosign compatibility; airsign never uploads to a transparency log
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          require_equals = true, default_missing_value = "true", hide = true)]
-    pub tlog_upload: Option<bool>,
-    /// Accepted for cosign compatibility; airsign reads no signing config
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          require_equals = true, default_missing_value = "true", hide = true)]
-    pub use_signing_config: Option<bool>,
+    #[command(flatten)]
+    pub sign_compat: OfflineSignFlags,
     /// Accepted for cosign compatibility; there is nothing to confirm offline
     #[arg(short = 'y', long, hide = true)]
     pub yes: bool,
@@ -681,18 +655,11 @@ pub struct VerifyBlobArgs {
     /// The signature: a file (base64 or raw DER) or the base64 text itself
     #[arg(long, value_name = "FILE|BASE64")]
     pub signature: Option<String>,
-    /// Accepted for cosign compatibility and changes nothing: airsign never contacts a
-    /// transparency log, so every verification is what this flag asks of cosign
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          require_equals = true, default_missing_value = "true")]
-    pub insecure_ignore_tlog: Option<bool>,
-    /// Accepted for cosign compatibility; airsign is always offline
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          require_equals = true, default_missing_value = "true", hide = true)]
-    pub offline: Option<bool>,
+    #[command(flatten)]
+    pub verify_compat: OfflineVerifyFlags,
     /// Accepted for cosign compatibility; the bundle's format is read from the file
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
-          require_equals = true, default_missing_value = "true", hide = true)]
+           default_missing_value = "true", hide = true)]
     pub new_bundle_format: Option<bool>,
 }
 
@@ -900,4 +867,35 @@ pub fn run() -> Result<i32> {
 /// Turns `Error` results of argument-level problems into usage errors.
 pub fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
+}
+
+/// cosign's signing flags for Rekor and signing configs: accepted, so cosign command
+/// lines work unchanged, and ignored — airsign never contacts a log or a service.
+/// Values only after `=`, as Go's pflag reads a bool flag.
+#[derive(Debug, Args)]
+pub struct OfflineSignFlags {
+    /// Accepted for cosign compatibility; airsign never uploads to a transparency log
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", hide = true)]
+    pub tlog_upload: Option<bool>,
+    /// Accepted for cosign compatibility; airsign reads no signing config
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", hide = true)]
+    pub use_signing_config: Option<bool>,
+}
+
+/// cosign's verification flags for the transparency log and the network: accepted
+/// and changing nothing — every airsign verification is offline, what
+/// `--insecure-ignore-tlog` asks of cosign. Values only after `=`.
+#[derive(Debug, Args)]
+pub struct OfflineVerifyFlags {
+    /// Accepted for cosign compatibility; airsign never consults a transparency log
+    /// (only keyless verification reads the tlog entries a bundle carries)
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", hide = true)]
+    pub insecure_ignore_tlog: Option<bool>,
+    /// Accepted for cosign compatibility; airsign is always offline
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", hide = true)]
+    pub offline: Option<bool>,
 }
