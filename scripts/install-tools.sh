@@ -126,9 +126,10 @@ AIRSIGN_TEST_CRANE=$F/usr/bin/crane
 AIRSIGN_TEST_NOTATION=$F/usr/bin/notation
 VARS
 # sigstore-conformance's bundle-verify cases, kept outside the repository (never
-# copied in): the shared checkout beside the worktrees, or $AIRSIGN_CONFORMANCE.
+# copied in): $AIRSIGN_CONFORMANCE, the shared checkout beside the repository (or
+# beside the directory of worktrees), or the workstation's /work/shared.
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-for c in "${AIRSIGN_CONFORMANCE:-}" "$REPO/../shared/conformance" "$REPO/../../shared/conformance"; do
+for c in "${AIRSIGN_CONFORMANCE:-}" "$REPO/../shared/conformance" "$REPO/../../shared/conformance" /work/shared/conformance; do
   if [ -n "$c" ] && [ -d "$c/bundle-verify" ]; then
     echo "AIRSIGN_TEST_CONFORMANCE=$(cd "$c" && pwd)"
     break
