@@ -19,3 +19,10 @@ pub mod keys;
 pub mod payload;
 pub mod signature;
 pub mod trust;
+
+/// A file of the repository's `fixtures/` directory, for unit tests.
+#[cfg(test)]
+pub(crate) fn fixture(path: &str) -> Vec<u8> {
+    let p = format!("{}/../../fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
