@@ -555,8 +555,9 @@ pub struct AttestArgs {
     /// slsaprovenance1, link, spdx, spdxjson, cyclonedx, vuln, openvex, or a URI
     #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
     pub kind: String,
-    /// Storage: false (default): a layer of the image's cosign .att artifact (cosign 2
-    /// and 3 read it); true: a cosign 3 Sigstore bundle referrer only; both: the two
+    /// Storage. Unset: a layer of the image's cosign .att artifact (cosign 2 and 3 read
+    /// it), plus a cosign 3 bundle where the image already carries bundles; false: the
+    /// .att only; true: a cosign 3 Sigstore bundle referrer only; both: the two
     #[arg(long, value_name = "true|false|both", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = ["true", "false", "both"])]
     pub new_bundle_format: Option<String>,
@@ -771,7 +772,8 @@ pub fn run() -> Result<i32> {
                 formats: match a.new_bundle_format.as_deref() {
                     Some("true") => ops::attest::Formats::Bundle,
                     Some("both") => ops::attest::Formats::Both,
-                    _ => ops::attest::Formats::Att,
+                    Some(_) => ops::attest::Formats::Att,
+                    None => ops::attest::Formats::Auto,
                 },
             };
             ops::attest::attest(&store()?, &a.image, &opts)

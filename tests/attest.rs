@@ -394,3 +394,60 @@ fn attestations_in_a_layout_and_an_archive() {
         );
     }
 }
+
+/// Unset, the format is the `.att` alone on an image without bundles, and the
+/// `.att` plus a bundle once the image carries bundles (here our own signature's),
+/// so cosign 3 — which then reads only bundles — still finds the attestation.
+#[test]
+fn the_default_adds_a_bundle_attestation_only_beside_bundles() {
+    let (bed, key, public, predicate) = bed_with_image();
+    let image = "registry.example.com/demo/app:v1";
+    let attest = [
+        "attest",
+        "--key",
+        s(&key),
+        "--type",
+        "slsaprovenance",
+        "--predicate",
+        s(&predicate),
+        image,
+    ];
+    ok(&mut bed.cmd(&attest));
+    let listed = |bed: &Bed| -> Vec<String> {
+        let out = ok(&mut bed.cmd(&["signatures", "--json", image]));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let mut f: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["format"].as_str().unwrap().to_owned())
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(listed(&bed), ["att"]);
+    // no referrers listing (`REPO:sha256-<hex>`, no suffix) was made
+    let listings = |bed: &Bed| {
+        names(bed)
+            .iter()
+            .filter(|n| {
+                n.rsplit(':')
+                    .next()
+                    .is_some_and(|t| t.starts_with("sha256-") && !t.contains('.'))
+            })
+            .count()
+    };
+    assert_eq!(listings(&bed), 0, "{:?}", names(&bed));
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "--new-bundle-format=true", image]));
+    ok(&mut bed.cmd(&attest));
+    assert_eq!(listed(&bed), ["att", "att", "bundle", "bundle-attestation"]);
+    assert_eq!(listings(&bed), 1, "{:?}", names(&bed));
+    ok(&mut bed.cmd(&[
+        "verify-attestation",
+        "--key",
+        s(&public),
+        "--type",
+        "slsaprovenance",
+        image,
+    ]));
+}

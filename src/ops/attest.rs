@@ -18,6 +18,7 @@ use crate::bundle::{self, IN_TOTO, Material};
 use crate::keys;
 use crate::reference::Location;
 use crate::signature::certs;
+use crate::signature::policy::listing_has_bundle;
 use crate::store::graph::{Checked, ImageCheck, check_images};
 use crate::store::resolve::{EntryName, artifact_name, referrers_name};
 use crate::store::{Descriptor, Kind};
@@ -26,8 +27,11 @@ use crate::{Error, Result};
 /// Where an attestation is stored (`--new-bundle-format`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Formats {
-    /// A layer of the image's `.att` artifact (cosign 2; cosign 3 reads it too).
+    /// The `.att` layer, plus a bundle for an image that already carries Sigstore
+    /// bundles (cosign 3 reads only bundles then), as `sign` does.
     #[default]
+    Auto,
+    /// A layer of the image's `.att` artifact (cosign 2; cosign 3 reads it too).
     Att,
     /// A Sigstore bundle referrer (cosign 3's default).
     Bundle,
@@ -110,6 +114,8 @@ fn attest_in_layout(
     }])
     .into_iter()
     .collect::<Result<()>>()?;
+    let beside_bundles =
+        opts.formats == Formats::Auto && listing_has_bundle(catalogs.catalog(i), &listing)?;
     let layout = catalogs.layout(i).expect("looked up as writable").clone();
     drop(catalogs);
 
@@ -118,6 +124,7 @@ fn attest_in_layout(
     let sig: DerSignature = key.sign(&bundle::pae(IN_TOTO, &statement));
     let sig = sig.as_bytes().to_vec();
     let (write_att, write_bundle) = match opts.formats {
+        Formats::Auto => (true, beside_bundles),
         Formats::Att => (true, false),
         Formats::Bundle => (false, true),
         Formats::Both => (true, true),
