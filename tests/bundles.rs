@@ -438,3 +438,33 @@ fn clean_removes_bundles_as_cosign_clean_does() {
     let fsck = ok(&mut bed.cmd(&["fsck"]));
     assert!(!fsck.contains("unreferenced"), "{fsck}");
 }
+
+/// A custom `--payload` is a simple-signing payload: it cannot be a bundle. Asking
+/// for one is a usage error (exit 2, one line) that changes nothing in the store.
+#[test]
+fn a_payload_cannot_be_signed_as_a_bundle_and_nothing_changes() {
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/app");
+    let (key, _) = bed.keys("site");
+    let image = "registry.example.com/demo/app:v1";
+    let payload = bed.path("payload.json");
+    let generated = ok(&mut bed.cmd(&["generate", image]));
+    std::fs::write(&payload, generated.trim_end()).unwrap();
+    let before = snapshot(&bed.store);
+    for format in ["--new-bundle-format=true", "--new-bundle-format=both"] {
+        let out = run(&mut bed.cmd(&[
+            "sign",
+            "--key",
+            s(&key),
+            "--payload",
+            s(&payload),
+            format,
+            image,
+        ]));
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("--payload"), "{err}");
+        assert_eq!(snapshot(&bed.store), before, "{format} changed the store");
+    }
+}

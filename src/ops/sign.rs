@@ -105,6 +105,19 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         Some(p) => Some(super::read_file(p, crate::signature::MAX_PAYLOAD)?),
         None => None,
     };
+    // a conflict of flags is refused before anything is read or asked for
+    let (write_sig, write_bundle) = match (opts.new_bundle_format, &fixed_payload) {
+        (Formats::Bundle | Formats::Both, Some(_)) => {
+            return Err(Error::Usage(
+                "--payload signs a simple-signing payload (the .sig format): it cannot be \
+                 written as a bundle; drop --new-bundle-format"
+                    .into(),
+            ));
+        }
+        (Formats::Sig | Formats::Auto, _) => (true, false),
+        (Formats::Both, None) => (true, true),
+        (Formats::Bundle, None) => (false, true),
+    };
 
     // Output files land after the layout changed: check their directories first, so a
     // typo there does not leave a half-done job.
@@ -231,18 +244,6 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     let leaf_der = certificate_input.as_ref().map(|c| c.leaf.der().to_vec());
     let key = keys::load_private_key(&opts.key)?;
     let certificate = certificate_annotations(certificate_input, &key)?;
-    let (write_sig, write_bundle) = match (opts.new_bundle_format, &fixed_payload) {
-        (Formats::Bundle | Formats::Both, Some(_)) => {
-            return Err(Error::Usage(
-                "--payload signs a simple-signing payload (the .sig format): it cannot be \
-                 written as a bundle; drop --new-bundle-format"
-                    .into(),
-            ));
-        }
-        (Formats::Sig | Formats::Auto, _) => (true, false),
-        (Formats::Both, None) => (true, true),
-        (Formats::Bundle, None) => (false, true),
-    };
     let material = match leaf_der {
         Some(der) => Material::Certificate(der),
         None => Material::PublicKey {
