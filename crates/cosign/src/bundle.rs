@@ -49,6 +49,17 @@ pub enum Material {
     Chain(Vec<Vec<u8>>),
 }
 
+impl Material {
+    /// The signing certificate's DER, when the material is a certificate.
+    pub fn leaf_der(&self) -> Option<&[u8]> {
+        match self {
+            Material::Certificate(der) => Some(der),
+            Material::Chain(chain) => chain.first().map(Vec::as_slice),
+            Material::PublicKey { .. } => None,
+        }
+    }
+}
+
 /// What is signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
@@ -311,10 +322,8 @@ impl Bundle {
     /// when it says so: a certificate is compared with it; a public-key hint, which
     /// any producer may fill with a name of its own, only explains a failure.
     pub fn verify_artifact(&self, key: &VerifyingKey, artifact: &Digest) -> Result<()> {
-        match &self.material {
-            Material::Certificate(der) => check_certificate_key(der, key)?,
-            Material::Chain(chain) => check_certificate_key(&chain[0], key)?,
-            Material::PublicKey { .. } => {}
+        if let Some(der) = self.material.leaf_der() {
+            check_certificate_key(der, key)?;
         }
         let verified = match &self.content {
             Content::MessageSignature { .. } => self.verify_message_digest(key, artifact),

@@ -213,11 +213,6 @@ impl Cert {
         })
     }
 
-    /// The parsed certificate.
-    pub fn x509(&self) -> &x509_cert::Certificate {
-        &self.cert
-    }
-
     /// The exact DER of the TBSCertificate (what the issuer signed).
     pub fn tbs_der(&self) -> Option<&[u8]> {
         tbs_bytes(&self.der)

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::policy::{Trust, check_bundle, check_layer, layer_certificate};
+use super::policy::{Trust, check_layer, check_parsed_bundle, layer_certificate};
 use super::{MAX_PAYLOAD, SignatureArtifact};
 use crate::bundle::{Bundle, COSIGN_SIGN_PREDICATE, Content, MAX_BUNDLE, Material, is_bundle_type};
 use crate::digest::Digest;
@@ -202,11 +202,8 @@ pub fn inventory(
                                 .map_or_else(|| "key".into(), |h| format!("key {h}")),
                         );
                     }
-                    if let Some(der) = match &bundle.material {
-                        Material::Certificate(d) => Some(d.clone()),
-                        Material::Chain(c) => c.first().cloned(),
-                        Material::PublicKey { .. } => None,
-                    } && let Ok(cert) = super::certs::Cert::from_der(der)
+                    if let Some(der) = bundle.material.leaf_der()
+                        && let Ok(cert) = super::certs::Cert::from_der(der.to_vec())
                     {
                         l.signer = cert.first_san();
                         l.issuer = cert.fulcio_issuer();
@@ -227,7 +224,7 @@ pub fn inventory(
                     if let Some(trust) = trust
                         && l.format == "bundle"
                     {
-                        match check_bundle(&bundle_raw, trust, image, &digest, &none) {
+                        match check_parsed_bundle(&bundle, trust, image, &digest, &none) {
                             Ok(_) => l.verified = Some(true),
                             Err(e) => {
                                 l.verified = Some(false);

@@ -253,10 +253,6 @@ pub fn judge(
     Ok(verified)
 }
 
-/// The identity flags, as cosign requires them: both an identity and an issuer flag
-/// when verifying by certificate alone ("keyless mode"). Without CA flags there is no
-/// validated certificate to check them against, so they are refused rather than
-/// silently ignored (cosign ignores them next to `--key`).
 /// The verified payloads of one image, checked with a key (at least one, or an
 /// error with cosign's code).
 pub(crate) fn check_layer(
@@ -278,7 +274,7 @@ pub(crate) fn check_layer(
     let certificate = layer_certificate(layer)?;
     let mut ca_verified = false;
     if let (Some(ca), Some(cert)) = (&trust.ca, &certificate) {
-        validate_certificate(cert, layer, ca)?;
+        validate_certificate(cert, chain_intermediates(layer)?, ca)?;
         trust.identity.check(cert).map_err(Error::Invalid)?;
         ca_verified = true;
     }
@@ -331,7 +327,17 @@ pub(crate) fn check_bundle(
         Ok(r) => r,
         Err(e) => return Err(Error::invalid(e.to_string())),
     };
-    let bundle = Bundle::parse(raw)?;
+    check_parsed_bundle(&Bundle::parse(raw)?, trust, image, digest, required)
+}
+
+/// [`check_bundle`] for a bundle already parsed (`signatures` lists it first).
+pub(crate) fn check_parsed_bundle(
+    bundle: &Bundle,
+    trust: &Trust,
+    image: &str,
+    digest: &crate::digest::Digest,
+    required: &BTreeMap<String, String>,
+) -> Result<Verified> {
     let (certificate, chain) = match &bundle.material {
         Material::PublicKey { .. } => (None, Vec::new()),
         Material::Certificate(der) => (Some(bundle_cert(der)?), Vec::new()),
@@ -341,19 +347,12 @@ pub(crate) fn check_bundle(
                 .map(|d| bundle_cert(d))
                 .collect::<Result<Vec<_>>>()?;
             let leaf = certs.remove(0);
-            if certs.last().is_some_and(Cert::is_self_issued) {
-                certs.pop();
-            }
-            (Some(leaf), certs)
+            (Some(leaf), offered_intermediates(certs))
         }
     };
     let mut ca_verified = false;
     if let (Some(ca), Some(cert)) = (&trust.ca, &certificate) {
-        let failed = |e: String| Error::invalid(format!("certificate verification failed: {e}"));
-        cert.check_code_signing().map_err(failed)?;
-        let mut intermediates = ca.intermediates.clone();
-        intermediates.extend(chain);
-        certs::verify_chain(cert, &ca.roots, &intermediates, cert.not_before()).map_err(failed)?;
+        validate_certificate(cert, chain, ca)?;
         trust.identity.check(cert).map_err(Error::Invalid)?;
         ca_verified = true;
     }
@@ -445,25 +444,31 @@ fn chain_intermediates(layer: &SigLayer) -> Result<Vec<Cert>> {
         None => Ok(Vec::new()),
         Some(pem) if pem.trim().is_empty() => Ok(Vec::new()),
         Some(pem) => {
-            let mut chain = certs::parse_pem_certificates(pem.as_bytes()).map_err(|e| {
+            let chain = certs::parse_pem_certificates(pem.as_bytes()).map_err(|e| {
                 Error::invalid(format!("invalid certificate chain found on signature: {e}"))
             })?;
-            if chain.last().is_some_and(Cert::is_self_issued) {
-                chain.pop();
-            }
-            Ok(chain)
+            Ok(offered_intermediates(chain))
         }
     }
 }
 
+/// The certificates a signature offers beside its signing certificate, without a
+/// self-issued last one (a root: only the verifier's flags say which roots to trust).
+fn offered_intermediates(mut chain: Vec<Cert>) -> Vec<Cert> {
+    if chain.last().is_some_and(Cert::is_self_issued) {
+        chain.pop();
+    }
+    chain
+}
+
 /// cosign's `TrustedCert`: the path to a trusted root at the certificate's notBefore
 /// ("the certificate is treated as trusted forever"; expiry is checked apart), with
-/// EKU code signing.
-fn validate_certificate(cert: &Cert, layer: &SigLayer, ca: &CaTrust) -> Result<()> {
+/// EKU code signing; `offered` are intermediates the signature brings.
+fn validate_certificate(cert: &Cert, offered: Vec<Cert>, ca: &CaTrust) -> Result<()> {
     let failed = |e: String| Error::invalid(format!("certificate verification failed: {e}"));
     cert.check_code_signing().map_err(failed)?;
     let mut intermediates = ca.intermediates.clone();
-    intermediates.extend(chain_intermediates(layer)?);
+    intermediates.extend(offered);
     certs::verify_chain(cert, &ca.roots, &intermediates, cert.not_before()).map_err(failed)
 }
 
