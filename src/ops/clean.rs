@@ -42,14 +42,14 @@ pub fn clean(store: &Path, image: &str, kind: &str, force: bool) -> Result<()> {
         .collect();
     // cosign's `referrer` (and `all`): the image's Sigstore bundle referrers; its
     // other referrers (SBOMs, notation signatures) stay listed
-    let mut listing_change: Option<(String, Vec<crate::store::Descriptor>, usize)> = None;
+    let mut listing_change: Option<(String, Vec<crate::store::Descriptor>)> = None;
     if matches!(kind, "referrer" | "all")
         && let Some(listing) = referrers_name(&name, &found.descriptor.digest)
     {
         let (bundles, others) = split_listing(&catalog, &listing)?;
         if !bundles.is_empty() {
             targets.push(format!("{} bundle(s) listed at {listing}", bundles.len()));
-            listing_change = Some((listing, others, bundles.len()));
+            listing_change = Some((listing, others));
         }
     }
     if targets.is_empty() {
@@ -79,7 +79,7 @@ pub fn clean(store: &Path, image: &str, kind: &str, force: bool) -> Result<()> {
     drop(catalog);
     let mut tx = layout.begin()?;
     let relisted = match &listing_change {
-        Some((listing, others, _)) if !others.is_empty() => {
+        Some((listing, others)) if !others.is_empty() => {
             let bytes = Index::listing(others.clone()).to_bytes();
             let d = tx.put_bytes(&bytes)?;
             Some((
@@ -95,7 +95,7 @@ pub fn clean(store: &Path, image: &str, kind: &str, force: bool) -> Result<()> {
             .retain(|d| !d.ref_name().is_some_and(|n| targets.iter().any(|t| t == n)));
         match (&listing_change, relisted) {
             (_, Some((name, desc))) => index.set_named(&name, desc),
-            (Some((name, _, _)), None) => index
+            (Some((name, _)), None) => index
                 .manifests
                 .retain(|d| d.ref_name() != Some(name.as_str())),
             (None, None) => {}

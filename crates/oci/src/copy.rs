@@ -17,7 +17,7 @@ use crate::digest::Digest;
 use crate::store::descriptor::{Descriptor, Kind};
 use crate::store::graph::{self, Node, Visitor};
 use crate::store::manifest::{Document, MAX_DEPTH};
-use crate::store::source::ReadLayout;
+use crate::store::source::{ReadLayout, missing, wrong_size};
 use crate::verify::VerifyingReader;
 use crate::{Error, Result};
 
@@ -122,30 +122,6 @@ impl<R: Read> Read for Counting<'_, R> {
         self.1.bytes(n as u64);
         Ok(n)
     }
-}
-
-/// Opens a blob of `source`, refusing one that is missing or of another size than
-/// its descriptor says ([`ReadLayout::open_described`]).
-pub fn open_sized<'s>(source: &'s dyn ReadLayout, b: &Descriptor) -> Result<Box<dyn Read + 's>> {
-    source.open_described(b)
-}
-
-fn missing(source: &dyn ReadLayout, b: &Descriptor) -> Error {
-    Error::NotFound(format!(
-        "{}: blob {} ({}) is missing",
-        source.location().display(),
-        b.digest,
-        b.media_type
-    ))
-}
-
-fn wrong_size(source: &dyn ReadLayout, b: &Descriptor, len: u64) -> Error {
-    Error::invalid(format!(
-        "{}: blob {} is {len} bytes, its descriptor says {}",
-        source.location().display(),
-        b.digest,
-        b.size
-    ))
 }
 
 /// A manifest or index with its exact bytes.
@@ -296,7 +272,7 @@ pub fn put_each<S: Sink + ?Sized>(
     let mut copied = Copied::default();
     if !source.sequential() {
         for b in blobs {
-            let mut r = Counting(open_sized(source, b)?, progress);
+            let mut r = Counting(source.open_described(b)?, progress);
             if sink.put_blob(b, &mut r)? {
                 copied.add(b);
             }
@@ -304,23 +280,24 @@ pub fn put_each<S: Sink + ?Sized>(
         }
         return Ok(copied);
     }
-    let mut left: HashSet<&Digest> = blobs.iter().map(|b| &b.digest).collect();
-    let by_digest: HashMap<&Digest, &Descriptor> = blobs.iter().map(|b| (&b.digest, b)).collect();
+    // the blobs not met yet
+    let mut left: HashMap<&Digest, &Descriptor> = blobs.iter().map(|b| (&b.digest, b)).collect();
     let list: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
     source.visit_blobs(&list, &mut |d, len, r| {
-        let b = by_digest[d];
+        let Some(b) = left.remove(d) else {
+            return Ok(());
+        };
         if len != b.size {
-            return Err(wrong_size(source, b, len));
+            return Err(wrong_size(source.location(), b, len));
         }
         if sink.put_blob(b, &mut Counting(r, progress))? {
             copied.add(b);
         }
-        left.remove(d);
         progress.blob(d);
         Ok(())
     })?;
-    match blobs.iter().find(|b| left.contains(&b.digest)) {
-        Some(b) => Err(missing(source, b)),
+    match blobs.iter().find(|b| left.contains_key(&b.digest)) {
+        Some(b) => Err(missing(source.location(), b)),
         None => Ok(copied),
     }
 }

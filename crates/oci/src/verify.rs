@@ -118,11 +118,6 @@ impl<R: Read> VerifyingReader<R> {
         Ok(self.inner)
     }
 
-    /// The inner stream (for its own methods, such as a registry response's size).
-    pub fn get_ref(&self) -> &R {
-        &self.inner
-    }
-
     fn verdict(&mut self, longer: bool) -> io::Result<usize> {
         let check = self.check.take().expect("called while checking");
         check

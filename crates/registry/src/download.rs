@@ -81,11 +81,6 @@ impl BlobDownload {
         }
     }
 
-    /// Bytes handed on so far.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// Opens the stream at `offset`.
     fn open(&mut self) -> io::Result<()> {
         let (stream, start) =

@@ -55,10 +55,6 @@ impl<'a> RepositorySource<'a> {
             .unwrap_or_else(|p| p.into_inner())
             .insert(digest.clone(), raw);
     }
-
-    pub fn repository(&self) -> &Repository {
-        &self.repo
-    }
 }
 
 impl ReadLayout for RepositorySource<'_> {
@@ -94,11 +90,15 @@ impl ReadLayout for RepositorySource<'_> {
             crate::verify::check_bytes(d, desc.size, &raw).map_err(|e| e.within(&self.repo))?;
             return Ok(raw);
         }
-        if let Some(cache) = self.cache
-            && cache.has_blob(d)?
-        {
-            self.documents_present.fetch_add(1, Ordering::Relaxed);
-            return cache.read_blob(desc, max);
+        if let Some(cache) = self.cache {
+            match cache.read_blob(desc, max) {
+                Ok(raw) => {
+                    self.documents_present.fetch_add(1, Ordering::Relaxed);
+                    return Ok(raw);
+                }
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let m = self.client.get_manifest(&self.repo, &d.to_string(), &[])?;
         if m.bytes.len() as u64 != desc.size {

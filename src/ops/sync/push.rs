@@ -465,9 +465,9 @@ impl<'a> Pusher<'a> {
             src,
             repo,
             tag,
-            root: tree.root().desc.digest.clone(),
             r,
-            before: Vec::new(),
+            docs: &tree.manifests,
+            next: 0,
         };
         crate::copy::send(
             self.sources[src].layout,
@@ -897,11 +897,12 @@ struct RepoSink<'p, 'r> {
     src: usize,
     repo: &'r Repository,
     tag: Option<&'r str>,
-    root: Digest,
     r: &'r mut ImageReport,
-    /// The documents met so far: what a refused manifest's children are put again
-    /// from (see [`Pusher::heal`]).
-    before: Vec<Doc>,
+    /// The tree's documents, in the order `copy::send` puts them (children first, the
+    /// root last): those before `next` are what a refused manifest's children are put
+    /// again from (see [`Pusher::heal`]).
+    docs: &'r [Doc],
+    next: usize,
 }
 
 impl Sink for RepoSink<'_, '_> {
@@ -936,18 +937,20 @@ impl Sink for RepoSink<'_, '_> {
 
     fn put_document(&mut self, desc: &Descriptor, raw: &[u8]) -> Result<bool> {
         let (p, repo) = (self.pusher, self.repo);
-        let is_root = desc.digest == self.root;
-        let m = Doc {
-            desc: desc.clone(),
-            raw: raw.to_vec(),
-        };
+        let i = self.next;
+        self.next += 1;
+        let (before, m) = (&self.docs[..i], &self.docs[i]);
+        debug_assert_eq!(
+            m.desc.digest, desc.digest,
+            "send puts the tree's documents in order"
+        );
+        let is_root = i + 1 == self.docs.len();
         let reference = match self.tag {
             Some(t) if is_root => t.to_owned(),
             _ => {
                 let d = desc.digest.to_string();
                 if !is_root && p.client.head_manifest(repo, &d, &[])?.is_some() {
                     self.r.manifests_present += 1;
-                    self.before.push(m);
                     return Ok(false);
                 }
                 d
@@ -958,8 +961,8 @@ impl Sink for RepoSink<'_, '_> {
                 .client
                 .put_manifest(repo, &reference, raw, &desc.media_type)
             {
-                Err(Error::NotFound(why)) if !self.before.is_empty() => {
-                    p.heal(repo, &self.before, &reference, &m, &why, self.r)?;
+                Err(Error::NotFound(why)) if !before.is_empty() => {
+                    p.heal(repo, before, &reference, m, &why, self.r)?;
                 }
                 res => {
                     res?;
@@ -967,7 +970,6 @@ impl Sink for RepoSink<'_, '_> {
             }
         }
         self.r.manifests_pushed += 1;
-        self.before.push(m);
         Ok(true)
     }
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use super::output::{Output, WrittenFile};
 use super::writer::{Compression, TarWriter, blob_path};
 use crate::Result;
-use crate::copy::{Copied, Counting, Progress, Sink, copy, open_sized};
+use crate::copy::{Copied, Counting, Progress, Sink, copy};
 use crate::digest::Digest;
 use crate::store::ReadLayout;
 use crate::store::descriptor::Descriptor;
@@ -106,7 +106,7 @@ impl Sink for ArchiveSink {
                 let (desc, raw) = entry.remove();
                 self.put_blob(&desc, &mut &raw[..])?;
             }
-            let mut r = Counting(open_sized(source, b)?, progress);
+            let mut r = Counting(source.open_described(b)?, progress);
             if self.put_blob(b, &mut r)? {
                 copied.add(b);
             }

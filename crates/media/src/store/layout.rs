@@ -541,19 +541,21 @@ impl Transaction<'_> {
     /// Stages many blobs from a source that can open any of them at any time (a
     /// directory, a seekable archive), on every core: each thread copies whole blobs,
     /// hashing as it writes, so several blobs are hashed at once. `open` gives a blob's
-    /// bytes; sizes and digests are checked as in [`Transaction::put_blob`]. Blobs the
-    /// layout already has are skipped. Returns how many were staged, and their bytes.
+    /// bytes; sizes and digests are checked as in [`Transaction::put_blob`]. `items`
+    /// are blobs the caller found the layout lacks (the copy engine asked
+    /// [`crate::copy::Sink::has_blob`] for each): they are not looked up again, and
+    /// one another writer lands meanwhile is dropped at commit. Returns how many were
+    /// staged, and their bytes.
     pub fn put_blobs_parallel<R: Read>(
         &mut self,
         items: &[(Digest, u64)],
         open: &(dyn Fn(&Digest) -> Result<R> + Sync),
     ) -> Result<(u64, u64)> {
-        let mut todo: Vec<&(Digest, u64)> = Vec::new();
-        for item in items {
-            if !self.has_blob(&item.0)? && !todo.iter().any(|t| t.0 == item.0) {
-                todo.push(item);
-            }
-        }
+        let mut seen: HashSet<&Digest> = HashSet::new();
+        let mut todo: Vec<&(Digest, u64)> = items
+            .iter()
+            .filter(|(d, _)| !self.staged_digests.contains(d) && seen.insert(d))
+            .collect();
         // Largest first, so the threads finish together.
         todo.sort_by_key(|t| std::cmp::Reverse(t.1));
         let threads = std::thread::available_parallelism()
@@ -745,15 +747,16 @@ impl crate::copy::Sink for Transaction<'_> {
         blobs: &[Descriptor],
         progress: &dyn crate::copy::Progress,
     ) -> Result<crate::copy::Copied> {
-        use crate::copy::{Counting, open_sized, put_each};
+        use crate::copy::{Counting, put_each};
         if source.sequential() {
             return put_each(self, source, blobs, progress);
         }
         let by_digest: HashMap<&Digest, &Descriptor> =
             blobs.iter().map(|b| (&b.digest, b)).collect();
         let items: Vec<(Digest, u64)> = blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
-        let open =
-            |d: &Digest| -> Result<_> { Ok(Counting(open_sized(source, by_digest[d])?, progress)) };
+        let open = |d: &Digest| -> Result<_> {
+            Ok(Counting(source.open_described(by_digest[d])?, progress))
+        };
         let (blobs_new, bytes) = self.put_blobs_parallel(&items, &open)?;
         for b in blobs {
             progress.blob(&b.digest);

@@ -29,18 +29,9 @@ pub trait ReadLayout: Sync {
     /// (the copy engine reads them through the verifying reader). A registry opens a
     /// download here that resumes where a broken connection left it.
     fn open_described(&self, desc: &Descriptor) -> Result<Box<dyn Read + '_>> {
-        let d = &desc.digest;
-        match self.open_blob(d)? {
-            None => Err(crate::Error::NotFound(format!(
-                "{}: blob {d} ({}) is missing",
-                self.location().display(),
-                desc.media_type
-            ))),
-            Some((_, len)) if len != desc.size => Err(crate::Error::invalid(format!(
-                "{}: blob {d} is {len} bytes, its descriptor says {}",
-                self.location().display(),
-                desc.size
-            ))),
+        match self.open_blob(&desc.digest)? {
+            None => Err(missing(self.location(), desc)),
+            Some((_, len)) if len != desc.size => Err(wrong_size(self.location(), desc, len)),
             Some((r, _)) => Ok(r),
         }
     }
@@ -179,4 +170,24 @@ impl<T: ReadLayout + ?Sized> ReadLayout for Box<T> {
     fn peek(&self, d: &Digest, n: usize) -> Result<Vec<u8>> {
         (**self).peek(d, n)
     }
+}
+
+/// A blob a layout lacks, named with where it was looked for.
+pub(crate) fn missing(location: &Path, b: &Descriptor) -> crate::Error {
+    crate::Error::NotFound(format!(
+        "{}: blob {} ({}) is missing",
+        location.display(),
+        b.digest,
+        b.media_type
+    ))
+}
+
+/// A blob a layout holds with another size than its descriptor says.
+pub(crate) fn wrong_size(location: &Path, b: &Descriptor, len: u64) -> crate::Error {
+    crate::Error::invalid(format!(
+        "{}: blob {} is {len} bytes, its descriptor says {}",
+        location.display(),
+        b.digest,
+        b.size
+    ))
 }
