@@ -120,6 +120,12 @@ pub fn verify(token: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<Time
     let tst_der = tst_der.as_bytes();
     let (imprint, gen_time) = tst_info(tst_der).map_err(|e| format!("its TSTInfo: {e}"))?;
 
+    let signers = sd.signer_infos.0.as_slice();
+    let [signer] = signers else {
+        return Err(format!("it has {} signers, not one", signers.len()));
+    };
+    let signed = signed_attributes(signer)?;
+
     // 1. the imprint is the signature's hash
     let hash = Hash::from_oid(&imprint.hash_algorithm.oid).ok_or_else(|| {
         format!(
@@ -131,12 +137,17 @@ pub fn verify(token: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<Time
         return Err("its message imprint is not the hash of the bundle's signature".into());
     }
 
-    // 2. one signer, a leaf of a timestamp authority of the trusted root
-    let signers = sd.signer_infos.0.as_slice();
-    let [signer] = signers else {
-        return Err(format!("it has {} signers, not one", signers.len()));
-    };
-    check_signed_attributes(signer, tst_der)?;
+    // 2. one signer, a leaf of a timestamp authority of the trusted root, whose
+    // signed attributes name this TSTInfo
+    let digest = Hash::from_oid(&signer.digest_alg.oid).ok_or_else(|| {
+        format!(
+            "its signer uses an unsupported digest ({})",
+            signer.digest_alg.oid
+        )
+    })?;
+    if digest.of(tst_der) != signed.message_digest.as_bytes() {
+        return Err("its signed message digest is not the hash of its TSTInfo".into());
+    }
     let mut last = String::from("the trusted root has no timestamp authority");
     for authority in &root.timestamp_authorities {
         let Some(leaf) = authority.chain.first() else {
@@ -250,8 +261,13 @@ fn generalized_time(v: &[u8]) -> Result<Duration, String> {
     super::parse_time(&rfc3339).map_err(|_| bad())
 }
 
-/// The signed attributes must say the content is a TSTInfo and carry its hash.
-fn check_signed_attributes(signer: &SignerInfo, tst_der: &[u8]) -> Result<(), String> {
+/// What the signer's signed attributes say: the content type must be TSTInfo; the
+/// message digest is compared by the caller.
+struct Signed {
+    message_digest: OctetString,
+}
+
+fn signed_attributes(signer: &SignerInfo) -> Result<Signed, String> {
     let attrs = signer
         .signed_attrs
         .as_ref()
@@ -271,19 +287,10 @@ fn check_signed_attributes(signer: &SignerInfo, tst_der: &[u8]) -> Result<(), St
     if ct != ID_CT_TST_INFO {
         return Err("its signed content type is not a TSTInfo".into());
     }
-    let md: OctetString = one(ID_MESSAGE_DIGEST, "message-digest")?
+    let message_digest: OctetString = one(ID_MESSAGE_DIGEST, "message-digest")?
         .decode_as()
         .map_err(|e| format!("its message-digest attribute ({e})"))?;
-    let hash = Hash::from_oid(&signer.digest_alg.oid).ok_or_else(|| {
-        format!(
-            "its signer uses an unsupported digest ({})",
-            signer.digest_alg.oid
-        )
-    })?;
-    if hash.of(tst_der) != md.as_bytes() {
-        return Err("its signed message digest is not the hash of its TSTInfo".into());
-    }
-    Ok(())
+    Ok(Signed { message_digest })
 }
 
 /// Whether the signer identifier names `cert`.
