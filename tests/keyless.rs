@@ -118,6 +118,7 @@ impl Check<'_> {
             );
         }
         assert_eq!(got, want, "airsign: {msg}");
+        eprintln!("{want:?}: {msg}");
         msg
     }
 }
@@ -130,6 +131,20 @@ fn setup(tmp: &tempfile::TempDir) -> Option<(Mock, PathBuf, PathBuf)> {
     let file = tmp.path().join("artifact.txt");
     std::fs::write(&file, b"airsign keyless test artifact\n").unwrap();
     Some((mock, py, file))
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// `mock`'s trusted root with its `field` (`certificateAuthorities`, `ctlogs`,
+/// `tlogs`, `timestampAuthorities`) taken from `other`'s, written to `tmp/NAME`.
+fn root_with_others(tmp: &Path, mock: &Mock, other: &Mock, field: &str) -> PathBuf {
+    let mut root = read_json(mock.trusted_root());
+    root[field] = read_json(other.trusted_root())[field].clone();
+    let p = tmp.join(format!("root-with-other-{field}.json"));
+    std::fs::write(&p, serde_json::to_vec_pretty(&root).unwrap()).unwrap();
+    p
 }
 
 fn dsse_named(file: &Path) -> Opts {
@@ -249,6 +264,43 @@ fn another_mocks_trusted_root_is_refused() {
 }
 
 #[test]
+fn untrusted_ca_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, py, file)) = setup(&tmp) else {
+        return;
+    };
+    let Some(other) = Mock::new(&tmp.path().join("other")) else {
+        return;
+    };
+    // everything trusted but the CA that issued the certificate
+    let root = root_with_others(tmp.path(), &mock, &other, "certificateAuthorities");
+    for opts in [Opts::default(), dsse_named(&file)] {
+        let b = mock.sign_blob(&file, &opts);
+        let mut c = Check::new(&b, &mock, s(&file));
+        c.root = &root;
+        c.expect(Verdict::Refused, Some(&py));
+    }
+}
+
+#[test]
+fn untrusted_ct_log_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, py, file)) = setup(&tmp) else {
+        return;
+    };
+    let Some(other) = Mock::new(&tmp.path().join("other")) else {
+        return;
+    };
+    // the certificate's SCT is from a CT log the root does not name
+    let root = root_with_others(tmp.path(), &mock, &other, "ctlogs");
+    let b = mock.sign_blob(&file, &Opts::default());
+    let mut c = Check::new(&b, &mock, s(&file));
+    c.root = &root;
+    let msg = c.expect(Verdict::Refused, Some(&py));
+    assert!(msg.contains("SCT") || msg.contains("CT log"), "{msg}");
+}
+
+#[test]
 fn tampered_artifact_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let Some((mock, py, file)) = setup(&tmp) else {
@@ -286,7 +338,8 @@ fn certificate_expired_at_signing_time_is_refused() {
             ..dsse_named(&file)
         };
         let b = mock.sign_blob(&file, &opts);
-        Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, Some(&py));
+        let msg = Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, Some(&py));
+        assert!(msg.contains("expired"), "{msg}");
         // control: the same times but logged while the certificate was valid
         let ok = mock.sign_blob(
             &file,
@@ -334,16 +387,11 @@ fn timestamp_from_an_untrusted_tsa_is_refused() {
             ..Opts::default()
         },
     );
-    let read = |p: &Path| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    };
-    let mut root = read(mock.trusted_root());
-    root["timestampAuthorities"] = read(other.trusted_root())["timestampAuthorities"].clone();
-    let foreign_tsa = tmp.path().join("foreign_tsa_root.json");
-    std::fs::write(&foreign_tsa, serde_json::to_vec(&root).unwrap()).unwrap();
+    let foreign_tsa = root_with_others(tmp.path(), &mock, &other, "timestampAuthorities");
     let mut c = Check::new(&b, &mock, s(&file));
     c.root = &foreign_tsa;
-    c.expect(Verdict::Refused, Some(&py));
+    let msg = c.expect(Verdict::Refused, Some(&py));
+    assert!(msg.contains("timestamp"), "{msg}");
 }
 
 #[test]
@@ -399,7 +447,8 @@ fn rekor_v2_without_timestamp_is_refused() {
             ..Opts::default()
         },
     );
-    Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, Some(&py));
+    let msg = Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, Some(&py));
+    assert!(msg.contains("time"), "{msg}");
 }
 
 #[test]

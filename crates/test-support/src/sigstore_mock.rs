@@ -52,10 +52,14 @@
 //! (`{"SignedEntryTimestamp":…,"Payload":{"body":…,"integratedTime":…,"logIndex":…,"logID":…}}`)
 //! of a hashedrekord 0.0.1 entry over sha256(payload).
 //!
-//! Two things of the mock (0.12.1) are mended by mock.js, and one is its nature:
-//! a v2 entry's log index is 0 and its root hash the checkpoint's (the mock reports
-//! a random index and garbles the hash), and a v1 entry's log index is random while
-//! its inclusion proof's is 0 (the tree always has one leaf).
+//! What mock.js mends in the mock's (0.12.1) Rekor v2 entries: the log index is 0
+//! (the mock reports a random one, with which its one-leaf proof cannot verify),
+//! the root hash is the checkpoint's (the mock garbles it), and the checkpoint is
+//! signed again by the same log key in Rekor v2's form, origin = the log's host
+//! (the mock writes a Rekor v1 checkpoint, origin `HOST - TREEID`, which
+//! rekor-tiles and sigstore-go refuse for a v2 log). A v1 entry is the mock's own:
+//! a random log index, an inclusion proof with index 0 (the tree always has one
+//! leaf).
 //!
 //! Known verdicts of the judges on this material: sigstore-python 4.5.1 refuses an
 //! in-toto statement whose subject has no `name` (so judge DSSE with
