@@ -2,11 +2,13 @@
 //! (the harness `common::sigstore_mock`): each case is verified by airsign's
 //! `verify-blob --trusted-root … --certificate-identity … --certificate-oidc-issuer …`
 //! and judged by sigstore-python 4.5.1 (`sigstore --trust-config … verify identity
-//! --offline`), and both must give the case's verdict.
+//! --offline`), and all must give the case's verdict.
 //!
-//! What sigstore-python cannot judge is said where it is skipped: a DSSE statement
-//! without a subject `name` (cosign 3's image style; it refuses those as malformed)
-//! and Rekor v2 DSSE entries (`dsse` 0.0.2, unsupported there).
+//! cosign 3.1.1 (`cosign verify-blob --bundle … --trusted-root …`, with
+//! `--use-signed-timestamps` when the bundle has RFC 3161 timestamps) is a second
+//! judge. What a judge cannot judge is said where it is left out: sigstore-python
+//! refuses a DSSE statement without a subject `name` (cosign 3's image style) as
+//! malformed, and neither judge takes Rekor v2 DSSE entries (`dsse` 0.0.2).
 
 mod common;
 
@@ -81,6 +83,40 @@ impl Check<'_> {
         }
     }
 
+    /// cosign 3.1.1 as its users verify a bundle offline; `--use-signed-timestamps`
+    /// when the bundle carries RFC 3161 timestamps (without it cosign wants a log's
+    /// integrated time).
+    fn cosign3(&self, cosign: &Path) -> (Verdict, String) {
+        let home = tempfile::tempdir().unwrap();
+        let bundle = read_json(self.bundle);
+        let stamped =
+            bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+        let mut cmd = Command::new(cosign);
+        cmd.env("HOME", home.path())
+            .args(["verify-blob", "--bundle"])
+            .arg(self.bundle)
+            .arg("--trusted-root")
+            .arg(self.root)
+            .args(["--certificate-identity", self.identity])
+            .args(["--certificate-oidc-issuer", self.issuer]);
+        if stamped {
+            cmd.arg("--use-signed-timestamps");
+        }
+        let out = run(cmd.arg(self.target));
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() {
+            assert!(
+                text.contains("Verified OK"),
+                "cosign exit 0 without Verified OK: {text}"
+            );
+            (Verdict::Verified, text)
+        } else {
+            (Verdict::Refused, text)
+        }
+    }
+
     fn sigstore_python(&self, sigstore: &Path) -> (Verdict, String) {
         let cfg = trust_config_for(self.root);
         let out = run(Command::new(sigstore)
@@ -106,15 +142,21 @@ impl Check<'_> {
         }
     }
 
-    /// airsign and (if `judge`) sigstore-python must both give `want`; returns
-    /// airsign's message.
-    fn expect(&self, want: Verdict, judge: Option<&Path>) -> String {
+    /// airsign and every judge must all give `want`; returns airsign's message.
+    fn expect(&self, want: Verdict, judges: &Judges) -> String {
         let (got, msg) = self.airsign();
-        if let Some(py) = judge {
+        if let Some(py) = &judges.python {
             let (py_got, py_msg) = self.sigstore_python(py);
             assert_eq!(
                 py_got, want,
-                "sigstore-python (the judge) disagrees with the case: {py_msg}"
+                "sigstore-python (a judge) disagrees with the case: {py_msg}"
+            );
+        }
+        if let Some(cosign) = &judges.cosign3 {
+            let (c_got, c_msg) = self.cosign3(cosign);
+            assert_eq!(
+                c_got, want,
+                "cosign 3.1.1 (a judge) disagrees with the case: {c_msg}"
             );
         }
         assert_eq!(got, want, "airsign: {msg}");
@@ -123,14 +165,41 @@ impl Check<'_> {
     }
 }
 
+/// The real verifiers a case's verdict must agree with.
+#[derive(Clone, Default)]
+struct Judges {
+    /// sigstore-python 4.5.1's `sigstore`.
+    python: Option<PathBuf>,
+    /// cosign 3.1.1.
+    cosign3: Option<PathBuf>,
+}
+
+impl Judges {
+    /// Without sigstore-python, for what it cannot judge (said at the call).
+    fn but_python(&self) -> Judges {
+        Judges {
+            python: None,
+            ..self.clone()
+        }
+    }
+
+    /// airsign alone (a control the judges have seen elsewhere).
+    fn none() -> Judges {
+        Judges::default()
+    }
+}
+
 /// The tools, a mock in `tmp/mock` and an artifact `tmp/artifact.txt`; `None`
 /// skips (outside CI).
-fn setup(tmp: &tempfile::TempDir) -> Option<(Mock, PathBuf, PathBuf)> {
-    let py = need!(Tool::SigstorePython)?;
+fn setup(tmp: &tempfile::TempDir) -> Option<(Mock, Judges, PathBuf)> {
+    let judges = Judges {
+        python: Some(need!(Tool::SigstorePython)?),
+        cosign3: Some(need!(Tool::Cosign3)?),
+    };
     let mock = Mock::new(&tmp.path().join("mock"))?;
     let file = tmp.path().join("artifact.txt");
     std::fs::write(&file, b"airsign keyless test artifact\n").unwrap();
-    Some((mock, py, file))
+    Some((mock, judges, file))
 }
 
 fn read_json(p: &Path) -> serde_json::Value {
@@ -158,33 +227,33 @@ fn dsse_named(file: &Path) -> Opts {
 #[test]
 fn message_signature_verifies() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let b = mock.sign_blob(&file, &Opts::default());
-    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, Some(&py));
+    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &j);
     // the same bundle against the file's digest
     let d = oci::digest_of(&std::fs::read(&file).unwrap());
-    Check::new(&b, &mock, &d).expect(Verdict::Verified, Some(&py));
+    Check::new(&b, &mock, &d).expect(Verdict::Verified, &j);
 }
 
 #[test]
 fn message_signature_over_a_digest_verifies() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     // signed knowing only the digest (a prehashed ECDSA signature)
     let d = oci::digest_of(&std::fs::read(&file).unwrap());
     let b = mock.sign_digest(&d, &Opts::default());
-    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, Some(&py));
-    Check::new(&b, &mock, &d).expect(Verdict::Verified, Some(&py));
+    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &j);
+    Check::new(&b, &mock, &d).expect(Verdict::Verified, &j);
 }
 
 #[test]
 fn dsse_verifies() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let b = mock.sign_blob(&file, &dsse_named(&file));
@@ -193,13 +262,13 @@ fn dsse_verifies() {
         bundle["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"],
         "dsse"
     );
-    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, Some(&py));
+    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &j);
 }
 
 #[test]
 fn dsse_cosign3_style_without_subject_name_verifies() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, _py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let d = oci::digest_of(&std::fs::read(&file).unwrap());
@@ -211,14 +280,14 @@ fn dsse_cosign3_style_without_subject_name_verifies() {
         },
     );
     // sigstore-python refuses a subject without `name`; cosign 3 writes none.
-    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, None);
-    Check::new(&b, &mock, &d).expect(Verdict::Verified, None);
+    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &j.but_python());
+    Check::new(&b, &mock, &d).expect(Verdict::Verified, &j.but_python());
 }
 
 #[test]
 fn wrong_identity_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     for opts in [Opts::default(), dsse_named(&file)] {
@@ -226,7 +295,7 @@ fn wrong_identity_is_refused() {
         let mut c = Check::new(&b, &mock, s(&file));
         c.identity =
             "https://github.com/someone/else/.github/workflows/release.yml@refs/heads/main";
-        let msg = c.expect(Verdict::Refused, Some(&py));
+        let msg = c.expect(Verdict::Refused, &j);
         assert!(msg.contains("identit"), "{msg}");
     }
 }
@@ -234,14 +303,14 @@ fn wrong_identity_is_refused() {
 #[test]
 fn wrong_issuer_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     for opts in [Opts::default(), dsse_named(&file)] {
         let b = mock.sign_blob(&file, &opts);
         let mut c = Check::new(&b, &mock, s(&file));
         c.issuer = "https://accounts.google.com";
-        let msg = c.expect(Verdict::Refused, Some(&py));
+        let msg = c.expect(Verdict::Refused, &j);
         assert!(msg.contains("issuer"), "{msg}");
     }
 }
@@ -249,7 +318,7 @@ fn wrong_issuer_is_refused() {
 #[test]
 fn another_mocks_trusted_root_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let Some(other) = Mock::new(&tmp.path().join("other")) else {
@@ -257,16 +326,16 @@ fn another_mocks_trusted_root_is_refused() {
     };
     for opts in [Opts::default(), dsse_named(&file)] {
         let b = mock.sign_blob(&file, &opts);
-        Check::new(&b, &other, s(&file)).expect(Verdict::Refused, Some(&py));
+        Check::new(&b, &other, s(&file)).expect(Verdict::Refused, &j);
         // the signer's own root still verifies it
-        Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, None);
+        Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &Judges::none());
     }
 }
 
 #[test]
 fn untrusted_ca_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let Some(other) = Mock::new(&tmp.path().join("other")) else {
@@ -278,14 +347,14 @@ fn untrusted_ca_is_refused() {
         let b = mock.sign_blob(&file, &opts);
         let mut c = Check::new(&b, &mock, s(&file));
         c.root = &root;
-        c.expect(Verdict::Refused, Some(&py));
+        c.expect(Verdict::Refused, &j);
     }
 }
 
 #[test]
 fn untrusted_ct_log_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let Some(other) = Mock::new(&tmp.path().join("other")) else {
@@ -296,14 +365,14 @@ fn untrusted_ct_log_is_refused() {
     let b = mock.sign_blob(&file, &Opts::default());
     let mut c = Check::new(&b, &mock, s(&file));
     c.root = &root;
-    let msg = c.expect(Verdict::Refused, Some(&py));
+    let msg = c.expect(Verdict::Refused, &j);
     assert!(msg.contains("SCT") || msg.contains("CT log"), "{msg}");
 }
 
 #[test]
 fn tampered_artifact_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     for opts in [Opts::default(), dsse_named(&file)] {
@@ -316,16 +385,16 @@ fn tampered_artifact_is_refused() {
         let same_name = tmp.path().join("t").join("artifact.txt");
         std::fs::create_dir_all(same_name.parent().unwrap()).unwrap();
         std::fs::rename(&tampered, &same_name).unwrap();
-        Check::new(&b, &mock, s(&same_name)).expect(Verdict::Refused, Some(&py));
+        Check::new(&b, &mock, s(&same_name)).expect(Verdict::Refused, &j);
         let d = oci::digest_of(&bytes);
-        Check::new(&b, &mock, &d).expect(Verdict::Refused, Some(&py));
+        Check::new(&b, &mock, &d).expect(Verdict::Refused, &j);
     }
 }
 
 #[test]
 fn certificate_expired_at_signing_time_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let now = unix_now();
@@ -338,7 +407,7 @@ fn certificate_expired_at_signing_time_is_refused() {
             ..dsse_named(&file)
         };
         let b = mock.sign_blob(&file, &opts);
-        let msg = Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, Some(&py));
+        let msg = Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, &j);
         assert!(msg.contains("expired"), "{msg}");
         // control: the same times but logged while the certificate was valid
         let ok = mock.sign_blob(
@@ -348,14 +417,14 @@ fn certificate_expired_at_signing_time_is_refused() {
                 ..opts.clone()
             },
         );
-        Check::new(&ok, &mock, s(&file)).expect(Verdict::Verified, Some(&py));
+        Check::new(&ok, &mock, s(&file)).expect(Verdict::Verified, &j);
     }
 }
 
 #[test]
 fn tsa_timestamped_bundle_verifies() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     for opts in [Opts::default(), dsse_named(&file)] {
@@ -364,14 +433,14 @@ fn tsa_timestamped_bundle_verifies() {
             serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
         let ts = &bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
         assert_eq!(ts.as_array().unwrap().len(), 1, "{bundle}");
-        Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, Some(&py));
+        Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &j);
     }
 }
 
 #[test]
 fn timestamp_from_an_untrusted_tsa_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let Some(other) = Mock::new(&tmp.path().join("other")) else {
@@ -390,14 +459,14 @@ fn timestamp_from_an_untrusted_tsa_is_refused() {
     let foreign_tsa = root_with_others(tmp.path(), &mock, &other, "timestampAuthorities");
     let mut c = Check::new(&b, &mock, s(&file));
     c.root = &foreign_tsa;
-    let msg = c.expect(Verdict::Refused, Some(&py));
+    let msg = c.expect(Verdict::Refused, &j);
     assert!(msg.contains("timestamp"), "{msg}");
 }
 
 #[test]
 fn rekor_v2_bundle_verifies() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     let b = mock.sign_blob(
@@ -412,13 +481,13 @@ fn rekor_v2_bundle_verifies() {
     let e = &bundle["verificationMaterial"]["tlogEntries"][0];
     assert_eq!(e["kindVersion"]["version"], "0.0.2");
     assert!(e.get("inclusionPromise").is_none(), "{e}");
-    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, Some(&py));
+    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &j);
 }
 
 #[test]
 fn rekor_v2_dsse_bundle_verifies() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, _py, file)) = setup(&tmp) else {
+    let Some((mock, _, file)) = setup(&tmp) else {
         return;
     };
     let b = mock.sign_blob(
@@ -429,14 +498,16 @@ fn rekor_v2_dsse_bundle_verifies() {
             ..dsse_named(&file)
         },
     );
-    // sigstore-python 4.5.1: "Unsupported DSSE log entry type: dsse/0.0.2"
-    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, None);
+    // sigstore-python 4.5.1: "Unsupported DSSE log entry type: dsse/0.0.2"; cosign
+    // 3.1.1 does not load the bundle as one (it falls to its legacy path: "--trusted-root
+    // only supported with --new-bundle-format").
+    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &Judges::none());
 }
 
 #[test]
 fn rekor_v2_without_timestamp_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((mock, py, file)) = setup(&tmp) else {
+    let Some((mock, j, file)) = setup(&tmp) else {
         return;
     };
     // no SET and no TSA: nothing says when the signature was made
@@ -447,7 +518,7 @@ fn rekor_v2_without_timestamp_is_refused() {
             ..Opts::default()
         },
     );
-    let msg = Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, Some(&py));
+    let msg = Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, &j);
     assert!(msg.contains("time"), "{msg}");
 }
 
