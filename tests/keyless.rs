@@ -660,3 +660,108 @@ fn legacy_sig_verifies_with_cosign2() {
     std::fs::write(&changed, sig.payload.replace("team/app", "team/app2")).unwrap();
     assert!(!verify(&mock, IDENTITY, &changed).status.success());
 }
+
+/// `bundle` changed by `f`, written to `dir/name`.
+fn mutated(
+    dir: &Path,
+    name: &str,
+    bundle: &Path,
+    f: impl FnOnce(&mut serde_json::Value),
+) -> PathBuf {
+    let mut b = read_json(bundle);
+    f(&mut b);
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec_pretty(&b).unwrap()).unwrap();
+    p
+}
+
+/// The first base64 character changed (so the first decoded byte is).
+fn flip_b64(v: &mut serde_json::Value) {
+    let mut t = v.as_str().unwrap().to_owned();
+    let c = if t.starts_with('A') { "B" } else { "A" };
+    t.replace_range(0..1, c);
+    *v = t.into();
+}
+
+#[test]
+fn tampered_bundles_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, j, file)) = setup(&tmp) else {
+        return;
+    };
+    let d = tmp.path();
+    let b = mock.sign_blob(&file, &Opts::default());
+    let b2 = mock.sign_blob(&file, &Opts::default()); // same file, another key
+    let other = read_json(&b2);
+    let vm = "verificationMaterial";
+    let cases: Vec<(&str, PathBuf)> = vec![
+        (
+            "SET changed",
+            mutated(d, "set.json", &b, |v| {
+                flip_b64(&mut v[vm]["tlogEntries"][0]["inclusionPromise"]["signedEntryTimestamp"])
+            }),
+        ),
+        (
+            "integratedTime changed",
+            mutated(d, "time.json", &b, |v| {
+                let e = &mut v[vm]["tlogEntries"][0]["integratedTime"];
+                let t: u64 = e.as_str().unwrap().parse().unwrap();
+                *e = (t - 1).to_string().into();
+            }),
+        ),
+        (
+            "no inclusion proof (bundle v0.3)",
+            mutated(d, "noproof.json", &b, |v| {
+                v[vm]["tlogEntries"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("inclusionProof");
+            }),
+        ),
+        (
+            "inclusion proof root hash changed",
+            mutated(d, "root.json", &b, |v| {
+                flip_b64(&mut v[vm]["tlogEntries"][0]["inclusionProof"]["rootHash"])
+            }),
+        ),
+        (
+            "checkpoint signature changed",
+            mutated(d, "checkpoint.json", &b, |v| {
+                let cp = &mut v[vm]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"];
+                let text = cp.as_str().unwrap();
+                let (head, sig) = text.trim_end().rsplit_once(' ').unwrap();
+                // past the 4-byte key hint (6 characters): a signature byte
+                let mut sig = sig.to_owned();
+                let c = if sig.as_bytes()[10] == b'A' { "B" } else { "A" };
+                sig.replace_range(10..11, c);
+                *cp = format!("{head} {sig}\n").into();
+            }),
+        ),
+        (
+            "another signing's log entry",
+            mutated(d, "entry.json", &b, |v| {
+                v[vm]["tlogEntries"] = other[vm]["tlogEntries"].clone();
+            }),
+        ),
+        (
+            "another signing's signature",
+            mutated(d, "sig.json", &b, |v| {
+                v["messageSignature"]["signature"] = other["messageSignature"]["signature"].clone();
+            }),
+        ),
+        (
+            "another signing's certificate",
+            mutated(d, "cert.json", &b, |v| {
+                v[vm]["certificate"] = other[vm]["certificate"].clone();
+            }),
+        ),
+    ];
+    // the control: both bundles as made
+    for ok in [&b, &b2] {
+        Check::new(ok, &mock, s(&file)).expect(Verdict::Verified, &j);
+    }
+    for (what, bundle) in &cases {
+        eprintln!("case: {what}");
+        Check::new(bundle, &mock, s(&file)).expect(Verdict::Refused, &j);
+    }
+}
