@@ -378,8 +378,9 @@ async function main() {
     if (rekor === 'v1') bundle.verificationMaterial.tlogEntries.push(v1Entry(await rekorV1(v1Body, logTime), kind));
     if (rekor === 'v2') bundle.verificationMaterial.tlogEntries.push(await rekorV2(v2Body, $case, logTime));
     if (r.tsa) {
+      const tsaTime = r.tsa_time == null ? logTime : at(r.tsa_time);
       bundle.verificationMaterial.timestampVerificationData = {
-        rfc3161Timestamps: [await timestamp(sig, logTime)],
+        rfc3161Timestamps: [await timestamp(sig, tsaTime)],
       };
     }
     fs.writeFileSync(r.out, JSON.stringify(bundle, null, 2) + '\n');

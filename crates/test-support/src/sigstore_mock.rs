@@ -45,7 +45,7 @@
 //!   checkpoint) at [`Opts::log_time`]; [`Rekor::V2`]: a Rekor v2 entry (0.0.2, no
 //!   SET, proof and checkpoint); [`Rekor::None`]: no entry;
 //! - [`Opts::tsa`]: an RFC 3161 timestamp over the signature from the mock TSA at
-//!   [`Opts::log_time`] (`timestampVerificationData`).
+//!   [`Opts::tsa_time`], by default [`Opts::log_time`] (`timestampVerificationData`).
 //!
 //! [`Mock::legacy_sig`] is cosign 2's `.sig` image signature: the simple-signing
 //! payload for a docker reference and manifest digest, its base64 signature, the
@@ -124,6 +124,8 @@ pub struct Opts {
     /// `cert_time` if `None`. `cert_time: Some(now - 7200), log_time: Some(now -
     /// 3600)` is a signature made with an expired certificate.
     pub log_time: Option<u64>,
+    /// When the TSA's timestamp is made, Unix seconds; `log_time` if `None`.
+    pub tsa_time: Option<u64>,
     /// DSSE only: the statement subject's `name` (cosign 3 writes none).
     pub subject_name: Option<String>,
     /// Where to write the bundle; `DIR/bundle-N.json` if `None`.
@@ -140,6 +142,7 @@ impl Default for Opts {
             tsa: false,
             cert_time: None,
             log_time: None,
+            tsa_time: None,
             subject_name: None,
             out: None,
         }
@@ -408,6 +411,7 @@ impl Mock {
             .into(),
         );
         r.insert("tsa".into(), o.tsa.into());
+        r.insert("tsa_time".into(), json!(o.tsa_time));
         Self::common(r, o);
         if let Some(n) = &o.subject_name {
             r.insert("subject_name".into(), json!(n));
