@@ -57,15 +57,21 @@
 //! (the mock reports a random one, with which its one-leaf proof cannot verify),
 //! the root hash is the checkpoint's (the mock garbles it), and the checkpoint is
 //! signed again by the same log key in Rekor v2's form, origin = the log's host
-//! (the mock writes a Rekor v1 checkpoint, origin `HOST - TREEID`, which
-//! rekor-tiles and sigstore-go refuse for a v2 log). A v1 entry is the mock's own:
+//! (the mock writes a Rekor v1 checkpoint, origin `HOST - TREEID`: airsign refuses
+//! that for a v2 log, as rekor-tiles' checkpoint check does by our reading, while
+//! sigstore-python 4.5.1 takes it). A v1 entry is the mock's own:
 //! a random log index, an inclusion proof with index 0 (the tree always has one
 //! leaf).
 //!
 //! Known verdicts of the judges on this material: sigstore-python 4.5.1 refuses an
 //! in-toto statement whose subject has no `name` (so judge DSSE with
 //! [`Opts::subject_name`] set), refuses `dsse` 0.0.2 (Rekor v2 DSSE) entries as
-//! unsupported, and wants exactly one log entry (no TSA-only bundles).
+//! unsupported, and wants exactly one log entry (no TSA-only bundles). cosign 3.1.1
+//! (`verify-blob --bundle --trusted-root`) needs `--use-signed-timestamps` to use a
+//! TSA timestamp (a Rekor v2 bundle fails without it) and does not load a bundle
+//! with a `dsse` 0.0.2 entry ("--trusted-root only supported with
+//! --new-bundle-format"). cosign 2.5 verifies [`Mock::legacy_sig`] material with
+//! [`Mock::cosign2_env`].
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
