@@ -355,22 +355,31 @@ impl Cert {
         self.fulcio_issuer().unwrap_or_default()
     }
 
-    /// The OIDC issuer Fulcio recorded: the v2 extension (a DER UTF8String) when
-    /// present, else the deprecated v1 one (raw bytes), as cosign reads them.
+    /// The Fulcio v1 OIDC issuer extension's raw value, if present: what cosign's
+    /// `.sig` path (2.5, and 3.1 for `.sig`) reads; the v2 extension is not read there.
     pub fn fulcio_issuer(&self) -> Option<String> {
-        let exts = self.cert.tbs_certificate().extensions()?;
-        let v2 = exts
+        self.cert
+            .tbs_certificate()
+            .extensions()?
             .iter()
-            .find(|e| e.extn_id == FULCIO_ISSUER_V2)
+            .find(|e| e.extn_id == FULCIO_ISSUER_V1)
+            .map(|e| String::from_utf8_lossy(e.extn_value.as_bytes()).into_owned())
+    }
+
+    /// The OIDC issuer as Sigstore bundle verifiers (sigstore-go, so cosign 3's
+    /// bundle path) read it: Fulcio's v2 extension (a DER UTF8String) when present,
+    /// else the v1 one.
+    pub fn bundle_issuer(&self) -> String {
+        let v2 = self
+            .cert
+            .tbs_certificate()
+            .extensions()
+            .and_then(|exts| exts.iter().find(|e| e.extn_id == FULCIO_ISSUER_V2))
             .and_then(|e| {
                 x509_cert::der::asn1::Utf8StringRef::from_der(e.extn_value.as_bytes()).ok()
             })
             .map(|s| s.as_str().to_owned());
-        v2.or_else(|| {
-            exts.iter()
-                .find(|e| e.extn_id == FULCIO_ISSUER_V1)
-                .map(|e| String::from_utf8_lossy(e.extn_value.as_bytes()).into_owned())
-        })
+        v2.or_else(|| self.fulcio_issuer()).unwrap_or_default()
     }
 }
 

@@ -87,7 +87,16 @@ impl IdentityPolicy {
     /// `Ok` when the certificate names the expected identity and issuer; otherwise
     /// cosign's message, with what the certificate does name.
     pub fn check(&self, cert: &Cert) -> Result<(), String> {
-        let issuer = cert.oidc_issuer();
+        self.check_with_issuer(cert, cert.oidc_issuer())
+    }
+
+    /// [`IdentityPolicy::check`] for a Sigstore bundle's certificate, whose issuer is
+    /// read as bundle verifiers read it ([`Cert::bundle_issuer`]: v2, else v1).
+    pub fn check_bundle(&self, cert: &Cert) -> Result<(), String> {
+        self.check_with_issuer(cert, cert.bundle_issuer())
+    }
+
+    fn check_with_issuer(&self, cert: &Cert, issuer: String) -> Result<(), String> {
         let sans = cert.sans();
         let issuer_ok = self.issuer.as_ref().is_none_or(|m| m.matches(&issuer));
         let subject_ok = self

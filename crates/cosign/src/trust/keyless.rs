@@ -202,7 +202,7 @@ pub fn verify_bundle(
         .ok_or_else(|| fail("the signing certificate's issuer is not in the trusted chain"))?;
     super::sct::verify_embedded_scts(&leaf, issuer, root)
         .map_err(|e| fail(format!("the signing certificate: {e}")))?;
-    policy.check(&leaf).map_err(fail)?;
+    policy.check_bundle(&leaf).map_err(fail)?;
 
     // the signature
     let key = leaf.verifying_key().map_err(fail)?;
