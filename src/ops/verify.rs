@@ -16,6 +16,13 @@
 //! - both: the key, and a certificate on the layer must also validate against the
 //!   CA flags and certify that same key (cosign ignores the CA flags given a key;
 //!   airsign checks what it was asked to check).
+//! - `--trusted-root FILE` (keyless, with the identity flags): a Sigstore bundle
+//!   referrer is verified as `verify-blob` verifies one, with the image's manifest
+//!   digest as the artifact ([`crate::trust::keyless`]); a `.sig` layer needs its
+//!   Fulcio certificate and its Rekor bundle annotation ([`crate::trust::legacy`]):
+//!   the SET, the logged body against the layer, the certificate at the log's time
+//!   against the trusted root's CAs and CT logs, the identity, the signature, then
+//!   the claims. A layer without a bundle annotation has no trusted time: refused.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -55,6 +62,8 @@ pub struct VerifyOptions {
     pub certificate_identity_regexp: Option<String>,
     pub certificate_oidc_issuer: Option<String>,
     pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Keyless: a pinned Sigstore `trusted_root.json`.
+    pub trusted_root: Option<std::path::PathBuf>,
 }
 
 pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> {
@@ -62,15 +71,7 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
         return Err(Error::Usage("name at least one image to verify".into()));
     }
     let required = payload::parse_annotations(&opts.annotations)?;
-    let ca = load_ca(opts)?;
-    if opts.key.is_none() && ca.is_none() {
-        return Err(Error::Usage(
-            "pass --key, or verify by certificate with --certificate-chain or --ca-roots".into(),
-        ));
-    }
-    let identity = identity_policy(opts, ca.is_some())?;
-    let key = opts.key.as_deref().map(keys::load_public_key).transpose()?;
-    let trust = Trust { key, ca, identity };
+    let trust = load_trust(opts)?;
     // Read everything first (one catalog per layout), then check signatures on every
     // core — ECDSA verification is nearly all of the time — then report in order,
     // stopping at the first image that fails, as cosign does.
@@ -139,6 +140,56 @@ pub fn gather(
     Ok((g, i, found.descriptor))
 }
 
+/// What the flags say signatures are verified with: a key, CA flags, or
+/// (`--trusted-root`, keyless) a pinned Sigstore trust root, with the identity.
+pub fn load_trust(opts: &VerifyOptions) -> Result<Trust> {
+    if let Some(root) = &opts.trusted_root {
+        if opts.key.is_some() {
+            return Err(Error::Usage(
+                "--trusted-root verifies keyless (Fulcio certificates); --key verifies with a \
+                 key: give one of them"
+                    .into(),
+            ));
+        }
+        if opts.certificate_chain.is_some() || opts.ca_roots.is_some() {
+            return Err(Error::Usage(
+                "--trusted-root holds the certificate authorities to trust; \
+                 --certificate-chain and --ca-roots cannot be added to it"
+                    .into(),
+            ));
+        }
+        let identity = identity_policy(opts, true)?;
+        return Ok(Trust {
+            identity,
+            trusted_root: Some(std::sync::Arc::new(load_trusted_root(root)?)),
+            ..Trust::default()
+        });
+    }
+    let ca = load_ca(opts)?;
+    if opts.key.is_none() && ca.is_none() {
+        return Err(Error::Usage(
+            "pass --key, verify by certificate with --certificate-chain or --ca-roots, or \
+             keyless with --trusted-root"
+                .into(),
+        ));
+    }
+    let identity = identity_policy(opts, ca.is_some())?;
+    let key = opts.key.as_deref().map(keys::load_public_key).transpose()?;
+    Ok(Trust {
+        key,
+        ca,
+        identity,
+        trusted_root: None,
+    })
+}
+
+/// Reads and parses `trusted_root.json`; a refusal names the file.
+pub fn load_trusted_root(path: &Path) -> Result<crate::trust::TrustedRoot> {
+    let raw = super::read_file(path, crate::trust::MAX_TRUSTED_ROOT)?;
+    crate::trust::TrustedRoot::parse(&raw)
+        .map_err(|e| Error::invalid(format!("--trusted-root {}: {e}", path.display())))
+}
+
 fn identity_policy(opts: &VerifyOptions, by_ca: bool) -> Result<IdentityPolicy> {
     let policy = IdentityPolicy::new(
         opts.certificate_identity.as_deref(),
@@ -151,7 +202,8 @@ fn identity_policy(opts: &VerifyOptions, by_ca: bool) -> Result<IdentityPolicy> 
         if !policy.is_empty() {
             return Err(Error::Usage(
                 "--certificate-identity and --certificate-oidc-issuer check a certificate \
-                 validated by --certificate-chain or --ca-roots; with --key alone none is"
+                 validated by --certificate-chain, --ca-roots or --trusted-root; with --key \
+                 alone none is"
                     .into(),
             ));
         }
@@ -228,6 +280,12 @@ fn report(
         let _ = writeln!(err, "  - The specified annotations were verified.");
     }
     let _ = writeln!(err, "  - The cosign claims were validated");
+    if verified.iter().any(|v| v.tlog_verified) {
+        let _ = writeln!(
+            err,
+            "  - Existence of the claims in the transparency log was verified offline"
+        );
+    }
     if trust.key.is_some() {
         let _ = writeln!(
             err,
@@ -246,7 +304,16 @@ fn report(
             let items: Vec<String> = verified
                 .iter()
                 .map(|v| match &v.certificate {
-                    Some(cert) => cosign_json(&with_certificate_fields(&v.value, cert)),
+                    Some(cert) => {
+                        let mut value = with_certificate_fields(&v.value, cert);
+                        if let (Some(b), Some(o)) = (
+                            &v.rekor_bundle,
+                            value.get_mut("optional").and_then(|o| o.as_object_mut()),
+                        ) {
+                            o.insert("Bundle".into(), b.clone());
+                        }
+                        cosign_json(&value)
+                    }
                     None => cosign_json(&v.value),
                 })
                 .collect();
