@@ -62,7 +62,7 @@ pub enum Command {
         airsign attest --key cosign.key --type slsaprovenance --predicate prov.json registry.example.com/app:v1\n  \
         airsign attest --key cosign.key --type spdxjson --predicate sbom.spdx.json --new-bundle-format=true oci:dir:v1")]
     Attest(AttestArgs),
-    /// Verify an image's attestations offline with a key (cosign verify-attestation)
+    /// Verify an image's attestations offline, with a key or keyless (cosign verify-attestation)
     VerifyAttestation(VerifyAttestationArgs),
     /// Sign a file (a chart, an SBOM, an ISO) with a key, offline (cosign sign-blob)
     #[command(
@@ -588,8 +588,20 @@ pub struct VerifyAttestationArgs {
     #[arg(value_name = "IMAGE")]
     pub image: String,
     /// The public key (PEM), a path or env://VAR; a private key's public half works too
-    #[arg(long, value_name = "KEY")]
-    pub key: String,
+    #[arg(
+        long,
+        value_name = "KEY",
+        required_unless_present = "trusted_root",
+        conflicts_with = "trusted_root"
+    )]
+    pub key: Option<String>,
+    /// Keyless: a pinned Sigstore trusted root (TUF `trusted_root.json`); bundle
+    /// referrers and `.att` layers with a Fulcio certificate and a Rekor bundle are
+    /// verified against it offline, for the identity and issuer flags
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: KeylessIdentityFlags,
     /// The predicate type to look for: a cosign name (default custom, as cosign) or a URI
     #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
     pub kind: String,
@@ -807,6 +819,11 @@ pub fn run() -> Result<i32> {
         Command::VerifyAttestation(a) => {
             let opts = ops::attest::VerifyAttestationOptions {
                 key: a.key,
+                trusted_root: a.trusted_root,
+                certificate_identity: a.identity.certificate_identity,
+                certificate_identity_regexp: a.identity.certificate_identity_regexp,
+                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
                 kind: a.kind,
             };
             ops::attest::verify(&store()?, &a.image, &opts)

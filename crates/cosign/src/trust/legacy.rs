@@ -17,6 +17,10 @@
 //! The payload's claims (its digest, `-a` annotations) are the caller's: they are
 //! the same checks as with a key. A layer without a bundle annotation has no
 //! trusted signing time (cosign would search Rekor online); it is refused.
+//!
+//! An `.att` layer (a DSSE envelope, [`verify_envelope_layer`]) is checked the same
+//! way, its entry being an intoto 0.0.2 or dsse 0.0.1 record of the envelope's
+//! payload hash and signatures, and a signature verifying over the envelope's PAE.
 
 use std::time::Duration;
 
@@ -165,6 +169,98 @@ fn check_body(body: &[u8], payload: &Digest, signature: &[u8], cert_der: &[u8]) 
     Ok(())
 }
 
+/// The entry's body must record this envelope: an intoto 0.0.2 or dsse 0.0.1 entry
+/// of the payload's SHA-256 with every one of the envelope's signatures, each by
+/// this certificate.
+fn check_envelope_body(
+    body: &[u8],
+    payload_type: &str,
+    payload: &[u8],
+    signatures: &[Vec<u8>],
+    cert_der: &[u8],
+) -> Result<()> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| fail(format!("the log entry's body is not JSON: {e}")))?;
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
+    let mismatch = |what: &str| {
+        fail(format!(
+            "the log entry does not match the attestation: {what}"
+        ))
+    };
+    let same_cert = |b64pem: Option<&str>| -> bool {
+        b64pem
+            .and_then(|t| b64(t).ok())
+            .and_then(|pem| certs::read_certificate(&pem).ok())
+            .is_some_and(|c| c.der() == cert_der)
+    };
+    let hash = Digest::sha256(payload);
+    let (kind, version) = (s("/kind").unwrap_or(""), s("/apiVersion").unwrap_or(""));
+    // (where the hash is, where the signatures are, the signature field, the
+    // certificate field, whether signatures are base64 twice)
+    let (hash_at, sigs_at, sig_field, cert_field, twice) = match (kind, version) {
+        ("intoto", "0.0.2") => {
+            if s("/spec/content/envelope/payloadType") != Some(payload_type) {
+                return Err(mismatch("the payload type"));
+            }
+            (
+                "/spec/content/payloadHash",
+                "/spec/content/envelope/signatures",
+                "sig",
+                "publicKey",
+                true,
+            )
+        }
+        ("dsse", "0.0.1") => (
+            "/spec/payloadHash",
+            "/spec/signatures",
+            "signature",
+            "verifier",
+            false,
+        ),
+        (k, ver) => {
+            return Err(fail(format!(
+                "the log entry is a {} {} entry; an attestation's is intoto 0.0.2 or dsse \
+                 0.0.1: refused",
+                crate::digest::printable(k),
+                crate::digest::printable(ver)
+            )));
+        }
+    };
+    if s(&format!("{hash_at}/algorithm")) != Some("sha256")
+        || s(&format!("{hash_at}/value")) != Some(hash.hex())
+    {
+        return Err(mismatch("the payload hash"));
+    }
+    let logged = v
+        .pointer(sigs_at)
+        .and_then(Value::as_array)
+        .ok_or_else(|| mismatch("no signatures"))?;
+    if logged.len() != signatures.len() {
+        return Err(mismatch("the number of signatures"));
+    }
+    let decode = |t: &str| -> Option<Vec<u8>> {
+        let once = b64(t).ok()?;
+        if twice {
+            b64(&String::from_utf8(once).ok()?).ok()
+        } else {
+            Some(once)
+        }
+    };
+    for sig in signatures {
+        let found = logged.iter().any(|l| {
+            l.get(sig_field)
+                .and_then(Value::as_str)
+                .and_then(decode)
+                .is_some_and(|b| b == *sig)
+                && same_cert(l.get(cert_field).and_then(Value::as_str))
+        });
+        if !found {
+            return Err(mismatch("a signature (or its certificate)"));
+        }
+    }
+    Ok(())
+}
+
 /// The Fulcio checks of a signing certificate at the time `at` a log vouches for:
 /// valid then, code signing, a path to a certificate authority of `root` valid
 /// then, an embedded SCT of a CT log of `root`, and the expected identity and
@@ -251,6 +347,51 @@ pub fn verify_signature_layer(
         signed_at: entry.at,
         rekor_bundle: value,
     })
+}
+
+/// Verifies a legacy `.att` layer keyless: a DSSE envelope (`payload_type`,
+/// `payload`, `signatures`) signed by `certificate` (the certificate annotation),
+/// logged as `rekor_bundle` (the bundle annotation). The statement is the caller's.
+pub fn verify_envelope_layer(
+    payload_type: &str,
+    payload: &[u8],
+    signatures: &[Vec<u8>],
+    certificate: &Cert,
+    rekor_bundle: Option<&str>,
+    root: &TrustedRoot,
+    policy: &IdentityPolicy,
+) -> Result<Verified> {
+    let raw = rekor_bundle.ok_or_else(|| {
+        fail(
+            "the attestation has no dev.sigstore.cosign/bundle annotation (no \
+             transparency-log entry), so no trusted signing time: refused keyless",
+        )
+    })?;
+    let (entry, value) = verify_set(raw, root)?;
+    check_envelope_body(
+        &entry.body,
+        payload_type,
+        payload,
+        signatures,
+        certificate.der(),
+    )?;
+    verify_certificate(certificate, root, entry.at, policy)?;
+    let key = certificate.verifying_key().map_err(fail)?;
+    let pae = crate::bundle::pae(payload_type, payload);
+    let mut last = fail("the DSSE envelope has no signature");
+    for sig in signatures {
+        match verify_signature(&key, &pae, sig) {
+            Ok(()) => {
+                return Ok(Verified {
+                    certificate: certificate.clone(),
+                    signed_at: entry.at,
+                    rekor_bundle: value,
+                });
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 #[cfg(test)]
@@ -341,5 +482,46 @@ mod tests {
             let e = check_body(b.as_bytes(), &payload, &[1, 2], b"der").unwrap_err();
             assert!(e.to_string().contains(want), "{b}: {e}");
         }
+    }
+
+    #[test]
+    fn an_attestation_entry_must_record_the_envelope() {
+        let payload = b"{}";
+        let hash = Digest::sha256(payload);
+        let sig = vec![1u8, 2];
+        let once = b64_encode(&sig);
+        let twice = b64_encode(once.as_bytes());
+        let intoto = |ptype: &str, hash: &str, sig: &str| {
+            format!(
+                r#"{{"apiVersion":"0.0.2","kind":"intoto","spec":{{"content":{{"envelope":{{"payloadType":"{ptype}","signatures":[{{"sig":"{sig}","publicKey":"AA=="}}]}},"payloadHash":{{"algorithm":"sha256","value":"{hash}"}}}}}}}}"#
+            )
+        };
+        let t = "application/vnd.in-toto+json";
+        let other = Digest::sha256(b"x");
+        let cases = [
+            (intoto("text/plain", hash.hex(), &twice), "the payload type"),
+            (intoto(t, other.hex(), &twice), "the payload hash"),
+            // signatures are base64 twice in intoto 0.0.2: once is another signature
+            (intoto(t, hash.hex(), &once), "a signature"),
+            // right signature, but the logged key is no certificate
+            (
+                intoto(t, hash.hex(), &twice),
+                "a signature (or its certificate)",
+            ),
+            (
+                r#"{"apiVersion":"0.0.1","kind":"hashedrekord"}"#.to_string(),
+                "intoto 0.0.2 or dsse 0.0.1",
+            ),
+        ];
+        for (b, want) in cases {
+            let e =
+                check_envelope_body(b.as_bytes(), t, payload, std::slice::from_ref(&sig), b"der")
+                    .unwrap_err();
+            assert!(e.to_string().contains(want), "{b}: {e}");
+        }
+    }
+
+    fn b64_encode(b: &[u8]) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)
     }
 }
