@@ -30,6 +30,33 @@ if [ -d "$CONF/bundle-verify" ]; then
   for f in "$CONF"/bundle-verify/*/bundle.sigstore.json; do seed bundle "$f"; done
 fi
 
+# tsa: the RFC 3161 timestamps of the conformance bundles (responses and tokens,
+# good and bad), and one made by openssl's own authority when openssl is here.
+if [ -d "$CONF/bundle-verify" ]; then
+  for f in "$CONF"/bundle-verify/*/bundle.sigstore.json; do
+    python3 - "$f" "$TMP/ts" <<'PY' || true
+import base64, json, sys
+b = json.load(open(sys.argv[1]))
+ts = b.get("verificationMaterial", {}).get("timestampVerificationData", {}) or {}
+for i, t in enumerate(ts.get("rfc3161Timestamps", [])):
+    open(f"{sys.argv[2]}-{i}", "wb").write(base64.b64decode(t["signedTimestamp"].replace("\n", "")))
+PY
+    for t in "$TMP"/ts-*; do [ -f "$t" ] && seed tsa "$t" && rm -f "$t"; done
+  done
+fi
+if command -v openssl >/dev/null; then
+  (
+    cd "$TMP"
+    printf '[tsa]\ndefault_tsa=t\n[t]\nserial=./serial\nsigner_digest=sha256\ndefault_policy=1.2.3.4.1\nother_policies=1.2.3.4.2\ndigests=sha256\ness_cert_id_alg=sha256\n[leaf]\nextendedKeyUsage=critical,timeStamping\n' > ts.cnf
+    echo 01 > serial
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tsa.key \
+      -out tsa.pem -subj /CN=fuzz-tsa -days 3650 -addext extendedKeyUsage=critical,timeStamping 2>/dev/null
+    echo signature > data
+    openssl ts -query -data data -sha256 -cert -out req.tsq 2>/dev/null
+    openssl ts -reply -config ts.cnf -queryfile req.tsq -signer tsa.pem -inkey tsa.key -out resp.tsr 2>/dev/null
+  ) && seed tsa "$TMP/resp.tsr" || echo "fuzz-seeds: no openssl timestamp seed" >&2
+fi
+
 # tar: the fixture archives, and layouts re-packed in other tar dialects.
 for f in "$FIX"/*.tar; do seed tar "$f"; done
 if tar --version 2>/dev/null | grep -q GNU; then

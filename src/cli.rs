@@ -656,11 +656,14 @@ pub struct VerifyBlobArgs {
         long,
         value_name = "KEY",
         required_unless_present = "trusted_root",
-        conflicts_with = "trusted_root"
+        conflicts_with_all = ["certificate_identity", "certificate_identity_regexp",
+            "certificate_oidc_issuer", "certificate_oidc_issuer_regexp"]
     )]
     pub key: Option<String>,
-    /// Keyless: a pinned Sigstore trusted root (TUF `trusted_root.json`); the bundle's
-    /// Fulcio certificate and Rekor entries are verified against it, offline
+    /// A pinned Sigstore trusted root (TUF `trusted_root.json`), offline. Keyless: the
+    /// bundle's Fulcio certificate, Rekor entries (v1 and v2) and RFC 3161 timestamps
+    /// are verified against it. With --key: the key's signature, and the bundle's
+    /// Rekor entries and timestamps against it
     #[arg(long, value_name = "FILE", requires = "bundle")]
     pub trusted_root: Option<PathBuf>,
     /// Keyless: the identity the certificate must name (one of its SANs)

@@ -991,9 +991,9 @@ fn a_file_may_be_named_by_its_digest_and_keyless_needs_its_flags() {
         1,
         "invalid trusted root: unsupported media type",
     );
-    // --key and --trusted-root are two different verifications
+    // --key takes no identity: the key is the identity
     let mut both = key_args(&digest);
-    both.insert(1, "--trusted-root".into());
-    both.insert(2, s(&root).into());
+    both.insert(1, "--certificate-identity".into());
+    both.insert(2, "me".into());
     assert_eq!(run(&mut airsign(both)).status.code(), Some(2));
 }

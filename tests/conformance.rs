@@ -4,12 +4,8 @@
 //! The cases are found through `AIRSIGN_TEST_CONFORMANCE` (scripts/install-tools.sh
 //! writes it when the shared checkout exists) and are never copied here.
 //!
-//! The test prints a table of agreement and asserts that every case of SUPPORTED
-//! agrees in both forms, and that the number of agreeing runs does not fall below
-//! what was reached (so a regression fails). A `_fail` case refused only because
-//! airsign does not verify something yet (RFC 3161 timestamps, Rekor v2) agrees —
-//! refusing is the right verdict — but is shown as `refused-unsupported`, and none
-//! of those is in SUPPORTED.
+//! The test prints a table of agreement and asserts that every case agrees in
+//! both forms, and that a refusal is one line.
 
 mod common;
 
@@ -17,54 +13,6 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-
-/// Cases airsign verifies for the case's own reason, in both forms.
-const SUPPORTED: &[&str] = &[
-    "bundle-empty-certificate-chain_fail",
-    "bundle-from-wrong-instance_fail",
-    "bundle-invalid-base64-signature_fail",
-    "bundle-malformed-json_fail",
-    "bundle-negative-log-index_fail",
-    "bundle-unknown-version_fail",
-    "bundle-with-root-cert_fail",
-    "checkpoint-bad-keyhint_fail",
-    "checkpoint-wrong-roothash_fail",
-    "dsse-invalid-sig_fail",
-    "dsse-mismatch-envelope_fail",
-    "dsse-mismatch-sig_fail",
-    "happy-path-intoto-in-dsse-v3",
-    "happy-path-v0.1",
-    "happy-path-v0.2",
-    "happy-path-v0.3",
-    "happy-path-v0.3-new-mediaType",
-    "inclusion-proof-corrupted-hash_fail",
-    "incorrect-public-key_fail",
-    "integrated-time-in-future_fail",
-    "intoto-expired-certificate_fail",
-    "intoto-log-entry-mismatch_fail",
-    "intoto-missing-inclusion-proof_fail",
-    "intoto-set-outside-signing-cert-validity_fail",
-    "invalid-checkpoint-signature_fail",
-    "invalid-ct-key_fail",
-    "invalid-inclusion-proof_fail",
-    "managed-key-and-trusted-root",
-    "managed-key-happy-path",
-    "managed-key-no-key_fail",
-    "managed-key-wrong-key_fail",
-    "message-digest-mismatch_fail",
-    "set-invalid-signature_fail",
-    "signature-mismatch_fail",
-    "trust-root-tlog-missing-validity-start_fail",
-    "trust-root-tlog-validity-end-inclusive",
-    "wrong-hashedrekord-artifact_fail",
-    "wrong-hashedrekord-cert-and-sig_fail",
-    "wrong-hashedrekord-entry_fail",
-    "wrong-material_fail",
-];
-
-/// Agreeing runs reached (file form + digest form, over every case): raise it when
-/// more agree, never lower it.
-const AGREEING_AT_LEAST: usize = 114;
 
 const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -74,8 +22,6 @@ const ISSUER: &str = "https://token.actions.githubusercontent.com";
 enum Verdict {
     Verified,
     Refused,
-    /// Refused because it needs what airsign does not verify yet.
-    RefusedUnsupported,
 }
 
 fn run_case(dir: &Path, suite: &Path, digest_form: bool) -> (Verdict, String) {
@@ -98,17 +44,18 @@ fn run_case(dir: &Path, suite: &Path, digest_form: bool) -> (Verdict, String) {
     cmd.arg("verify-blob")
         .arg("--bundle")
         .arg(dir.join("bundle.sigstore.json"));
+    // as sigstore-conformance runs a client: the trusted root always (the case's or
+    // public good), with the key when the case has one, else the identity
+    let root = if dir.join("trusted_root.json").is_file() {
+        dir.join("trusted_root.json")
+    } else {
+        suite.join("public-good-trusted_root.json")
+    };
+    cmd.arg("--trusted-root").arg(root);
     if dir.join("key.pub").is_file() {
         cmd.arg("--key").arg(dir.join("key.pub"));
     } else {
-        let root = if dir.join("trusted_root.json").is_file() {
-            dir.join("trusted_root.json")
-        } else {
-            suite.join("public-good-trusted_root.json")
-        };
-        cmd.arg("--trusted-root")
-            .arg(root)
-            .arg("--certificate-identity")
+        cmd.arg("--certificate-identity")
             .arg(read("identity", IDENTITY))
             .arg("--certificate-oidc-issuer")
             .arg(read("issuer", ISSUER));
@@ -125,12 +72,7 @@ fn run_case(dir: &Path, suite: &Path, digest_form: bool) -> (Verdict, String) {
         return (Verdict::Verified, last);
     }
     assert_eq!(err.lines().count(), 1, "a refusal is one line: {err}");
-    let verdict = if last.contains("does not verify yet") {
-        Verdict::RefusedUnsupported
-    } else {
-        Verdict::Refused
-    };
-    (verdict, last)
+    (Verdict::Refused, last)
 }
 
 #[test]
@@ -161,18 +103,16 @@ fn sigstore_conformance_bundle_verify() {
             if agrees {
                 agreeing += 1;
             }
-            let supported = SUPPORTED.contains(&name);
-            if supported && (!agrees || verdict == Verdict::RefusedUnsupported) {
+            if !agrees {
                 broken.push(format!(
                     "{name} ({}): {msg}",
                     if digest_form { "digest" } else { "file" }
                 ));
             }
             let cell = match (agrees, verdict) {
-                (true, Verdict::RefusedUnsupported) => "ok refused-unsupp.",
                 (true, _) => "ok",
                 (false, Verdict::Verified) => "WRONG: verified",
-                (false, _) => "WRONG: refused",
+                (false, Verdict::Refused) => "WRONG: refused",
             };
             row.push((cell, msg));
         }
@@ -189,18 +129,54 @@ fn sigstore_conformance_bundle_verify() {
         cases.len() * 2,
         cases.len()
     );
-    for name in SUPPORTED {
-        assert!(
-            cases.iter().any(|c| c.ends_with(name)),
-            "SUPPORTED names a case the suite lacks: {name}"
-        );
-    }
+    assert!(broken.is_empty(), "cases that disagree: {broken:#?}");
+    assert_eq!(agreeing, cases.len() * 2);
+}
+
+/// With `--key` and `--trusted-root`, the bundle's log entry is checked too: a
+/// managed-key bundle whose SET is broken is refused, while `--key` alone (no root
+/// to check a log against) verifies the key's signature only.
+#[test]
+fn a_key_with_a_trusted_root_checks_the_log_entry() {
+    let Some(suite) = need!(Tool::Conformance) else {
+        return;
+    };
+    let case = suite.join("bundle-verify/managed-key-happy-path");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(case.join("bundle.sigstore.json")).unwrap()).unwrap();
+    let set = bundle
+        .pointer_mut("/verificationMaterial/tlogEntries/0/inclusionPromise/signedEntryTimestamp")
+        .expect("the case's entry has a SET");
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut raw = b64.decode(set.as_str().unwrap()).unwrap();
+    let last = raw.len() - 1;
+    raw[last] ^= 1;
+    *set = serde_json::Value::String(b64.encode(&raw));
+    let broken = tmp.path().join("broken.sigstore.json");
+    std::fs::write(&broken, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let run = |b: &Path, root: bool| {
+        let mut cmd = Command::new(airsign_bin());
+        cmd.arg("verify-blob")
+            .arg("--key")
+            .arg(case.join("key.pub"))
+            .arg("--bundle")
+            .arg(b);
+        if root {
+            cmd.arg("--trusted-root")
+                .arg(suite.join("public-good-trusted_root.json"));
+        }
+        cmd.arg(suite.join("bundle-verify/a.txt")).output().unwrap()
+    };
     assert!(
-        broken.is_empty(),
-        "supported cases that disagree: {broken:#?}"
+        run(&case.join("bundle.sigstore.json"), true)
+            .status
+            .success()
     );
-    assert!(
-        agreeing >= AGREEING_AT_LEAST,
-        "{agreeing} agreeing runs, fewer than the {AGREEING_AT_LEAST} reached"
-    );
+    let out = run(&broken, true);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("signed entry timestamp"), "{err}");
+    assert!(run(&broken, false).status.success());
 }

@@ -146,6 +146,17 @@ fn artifact_digest(file: &str) -> Result<Option<crate::digest::Digest>> {
     Ok(None)
 }
 
+/// The artifact's digest: given (`sha256:<hex>`), or the file's (or stdin's), hashed.
+fn artifact_or_its_digest(file: &str) -> Result<crate::digest::Digest> {
+    if let Some(d) = artifact_digest(file)? {
+        return Ok(d);
+    }
+    let (mut input, name) = open_input(file)?;
+    let (d, _) =
+        blob::hash_artifact(&mut input).map_err(|e| Error::io(format!("reading {name}"), e))?;
+    Ok(d)
+}
+
 /// Keyless `verify-blob`: the bundle against the trusted root, for the identity.
 fn verify_keyless(file: &str, bundle: &Path, root: &Path, opts: &VerifyBlobOptions) -> Result<()> {
     use crate::signature::identity::IdentityPolicy;
@@ -167,16 +178,23 @@ fn verify_keyless(file: &str, bundle: &Path, root: &Path, opts: &VerifyBlobOptio
     let root_raw = super::read_file(root, MAX_TRUSTED_ROOT)?;
     let root = TrustedRoot::parse(&root_raw).map_err(|e| naming(&root.display().to_string(), e))?;
     let raw = super::read_file(bundle, crate::bundle::MAX_BUNDLE)?;
-    let digest = match artifact_digest(file)? {
-        Some(d) => d,
-        None => {
-            let (mut input, name) = open_input(file)?;
-            let (d, _) = blob::hash_artifact(&mut input)
-                .map_err(|e| Error::io(format!("reading {name}"), e))?;
-            d
-        }
-    };
+    let digest = artifact_or_its_digest(file)?;
     keyless::verify_bundle(&raw, &root, &policy, &digest)
+        .map_err(|e| naming(&bundle.display().to_string(), e))?;
+    eprintln!("Verified OK");
+    Ok(())
+}
+
+/// `verify-blob --key K --trusted-root R --bundle B`: the key's signature, and the
+/// bundle's log entries and timestamps checked against the trusted root.
+fn verify_key_logged(file: &str, key_ref: &str, bundle: &Path, root: &Path) -> Result<()> {
+    use crate::trust::{MAX_TRUSTED_ROOT, TrustedRoot, keyless};
+    let root_raw = super::read_file(root, MAX_TRUSTED_ROOT)?;
+    let root = TrustedRoot::parse(&root_raw).map_err(|e| naming(&root.display().to_string(), e))?;
+    let raw = super::read_file(bundle, crate::bundle::MAX_BUNDLE)?;
+    let key = keys::load_public_key(key_ref)?;
+    let digest = artifact_or_its_digest(file)?;
+    keyless::verify_bundle_with_key(&raw, &root, &key, &digest)
         .map_err(|e| naming(&bundle.display().to_string(), e))?;
     eprintln!("Verified OK");
     Ok(())
@@ -186,6 +204,9 @@ fn verify_keyless(file: &str, bundle: &Path, root: &Path, opts: &VerifyBlobOptio
 pub fn verify(file: &str, opts: &VerifyBlobOptions) -> Result<()> {
     let key_ref = match (&opts.key, &opts.trusted_root, &opts.bundle) {
         (Some(k), None, _) => k,
+        (Some(k), Some(root), Some(bundle)) if opts.signature.is_none() => {
+            return verify_key_logged(file, k, bundle, root);
+        }
         (None, Some(root), Some(bundle)) => {
             if opts.signature.is_some() {
                 return Err(Error::Usage(

@@ -22,6 +22,7 @@ pub mod gotools;
 pub mod oci;
 pub mod proxy;
 pub mod registry;
+pub mod sigstore_mock;
 pub mod verifiers;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,14 @@ pub enum Tool {
     /// sigstore-conformance's `bundle-verify` cases (a directory, never copied into
     /// the repository): `$AIRSIGN_TEST_CONFORMANCE/bundle-verify/*`.
     Conformance,
+    /// Node.js >= 20.17, which runs the sigstore-mock harness ([`sigstore_mock`]).
+    Node,
+    /// `@sigstore/mock` 0.12.1 (mock Fulcio, CT log, Rekor v1/v2, TSA): the
+    /// `node_modules` directory `npm ci` made from `scripts/sigstore-mock/`.
+    SigstoreMock,
+    /// sigstore-python 4.5.1's `sigstore` command (a venv under `target/`), the
+    /// judge of the keyless tests.
+    SigstorePython,
 }
 
 impl Tool {
@@ -65,6 +74,9 @@ impl Tool {
             Tool::Crane => "AIRSIGN_TEST_CRANE",
             Tool::Notation => "AIRSIGN_TEST_NOTATION",
             Tool::Conformance => "AIRSIGN_TEST_CONFORMANCE",
+            Tool::Node => "AIRSIGN_TEST_NODE",
+            Tool::SigstoreMock => "AIRSIGN_TEST_SIGSTORE_MOCK",
+            Tool::SigstorePython => "AIRSIGN_TEST_SIGSTORE_PYTHON",
         }
     }
 
@@ -74,6 +86,7 @@ impl Tool {
         let p = PathBuf::from(std::env::var_os(self.var())?);
         match self {
             Tool::Conformance => p.is_dir().then_some(p),
+            Tool::SigstoreMock => p.join("@sigstore/mock").is_dir().then_some(p),
             _ => p.is_file().then_some(p),
         }
     }

@@ -33,6 +33,42 @@ const ANY_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
 /// The same two OIDs as webpki compares them (the OID's value bytes).
 const CODE_SIGNING_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 const ANY_EKU_DER: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+/// id-kp-timeStamping, 1.3.6.1.5.5.7.3.8 (RFC 3161 timestamp authorities).
+const TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+const TIME_STAMPING_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
+/// Fulcio's OIDC issuer extension v2 (a DER UTF8String), which cosign prefers to v1.
+const FULCIO_ISSUER_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
+
+/// What a certificate path must allow: signing code (a Fulcio or private-CA
+/// signing certificate) or stamping time (an RFC 3161 timestamp authority).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usage {
+    CodeSigning,
+    TimeStamping,
+}
+
+impl Usage {
+    fn oid(self) -> ObjectIdentifier {
+        match self {
+            Usage::CodeSigning => CODE_SIGNING,
+            Usage::TimeStamping => TIME_STAMPING,
+        }
+    }
+
+    fn der(self) -> &'static [u8] {
+        match self {
+            Usage::CodeSigning => CODE_SIGNING_DER,
+            Usage::TimeStamping => TIME_STAMPING_DER,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Usage::CodeSigning => "code signing",
+            Usage::TimeStamping => "time stamping",
+        }
+    }
+}
 /// Fulcio's (deprecated, raw-string) OIDC issuer extension, which cosign prints as
 /// `Issuer` in `verify` output.
 const FULCIO_ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
@@ -141,20 +177,32 @@ impl Cert {
     /// with EKU codeSigning), and a key usage extension, when present, must allow
     /// digital signatures (RFC 5280 4.2.1.3).
     pub fn check_code_signing(&self) -> Result<(), String> {
+        self.check_usage(Usage::CodeSigning)
+    }
+
+    /// The leaf rule for `usage`: the extended key usage must list it (or, for code
+    /// signing, anyExtendedKeyUsage, as Go allows), and a key usage extension, when
+    /// present, must allow digital signatures.
+    pub fn check_usage(&self, usage: Usage) -> Result<(), String> {
         let tbs = self.cert.tbs_certificate();
+        let wanted = format!("{} ({})", usage.name(), usage.oid());
         match tbs.get_extension::<ExtendedKeyUsage>() {
             Err(e) => return Err(format!("malformed extended key usage extension ({e})")),
             Ok(None) => {
-                return Err("the certificate has no extended key usage; code signing \
-                     (1.3.6.1.5.5.7.3.3) is required"
-                    .into());
+                return Err(format!(
+                    "the certificate has no extended key usage; {wanted} is required"
+                ));
             }
             Ok(Some((_, eku))) => {
-                if !eku.0.iter().any(|o| *o == CODE_SIGNING || *o == ANY_EKU) {
+                let any = usage == Usage::CodeSigning;
+                if !eku
+                    .0
+                    .iter()
+                    .any(|o| *o == usage.oid() || (any && *o == ANY_EKU))
+                {
                     let list: Vec<String> = eku.0.iter().map(|o| o.to_string()).collect();
                     return Err(format!(
-                        "the certificate's extended key usage ({}) does not include code \
-                         signing (1.3.6.1.5.5.7.3.3)",
+                        "the certificate's extended key usage ({}) does not include {wanted}",
                         list.join(", ")
                     ));
                 }
@@ -167,6 +215,21 @@ impl Cert {
             }
             Ok(_) => Ok(()),
         }
+    }
+
+    /// The parsed certificate.
+    pub fn x509(&self) -> &x509_cert::Certificate {
+        &self.cert
+    }
+
+    /// The subject key identifier extension's value, if present.
+    pub fn subject_key_identifier(&self) -> Option<Vec<u8>> {
+        self.cert
+            .tbs_certificate()
+            .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+            .ok()
+            .flatten()
+            .map(|(_, ski)| ski.0.as_bytes().to_vec())
     }
 
     /// Subject equals issuer.
@@ -292,14 +355,22 @@ impl Cert {
         self.fulcio_issuer().unwrap_or_default()
     }
 
-    /// The Fulcio v1 OIDC issuer extension's raw value, if present.
+    /// The OIDC issuer Fulcio recorded: the v2 extension (a DER UTF8String) when
+    /// present, else the deprecated v1 one (raw bytes), as cosign reads them.
     pub fn fulcio_issuer(&self) -> Option<String> {
-        self.cert
-            .tbs_certificate()
-            .extensions()?
+        let exts = self.cert.tbs_certificate().extensions()?;
+        let v2 = exts
             .iter()
-            .find(|e| e.extn_id == FULCIO_ISSUER_V1)
-            .map(|e| String::from_utf8_lossy(e.extn_value.as_bytes()).into_owned())
+            .find(|e| e.extn_id == FULCIO_ISSUER_V2)
+            .and_then(|e| {
+                x509_cert::der::asn1::Utf8StringRef::from_der(e.extn_value.as_bytes()).ok()
+            })
+            .map(|s| s.as_str().to_owned());
+        v2.or_else(|| {
+            exts.iter()
+                .find(|e| e.extn_id == FULCIO_ISSUER_V1)
+                .map(|e| String::from_utf8_lossy(e.extn_value.as_bytes()).into_owned())
+        })
     }
 }
 
@@ -469,16 +540,16 @@ pub fn check_chain_order(leaf: &Cert, chain: &[Cert]) -> Result<(), String> {
 }
 
 /// EKU rule for the whole path, as Go's `x509.Verify` applies it: a certificate
-/// without the extension allows every usage; one with it must list code signing
-/// (or anyExtendedKeyUsage).
-struct CodeSigningIfPresent;
+/// without the extension allows every usage; one with it must list the usage (or
+/// anyExtendedKeyUsage).
+struct IfPresent(Usage);
 
-impl ExtendedKeyUsageValidator for CodeSigningIfPresent {
+impl ExtendedKeyUsageValidator for IfPresent {
     fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
         let mut present = Vec::new();
         for id in iter {
             let id = id?;
-            if id == KeyPurposeId::new(CODE_SIGNING_DER) || id == KeyPurposeId::new(ANY_EKU_DER) {
+            if id == KeyPurposeId::new(self.0.der()) || id == KeyPurposeId::new(ANY_EKU_DER) {
                 return Ok(());
             }
             present.push(id.to_decoded_oid());
@@ -488,7 +559,7 @@ impl ExtendedKeyUsageValidator for CodeSigningIfPresent {
         }
         Err(webpki::Error::RequiredEkuNotFoundContext(
             RequiredEkuNotFoundContext {
-                required: KeyUsage::required_if_present(CODE_SIGNING_DER),
+                required: KeyUsage::required_if_present(self.0.der()),
                 present,
             },
         ))
@@ -505,6 +576,21 @@ pub fn verify_chain(
     intermediates: &[Cert],
     at: Duration,
 ) -> Result<(), String> {
+    verify_chain_for(leaf, roots, intermediates, at, Usage::CodeSigning)
+}
+
+/// [`verify_chain`] for `usage`, with the leaf's own EKU checked too
+/// ([`Cert::check_usage`]) when the usage is time stamping.
+pub fn verify_chain_for(
+    leaf: &Cert,
+    roots: &[Cert],
+    intermediates: &[Cert],
+    at: Duration,
+    usage: Usage,
+) -> Result<(), String> {
+    if usage == Usage::TimeStamping {
+        leaf.check_usage(usage)?;
+    }
     if roots.is_empty() {
         return Err("no trusted root certificate".into());
     }
@@ -533,7 +619,7 @@ pub fn verify_chain(
             &anchors,
             &inters,
             time,
-            CodeSigningIfPresent,
+            IfPresent(usage),
             None,
             None,
         )

@@ -13,6 +13,7 @@ pub mod keyless;
 pub mod legacy;
 pub mod sct;
 pub mod tlog;
+pub mod tsa;
 
 use std::time::Duration;
 
@@ -149,9 +150,24 @@ fn bad(msg: impl std::fmt::Display) -> Error {
     Error::invalid(format!("invalid trusted root: {msg}"))
 }
 
+/// protojson bytes: standard base64 (URL-safe accepted too, as Go's protojson
+/// does), with line breaks ignored as Go's decoder ignores them.
 pub(crate) fn b64(s: &str) -> std::result::Result<Vec<u8>, String> {
+    let s = s.trim();
+    let joined;
+    let s = if s.contains(['\r', '\n']) {
+        joined = s.replace(['\r', '\n'], "");
+        joined.as_str()
+    } else {
+        s
+    };
     base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
+        .decode(s)
+        .or_else(|e| {
+            base64::engine::general_purpose::URL_SAFE
+                .decode(s)
+                .map_err(|_| e)
+        })
         .map_err(|e| format!("not valid base64 ({e})"))
 }
 
