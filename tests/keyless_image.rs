@@ -320,3 +320,623 @@ fn keyless_flags_are_checked_before_anything_is_read() {
     ]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+// ---- material made at test time by @sigstore/mock (common::sigstore_mock) ----
+
+use common::sigstore_mock::{Content, IDENTITY, ISSUER, Mock, Opts};
+
+const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+const REPO: &str = "example.com/app";
+
+/// Writes a Sigstore bundle referrer of `subject` (a manifest descriptor) the way
+/// cosign 3 writes one (empty config, the bundle as the one layer, artifactType)
+/// and returns its descriptor as a referrers listing carries it.
+fn bundle_referrer(layout: &TestLayout, subject: &Value, bundle: &[u8], dsse: bool) -> Value {
+    let config = layout.desc(EMPTY, b"{}");
+    let layer = layout.desc(BUNDLE_V03, bundle);
+    let annotations = json!({
+        "dev.sigstore.bundle.content": if dsse { "dsse-envelope" } else { "message-signature" },
+        "dev.sigstore.bundle.predicateType": SIGN_PREDICATE,
+        "org.opencontainers.image.created": "2026-12-05T03:00:00Z",
+    });
+    let subject = json!({
+        "mediaType": subject["mediaType"], "size": subject["size"], "digest": subject["digest"],
+    });
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": MANIFEST, "config": config, "layers": [layer],
+        "annotations": annotations, "subject": subject, "artifactType": BUNDLE_V03,
+    }))
+    .unwrap();
+    let mut d = layout.desc(MANIFEST, &manifest);
+    d["artifactType"] = json!(BUNDLE_V03);
+    d["annotations"] = annotations;
+    d
+}
+
+/// The referrers listing (an OCI index) of `referrers`, named as airsign's store and
+/// registries without the referrers API name it: `REPO:sha256-<hex>`.
+fn listing(layout: &TestLayout, subject_digest: &str, referrers: &[Value]) -> Value {
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": common::oci::INDEX, "manifests": referrers,
+    }))
+    .unwrap();
+    named(
+        layout.desc(common::oci::INDEX, &index),
+        &format!(
+            "{REPO}:{}",
+            sig_tag(subject_digest).trim_end_matches(".sig")
+        ),
+    )
+}
+
+/// The `.sig` layer of a mock legacy signature (cosign 2's annotations).
+fn legacy_layer(sig: &common::sigstore_mock::LegacySig, with_bundle: bool) -> (Vec<u8>, Value) {
+    let mut a = json!({
+        "dev.cosignproject.cosign/signature": sig.signature,
+        "dev.sigstore.cosign/certificate": sig.certificate,
+        "dev.sigstore.cosign/chain": sig.chain,
+    });
+    if with_bundle {
+        a["dev.sigstore.cosign/bundle"] = json!(sig.bundle_annotation);
+    }
+    (sig.payload.clone().into_bytes(), a)
+}
+
+fn verify_args(trusted_root: &Path, identity: &str, issuer: &str, image: &str) -> Vec<String> {
+    [
+        "verify",
+        "--trusted-root",
+        s(trusted_root),
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        issuer,
+        image,
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect()
+}
+
+/// (exit code, stdout, stderr)
+fn outcome(args: Vec<String>) -> (Option<i32>, String, String) {
+    let out = run(&mut airsign(args));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The image verifies with the mock's root for its identity, and is refused (exit
+/// 12, one line) with another identity, another issuer, and another mock's root.
+fn verifies_only_for_its_signer(mock: &Mock, other: &Mock, image: &str) -> Value {
+    let (code, stdout, stderr) = outcome(verify_args(mock.trusted_root(), IDENTITY, ISSUER, image));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Existence of the claims in the transparency log was verified offline"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("verified using trusted certificate authority certificates"),
+        "{stderr}"
+    );
+    let printed: Value = serde_json::from_str(stdout.trim()).unwrap();
+    for (root, id, iss, why) in [
+        (
+            mock.trusted_root(),
+            "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main",
+            ISSUER,
+            "none of the expected identities matched",
+        ),
+        (
+            mock.trusted_root(),
+            IDENTITY,
+            "https://accounts.google.com",
+            "none of the expected identities matched",
+        ),
+        (
+            other.trusted_root(),
+            IDENTITY,
+            ISSUER,
+            "no matching signatures",
+        ),
+    ] {
+        let (code, stdout, stderr) = outcome(verify_args(root, id, iss, image));
+        assert_eq!(code, Some(12), "{id} {iss}: {stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    printed
+}
+
+fn two_mocks(tmp: &Path) -> Option<(Mock, Mock)> {
+    let a = Mock::new(&tmp.join("mock-a"))?;
+    let b = Mock::new(&tmp.join("mock-b"))?;
+    Some((a, b))
+}
+
+#[test]
+fn a_keyless_dsse_bundle_referrer_verifies_for_its_identity_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, other)) = two_mocks(tmp.path()) else {
+        return;
+    };
+    let root = tmp.path().join("layout");
+    let layout = TestLayout::new(&root);
+    let (image, _) = layout.image("amd64", "dsse");
+    let digest = image["digest"].as_str().unwrap().to_owned();
+    let bundle = mock.sign_digest(
+        &digest,
+        &Opts {
+            content: Content::Dsse,
+            ..Opts::default()
+        },
+    );
+    let r = bundle_referrer(&layout, &image, &std::fs::read(&bundle).unwrap(), true);
+    layout.set_index(&[
+        named(image.clone(), &format!("{REPO}:v1")),
+        listing(&layout, &digest, &[r]),
+    ]);
+    let name = format!("oci:{}:{REPO}:v1", s(&root));
+    let printed = verifies_only_for_its_signer(&mock, &other, &name);
+    assert_eq!(
+        printed[0]["critical"]["image"]["docker-manifest-digest"],
+        digest.as_str()
+    );
+    assert_eq!(printed[0]["critical"]["type"], SIGN_PREDICATE);
+    assert_eq!(printed[0]["optional"]["Subject"], IDENTITY);
+    assert_eq!(printed[0]["optional"]["Issuer"], ISSUER);
+
+    // the same bundle beside another image is not that image's signature
+    let (other_image, _) = layout.image("amd64", "another");
+    let other_digest = other_image["digest"].as_str().unwrap().to_owned();
+    let r = bundle_referrer(
+        &layout,
+        &other_image,
+        &std::fs::read(&bundle).unwrap(),
+        true,
+    );
+    layout.set_index(&[
+        named(other_image, &format!("{REPO}:v2")),
+        listing(&layout, &other_digest, &[r]),
+    ]);
+    let (code, _, stderr) = outcome(verify_args(
+        mock.trusted_root(),
+        IDENTITY,
+        ISSUER,
+        &format!("oci:{}:{REPO}:v2", s(&root)),
+    ));
+    assert_eq!(code, Some(12), "{stderr}");
+}
+
+#[test]
+fn a_keyless_message_signature_bundle_and_a_timestamped_dsse_bundle_verify_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, other)) = two_mocks(tmp.path()) else {
+        return;
+    };
+    for (i, opts) in [
+        Opts::default(),
+        Opts {
+            content: Content::Dsse,
+            tsa: true,
+            ..Opts::default()
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let root = tmp.path().join(format!("layout-{i}"));
+        let layout = TestLayout::new(&root);
+        let (image, _) = layout.image("amd64", &format!("m{i}"));
+        let digest = image["digest"].as_str().unwrap().to_owned();
+        let dsse = opts.content == Content::Dsse;
+        let bundle = mock.sign_digest(&digest, &opts);
+        let r = bundle_referrer(&layout, &image, &std::fs::read(&bundle).unwrap(), dsse);
+        layout.set_index(&[
+            named(image, &format!("{REPO}:v1")),
+            listing(&layout, &digest, &[r]),
+        ]);
+        let printed =
+            verifies_only_for_its_signer(&mock, &other, &format!("oci:{}:{REPO}:v1", s(&root)));
+        assert_eq!(
+            printed[0]["critical"]["image"]["docker-manifest-digest"],
+            digest.as_str()
+        );
+    }
+}
+
+#[test]
+fn a_keyless_legacy_sig_verifies_for_its_identity_only_and_needs_its_rekor_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, other)) = two_mocks(tmp.path()) else {
+        return;
+    };
+    let root = tmp.path().join("layout");
+    let layout = TestLayout::new(&root);
+    let (image, _) = layout.image("amd64", "legacy");
+    let digest = image["digest"].as_str().unwrap().to_owned();
+    let sig = mock.legacy_sig(REPO, &digest);
+    let sig_desc = sig_manifest(&layout, &[legacy_layer(&sig, true)]);
+    layout.set_index(&[
+        named(image.clone(), &format!("{REPO}:v1")),
+        named(sig_desc, &format!("{REPO}:{}", sig_tag(&digest))),
+    ]);
+    let name = format!("oci:{}:{REPO}:v1", s(&root));
+    let printed = verifies_only_for_its_signer(&mock, &other, &name);
+    assert_eq!(
+        printed[0]["critical"]["image"]["docker-manifest-digest"],
+        digest.as_str()
+    );
+    assert_eq!(printed[0]["critical"]["identity"]["docker-reference"], REPO);
+    assert_eq!(printed[0]["optional"]["Subject"], IDENTITY);
+    let logged: Value = serde_json::from_str(&sig.bundle_annotation).unwrap();
+    assert_eq!(
+        printed[0]["optional"]["Bundle"], logged,
+        "cosign prints the bundle"
+    );
+
+    // no bundle annotation: no trusted time, refused keyless with the reason
+    let sig_desc = sig_manifest(&layout, &[legacy_layer(&sig, false)]);
+    layout.set_index(&[
+        named(image.clone(), &format!("{REPO}:v1")),
+        named(sig_desc, &format!("{REPO}:{}", sig_tag(&digest))),
+    ]);
+    let (code, _, stderr) = outcome(verify_args(mock.trusted_root(), IDENTITY, ISSUER, &name));
+    assert_eq!(code, Some(12), "{stderr}");
+    assert!(
+        stderr.contains("no dev.sigstore.cosign/bundle annotation"),
+        "{stderr}"
+    );
+
+    // a legacy signature of another image, whose payload claims that image
+    let (other_image, _) = layout.image("amd64", "other");
+    let other_digest = other_image["digest"].as_str().unwrap().to_owned();
+    let foreign = mock.legacy_sig(REPO, &other_digest);
+    let sig_desc = sig_manifest(&layout, &[legacy_layer(&foreign, true)]);
+    layout.set_index(&[
+        named(image, &format!("{REPO}:v1")),
+        named(sig_desc, &format!("{REPO}:{}", sig_tag(&digest))),
+    ]);
+    let (code, _, stderr) = outcome(verify_args(mock.trusted_root(), IDENTITY, ISSUER, &name));
+    assert_eq!(code, Some(12), "{stderr}");
+    assert!(
+        stderr.contains("invalid or missing digest in claim"),
+        "{stderr}"
+    );
+
+    // a certificate that expired before its entry was logged
+    let now = common::sigstore_mock::unix_now();
+    let late = mock.legacy_sig_with(
+        REPO,
+        &digest,
+        &Opts {
+            cert_time: Some(now - 7200),
+            log_time: Some(now - 3600),
+            ..Opts::default()
+        },
+    );
+    let (image, _) = layout.image("amd64", "legacy");
+    let sig_desc = sig_manifest(&layout, &[legacy_layer(&late, true)]);
+    layout.set_index(&[
+        named(image, &format!("{REPO}:v1")),
+        named(sig_desc, &format!("{REPO}:{}", sig_tag(&digest))),
+    ]);
+    let (code, _, stderr) = outcome(verify_args(mock.trusted_root(), IDENTITY, ISSUER, &name));
+    assert_eq!(code, Some(12), "{stderr}");
+    assert!(stderr.contains("expired"), "{stderr}");
+}
+
+#[test]
+fn every_platform_of_a_keylessly_signed_index_verifies_by_its_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, other)) = two_mocks(tmp.path()) else {
+        return;
+    };
+    let root = tmp.path().join("layout");
+    let layout = TestLayout::new(&root);
+    let (index, index_raw) = layout.multi("multi");
+    let index_digest = index["digest"].as_str().unwrap().to_owned();
+    let children: Vec<Value> = serde_json::from_slice::<Value>(&index_raw).unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .clone();
+    // the index by a DSSE bundle, the first platform by a bundle, the second by a
+    // legacy .sig (`sign --recursive` in each format)
+    let mut entries = vec![named(index.clone(), &format!("{REPO}:v1"))];
+    let b = mock.sign_digest(
+        &index_digest,
+        &Opts {
+            content: Content::Dsse,
+            ..Opts::default()
+        },
+    );
+    let r = bundle_referrer(&layout, &index, &std::fs::read(&b).unwrap(), true);
+    entries.push(listing(&layout, &index_digest, &[r]));
+    let first = children[0]["digest"].as_str().unwrap().to_owned();
+    let b = mock.sign_digest(
+        &first,
+        &Opts {
+            content: Content::Dsse,
+            ..Opts::default()
+        },
+    );
+    let r = bundle_referrer(&layout, &children[0], &std::fs::read(&b).unwrap(), true);
+    entries.push(listing(&layout, &first, &[r]));
+    let second = children[1]["digest"].as_str().unwrap().to_owned();
+    let sig = mock.legacy_sig(REPO, &second);
+    entries.push(named(
+        sig_manifest(&layout, &[legacy_layer(&sig, true)]),
+        &format!("{REPO}:{}", sig_tag(&second)),
+    ));
+    layout.set_index(&entries);
+
+    verifies_only_for_its_signer(&mock, &other, &format!("oci:{}:{REPO}:v1", s(&root)));
+    for child in [&first, &second] {
+        let printed = verifies_only_for_its_signer(
+            &mock,
+            &other,
+            &format!("oci:{}:{REPO}@{child}", s(&root)),
+        );
+        assert_eq!(
+            printed[0]["critical"]["image"]["docker-manifest-digest"],
+            child.as_str()
+        );
+    }
+
+    // signatures --trusted-root: a verdict for the index and each platform
+    let out = ok(&mut airsign([
+        "signatures",
+        "--json",
+        "--trusted-root",
+        s(mock.trusted_root()),
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+        &format!("oci:{}:{REPO}:v1", s(&root)),
+    ]));
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let verified: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r["verified"] == true)
+        .map(|r| {
+            (
+                r["subject"].as_str().unwrap(),
+                r["format"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verified,
+        vec![
+            (index_digest.as_str(), "bundle"),
+            (first.as_str(), "bundle"),
+            (second.as_str(), "sig")
+        ],
+        "{out}"
+    );
+    let out = ok(&mut airsign([
+        "signatures",
+        "--json",
+        "--trusted-root",
+        s(other.trusted_root()),
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+        &format!("oci:{}:{REPO}:v1", s(&root)),
+    ]));
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(
+        rows.iter()
+            .all(|r| r["verified"] == false && r["error"].is_string()),
+        "{out}"
+    );
+}
+
+#[test]
+fn import_admits_only_images_that_verify_keylessly_and_a_refusal_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, other)) = two_mocks(tmp.path()) else {
+        return;
+    };
+    // a vendor layout: v1 signed by the vendor (bundle), v2 by the vendor (legacy
+    // .sig), v3 by someone else
+    let src = tmp.path().join("vendor");
+    let layout = TestLayout::new(&src);
+    let mut entries = Vec::new();
+    let mut digests = Vec::new();
+    for (tag, seed) in [("v1", "a"), ("v2", "b"), ("v3", "c")] {
+        let (image, _) = layout.image("amd64", seed);
+        let digest = image["digest"].as_str().unwrap().to_owned();
+        entries.push(named(image.clone(), &format!("{REPO}:{tag}")));
+        match tag {
+            "v1" => {
+                let b = mock.sign_digest(
+                    &digest,
+                    &Opts {
+                        content: Content::Dsse,
+                        ..Opts::default()
+                    },
+                );
+                let r = bundle_referrer(&layout, &image, &std::fs::read(&b).unwrap(), true);
+                entries.push(listing(&layout, &digest, &[r]));
+            }
+            "v2" => {
+                let sig = mock.legacy_sig(REPO, &digest);
+                entries.push(named(
+                    sig_manifest(&layout, &[legacy_layer(&sig, true)]),
+                    &format!("{REPO}:{}", sig_tag(&digest)),
+                ));
+            }
+            _ => {
+                let sig = other.legacy_sig(REPO, &digest);
+                entries.push(named(
+                    sig_manifest(&layout, &[legacy_layer(&sig, true)]),
+                    &format!("{REPO}:{}", sig_tag(&digest)),
+                ));
+            }
+        }
+        digests.push(digest);
+    }
+    layout.set_index(&entries);
+    let source = format!("oci:{}", s(&src));
+    let gate = |bed: &common::bed::Bed, root: &Path, id: &str| {
+        run(&mut bed.cmd(&[
+            "import",
+            &source,
+            "--json",
+            "--trusted-root",
+            s(root),
+            "--certificate-identity",
+            id,
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ]))
+    };
+
+    // the vendor's root and identity: v1 and v2 come in, v3 is refused
+    let bed = common::bed::Bed::new();
+    let out = gate(&bed, mock.trusted_root(), IDENTITY);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names = |k: &str| -> Vec<String> {
+        summary[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["reference"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names("images"),
+        vec![format!("{REPO}:v1"), format!("{REPO}:v2")]
+    );
+    assert_eq!(names("refused"), vec![format!("{REPO}:v3")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused by --trusted-root"), "{stderr}");
+    // what came in verifies in the store, signatures and all; v3 is not there
+    for tag in ["v1", "v2"] {
+        ok(&mut bed.cmd(
+            &verify_args(
+                mock.trusted_root(),
+                IDENTITY,
+                ISSUER,
+                &format!("{REPO}:{tag}"),
+            )
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ));
+    }
+    let index = serde_json::to_string(&bed.index()).unwrap();
+    assert!(!index.contains(&digests[2]), "{index}");
+
+    // another identity: nothing passes, exit 1, the store is not touched
+    let bed = common::bed::Bed::new();
+    let before = snapshot(&bed.store);
+    let out = gate(
+        &bed,
+        mock.trusted_root(),
+        "https://example.com/not-the-vendor",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no image passed --trusted-root (3 refused)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        snapshot(&bed.store),
+        before,
+        "a refused import changes nothing"
+    );
+    // the other instance's root: only what it signed (v3) passes
+    let bed2 = common::bed::Bed::new();
+    let out = gate(&bed2, other.trusted_root(), IDENTITY);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let images: Vec<&str> = summary["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(images, vec![digests[2].as_str()], "{summary}");
+    // the identity without an issuer is a usage error, before anything is read
+    let out = run(&mut bed.cmd(&[
+        "import",
+        &source,
+        "--trusted-root",
+        s(mock.trusted_root()),
+        "--certificate-identity",
+        IDENTITY,
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(snapshot(&bed.store), before);
+}
+
+#[test]
+fn verify_attestation_keyless_reads_bundle_referrers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, other)) = two_mocks(tmp.path()) else {
+        return;
+    };
+    let root = tmp.path().join("layout");
+    let layout = TestLayout::new(&root);
+    let (image, _) = layout.image("amd64", "att");
+    let digest = image["digest"].as_str().unwrap().to_owned();
+    let b = mock.sign_digest(
+        &digest,
+        &Opts {
+            content: Content::Dsse,
+            ..Opts::default()
+        },
+    );
+    let r = bundle_referrer(&layout, &image, &std::fs::read(&b).unwrap(), true);
+    layout.set_index(&[
+        named(image, &format!("{REPO}:v1")),
+        listing(&layout, &digest, &[r]),
+    ]);
+    let name = format!("oci:{}:{REPO}:v1", s(&root));
+    let args = |root: &Path, id: &str| {
+        vec![
+            "verify-attestation".to_string(),
+            "--type".into(),
+            SIGN_PREDICATE.into(),
+            "--trusted-root".into(),
+            s(root).into(),
+            "--certificate-identity".into(),
+            id.into(),
+            "--certificate-oidc-issuer".into(),
+            ISSUER.into(),
+            name.clone(),
+        ]
+    };
+    let (code, stdout, stderr) = outcome(args(mock.trusted_root(), IDENTITY));
+    assert_eq!(code, Some(0), "{stderr}");
+    let env: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(env["payloadType"], "application/vnd.in-toto+json");
+    for (root, id) in [
+        (mock.trusted_root(), "https://example.com/other"),
+        (other.trusted_root(), IDENTITY),
+    ] {
+        let (code, _, stderr) = outcome(args(root, id));
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("no matching attestations"), "{stderr}");
+    }
+}
