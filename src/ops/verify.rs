@@ -304,7 +304,7 @@ fn report(
             let items: Vec<String> = verified
                 .iter()
                 .map(|v| match &v.certificate {
-                    Some(cert) => {
+                    Some(cert) if !v.from_bundle => {
                         let mut value = with_certificate_fields(&v.value, cert);
                         if let (Some(b), Some(o)) = (
                             &v.rekor_bundle,
@@ -314,7 +314,7 @@ fn report(
                         }
                         cosign_json(&value)
                     }
-                    None => cosign_json(&v.value),
+                    _ => cosign_json(&v.value),
                 })
                 .collect();
             writeln!(out, "\n[{}]", items.join(","))

@@ -65,6 +65,9 @@ pub struct Verified {
     /// Keyless `.sig` layer: its bundle annotation, which cosign prints as
     /// `optional.Bundle`.
     pub rekor_bundle: Option<serde_json::Value>,
+    /// A Sigstore bundle (cosign 3): its claims are printed as cosign 3.1.1 prints
+    /// them, without the certificate's fields.
+    pub from_bundle: bool,
 }
 
 /// One image's signatures, read from its layout: each `.sig` layer with its payload
@@ -334,6 +337,7 @@ pub(crate) fn check_layer(
         ca_verified,
         tlog_verified: false,
         rekor_bundle: None,
+        from_bundle: false,
     })
 }
 
@@ -377,6 +381,7 @@ fn check_layer_keyless(
         ca_verified: true,
         tlog_verified: true,
         rekor_bundle: Some(v.rekor_bundle),
+        from_bundle: false,
     })
 }
 
@@ -426,6 +431,7 @@ fn check_bundle_keyless(
         ca_verified: true,
         tlog_verified: true,
         rekor_bundle: None,
+        from_bundle: true,
     })
 }
 
@@ -520,6 +526,7 @@ pub(crate) fn check_parsed_bundle(
         ca_verified,
         tlog_verified: false,
         rekor_bundle: None,
+        from_bundle: true,
     })
 }
 
