@@ -890,6 +890,135 @@ fn import_admits_only_images_that_verify_keylessly_and_a_refusal_changes_nothing
     assert_eq!(snapshot(&bed.store), before);
 }
 
+/// A mock DSSE bundle (Rekor v1, a `dsse` 0.0.1 entry) turned into cosign 2's
+/// legacy `.att` layer: the envelope as the layer, the certificate and the Rekor
+/// bundle as annotations.
+fn att_layer(bundle: &Value) -> (Vec<u8>, Value) {
+    let vm = &bundle["verificationMaterial"];
+    let cert = vm["certificate"]["rawBytes"]
+        .as_str()
+        .or_else(|| vm["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str())
+        .unwrap();
+    let e = &vm["tlogEntries"][0];
+    let log_id: String = unb64(e["logId"]["keyId"].as_str().unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let rekor_bundle = json!({
+        "SignedEntryTimestamp": e["inclusionPromise"]["signedEntryTimestamp"],
+        "Payload": {
+            "body": e["canonicalizedBody"],
+            "integratedTime": e["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
+            "logIndex": e["logIndex"].as_str().unwrap().parse::<i64>().unwrap(),
+            "logID": log_id,
+        }
+    });
+    let env = &bundle["dsseEnvelope"];
+    let envelope = serde_json::to_vec(&json!({
+        "payload": env["payload"], "payloadType": env["payloadType"],
+        "signatures": [{"sig": env["signatures"][0]["sig"]}],
+    }))
+    .unwrap();
+    (
+        envelope,
+        json!({
+            "dev.cosignproject.cosign/signature": "",
+            "dev.sigstore.cosign/certificate": pem(&unb64(cert)),
+            "dev.sigstore.cosign/chain": "",
+            "dev.sigstore.cosign/bundle": rekor_bundle.to_string(),
+            "predicateType": SIGN_PREDICATE,
+        }),
+    )
+}
+
+#[test]
+fn verify_attestation_keyless_reads_legacy_att_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, other)) = two_mocks(tmp.path()) else {
+        return;
+    };
+    let root = tmp.path().join("layout");
+    let layout = TestLayout::new(&root);
+    let (image, _) = layout.image("amd64", "att-layer");
+    let digest = image["digest"].as_str().unwrap().to_owned();
+    let b = mock.sign_digest(
+        &digest,
+        &Opts {
+            content: Content::Dsse,
+            ..Opts::default()
+        },
+    );
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
+    assert_eq!(
+        bundle["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"],
+        "dsse"
+    );
+    let (envelope, annotations) = att_layer(&bundle);
+    let write = |annotations: Value| {
+        let mut d = layout.desc("application/vnd.dsse.envelope.v1+json", &envelope);
+        d["annotations"] = annotations;
+        let config = layout.desc(CONFIG, b"{}");
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": MANIFEST, "config": config, "layers": [d]
+        }))
+        .unwrap();
+        layout.set_index(&[
+            named(image.clone(), &format!("{REPO}:v1")),
+            named(
+                layout.desc(MANIFEST, &manifest),
+                &format!("{REPO}:{}", sig_tag(&digest).replace(".sig", ".att")),
+            ),
+        ]);
+    };
+    write(annotations.clone());
+    let name = format!("oci:{}:{REPO}:v1", s(&root));
+    let args = |root: &Path, id: &str| {
+        vec![
+            "verify-attestation".to_string(),
+            "--type".into(),
+            SIGN_PREDICATE.into(),
+            "--trusted-root".into(),
+            s(root).into(),
+            "--certificate-identity".into(),
+            id.into(),
+            "--certificate-oidc-issuer".into(),
+            ISSUER.into(),
+            name.clone(),
+        ]
+    };
+    let (code, stdout, stderr) = outcome(args(mock.trusted_root(), IDENTITY));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout.trim().as_bytes(),
+        envelope.as_slice(),
+        "the layer as stored"
+    );
+    for (root, id, why) in [
+        (
+            mock.trusted_root(),
+            "https://example.com/other",
+            "none of the expected identities matched",
+        ),
+        (other.trusted_root(), IDENTITY, "unknown logID"),
+    ] {
+        let (code, _, stderr) = outcome(args(root, id));
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+    }
+    // without its Rekor bundle the layer has no trusted time
+    let mut a = annotations;
+    a.as_object_mut()
+        .unwrap()
+        .remove("dev.sigstore.cosign/bundle");
+    write(a);
+    let (code, _, stderr) = outcome(args(mock.trusted_root(), IDENTITY));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no dev.sigstore.cosign/bundle annotation"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn verify_attestation_keyless_reads_bundle_referrers() {
     let tmp = tempfile::tempdir().unwrap();
