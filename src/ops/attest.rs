@@ -180,7 +180,7 @@ pub struct VerifyAttestationOptions {
 
 pub fn verify(store: &Path, image: &str, opts: &VerifyAttestationOptions) -> Result<()> {
     // the key, or keyless the trusted root and the identity (required, as verify)
-    let trust = super::verify::load_trust(&super::verify::VerifyOptions {
+    let trust = super::trust_flags::load_trust(&super::trust_flags::TrustFlags {
         key: opts.key.clone(),
         trusted_root: opts.trusted_root.clone(),
         certificate_identity: opts.certificate_identity.clone(),

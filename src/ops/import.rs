@@ -731,7 +731,7 @@ fn admission(opts: &ImportOptions) -> Result<Option<Trust>> {
             "--certificate-identity and --certificate-oidc-issuer need --trusted-root".into(),
         )),
         None => Ok(None),
-        Some(root) => super::verify::load_trust(&super::verify::VerifyOptions {
+        Some(root) => super::trust_flags::load_trust(&super::trust_flags::TrustFlags {
             trusted_root: Some(root.clone()),
             certificate_identity: opts.certificate_identity.clone(),
             certificate_identity_regexp: opts.certificate_identity_regexp.clone(),

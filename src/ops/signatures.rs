@@ -28,14 +28,16 @@ pub fn run(store: &Path, image: &str, opts: &SignaturesOptions) -> Result<()> {
             key: Some(keys::load_public_key(k)?),
             ..Trust::default()
         }),
-        (None, Some(_)) => Some(super::verify::load_trust(&super::verify::VerifyOptions {
-            trusted_root: opts.trusted_root.clone(),
-            certificate_identity: opts.certificate_identity.clone(),
-            certificate_identity_regexp: opts.certificate_identity_regexp.clone(),
-            certificate_oidc_issuer: opts.certificate_oidc_issuer.clone(),
-            certificate_oidc_issuer_regexp: opts.certificate_oidc_issuer_regexp.clone(),
-            ..Default::default()
-        })?),
+        (None, Some(_)) => Some(super::trust_flags::load_trust(
+            &super::trust_flags::TrustFlags {
+                trusted_root: opts.trusted_root.clone(),
+                certificate_identity: opts.certificate_identity.clone(),
+                certificate_identity_regexp: opts.certificate_identity_regexp.clone(),
+                certificate_oidc_issuer: opts.certificate_oidc_issuer.clone(),
+                certificate_oidc_issuer_regexp: opts.certificate_oidc_issuer_regexp.clone(),
+                ..Default::default()
+            },
+        )?),
         (None, None) => None,
     };
     let json = opts.json;

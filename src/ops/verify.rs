@@ -28,12 +28,9 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::keys;
 use crate::payload;
-use crate::signature::certs::{self, Cert};
-use crate::signature::identity::IdentityPolicy;
 use crate::signature::policy::{
-    CaTrust, Gathered, Trust, Verified, gather_signatures, judge_all, with_certificate_fields,
+    Gathered, Trust, Verified, gather_signatures, judge_all, with_certificate_fields,
 };
 use crate::signature::verify::cosign_json;
 use crate::store::Descriptor;
@@ -66,12 +63,29 @@ pub struct VerifyOptions {
     pub trusted_root: Option<std::path::PathBuf>,
 }
 
+impl VerifyOptions {
+    /// The flags that say what signatures are verified with.
+    fn trust_flags(&self) -> super::trust_flags::TrustFlags {
+        super::trust_flags::TrustFlags {
+            key: self.key.clone(),
+            certificate_chain: self.certificate_chain.clone(),
+            ca_roots: self.ca_roots.clone(),
+            ca_intermediates: self.ca_intermediates.clone(),
+            certificate_identity: self.certificate_identity.clone(),
+            certificate_identity_regexp: self.certificate_identity_regexp.clone(),
+            certificate_oidc_issuer: self.certificate_oidc_issuer.clone(),
+            certificate_oidc_issuer_regexp: self.certificate_oidc_issuer_regexp.clone(),
+            trusted_root: self.trusted_root.clone(),
+        }
+    }
+}
+
 pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> {
     if images.is_empty() {
         return Err(Error::Usage("name at least one image to verify".into()));
     }
     let required = payload::parse_annotations(&opts.annotations)?;
-    let trust = load_trust(opts)?;
+    let trust = super::trust_flags::load_trust(&opts.trust_flags())?;
     // Read everything first (one catalog per layout), then check signatures on every
     // core — ECDSA verification is nearly all of the time — then report in order,
     // stopping at the first image that fails, as cosign does.
@@ -138,129 +152,6 @@ pub fn gather(
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
     let g = gather_signatures(catalog, &name, &found.descriptor.digest, image)?;
     Ok((g, i, found.descriptor))
-}
-
-/// What the flags say signatures are verified with: a key, CA flags, or
-/// (`--trusted-root`, keyless) a pinned Sigstore trust root, with the identity.
-pub fn load_trust(opts: &VerifyOptions) -> Result<Trust> {
-    if let Some(root) = &opts.trusted_root {
-        if opts.key.is_some() {
-            return Err(Error::Usage(
-                "--trusted-root verifies keyless (Fulcio certificates); --key verifies with a \
-                 key: give one of them"
-                    .into(),
-            ));
-        }
-        if opts.certificate_chain.is_some() || opts.ca_roots.is_some() {
-            return Err(Error::Usage(
-                "--trusted-root holds the certificate authorities to trust; \
-                 --certificate-chain and --ca-roots cannot be added to it"
-                    .into(),
-            ));
-        }
-        let identity = identity_policy(opts, true)?;
-        return Ok(Trust {
-            identity,
-            trusted_root: Some(std::sync::Arc::new(load_trusted_root(root)?)),
-            ..Trust::default()
-        });
-    }
-    let ca = load_ca(opts)?;
-    if opts.key.is_none() && ca.is_none() {
-        return Err(Error::Usage(
-            "pass --key, verify by certificate with --certificate-chain or --ca-roots, or \
-             keyless with --trusted-root"
-                .into(),
-        ));
-    }
-    let identity = identity_policy(opts, ca.is_some())?;
-    let key = opts.key.as_deref().map(keys::load_public_key).transpose()?;
-    Ok(Trust {
-        key,
-        ca,
-        identity,
-        trusted_root: None,
-    })
-}
-
-/// Reads and parses `trusted_root.json`; a refusal names the file.
-pub fn load_trusted_root(path: &Path) -> Result<crate::trust::TrustedRoot> {
-    let raw = super::read_file(path, crate::trust::MAX_TRUSTED_ROOT)?;
-    crate::trust::TrustedRoot::parse(&raw)
-        .map_err(|e| Error::invalid(format!("--trusted-root {}: {e}", path.display())))
-}
-
-fn identity_policy(opts: &VerifyOptions, by_ca: bool) -> Result<IdentityPolicy> {
-    let policy = IdentityPolicy::new(
-        opts.certificate_identity.as_deref(),
-        opts.certificate_identity_regexp.as_deref(),
-        opts.certificate_oidc_issuer.as_deref(),
-        opts.certificate_oidc_issuer_regexp.as_deref(),
-    )
-    .map_err(Error::Usage)?;
-    if !by_ca {
-        if !policy.is_empty() {
-            return Err(Error::Usage(
-                "--certificate-identity and --certificate-oidc-issuer check a certificate \
-                 validated by --certificate-chain, --ca-roots or --trusted-root; with --key \
-                 alone none is"
-                    .into(),
-            ));
-        }
-    } else if opts.key.is_none() {
-        if !policy.has_subject() {
-            return Err(Error::Usage(
-                "--certificate-identity or --certificate-identity-regexp is required for \
-                 verification in keyless mode"
-                    .into(),
-            ));
-        }
-        if !policy.has_issuer() {
-            return Err(Error::Usage(
-                "--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required \
-                 for verification in keyless mode (a private CA's certificates name no \
-                 issuer: --certificate-oidc-issuer-regexp '.*')"
-                    .into(),
-            ));
-        }
-    }
-    Ok(policy)
-}
-
-/// The CA flags: `--certificate-chain` (the last certificate is the root, the others
-/// intermediates, as cosign reads it) or `--ca-roots` with `--ca-intermediates`.
-fn load_ca(opts: &VerifyOptions) -> Result<Option<CaTrust>> {
-    let read = |flag: &str, p: &Path| -> Result<Vec<Cert>> {
-        let raw = super::read_file(p, certs::MAX_CERT_FILE)?;
-        certs::parse_pem_certificates(&raw)
-            .map_err(|e| Error::invalid(format!("--{flag} {}: {e}", p.display())))
-    };
-    match (
-        &opts.certificate_chain,
-        &opts.ca_roots,
-        &opts.ca_intermediates,
-    ) {
-        (None, None, None) => Ok(None),
-        (Some(_), Some(_), _) => Err(Error::Usage(
-            "--certificate-chain and --ca-roots cannot be used together".into(),
-        )),
-        (_, None, Some(_)) => Err(Error::Usage("--ca-intermediates needs --ca-roots".into())),
-        (Some(chain), None, None) => {
-            let mut intermediates = read("certificate-chain", chain)?;
-            let roots = intermediates.pop().into_iter().collect();
-            Ok(Some(CaTrust {
-                roots,
-                intermediates,
-            }))
-        }
-        (None, Some(roots), intermediates) => Ok(Some(CaTrust {
-            roots: read("ca-roots", roots)?,
-            intermediates: match intermediates {
-                Some(p) => read("ca-intermediates", p)?,
-                None => Vec::new(),
-            },
-        })),
-    }
 }
 
 fn report(
