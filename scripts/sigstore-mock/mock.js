@@ -39,6 +39,7 @@ const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8'; // DER UTF8String
 const OID_SHA256 = '2.16.840.1.101.3.4.2.1';
 const TSA_POLICY = '1.3.6.1.4.1.57264.2';
 const REKOR_URL = 'https://rekor.sigstore.mock';
+const REKOR_HOST = new URL(REKOR_URL).host;
 // The mock's root certificates start at the moment they are made; the instance is
 // made this far in the past so that material can be made "earlier" than now (an
 // expired certificate: issued two hours ago, logged one hour ago).
@@ -250,7 +251,18 @@ async function main() {
     // log index, with which that proof cannot verify, so the index is 0. Its
     // rootHash field is garbled (0.12.1 decodes the hex root hash as base64): the
     // root hash is the one its signed checkpoint names (the note's third line).
-    const checkpoint = e.inclusionProof.checkpoint.envelope;
+    // And its checkpoint is a Rekor v1 one (origin "HOST - TREEID", a Timestamp
+    // line), where a Rekor v2 log's origin is its host, as rekor-tiles and
+    // sigstore-go check: the note is signed again, with the same log key, as a
+    // Rekor v2 log writes it.
+    const rootHash = e.inclusionProof.checkpoint.envelope.split('\n')[2];
+    if (rootHash !== b64(sha256(Buffer.concat([Buffer.from([0]), e.canonicalizedBody])))) {
+      throw new Error('the mock log checkpoint does not name the one-leaf tree of the entry');
+    }
+    const note = `${REKOR_HOST}\n1\n${rootHash}\n`;
+    const noteSig = crypto.sign('sha256', Buffer.from(note), keys.tlog.privateKey);
+    const hintAndSig = Buffer.concat([tlogKeyId.subarray(0, 4), noteSig]);
+    const checkpoint = `${note}\n\u2014 ${REKOR_HOST} ${b64(hintAndSig)}\n`;
     return {
       logIndex: '0',
       logId: { keyId: b64(e.logId.keyId) },
@@ -258,8 +270,8 @@ async function main() {
       integratedTime: String(e.integratedTime),
       inclusionProof: {
         logIndex: '0',
-        rootHash: checkpoint.split('\n')[2],
-        treeSize: String(e.inclusionProof.treeSize),
+        rootHash,
+        treeSize: '1',
         hashes: [],
         checkpoint: { envelope: checkpoint },
       },

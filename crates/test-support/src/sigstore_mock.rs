@@ -12,6 +12,7 @@
 //! let v2 = mock.sign_blob(&file, &Opts { rekor: Rekor::V2, tsa: true, ..Opts::default() });
 //! let sig = mock.legacy_sig("registry.example/app", "sha256:…"); // cosign 2 `.sig`
 //! let cfg = mock.trust_config();   // sigstore-python's --trust-config for the same root
+//! let env = mock.cosign2_env();     // SIGSTORE_ROOT_FILE etc.: cosign 2 trusts the mock
 //! ```
 //!
 //! What [`Mock::new`] makes (fresh keys each time, so two mocks never trust each
@@ -52,10 +53,14 @@
 //! (`{"SignedEntryTimestamp":…,"Payload":{"body":…,"integratedTime":…,"logIndex":…,"logID":…}}`)
 //! of a hashedrekord 0.0.1 entry over sha256(payload).
 //!
-//! Two things of the mock (0.12.1) are mended by mock.js, and one is its nature:
-//! a v2 entry's log index is 0 and its root hash the checkpoint's (the mock reports
-//! a random index and garbles the hash), and a v1 entry's log index is random while
-//! its inclusion proof's is 0 (the tree always has one leaf).
+//! What mock.js mends in the mock's (0.12.1) Rekor v2 entries: the log index is 0
+//! (the mock reports a random one, with which its one-leaf proof cannot verify),
+//! the root hash is the checkpoint's (the mock garbles it), and the checkpoint is
+//! signed again by the same log key in Rekor v2's form, origin = the log's host
+//! (the mock writes a Rekor v1 checkpoint, origin `HOST - TREEID`, which
+//! rekor-tiles and sigstore-go refuse for a v2 log). A v1 entry is the mock's own:
+//! a random log index, an inclusion proof with index 0 (the tree always has one
+//! leaf).
 //!
 //! Known verdicts of the judges on this material: sigstore-python 4.5.1 refuses an
 //! in-toto statement whose subject has no `name` (so judge DSSE with
@@ -190,6 +195,36 @@ pub fn script() -> PathBuf {
         .join("scripts/sigstore-mock/mock.js")
 }
 
+impl LegacySig {
+    /// cosign's legacy blob bundle of this signature (`cosign verify-blob --bundle`):
+    /// `{"base64Signature":…,"cert":base64(PEM),"rekorBundle":ANNOTATION}`; the payload
+    /// is then the blob.
+    pub fn blob_bundle(&self) -> String {
+        use base64::Engine as _;
+        let ann: Value = serde_json::from_str(&self.bundle_annotation).unwrap();
+        json!({
+            "base64Signature": self.signature,
+            "cert": base64::engine::general_purpose::STANDARD.encode(&self.certificate),
+            "rekorBundle": ann,
+        })
+        .to_string()
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
 /// sigstore-python's `--trust-config` for a trusted root (a mock's, or one a test
 /// edited), written beside it as `ROOT.trust_config.json`: media type
 /// `application/vnd.dev.sigstore.clienttrustconfig.v0.1+json`, the trusted root and
@@ -277,6 +312,61 @@ impl Mock {
     /// `DIR/trusted_root.json.trust_config.json` (see [`trust_config_for`]).
     pub fn trust_config(&self) -> PathBuf {
         trust_config_for(&self.trusted_root)
+    }
+
+    /// The environment with which cosign 2 trusts this mock instead of the public
+    /// good instance (no TUF): `SIGSTORE_ROOT_FILE` (the CA root PEM),
+    /// `SIGSTORE_REKOR_PUBLIC_KEY` and `SIGSTORE_CT_LOG_PUBLIC_KEY_FILE` (the log
+    /// keys, PEM), files written in `DIR/cosign2/`. For `cosign verify` of a `.sig`
+    /// image made with [`Mock::legacy_sig`], or `cosign verify-blob --bundle` of a
+    /// [`LegacySig::blob_bundle`].
+    pub fn cosign2_env(&self) -> Vec<(&'static str, PathBuf)> {
+        use base64::Engine as _;
+        let root: Value =
+            serde_json::from_slice(&std::fs::read(&self.trusted_root).unwrap()).unwrap();
+        let raw = |v: &Value| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap()
+        };
+        let d = self.dir.join("cosign2");
+        std::fs::create_dir_all(&d).unwrap();
+        let files = [
+            (
+                "SIGSTORE_ROOT_FILE",
+                "root.pem",
+                pem(
+                    "CERTIFICATE",
+                    &raw(
+                        &root["certificateAuthorities"][0]["certChain"]["certificates"][0]["rawBytes"],
+                    ),
+                ),
+            ),
+            (
+                "SIGSTORE_REKOR_PUBLIC_KEY",
+                "rekor.pub",
+                pem(
+                    "PUBLIC KEY",
+                    &raw(&root["tlogs"][0]["publicKey"]["rawBytes"]),
+                ),
+            ),
+            (
+                "SIGSTORE_CT_LOG_PUBLIC_KEY_FILE",
+                "ctlog.pub",
+                pem(
+                    "PUBLIC KEY",
+                    &raw(&root["ctlogs"][0]["publicKey"]["rawBytes"]),
+                ),
+            ),
+        ];
+        files
+            .into_iter()
+            .map(|(var, name, text)| {
+                let p = d.join(name);
+                std::fs::write(&p, text).unwrap();
+                (var, p)
+            })
+            .collect()
     }
 
     /// A bundle for the file at `path` (its sha256); returns the bundle's path.
