@@ -1070,8 +1070,8 @@ fn verify_attestation_keyless_reads_bundle_referrers() {
     }
 }
 
-/// The same keylessly signed image judged by the real cosign 3.1.1, offline against
-/// the mock's trusted root, after `airsign sync` pushed it byte for byte to a
+/// The same keylessly signed image judged by the real cosign 3.1.1 (and the legacy
+/// `.sig` by cosign 2.5 too), offline against the mock's trusted root, after `airsign sync` pushed it byte for byte to a
 /// loopback registry: the DSSE bundle referrer and the legacy `.sig`, each in an
 /// image of its own; cosign and airsign must agree, also on another identity.
 #[test]
@@ -1177,6 +1177,88 @@ fn cosign_3_judges_the_keylessly_signed_images_as_airsign_does() {
                 ours, theirs,
                 "what airsign and cosign 3.1.1 print for {tag}"
             );
+        }
+    }
+
+    // cosign 2.5 (its trust from the environment: the mock's CA, Rekor and CT keys)
+    // judges the legacy .sig the same way
+    if let Some(cosign2) = need!(Tool::Cosign) {
+        let there = format!("{}/app:legacy", reg.host());
+        for (id, want) in [(IDENTITY, true), ("https://example.com/other", false)] {
+            let mut c = home.cmd(&cosign2);
+            for (k, v) in mock.cosign2_env() {
+                c.env(k, v);
+            }
+            let theirs = run(c
+                .args(["verify", "--offline"])
+                .args([
+                    "--certificate-identity",
+                    id,
+                    "--certificate-oidc-issuer",
+                    ISSUER,
+                ])
+                .arg(&there));
+            assert_eq!(
+                theirs.status.success(),
+                want,
+                "cosign 2.5, {id}: {}",
+                String::from_utf8_lossy(&theirs.stderr)
+            );
+            if want {
+                let args = verify_args(mock.trusted_root(), id, ISSUER, &format!("{REPO}:legacy"));
+                let ours = ok(&mut bed.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+                let ours: Value = serde_json::from_str(ours.trim()).unwrap();
+                let theirs: Value = serde_json::from_slice(&theirs.stdout).unwrap();
+                assert_eq!(
+                    ours, theirs,
+                    "what airsign and cosign 2.5 print for the .sig"
+                );
+            } else {
+                assert_eq!(theirs.status.code(), Some(12));
+            }
+        }
+    }
+
+    // the same images as cosign save lays them out (`export --format cosign`: the
+    // bundle referrer only in the blobs, found by its subject), judged by cosign
+    // 3.1.1 `verify --local-image` and by airsign, with no registry at all
+    drop(reg);
+    for tag in ["bundled", "legacy"] {
+        let dir = tmp.path().join(format!("saved-{tag}"));
+        ok(&mut bed.cmd(&[
+            "export",
+            &format!("{REPO}:{tag}"),
+            "--format",
+            "cosign",
+            "--to",
+            s(&dir),
+        ]));
+        for (id, want) in [(IDENTITY, true), ("https://example.com/other", false)] {
+            let theirs = run(home
+                .cmd(&cosign3)
+                .args(["verify", "--offline=true", "--trusted-root"])
+                .arg(mock.trusted_root())
+                .args([
+                    "--certificate-identity",
+                    id,
+                    "--certificate-oidc-issuer",
+                    ISSUER,
+                ])
+                .arg("--local-image")
+                .arg(&dir));
+            assert_eq!(
+                theirs.status.success(),
+                want,
+                "cosign --local-image, {tag} {id}: {}",
+                String::from_utf8_lossy(&theirs.stderr)
+            );
+            let (code, _, stderr) = outcome(verify_args(
+                mock.trusted_root(),
+                id,
+                ISSUER,
+                &format!("oci:{}", s(&dir)),
+            ));
+            assert_eq!(code == Some(0), want, "airsign, {tag} {id}: {stderr}");
         }
     }
 }
