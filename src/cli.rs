@@ -38,6 +38,11 @@ pub enum Command {
     #[command(subcommand)]
     Store(StoreCommand),
     /// Copy images and their signatures into the store from a layout or an archive, keeping every digest
+    #[command(after_help = "Examples:\n  \
+        airsign import oci-archive:carry.tar --verify-key site.pub\n  \
+        airsign import oci:vendor --trusted-root trusted_root.json \\\n      \
+        --certificate-identity https://github.com/vendor/app/.github/workflows/release.yml@refs/heads/main \\\n      \
+        --certificate-oidc-issuer https://token.actions.githubusercontent.com")]
     Import(ImportArgs),
     /// List the images in the store (reference, digest, media type, platforms, signatures)
     Ls(LsArgs),
@@ -55,7 +60,12 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Sign images offline, storing cosign .sig artifacts in the layout (cosign sign)
     Sign(SignArgs),
-    /// Verify images' signatures offline (cosign verify)
+    /// Verify images' signatures offline, with a key, CA certificates or keyless (cosign verify)
+    #[command(after_help = "Examples:\n  \
+        airsign verify --key cosign.pub registry.example.com/app:v1\n  \
+        airsign verify --trusted-root trusted_root.json \\\n      \
+        --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main \\\n      \
+        --certificate-oidc-issuer https://token.actions.githubusercontent.com registry.example.com/app:v1")]
     Verify(VerifyArgs),
     /// Attest an image offline: sign an in-toto statement with a predicate (cosign attest)
     #[command(after_help = "Examples:\n  \
