@@ -323,7 +323,7 @@ fn keyless_flags_are_checked_before_anything_is_read() {
 
 // ---- material made at test time by @sigstore/mock (common::sigstore_mock) ----
 
-use common::sigstore_mock::{Content, IDENTITY, ISSUER, Mock, Opts};
+use common::sigstore_mock::{Content, IDENTITY, ISSUER, Mock, Opts, Rekor};
 
 const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const EMPTY: &str = "application/vnd.oci.empty.v1+json";
@@ -514,7 +514,7 @@ fn a_keyless_dsse_bundle_referrer_verifies_for_its_identity_only() {
 }
 
 #[test]
-fn a_keyless_message_signature_bundle_and_a_timestamped_dsse_bundle_verify_too() {
+fn a_message_signature_a_timestamped_and_a_rekor_v2_bundle_verify_too() {
     let tmp = tempfile::tempdir().unwrap();
     let Some((mock, other)) = two_mocks(tmp.path()) else {
         return;
@@ -523,6 +523,12 @@ fn a_keyless_message_signature_bundle_and_a_timestamped_dsse_bundle_verify_too()
         Opts::default(),
         Opts {
             content: Content::Dsse,
+            tsa: true,
+            ..Opts::default()
+        },
+        Opts {
+            content: Content::Dsse,
+            rekor: Rekor::V2,
             tsa: true,
             ..Opts::default()
         },
