@@ -765,3 +765,46 @@ fn tampered_bundles_are_refused() {
         Check::new(bundle, &mock, s(&file)).expect(Verdict::Refused, &j);
     }
 }
+
+#[test]
+fn certificate_invalid_at_any_vouched_time_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((mock, j, file)) = setup(&tmp) else {
+        return;
+    };
+    let now = unix_now();
+    let issued = now - 7200; // valid until issued + 600
+    let stamped = |log_time: u64, tsa_time: u64, rekor: Rekor| Opts {
+        rekor,
+        tsa: true,
+        cert_time: Some(issued),
+        log_time: Some(log_time),
+        tsa_time: Some(tsa_time),
+        ..Opts::default()
+    };
+    // control: the log and the timestamp both inside the validity
+    let b = mock.sign_blob(&file, &stamped(issued + 60, issued + 120, Rekor::V1));
+    Check::new(&b, &mock, s(&file)).expect(Verdict::Verified, &j);
+    for (what, opts) in [
+        (
+            "logged in time, stamped after expiry",
+            stamped(issued + 60, now - 3600, Rekor::V1),
+        ),
+        (
+            "stamped in time, logged after expiry",
+            stamped(now - 3600, issued + 60, Rekor::V1),
+        ),
+        (
+            "Rekor v2, stamped before issuance",
+            stamped(issued, issued - 100, Rekor::V2),
+        ),
+    ] {
+        eprintln!("case: {what}");
+        let b = mock.sign_blob(&file, &opts);
+        let msg = Check::new(&b, &mock, s(&file)).expect(Verdict::Refused, &j);
+        assert!(
+            msg.contains("the signing certificate at the signing time"),
+            "{msg}"
+        );
+    }
+}

@@ -326,3 +326,32 @@ fn forky_tools_run_and_are_the_expected_versions() {
         "notation changelog: {head}"
     );
 }
+
+/// The keyless tests' producer and judge are the pinned versions: Node >= 20.17
+/// (what @sigstore/mock 0.12.1 asks), @sigstore/mock 0.12.1 as `npm ci` installed
+/// it, sigstore-python 4.5.1.
+#[test]
+fn keyless_tools_are_the_pinned_versions() {
+    let Some(node) = need!(Tool::Node) else {
+        return;
+    };
+    let Some(modules) = need!(Tool::SigstoreMock) else {
+        return;
+    };
+    let Some(sigstore) = need!(Tool::SigstorePython) else {
+        return;
+    };
+    let v = version_output(&node, &["-p", "process.versions.node"]);
+    let parts: Vec<u32> = v.trim().split('.').map(|p| p.parse().unwrap()).collect();
+    assert!(
+        parts[0] > 20 || (parts[0] == 20 && parts[1] >= 17),
+        "node {v}"
+    );
+    let pkg: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(modules.join("@sigstore/mock/package.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(pkg["version"], "0.12.1");
+    let out = version_output(&sigstore, &["--version"]);
+    assert_eq!(out.trim(), "sigstore 4.5.1");
+}

@@ -252,9 +252,8 @@ async function main() {
     // rootHash field is garbled (0.12.1 decodes the hex root hash as base64): the
     // root hash is the one its signed checkpoint names (the note's third line).
     // And its checkpoint is a Rekor v1 one (origin "HOST - TREEID", a Timestamp
-    // line), where a Rekor v2 log's origin is its host, as rekor-tiles and
-    // sigstore-go check: the note is signed again, with the same log key, as a
-    // Rekor v2 log writes it.
+    // line), where a Rekor v2 log's origin is its host (what airsign checks): the
+    // note is signed again, with the same log key, as a Rekor v2 log writes it.
     const rootHash = e.inclusionProof.checkpoint.envelope.split('\n')[2];
     if (rootHash !== b64(sha256(Buffer.concat([Buffer.from([0]), e.canonicalizedBody])))) {
       throw new Error('the mock log checkpoint does not name the one-leaf tree of the entry');
@@ -378,8 +377,9 @@ async function main() {
     if (rekor === 'v1') bundle.verificationMaterial.tlogEntries.push(v1Entry(await rekorV1(v1Body, logTime), kind));
     if (rekor === 'v2') bundle.verificationMaterial.tlogEntries.push(await rekorV2(v2Body, $case, logTime));
     if (r.tsa) {
+      const tsaTime = r.tsa_time == null ? logTime : at(r.tsa_time);
       bundle.verificationMaterial.timestampVerificationData = {
-        rfc3161Timestamps: [await timestamp(sig, logTime)],
+        rfc3161Timestamps: [await timestamp(sig, tsaTime)],
       };
     }
     fs.writeFileSync(r.out, JSON.stringify(bundle, null, 2) + '\n');

@@ -45,7 +45,7 @@
 //!   checkpoint) at [`Opts::log_time`]; [`Rekor::V2`]: a Rekor v2 entry (0.0.2, no
 //!   SET, proof and checkpoint); [`Rekor::None`]: no entry;
 //! - [`Opts::tsa`]: an RFC 3161 timestamp over the signature from the mock TSA at
-//!   [`Opts::log_time`] (`timestampVerificationData`).
+//!   [`Opts::tsa_time`], by default [`Opts::log_time`] (`timestampVerificationData`).
 //!
 //! [`Mock::legacy_sig`] is cosign 2's `.sig` image signature: the simple-signing
 //! payload for a docker reference and manifest digest, its base64 signature, the
@@ -57,15 +57,21 @@
 //! (the mock reports a random one, with which its one-leaf proof cannot verify),
 //! the root hash is the checkpoint's (the mock garbles it), and the checkpoint is
 //! signed again by the same log key in Rekor v2's form, origin = the log's host
-//! (the mock writes a Rekor v1 checkpoint, origin `HOST - TREEID`, which
-//! rekor-tiles and sigstore-go refuse for a v2 log). A v1 entry is the mock's own:
+//! (the mock writes a Rekor v1 checkpoint, origin `HOST - TREEID`: airsign refuses
+//! that for a v2 log, as rekor-tiles' checkpoint check does by our reading, while
+//! sigstore-python 4.5.1 takes it). A v1 entry is the mock's own:
 //! a random log index, an inclusion proof with index 0 (the tree always has one
 //! leaf).
 //!
 //! Known verdicts of the judges on this material: sigstore-python 4.5.1 refuses an
 //! in-toto statement whose subject has no `name` (so judge DSSE with
 //! [`Opts::subject_name`] set), refuses `dsse` 0.0.2 (Rekor v2 DSSE) entries as
-//! unsupported, and wants exactly one log entry (no TSA-only bundles).
+//! unsupported, and wants exactly one log entry (no TSA-only bundles). cosign 3.1.1
+//! (`verify-blob --bundle --trusted-root`) needs `--use-signed-timestamps` to use a
+//! TSA timestamp (a Rekor v2 bundle fails without it) and does not load a bundle
+//! with a `dsse` 0.0.2 entry ("--trusted-root only supported with
+//! --new-bundle-format"). cosign 2.5 verifies [`Mock::legacy_sig`] material with
+//! [`Mock::cosign2_env`].
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -124,6 +130,8 @@ pub struct Opts {
     /// `cert_time` if `None`. `cert_time: Some(now - 7200), log_time: Some(now -
     /// 3600)` is a signature made with an expired certificate.
     pub log_time: Option<u64>,
+    /// When the TSA's timestamp is made, Unix seconds; `log_time` if `None`.
+    pub tsa_time: Option<u64>,
     /// DSSE only: the statement subject's `name` (cosign 3 writes none).
     pub subject_name: Option<String>,
     /// Where to write the bundle; `DIR/bundle-N.json` if `None`.
@@ -140,6 +148,7 @@ impl Default for Opts {
             tsa: false,
             cert_time: None,
             log_time: None,
+            tsa_time: None,
             subject_name: None,
             out: None,
         }
@@ -408,6 +417,7 @@ impl Mock {
             .into(),
         );
         r.insert("tsa".into(), o.tsa.into());
+        r.insert("tsa_time".into(), json!(o.tsa_time));
         Self::common(r, o);
         if let Some(n) = &o.subject_name {
             r.insert("subject_name".into(), json!(n));
