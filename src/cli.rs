@@ -38,6 +38,11 @@ pub enum Command {
     #[command(subcommand)]
     Store(StoreCommand),
     /// Copy images and their signatures into the store from a layout or an archive, keeping every digest
+    #[command(after_help = "Examples:\n  \
+        airsign import oci-archive:carry.tar --verify-key site.pub\n  \
+        airsign import oci:vendor --trusted-root trusted_root.json \\\n      \
+        --certificate-identity https://github.com/vendor/app/.github/workflows/release.yml@refs/heads/main \\\n      \
+        --certificate-oidc-issuer https://token.actions.githubusercontent.com")]
     Import(ImportArgs),
     /// List the images in the store (reference, digest, media type, platforms, signatures)
     Ls(LsArgs),
@@ -55,14 +60,19 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Sign images offline, storing cosign .sig artifacts in the layout (cosign sign)
     Sign(SignArgs),
-    /// Verify images' signatures offline (cosign verify)
+    /// Verify images' signatures offline, with a key, CA certificates or keyless (cosign verify)
+    #[command(after_help = "Examples:\n  \
+        airsign verify --key cosign.pub registry.example.com/app:v1\n  \
+        airsign verify --trusted-root trusted_root.json \\\n      \
+        --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main \\\n      \
+        --certificate-oidc-issuer https://token.actions.githubusercontent.com registry.example.com/app:v1")]
     Verify(VerifyArgs),
     /// Attest an image offline: sign an in-toto statement with a predicate (cosign attest)
     #[command(after_help = "Examples:\n  \
         airsign attest --key cosign.key --type slsaprovenance --predicate prov.json registry.example.com/app:v1\n  \
         airsign attest --key cosign.key --type spdxjson --predicate sbom.spdx.json --new-bundle-format=true oci:dir:v1")]
     Attest(AttestArgs),
-    /// Verify an image's attestations offline with a key (cosign verify-attestation)
+    /// Verify an image's attestations offline, with a key or keyless (cosign verify-attestation)
     VerifyAttestation(VerifyAttestationArgs),
     /// Sign a file (a chart, an SBOM, an ISO) with a key, offline (cosign sign-blob)
     #[command(
@@ -343,8 +353,15 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FROM=TO")]
     pub rename: Vec<String>,
     /// Import only images whose signatures verify with this public key; report the rest
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "trusted_root")]
     pub verify_key: Option<String>,
+    /// Import only images whose signatures verify keyless against this pinned Sigstore
+    /// trusted root (`trusted_root.json`) for --certificate-identity and
+    /// --certificate-oidc-issuer, as `verify --trusted-root`; report the rest
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: KeylessIdentityFlags,
     /// Move a name the store already gives to another image (without it such an
     /// import is refused and nothing changes); each move is reported
     #[arg(short = 'f', long)]
@@ -502,9 +519,15 @@ pub struct VerifyArgs {
     pub images: Vec<String>,
     /// The public key (PEM), a path or env://VAR; a private key's public half works too.
     /// Without it, each signature's certificate is checked against --certificate-chain
-    /// or --ca-roots, and its key used
-    #[arg(long, value_name = "KEY")]
+    /// or --ca-roots (or, keyless, --trusted-root), and its key used
+    #[arg(long, value_name = "KEY", conflicts_with = "trusted_root")]
     pub key: Option<String>,
+    /// Keyless: a pinned Sigstore trusted root (TUF `trusted_root.json`). Bundle
+    /// referrers and `.sig` layers with a Fulcio certificate and a Rekor bundle are
+    /// verified against it offline (transparency-log proofs, certificate at the log's
+    /// time, SCTs); needs the identity and issuer flags
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["certificate_chain", "ca_roots"])]
+    pub trusted_root: Option<PathBuf>,
     /// PEM chain to trust: intermediates first, the root last (cosign's flag)
     #[arg(long, value_name = "FILE", conflicts_with = "ca_roots")]
     pub certificate_chain: Option<PathBuf>,
@@ -516,6 +539,7 @@ pub struct VerifyArgs {
     pub ca_intermediates: Option<PathBuf>,
     /// The identity a certificate must name: one of its subject alternative names
     /// (email, URI, DNS name, IP). Required when verifying by certificate without --key
+    /// (CA flags or --trusted-root)
     #[arg(long, value_name = "IDENTITY")]
     pub certificate_identity: Option<String>,
     /// Like --certificate-identity, by regular expression (unanchored; wins over it)
@@ -574,8 +598,20 @@ pub struct VerifyAttestationArgs {
     #[arg(value_name = "IMAGE")]
     pub image: String,
     /// The public key (PEM), a path or env://VAR; a private key's public half works too
-    #[arg(long, value_name = "KEY")]
-    pub key: String,
+    #[arg(
+        long,
+        value_name = "KEY",
+        required_unless_present = "trusted_root",
+        conflicts_with = "trusted_root"
+    )]
+    pub key: Option<String>,
+    /// Keyless: a pinned Sigstore trusted root (TUF `trusted_root.json`); bundle
+    /// referrers and `.att` layers with a Fulcio certificate and a Rekor bundle are
+    /// verified against it offline, for the identity and issuer flags
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: KeylessIdentityFlags,
     /// The predicate type to look for: a cosign name (default custom, as cosign) or a URI
     #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
     pub kind: String,
@@ -670,8 +706,14 @@ pub struct VerifyBlobArgs {
 #[derive(Debug, Args)]
 pub struct SignaturesArgs {
     /// Check each signature with this public key (a path or env://VAR)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "trusted_root")]
     pub key: Option<String>,
+    /// Check each signature keyless against this pinned Sigstore trusted root, for
+    /// --certificate-identity and --certificate-oidc-issuer
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: KeylessIdentityFlags,
     /// Print JSON (one object per signature, attestation or referrer)
     #[arg(long)]
     pub json: bool,
@@ -710,6 +752,11 @@ pub fn run() -> Result<i32> {
                 repository: a.repository,
                 rename: a.rename,
                 verify_key: a.verify_key,
+                trusted_root: a.trusted_root,
+                certificate_identity: a.identity.certificate_identity,
+                certificate_identity_regexp: a.identity.certificate_identity_regexp,
+                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
                 force: a.force,
                 json: a.json,
             };
@@ -759,6 +806,7 @@ pub fn run() -> Result<i32> {
                 certificate_identity_regexp: a.certificate_identity_regexp,
                 certificate_oidc_issuer: a.certificate_oidc_issuer,
                 certificate_oidc_issuer_regexp: a.certificate_oidc_issuer_regexp,
+                trusted_root: a.trusted_root,
                 output: if a.output == "text" {
                     ops::verify::Output::Text
                 } else {
@@ -784,6 +832,11 @@ pub fn run() -> Result<i32> {
         Command::VerifyAttestation(a) => {
             let opts = ops::attest::VerifyAttestationOptions {
                 key: a.key,
+                trusted_root: a.trusted_root,
+                certificate_identity: a.identity.certificate_identity,
+                certificate_identity_regexp: a.identity.certificate_identity_regexp,
+                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
                 kind: a.kind,
             };
             ops::attest::verify(&store()?, &a.image, &opts)
@@ -814,7 +867,16 @@ pub fn run() -> Result<i32> {
         }
         Command::Triangulate(a) => ops::triangulate::run(&store()?, &a.image, &a.kind),
         Command::Signatures(a) => {
-            ops::signatures::run(&store()?, &a.image, a.key.as_deref(), a.json)
+            let opts = ops::signatures::SignaturesOptions {
+                key: a.key,
+                trusted_root: a.trusted_root,
+                certificate_identity: a.identity.certificate_identity,
+                certificate_identity_regexp: a.identity.certificate_identity_regexp,
+                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
+                json: a.json,
+            };
+            ops::signatures::run(&store()?, &a.image, &opts)
         }
         Command::Export(a) => {
             let opts = ops::export::ExportOptions {
@@ -872,6 +934,24 @@ pub fn run() -> Result<i32> {
 /// Turns `Error` results of argument-level problems into usage errors.
 pub fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
+}
+
+/// The identity a keyless signature's certificate must name, with `--trusted-root`
+/// (import's gate, signatures).
+#[derive(Debug, Args)]
+pub struct KeylessIdentityFlags {
+    /// Keyless: the identity the certificate must name (one of its SANs)
+    #[arg(long, value_name = "IDENTITY", requires = "trusted_root")]
+    pub certificate_identity: Option<String>,
+    /// Like --certificate-identity, by regular expression (unanchored; wins over it)
+    #[arg(long, value_name = "REGEXP", requires = "trusted_root")]
+    pub certificate_identity_regexp: Option<String>,
+    /// Keyless: the OIDC issuer the certificate must name (Fulcio's extension)
+    #[arg(long, value_name = "ISSUER", requires = "trusted_root")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Like --certificate-oidc-issuer, by regular expression (unanchored; wins over it)
+    #[arg(long, value_name = "REGEXP", requires = "trusted_root")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
 }
 
 /// cosign's signing flags for Rekor and signing configs: accepted, so cosign command

@@ -4,7 +4,8 @@
 //! stores it in the image's layout — as a Sigstore bundle referrer (cosign 3), an
 //! `.att` layer (cosign 2, and cosign 3 with `--new-bundle-format=false`), or both.
 //! `verify-attestation` checks every attestation of an image in both formats with a
-//! key and prints the matching envelopes, as cosign does.
+//! key, or keyless against a pinned trusted root (`--trusted-root` with the
+//! identity flags), and prints the matching envelopes, as cosign does.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -166,13 +167,37 @@ fn attest_in_layout(
 
 #[derive(Debug, Default)]
 pub struct VerifyAttestationOptions {
-    pub key: String,
+    pub key: Option<String>,
+    /// Keyless: a pinned Sigstore `trusted_root.json`, with the identity below.
+    pub trusted_root: Option<PathBuf>,
+    pub certificate_identity: Option<String>,
+    pub certificate_identity_regexp: Option<String>,
+    pub certificate_oidc_issuer: Option<String>,
+    pub certificate_oidc_issuer_regexp: Option<String>,
     /// `--type`: a cosign name, or compared as it is.
     pub kind: String,
 }
 
 pub fn verify(store: &Path, image: &str, opts: &VerifyAttestationOptions) -> Result<()> {
-    let key = keys::load_public_key(&opts.key)?;
+    // the key, or keyless the trusted root and the identity (required, as verify)
+    let trust = super::trust_flags::load_trust(&super::trust_flags::TrustFlags {
+        key: opts.key.clone(),
+        trusted_root: opts.trusted_root.clone(),
+        certificate_identity: opts.certificate_identity.clone(),
+        certificate_identity_regexp: opts.certificate_identity_regexp.clone(),
+        certificate_oidc_issuer: opts.certificate_oidc_issuer.clone(),
+        certificate_oidc_issuer_regexp: opts.certificate_oidc_issuer_regexp.clone(),
+        ..Default::default()
+    })?;
+    let verifier = match (&trust.key, &trust.trusted_root) {
+        (Some(key), _) => attestation::Verifier::Key(key),
+        (None, Some(root)) => attestation::Verifier::Keyless(root, &trust.identity),
+        (None, None) => {
+            return Err(Error::Usage(
+                "give --key, or --trusted-root with the identity flags (keyless)".into(),
+            ));
+        }
+    };
     let wanted = attestation::wanted_type(&opts.kind);
     let mut catalogs = super::Catalogs::new();
     let (i, query) = catalogs.lookup(store, image, false)?;
@@ -193,7 +218,7 @@ pub fn verify(store: &Path, image: &str, opts: &VerifyAttestationOptions) -> Res
     }])
     .into_iter()
     .collect::<Result<()>>()?;
-    let envelopes = attestation::judge(&gathered, &key, &digest, &wanted)?;
+    let envelopes = attestation::judge(&gathered, &verifier, &digest, &wanted)?;
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "\nVerification for {image} --");
     let _ = writeln!(
@@ -201,10 +226,24 @@ pub fn verify(store: &Path, image: &str, opts: &VerifyAttestationOptions) -> Res
         "The following checks were performed on each of these signatures:"
     );
     let _ = writeln!(err, "  - The cosign claims were validated");
-    let _ = writeln!(
-        err,
-        "  - The signatures were verified against the specified public key"
-    );
+    match verifier {
+        attestation::Verifier::Key(_) => {
+            let _ = writeln!(
+                err,
+                "  - The signatures were verified against the specified public key"
+            );
+        }
+        attestation::Verifier::Keyless(..) => {
+            let _ = writeln!(
+                err,
+                "  - Existence of the claims in the transparency log was verified offline"
+            );
+            let _ = writeln!(
+                err,
+                "  - The code-signing certificate was verified using trusted certificate authority certificates"
+            );
+        }
+    }
     let mut out = std::io::stdout().lock();
     envelopes
         .iter()

@@ -4,14 +4,14 @@
 //!
 //! Sources: `oci:DIR` (skopeo, umoci, oras, regctl, `cosign save`),
 //! `oci-archive:FILE[.zst]` (also split parts) and `docker-archive:FILE`. Naming,
-//! referrers, `--rename` and `--verify-key` are described in `docs/archives.md`.
+//! referrers, `--rename` and the admission gates (`--verify-key`, keyless
+//! `--trusted-root` with the identity flags) are described in `docs/archives.md`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use p256::ecdsa::VerifyingKey;
 use serde::Serialize;
 
 use crate::archive::reader::ArchiveLayout;
@@ -19,6 +19,7 @@ use crate::copy::{self, copy};
 use crate::digest::{Digest, printable};
 use crate::reference::{Location, Reference, validate_tag};
 use crate::signature::SignatureArtifact;
+use crate::signature::policy::Trust;
 use crate::store::descriptor::{COSIGN_KIND, OCI_INDEX, REF_NAME};
 use crate::store::manifest;
 use crate::store::referrers::Referrers;
@@ -36,7 +37,7 @@ pub struct Summary {
     pub images: Vec<Imported>,
     /// Signature, attestation, SBOM and referrer entries imported.
     pub artifacts: Vec<Imported>,
-    /// Images `--verify-key` turned away.
+    /// Images the admission gate (`--verify-key`, `--trusted-root`) turned away.
     pub refused: Vec<Refused>,
     /// Blobs written (those already in the store are skipped).
     pub new_blobs: u64,
@@ -83,6 +84,13 @@ pub struct ImportOptions {
     pub rename: Vec<String>,
     /// Admission key: only images with a signature it verifies are imported.
     pub verify_key: Option<String>,
+    /// Keyless admission: only images with a signature that verifies against this
+    /// trusted root for the identity below are imported.
+    pub trusted_root: Option<std::path::PathBuf>,
+    pub certificate_identity: Option<String>,
+    pub certificate_identity_regexp: Option<String>,
+    pub certificate_oidc_issuer: Option<String>,
+    pub certificate_oidc_issuer_regexp: Option<String>,
     /// Move names the store already gives to other images.
     pub force: bool,
     pub json: bool,
@@ -93,7 +101,9 @@ pub struct ImportOptions {
 pub struct Plan {
     pub repository: Option<Repository>,
     pub renames: Vec<Rename>,
-    pub verify_key: Option<VerifyingKey>,
+    /// The admission gate: only images with a signature this verifies are imported
+    /// (a key, or keyless a trusted root and an identity).
+    pub admission: Option<Trust>,
     /// Move names the store already gives to other images.
     pub force: bool,
     /// Show progress bars (stderr is a terminal).
@@ -234,15 +244,16 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
             .iter()
             .map(|r| Rename::parse(r))
             .collect::<Result<_>>()?,
-        verify_key: opts
-            .verify_key
-            .as_deref()
-            .map(crate::keys::load_public_key)
-            .transpose()?,
+        admission: admission(opts)?,
         force: opts.force,
         progress: std::io::stderr().is_terminal() && !opts.json,
     };
 
+    let gate = if opts.trusted_root.is_some() {
+        "--trusted-root"
+    } else {
+        "--verify-key"
+    };
     let store = super::open_store(store)?;
     let summary = import(&source, &store, &wanted, &plan)?;
     if !summary.digests_preserved {
@@ -289,15 +300,12 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
         if summary.refused.is_empty() {
             String::new()
         } else {
-            format!(
-                "; {} image(s) refused by --verify-key",
-                summary.refused.len()
-            )
+            format!("; {} image(s) refused by {gate}", summary.refused.len())
         }
     );
     if summary.images.is_empty() && !summary.refused.is_empty() {
         return Err(Error::Check(format!(
-            "no image passed --verify-key ({} refused); nothing imported",
+            "no image passed {gate} ({} refused); nothing imported",
             summary.refused.len()
         )));
     }
@@ -348,10 +356,10 @@ fn import(source: &Source, store: &Layout, wanted: &[String], plan: &Plan) -> Re
         digests_preserved: true,
         ..Summary::default()
     };
-    if let Some(key) = &plan.verify_key {
+    if let Some(trust) = &plan.admission {
         let mut turned_away: HashSet<Digest> = HashSet::new();
         for p in planned.iter().filter(|p| p.subject.is_none()) {
-            if let Err(e) = admit(&catalog, &p.source_name, &p.desc.digest, key) {
+            if let Err(e) = admit(&catalog, &p.source_name, &p.desc.digest, trust) {
                 turned_away.insert(p.desc.digest.clone());
                 summary.refused.push(Refused {
                     reference: p.name.clone(),
@@ -700,25 +708,52 @@ fn image_name(
     }
 }
 
-/// `--verify-key`: the image is admitted when at least one signature of its `.sig`
-/// in the source verifies with `key` and claims its digest (as `airsign verify`).
-fn admit(
-    catalog: &Catalog<'_>,
-    name: &EntryName,
-    digest: &Digest,
-    key: &VerifyingKey,
-) -> Result<()> {
+/// The admission gate's trust: `--verify-key`, or keyless `--trusted-root` with the
+/// identity flags (both required, as `verify` requires them).
+fn admission(opts: &ImportOptions) -> Result<Option<Trust>> {
+    if let Some(key) = &opts.verify_key {
+        if opts.trusted_root.is_some() {
+            return Err(Error::Usage(
+                "--verify-key and --trusted-root are two gates: give one".into(),
+            ));
+        }
+        return Ok(Some(Trust {
+            key: Some(crate::keys::load_public_key(key)?),
+            ..Trust::default()
+        }));
+    }
+    let identity_given = opts.certificate_identity.is_some()
+        || opts.certificate_identity_regexp.is_some()
+        || opts.certificate_oidc_issuer.is_some()
+        || opts.certificate_oidc_issuer_regexp.is_some();
+    match &opts.trusted_root {
+        None if identity_given => Err(Error::Usage(
+            "--certificate-identity and --certificate-oidc-issuer need --trusted-root".into(),
+        )),
+        None => Ok(None),
+        Some(root) => super::trust_flags::load_trust(&super::trust_flags::TrustFlags {
+            trusted_root: Some(root.clone()),
+            certificate_identity: opts.certificate_identity.clone(),
+            certificate_identity_regexp: opts.certificate_identity_regexp.clone(),
+            certificate_oidc_issuer: opts.certificate_oidc_issuer.clone(),
+            certificate_oidc_issuer_regexp: opts.certificate_oidc_issuer_regexp.clone(),
+            ..Default::default()
+        })
+        .map(Some),
+    }
+}
+
+/// The admission gate: the image is admitted when at least one of its signatures
+/// (`.sig` layers, bundle referrers) in the source verifies with `trust` and claims
+/// its digest (as `airsign verify`).
+fn admit(catalog: &Catalog<'_>, name: &EntryName, digest: &Digest, trust: &Trust) -> Result<()> {
     let shown = match name {
         EntryName::Full(r) => r.to_string(),
         EntryName::Tag(t) => t.clone(),
         EntryName::Unnamed(_) => digest.to_string(),
     };
     let signatures = crate::signature::policy::gather_signatures(catalog, name, digest, &shown)?;
-    let trust = crate::signature::policy::Trust {
-        key: Some(*key),
-        ..Default::default()
-    };
-    crate::signature::policy::judge(&signatures, &trust, &BTreeMap::new()).map(drop)
+    crate::signature::policy::judge(&signatures, trust, &BTreeMap::new()).map(drop)
 }
 
 /// Referrer manifests (OCI 1.1 `subject`) of the imported images and of every

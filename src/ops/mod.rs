@@ -28,6 +28,7 @@ pub mod signatures;
 pub mod store;
 pub mod sync;
 pub mod triangulate;
+pub mod trust_flags;
 pub mod verify;
 
 /// Opens the layout an image argument points into — the store for a reference,

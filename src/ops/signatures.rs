@@ -1,6 +1,7 @@
 //! `airsign signatures IMAGE`: every signature, attestation and referrer of an image
-//! and its platform manifests, in every format, with who signed it and (`--key`)
-//! whether it verifies. Like `cosign tree`, offline, with more.
+//! and its platform manifests, in every format, with who signed it and (`--key`, or
+//! keyless `--trusted-root` with the identity flags) whether it verifies. Like
+//! `cosign tree`, offline, with more.
 
 use std::path::Path;
 
@@ -10,15 +11,36 @@ use crate::signature::policy::Trust;
 use crate::store::resolve::{Catalog, EntryName};
 use crate::{Error, Result};
 
-pub fn run(store: &Path, image: &str, key: Option<&str>, json: bool) -> Result<()> {
-    let trust = key
-        .map(|k| -> Result<Trust> {
-            Ok(Trust {
-                key: Some(keys::load_public_key(k)?),
-                ..Trust::default()
-            })
-        })
-        .transpose()?;
+#[derive(Debug, Default)]
+pub struct SignaturesOptions {
+    pub key: Option<String>,
+    pub trusted_root: Option<std::path::PathBuf>,
+    pub certificate_identity: Option<String>,
+    pub certificate_identity_regexp: Option<String>,
+    pub certificate_oidc_issuer: Option<String>,
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    pub json: bool,
+}
+
+pub fn run(store: &Path, image: &str, opts: &SignaturesOptions) -> Result<()> {
+    let trust = match (&opts.key, &opts.trusted_root) {
+        (Some(k), _) => Some(Trust {
+            key: Some(keys::load_public_key(k)?),
+            ..Trust::default()
+        }),
+        (None, Some(_)) => Some(super::trust_flags::load_trust(
+            &super::trust_flags::TrustFlags {
+                trusted_root: opts.trusted_root.clone(),
+                certificate_identity: opts.certificate_identity.clone(),
+                certificate_identity_regexp: opts.certificate_identity_regexp.clone(),
+                certificate_oidc_issuer: opts.certificate_oidc_issuer.clone(),
+                certificate_oidc_issuer_regexp: opts.certificate_oidc_issuer_regexp.clone(),
+                ..Default::default()
+            },
+        )?),
+        (None, None) => None,
+    };
+    let json = opts.json;
     let (layout, query) = super::open_image_read(store, image)?;
     let catalog = Catalog::open(layout.as_ref())?;
     let found = catalog.resolve(&query).map_err(|e| match e {

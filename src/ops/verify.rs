@@ -16,17 +16,21 @@
 //! - both: the key, and a certificate on the layer must also validate against the
 //!   CA flags and certify that same key (cosign ignores the CA flags given a key;
 //!   airsign checks what it was asked to check).
+//! - `--trusted-root FILE` (keyless, with the identity flags): a Sigstore bundle
+//!   referrer is verified as `verify-blob` verifies one, with the image's manifest
+//!   digest as the artifact ([`crate::trust::keyless`]); a `.sig` layer needs its
+//!   Fulcio certificate and its Rekor bundle annotation ([`crate::trust::legacy`]):
+//!   the SET, the logged body against the layer, the certificate at the log's time
+//!   against the trusted root's CAs and CT logs, the identity, the signature, then
+//!   the claims. A layer without a bundle annotation has no trusted time: refused.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::keys;
 use crate::payload;
-use crate::signature::certs::{self, Cert};
-use crate::signature::identity::IdentityPolicy;
 use crate::signature::policy::{
-    CaTrust, Gathered, Trust, Verified, gather_signatures, judge_all, with_certificate_fields,
+    Gathered, Trust, Verified, gather_signatures, judge_all, with_certificate_fields,
 };
 use crate::signature::verify::cosign_json;
 use crate::store::Descriptor;
@@ -55,6 +59,25 @@ pub struct VerifyOptions {
     pub certificate_identity_regexp: Option<String>,
     pub certificate_oidc_issuer: Option<String>,
     pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Keyless: a pinned Sigstore `trusted_root.json`.
+    pub trusted_root: Option<std::path::PathBuf>,
+}
+
+impl VerifyOptions {
+    /// The flags that say what signatures are verified with.
+    fn trust_flags(&self) -> super::trust_flags::TrustFlags {
+        super::trust_flags::TrustFlags {
+            key: self.key.clone(),
+            certificate_chain: self.certificate_chain.clone(),
+            ca_roots: self.ca_roots.clone(),
+            ca_intermediates: self.ca_intermediates.clone(),
+            certificate_identity: self.certificate_identity.clone(),
+            certificate_identity_regexp: self.certificate_identity_regexp.clone(),
+            certificate_oidc_issuer: self.certificate_oidc_issuer.clone(),
+            certificate_oidc_issuer_regexp: self.certificate_oidc_issuer_regexp.clone(),
+            trusted_root: self.trusted_root.clone(),
+        }
+    }
 }
 
 pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> {
@@ -62,15 +85,7 @@ pub fn run(store: &Path, images: &[String], opts: &VerifyOptions) -> Result<()> 
         return Err(Error::Usage("name at least one image to verify".into()));
     }
     let required = payload::parse_annotations(&opts.annotations)?;
-    let ca = load_ca(opts)?;
-    if opts.key.is_none() && ca.is_none() {
-        return Err(Error::Usage(
-            "pass --key, or verify by certificate with --certificate-chain or --ca-roots".into(),
-        ));
-    }
-    let identity = identity_policy(opts, ca.is_some())?;
-    let key = opts.key.as_deref().map(keys::load_public_key).transpose()?;
-    let trust = Trust { key, ca, identity };
+    let trust = super::trust_flags::load_trust(&opts.trust_flags())?;
     // Read everything first (one catalog per layout), then check signatures on every
     // core — ECDSA verification is nearly all of the time — then report in order,
     // stopping at the first image that fails, as cosign does.
@@ -139,78 +154,6 @@ pub fn gather(
     Ok((g, i, found.descriptor))
 }
 
-fn identity_policy(opts: &VerifyOptions, by_ca: bool) -> Result<IdentityPolicy> {
-    let policy = IdentityPolicy::new(
-        opts.certificate_identity.as_deref(),
-        opts.certificate_identity_regexp.as_deref(),
-        opts.certificate_oidc_issuer.as_deref(),
-        opts.certificate_oidc_issuer_regexp.as_deref(),
-    )
-    .map_err(Error::Usage)?;
-    if !by_ca {
-        if !policy.is_empty() {
-            return Err(Error::Usage(
-                "--certificate-identity and --certificate-oidc-issuer check a certificate \
-                 validated by --certificate-chain or --ca-roots; with --key alone none is"
-                    .into(),
-            ));
-        }
-    } else if opts.key.is_none() {
-        if !policy.has_subject() {
-            return Err(Error::Usage(
-                "--certificate-identity or --certificate-identity-regexp is required for \
-                 verification in keyless mode"
-                    .into(),
-            ));
-        }
-        if !policy.has_issuer() {
-            return Err(Error::Usage(
-                "--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required \
-                 for verification in keyless mode (a private CA's certificates name no \
-                 issuer: --certificate-oidc-issuer-regexp '.*')"
-                    .into(),
-            ));
-        }
-    }
-    Ok(policy)
-}
-
-/// The CA flags: `--certificate-chain` (the last certificate is the root, the others
-/// intermediates, as cosign reads it) or `--ca-roots` with `--ca-intermediates`.
-fn load_ca(opts: &VerifyOptions) -> Result<Option<CaTrust>> {
-    let read = |flag: &str, p: &Path| -> Result<Vec<Cert>> {
-        let raw = super::read_file(p, certs::MAX_CERT_FILE)?;
-        certs::parse_pem_certificates(&raw)
-            .map_err(|e| Error::invalid(format!("--{flag} {}: {e}", p.display())))
-    };
-    match (
-        &opts.certificate_chain,
-        &opts.ca_roots,
-        &opts.ca_intermediates,
-    ) {
-        (None, None, None) => Ok(None),
-        (Some(_), Some(_), _) => Err(Error::Usage(
-            "--certificate-chain and --ca-roots cannot be used together".into(),
-        )),
-        (_, None, Some(_)) => Err(Error::Usage("--ca-intermediates needs --ca-roots".into())),
-        (Some(chain), None, None) => {
-            let mut intermediates = read("certificate-chain", chain)?;
-            let roots = intermediates.pop().into_iter().collect();
-            Ok(Some(CaTrust {
-                roots,
-                intermediates,
-            }))
-        }
-        (None, Some(roots), intermediates) => Ok(Some(CaTrust {
-            roots: read("ca-roots", roots)?,
-            intermediates: match intermediates {
-                Some(p) => read("ca-intermediates", p)?,
-                None => Vec::new(),
-            },
-        })),
-    }
-}
-
 fn report(
     image: &str,
     verified: &[Verified],
@@ -228,6 +171,12 @@ fn report(
         let _ = writeln!(err, "  - The specified annotations were verified.");
     }
     let _ = writeln!(err, "  - The cosign claims were validated");
+    if verified.iter().any(|v| v.tlog_verified) {
+        let _ = writeln!(
+            err,
+            "  - Existence of the claims in the transparency log was verified offline"
+        );
+    }
     if trust.key.is_some() {
         let _ = writeln!(
             err,
@@ -246,8 +195,17 @@ fn report(
             let items: Vec<String> = verified
                 .iter()
                 .map(|v| match &v.certificate {
-                    Some(cert) => cosign_json(&with_certificate_fields(&v.value, cert)),
-                    None => cosign_json(&v.value),
+                    Some(cert) if !v.from_bundle => {
+                        let mut value = with_certificate_fields(&v.value, cert);
+                        if let (Some(b), Some(o)) = (
+                            &v.rekor_bundle,
+                            value.get_mut("optional").and_then(|o| o.as_object_mut()),
+                        ) {
+                            o.insert("Bundle".into(), b.clone());
+                        }
+                        cosign_json(&value)
+                    }
+                    _ => cosign_json(&v.value),
                 })
                 .collect();
             writeln!(out, "\n[{}]", items.join(","))

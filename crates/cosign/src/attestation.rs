@@ -18,10 +18,12 @@ use serde_json::Value;
 
 use crate::bundle::{self, Bundle, MAX_BUNDLE};
 use crate::digest::Digest;
+use crate::signature::identity::IdentityPolicy;
 use crate::signature::verify::verify_signature;
 use crate::signature::{SigLayer, SignatureArtifact};
 use crate::store::Descriptor;
 use crate::store::resolve::{Catalog, EntryName, artifact_name};
+use crate::trust::TrustedRoot;
 use crate::{Error, Result};
 
 /// The media type of an `.att` layer: a DSSE envelope.
@@ -265,14 +267,24 @@ struct RawSig {
     sig: String,
 }
 
-/// cosign's `verify-attestation --key`: every attestation whose DSSE signature
-/// verifies with `key` and whose statement names `digest` is kept; none → "no
+/// What attestations are verified with: a key, or keyless a pinned trusted root and
+/// the identity the certificate must name.
+#[derive(Clone, Copy, Debug)]
+pub enum Verifier<'a> {
+    Key(&'a VerifyingKey),
+    Keyless(&'a TrustedRoot, &'a IdentityPolicy),
+}
+
+/// cosign's `verify-attestation --key` (or keyless, `--trusted-root`): every
+/// attestation whose DSSE signature verifies with the key (or whose certificate and
+/// transparency-log entry verify against the trusted root, [`crate::trust`]) and
+/// whose statement names `digest` is kept; none → "no
 /// matching attestations"; then those of `predicate_type` are returned, as the
 /// envelope JSON cosign prints (an `.att` layer's bytes as stored; a bundle's
 /// envelope), or "none of the attestations matched the predicate type".
 pub fn judge(
     g: &Gathered,
-    key: &VerifyingKey,
+    verifier: &Verifier<'_>,
     digest: &Digest,
     predicate_type: &str,
 ) -> Result<Vec<Vec<u8>>> {
@@ -280,13 +292,13 @@ pub fn judge(
     let mut verified: Vec<(String, Vec<u8>)> = Vec::new();
     let mut errors = Vec::new();
     for (i, (layer, raw)) in g.layers.iter().enumerate() {
-        match check_layer(layer, raw, key, digest) {
+        match check_layer(layer, raw, verifier, digest) {
             Ok(v) => verified.push(v),
             Err(e) => errors.push(format!(".att layer {}: {e}", i + 1)),
         }
     }
     for (referrer, raw) in &g.bundles {
-        match check_bundle(raw, key, digest) {
+        match check_bundle(raw, verifier, digest) {
             Ok(v) => verified.push(v),
             Err(e) => errors.push(format!("bundle {referrer}: {e}")),
         }
@@ -323,7 +335,7 @@ pub fn judge(
 fn check_layer(
     layer: &SigLayer,
     raw: &Result<Vec<u8>>,
-    key: &VerifyingKey,
+    verifier: &Verifier<'_>,
     digest: &Digest,
 ) -> Result<(String, Vec<u8>)> {
     if layer.media_type != DSSE_ENVELOPE {
@@ -341,6 +353,33 @@ fn check_layer(
             .map_err(|e| Error::invalid(format!("the envelope's {what} is not base64: {e}")))
     };
     let payload = b64("payload", &env.payload)?;
+    let key = match verifier {
+        Verifier::Key(key) => *key,
+        Verifier::Keyless(root, policy) => {
+            let cert = crate::signature::policy::layer_certificate(layer)?.ok_or_else(|| {
+                Error::NoCertificate("no certificate found on the attestation".into())
+            })?;
+            let sigs = env
+                .signatures
+                .iter()
+                .map(|s| b64("signature", &s.sig))
+                .collect::<Result<Vec<_>>>()?;
+            crate::trust::legacy::verify_envelope_layer(
+                &env.payload_type,
+                &payload,
+                &sigs,
+                &cert,
+                layer
+                    .annotations
+                    .get(crate::signature::BUNDLE_ANNOTATION)
+                    .map(String::as_str),
+                root,
+                policy,
+            )?;
+            let statement = bundle::check_statement(&env.payload_type, &payload, digest, None)?;
+            return Ok((statement_type(&statement), raw.clone()));
+        }
+    };
     let pae = bundle::pae(&env.payload_type, &payload);
     let mut ok = false;
     let mut last = None;
@@ -362,12 +401,28 @@ fn check_layer(
 
 fn check_bundle(
     raw: &Result<Vec<u8>>,
-    key: &VerifyingKey,
+    verifier: &Verifier<'_>,
     digest: &Digest,
 ) -> Result<(String, Vec<u8>)> {
     let raw = raw.as_ref().map_err(|e| Error::invalid(e.to_string()))?;
     let b = Bundle::parse(raw)?;
-    let (payload_type, payload) = b.verify_dsse(key)?;
+    let (payload_type, payload) = match verifier {
+        Verifier::Key(key) => b.verify_dsse(key)?,
+        Verifier::Keyless(root, policy) => {
+            let bundle::Content::Dsse {
+                payload_type,
+                payload,
+                ..
+            } = &b.content
+            else {
+                return Err(Error::invalid(
+                    "the bundle holds a message signature, not an attestation",
+                ));
+            };
+            crate::trust::keyless::verify_bundle(raw, root, policy, digest)?;
+            (payload_type.as_str(), payload.as_slice())
+        }
+    };
     let statement = bundle::check_statement(payload_type, payload, digest, None)?;
     let bundle::Content::Dsse { signatures, .. } = &b.content else {
         unreachable!("verify_dsse accepted it");

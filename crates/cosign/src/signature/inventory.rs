@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::policy::{Trust, check_layer, check_parsed_bundle, layer_certificate};
+use super::policy::{Trust, check_layer, check_raw_bundle, layer_certificate};
 use super::{MAX_PAYLOAD, SignatureArtifact};
 use crate::bundle::{Bundle, COSIGN_SIGN_PREDICATE, Content, MAX_BUNDLE, Material, is_bundle_type};
 use crate::digest::Digest;
@@ -42,7 +42,7 @@ pub struct Listed {
     /// The signed annotations (`optional` of a payload, the statement subject's
     /// annotations), or a referrer's manifest annotations.
     pub annotations: BTreeMap<String, String>,
-    /// With a key or CAs: whether it verifies; `None` when not checked (no trust
+    /// With a key, CAs or a trusted root: whether it verifies; `None` when not checked (no trust
     /// given, or a format airsign does not verify).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
@@ -224,7 +224,8 @@ pub fn inventory(
                     if let Some(trust) = trust
                         && l.format == "bundle"
                     {
-                        match check_parsed_bundle(&bundle, trust, image, &digest, &none) {
+                        let raw = bundle_raw.as_deref().unwrap_or_default();
+                        match check_raw_bundle(raw, &bundle, trust, image, &digest, &none) {
                             Ok(_) => l.verified = Some(true),
                             Err(e) => {
                                 l.verified = Some(false);

@@ -13,16 +13,17 @@ use super::certs::{self, Cert};
 use super::identity::IdentityPolicy;
 use super::verify::{check_claims, decode_base64_signature, verify_signature};
 use super::{
-    CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, SIMPLESIGNING, SigLayer,
-    SignatureArtifact,
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, SIMPLESIGNING,
+    SigLayer, SignatureArtifact,
 };
 use crate::bundle::{
-    Bundle, COSIGN_SIGN_PREDICATE, MAX_BUNDLE, Material, check_statement, is_bundle_type,
+    Bundle, COSIGN_SIGN_PREDICATE, Content, MAX_BUNDLE, Material, check_statement, is_bundle_type,
 };
 use crate::store::manifest::{self, Document, MAX_MANIFEST};
 use crate::store::referrers::Referrers;
 use crate::store::resolve::{Catalog, EntryName, referrers_name, signature_entry};
 use crate::store::{Descriptor, Kind};
+use crate::trust::TrustedRoot;
 use crate::{Error, Result};
 
 /// Trusted roots and the intermediates that may lead to them.
@@ -32,13 +33,18 @@ pub struct CaTrust {
     pub intermediates: Vec<Cert>,
 }
 
-/// What signatures are verified with: a key, certificate authorities, or both.
+/// What signatures are verified with: a key, certificate authorities, or both; or,
+/// keyless, a pinned Sigstore trusted root.
 #[derive(Debug, Default, Clone)]
 pub struct Trust {
     pub key: Option<VerifyingKey>,
     pub ca: Option<CaTrust>,
-    /// Who a certificate validated against `ca` must name.
+    /// Who a certificate validated against `ca` or `trusted_root` must name.
     pub identity: IdentityPolicy,
+    /// Keyless (`--trusted-root`): every signature must carry a Fulcio certificate
+    /// and transparency-log proofs checked against this root ([`crate::trust`]);
+    /// `key` and `ca` are then unused.
+    pub trusted_root: Option<std::sync::Arc<TrustedRoot>>,
 }
 
 /// One verified signature layer.
@@ -50,8 +56,18 @@ pub struct Verified {
     pub value: serde_json::Value,
     /// The layer's certificate, if it has one.
     pub certificate: Option<Cert>,
-    /// Whether that certificate was validated against the CA flags.
+    /// Whether that certificate was validated against the CA flags (or, keyless,
+    /// the trusted root).
     pub ca_verified: bool,
+    /// Keyless: the transparency-log entry was verified offline (its SET, and for a
+    /// bundle its inclusion proof).
+    pub tlog_verified: bool,
+    /// Keyless `.sig` layer: its bundle annotation, which cosign prints as
+    /// `optional.Bundle`.
+    pub rekor_bundle: Option<serde_json::Value>,
+    /// A Sigstore bundle (cosign 3): its claims are printed as cosign 3.1.1 prints
+    /// them, without the certificate's fields.
+    pub from_bundle: bool,
 }
 
 /// One image's signatures, read from its layout: each `.sig` layer with its payload
@@ -272,6 +288,18 @@ pub(crate) fn check_layer(
         Error::invalid("the layer has no dev.cosignproject.cosign/signature annotation")
     })?;
     let certificate = layer_certificate(layer)?;
+    if let Some(root) = &trust.trusted_root {
+        return check_layer_keyless(
+            layer,
+            sig_text,
+            certificate,
+            payload,
+            root,
+            trust,
+            digest,
+            required,
+        );
+    }
     let mut ca_verified = false;
     if let (Some(ca), Some(cert)) = (&trust.ca, &certificate) {
         validate_certificate(cert, chain_intermediates(layer)?, ca)?;
@@ -307,6 +335,103 @@ pub(crate) fn check_layer(
         value,
         certificate,
         ca_verified,
+        tlog_verified: false,
+        rekor_bundle: None,
+        from_bundle: false,
+    })
+}
+
+/// A `.sig` layer keyless ([`crate::trust::legacy`]): its Fulcio certificate and
+/// Rekor bundle annotation against the trusted root, then the same claims as with
+/// a key. The certificate is judged at the log's time, not now: that is what the
+/// transparency log is for.
+#[allow(clippy::too_many_arguments)]
+fn check_layer_keyless(
+    layer: &SigLayer,
+    sig_text: &str,
+    certificate: Option<Cert>,
+    payload: &Result<Vec<u8>>,
+    root: &TrustedRoot,
+    trust: &Trust,
+    digest: &crate::digest::Digest,
+    required: &BTreeMap<String, String>,
+) -> Result<Verified> {
+    let Some(cert) = certificate else {
+        return Err(Error::NoCertificate(
+            "no certificate found on signature".into(),
+        ));
+    };
+    let payload = match payload {
+        Ok(p) => p.clone(),
+        Err(e) => return Err(Error::invalid(e.to_string())),
+    };
+    let v = crate::trust::legacy::verify_signature_layer(
+        &payload,
+        sig_text,
+        &cert,
+        layer.annotations.get(BUNDLE_ANNOTATION).map(String::as_str),
+        root,
+        &trust.identity,
+    )?;
+    let value = check_claims(&payload, digest, required)?;
+    Ok(Verified {
+        payload,
+        value,
+        certificate: Some(v.certificate),
+        ca_verified: true,
+        tlog_verified: true,
+        rekor_bundle: Some(v.rekor_bundle),
+        from_bundle: false,
+    })
+}
+
+/// A Sigstore bundle of the image keyless ([`crate::trust::keyless`]): the bundle
+/// against the trusted root with the image's manifest digest as the artifact, then,
+/// for a DSSE bundle, cosign's signature predicate and the `-a` annotations of the
+/// statement's subject. A message-signature bundle over the manifest digest carries
+/// no annotations.
+fn check_bundle_keyless(
+    raw: &[u8],
+    bundle: &Bundle,
+    root: &TrustedRoot,
+    trust: &Trust,
+    image: &str,
+    digest: &crate::digest::Digest,
+    required: &BTreeMap<String, String>,
+) -> Result<Verified> {
+    if let Material::PublicKey { .. } = bundle.material {
+        return Err(Error::NoCertificate(
+            "no certificate found on the bundle (it is signed with a key: verify with --key)"
+                .into(),
+        ));
+    }
+    let v = crate::trust::keyless::verify_bundle(raw, root, &trust.identity, digest)?;
+    let (payload, value) = match &bundle.content {
+        Content::Dsse {
+            payload,
+            payload_type,
+            ..
+        } => {
+            let statement =
+                check_statement(payload_type, payload, digest, Some(COSIGN_SIGN_PREDICATE))?;
+            (
+                payload.clone(),
+                signed_claims(&statement, image, digest, required)?,
+            )
+        }
+        Content::MessageSignature { .. } => {
+            let none = serde_json::Value::Null;
+            (Vec::new(), signed_claims(&none, image, digest, required)?)
+        }
+    };
+    Ok(Verified {
+        payload,
+        value,
+        certificate: Some(v.certificate),
+        ca_verified: true,
+        tlog_verified: true,
+        rekor_bundle: None,
+        from_bundle: true,
     })
 }
 
@@ -327,7 +452,23 @@ pub(crate) fn check_bundle(
         Ok(r) => r,
         Err(e) => return Err(Error::invalid(e.to_string())),
     };
-    check_parsed_bundle(&Bundle::parse(raw)?, trust, image, digest, required)
+    check_raw_bundle(raw, &Bundle::parse(raw)?, trust, image, digest, required)
+}
+
+/// [`check_bundle`] for a bundle already parsed from `raw`: keyless against the
+/// trusted root when there is one, else with the key or CA flags.
+pub(crate) fn check_raw_bundle(
+    raw: &[u8],
+    bundle: &Bundle,
+    trust: &Trust,
+    image: &str,
+    digest: &crate::digest::Digest,
+    required: &BTreeMap<String, String>,
+) -> Result<Verified> {
+    match &trust.trusted_root {
+        Some(root) => check_bundle_keyless(raw, bundle, root, trust, image, digest, required),
+        None => check_parsed_bundle(bundle, trust, image, digest, required),
+    }
 }
 
 /// [`check_bundle`] for a bundle already parsed (`signatures` lists it first).
@@ -372,6 +513,33 @@ pub(crate) fn check_parsed_bundle(
     };
     let (payload_type, payload) = bundle.verify_dsse(&key)?;
     let statement = check_statement(payload_type, payload, digest, Some(COSIGN_SIGN_PREDICATE))?;
+    let value = signed_claims(&statement, image, digest, required)?;
+    if let Some(cert) = &certificate
+        && ca_verified
+    {
+        check_expiry(cert)?;
+    }
+    Ok(Verified {
+        payload: payload.to_vec(),
+        value,
+        certificate,
+        ca_verified,
+        tlog_verified: false,
+        rekor_bundle: None,
+        from_bundle: true,
+    })
+}
+
+/// The subject's `-a` annotations of a cosign 3 signature statement checked against
+/// `required`, and what cosign 3 prints for it: the claims a simple-signing payload
+/// would make, the identity being the image as the user named it, `optional` the
+/// subject's annotations.
+fn signed_claims(
+    statement: &serde_json::Value,
+    image: &str,
+    digest: &crate::digest::Digest,
+    required: &BTreeMap<String, String>,
+) -> Result<serde_json::Value> {
     let claimed = statement
         .pointer("/subject")
         .and_then(serde_json::Value::as_array)
@@ -393,28 +561,14 @@ pub(crate) fn check_parsed_bundle(
             )));
         }
     }
-    if let Some(cert) = &certificate
-        && ca_verified
-    {
-        check_expiry(cert)?;
-    }
-    // What cosign 3 prints for a bundle: the claims a simple-signing payload would
-    // make, the identity being the image as the user named it, `optional` the
-    // subject's annotations.
-    let value = serde_json::json!({
+    Ok(serde_json::json!({
         "critical": {
             "identity": {"docker-reference": image},
             "image": {"docker-manifest-digest": digest.to_string()},
             "type": COSIGN_SIGN_PREDICATE,
         },
         "optional": claimed.cloned().unwrap_or_else(|| serde_json::json!({})),
-    });
-    Ok(Verified {
-        payload: payload.to_vec(),
-        value,
-        certificate,
-        ca_verified,
-    })
+    }))
 }
 
 fn bundle_cert(der: &[u8]) -> Result<Cert> {

@@ -1,6 +1,7 @@
 //! Sigstore trust, offline: a pinned TUF `trusted_root.json` ([`TrustedRoot`]) and
 //! keyless verification of a Sigstore bundle against it ([`keyless`]), with the
-//! transparency-log proofs checked in [`tlog`].
+//! transparency-log proofs checked in [`tlog`]; cosign's legacy `.sig` layers with a
+//! Fulcio certificate and a Rekor bundle annotation, keyless, in [`legacy`].
 //!
 //! `trusted_root.json` is protojson (`dev.sigstore.trustroot.v1.TrustedRoot`):
 //! camelCase names, bytes as standard base64, times as RFC 3339. Parsing is strict
@@ -9,6 +10,7 @@
 //! line.
 
 pub mod keyless;
+pub mod legacy;
 pub mod sct;
 pub mod tlog;
 pub mod tsa;
