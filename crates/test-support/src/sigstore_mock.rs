@@ -4,7 +4,7 @@
 //! port: the mock's library functions run inside one `node` process per [`Mock`],
 //! which answers JSON requests on its stdin and ends when the [`Mock`] is dropped.
 //!
-//! ```ignore
+//! ```text
 //! let Some(mock) = Mock::new(tmp.path()) else { return }; // None: tools missing (skip)
 //! let root = mock.trusted_root();                  // DIR/trusted_root.json
 //! let bundle = mock.sign_blob(&file, &Opts::default());          // DIR/bundle-1.json
