@@ -247,7 +247,7 @@ fn a_public_good_sig_layer_passes_every_keyless_check_and_then_its_claim_is_judg
         CONFORMANCE_ISSUER,
     )));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("the payload's digest"), "{err}");
+    assert!(err.contains("the signed digest"), "{err}");
 
     // a trusted root without that log or CA: another instance's root
     let other_root = c

@@ -30,8 +30,8 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
 
+use super::entry::{Signed, Signer, check_body};
 use super::{Authority, TrustedRoot, b64, tlog};
 use crate::bundle::{BUNDLE_V01, Bundle, Content, Material, check_statement};
 use crate::digest::Digest;
@@ -39,7 +39,6 @@ use crate::signature::certs::{Cert, verify_chain};
 use crate::signature::identity::IdentityPolicy;
 use crate::{Error, Result};
 use p256::ecdsa::VerifyingKey;
-use p256::pkcs8::DecodePublicKey as _;
 
 /// What a keyless verification established.
 #[derive(Debug)]
@@ -178,30 +177,11 @@ pub fn verify_bundle(
     };
     let leaf = Cert::from_der(leaf_der.clone())
         .map_err(|e| fail(format!("the bundle's certificate: {e}")))?;
-    let times = logged_times(raw, &bundle, root, &Verifier::Cert(&leaf_der), artifact)?;
+    let times = logged_times(raw, &bundle, root, &Signer::Cert(&leaf_der), artifact)?;
     let at = *times.iter().min().expect("at least one time");
 
     // the certificate, at every time vouched for
-    leaf.check_code_signing().map_err(fail)?;
-    let mut chained = None;
-    for &t in &times {
-        leaf.check_valid_at(t).map_err(|e| {
-            fail(format!(
-                "the signing certificate at the signing time {}: {e}",
-                crate::signature::certs::rfc3339(t)
-            ))
-        })?;
-        chained = Some(chain_at(&leaf, root, t)?);
-    }
-    let ca = chained.expect("at least one time");
-    // the CT logs' promises (SCTs) embedded in the certificate
-    let issuer = ca
-        .chain
-        .iter()
-        .find(|c| leaf.named_issuer_is(c))
-        .ok_or_else(|| fail("the signing certificate's issuer is not in the trusted chain"))?;
-    super::sct::verify_embedded_scts(&leaf, issuer, root)
-        .map_err(|e| fail(format!("the signing certificate: {e}")))?;
+    check_fulcio_certificate(&leaf, root, &times)?;
     policy.check_bundle(&leaf).map_err(fail)?;
 
     // the signature
@@ -230,7 +210,7 @@ pub fn verify_bundle_with_key(
     artifact: &Digest,
 ) -> Result<Duration> {
     let bundle = Bundle::parse(raw)?;
-    let times = logged_times(raw, &bundle, root, &Verifier::Key(key), artifact)?;
+    let times = logged_times(raw, &bundle, root, &Signer::Key(key), artifact)?;
     match &bundle.content {
         Content::MessageSignature { .. } => bundle.verify_message_digest(key, artifact)?,
         Content::Dsse { .. } => {
@@ -241,45 +221,6 @@ pub fn verify_bundle_with_key(
     Ok(*times.iter().min().expect("at least one time"))
 }
 
-/// Who the log entries must name as the signer.
-enum Verifier<'a> {
-    /// The signing certificate's DER.
-    Cert(&'a [u8]),
-    Key(&'a VerifyingKey),
-}
-
-impl Verifier<'_> {
-    /// A Rekor v1 verifier: base64 of a PEM certificate or public key.
-    fn is_pem(&self, b64pem: Option<&str>) -> bool {
-        let Some(pem) = b64pem.and_then(|t| b64(t).ok()) else {
-            return false;
-        };
-        match self {
-            Verifier::Cert(der) => {
-                crate::signature::certs::read_certificate(&pem).is_ok_and(|c| c.der() == *der)
-            }
-            Verifier::Key(key) => std::str::from_utf8(&pem)
-                .ok()
-                .and_then(|p| VerifyingKey::from_public_key_pem(p).ok())
-                .is_some_and(|k| k == **key),
-        }
-    }
-
-    /// A Rekor v2 verifier: `{"x509Certificate": {"rawBytes"}}` or
-    /// `{"publicKey": {"rawBytes"}}` (DER).
-    fn is_v2(&self, v: Option<&Value>) -> bool {
-        match self {
-            Verifier::Cert(der) => {
-                v2_bytes(v.and_then(|v| v.pointer("/x509Certificate/rawBytes"))).as_deref()
-                    == Some(*der)
-            }
-            Verifier::Key(key) => v2_bytes(v.and_then(|v| v.pointer("/publicKey/rawBytes")))
-                .and_then(|d| VerifyingKey::from_public_key_der(&d).ok())
-                .is_some_and(|k| k == **key),
-        }
-    }
-}
-
 /// The bundle's transparency-log entries and RFC 3161 timestamps, each verified
 /// against `root` and naming `signer`; returns the times they vouch for (at least
 /// one).
@@ -287,7 +228,7 @@ fn logged_times(
     raw: &[u8],
     bundle: &Bundle,
     root: &TrustedRoot,
-    signer: &Verifier<'_>,
+    signer: &Signer<'_>,
     artifact: &Digest,
 ) -> Result<Vec<Duration>> {
     let rb: RawBundle =
@@ -330,6 +271,70 @@ fn logged_times(
     Ok(times)
 }
 
+/// The entry's body must be of its kindVersion and record this bundle's signature
+/// (by `signer`) over `artifact`.
+fn check_entry_body(
+    body: &[u8],
+    kind: &RawKind,
+    bundle: &Bundle,
+    signer: &Signer<'_>,
+    artifact: &Digest,
+) -> Result<()> {
+    let signed = match &bundle.content {
+        Content::MessageSignature { signature, .. } => Signed::Message {
+            digest: artifact,
+            signature,
+        },
+        Content::Dsse {
+            payload_type,
+            payload,
+            signatures,
+        } => Signed::Envelope {
+            payload_type,
+            payload,
+            signatures,
+        },
+    };
+    let (k, v) = check_body(body, &signed, signer, "the bundle")?;
+    if (k.as_str(), v.as_str()) != (kind.kind.as_str(), kind.version.as_str()) {
+        return Err(fail(
+            "the body's kind and version are not the entry's kindVersion",
+        ));
+    }
+    Ok(())
+}
+
+/// The Fulcio checks of a signing certificate at every time in `times` (at least
+/// one) that a log or a timestamp vouches for: it allows code signing, is valid
+/// then, chains to a certificate authority of `root` valid then, and carries an
+/// embedded SCT from a CT log of `root`. The identity is the caller's.
+pub(super) fn check_fulcio_certificate(
+    leaf: &Cert,
+    root: &TrustedRoot,
+    times: &[Duration],
+) -> Result<()> {
+    leaf.check_code_signing().map_err(fail)?;
+    let mut chained = None;
+    for &t in times {
+        leaf.check_valid_at(t).map_err(|e| {
+            fail(format!(
+                "the signing certificate at the signing time {}: {e}",
+                crate::signature::certs::rfc3339(t)
+            ))
+        })?;
+        chained = Some(chain_at(leaf, root, t)?);
+    }
+    let ca = chained.ok_or_else(|| fail("no signing time to check the certificate at"))?;
+    // the CT logs' promises (SCTs) embedded in the certificate
+    let issuer = ca
+        .chain
+        .iter()
+        .find(|c| leaf.named_issuer_is(c))
+        .ok_or_else(|| fail("the signing certificate's issuer is not in the trusted chain"))?;
+    super::sct::verify_embedded_scts(leaf, issuer, root)
+        .map_err(|e| fail(format!("the signing certificate: {e}")))
+}
+
 /// The certificate authority of the trusted root, valid at `at`, that `leaf` chains
 /// to at `at`.
 fn chain_at<'r>(leaf: &Cert, root: &'r TrustedRoot, at: Duration) -> Result<&'r Authority> {
@@ -360,7 +365,7 @@ fn verify_entry(
     root: &TrustedRoot,
     v01: bool,
     bundle: &Bundle,
-    signer: &Verifier<'_>,
+    signer: &Signer<'_>,
     artifact: &Digest,
 ) -> Result<Option<Duration>> {
     let kind = e
@@ -389,7 +394,7 @@ fn verify_entry(
             .as_ref()
             .ok_or_else(|| fail("no inclusion proof (a Rekor v2 entry must carry one)"))?;
         verify_inclusion(p, log, &body, Some(&origin_of(log)))?;
-        check_body(&body, &kind.kind, &kind.version, bundle, signer, artifact)?;
+        check_entry_body(&body, kind, bundle, signer, artifact)?;
         return Ok(None);
     }
 
@@ -428,7 +433,7 @@ fn verify_entry(
         Some(p) => verify_inclusion(p, log, &body, None)?,
     }
 
-    check_body(&body, &kind.kind, &kind.version, bundle, signer, artifact)?;
+    check_entry_body(&body, kind, bundle, signer, artifact)?;
     Ok(Some(at))
 }
 
@@ -488,213 +493,4 @@ fn verify_inclusion(
         )));
     }
     Ok(())
-}
-
-/// The entry's body must record this bundle: what was signed, the signature, and the
-/// certificate.
-fn check_body(
-    body: &[u8],
-    kind: &str,
-    version: &str,
-    bundle: &Bundle,
-    signer: &Verifier<'_>,
-    artifact: &Digest,
-) -> Result<()> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| fail(format!("the canonicalized body is not JSON: {e}")))?;
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
-    if s("/kind") != Some(kind) || s("/apiVersion") != Some(version) {
-        return Err(fail(
-            "the body's kind and version are not the entry's kindVersion",
-        ));
-    }
-    let mismatch = |what: &str| fail(format!("the log entry does not match the bundle: {what}"));
-    match (kind, version, &bundle.content) {
-        ("hashedrekord", "0.0.1", Content::MessageSignature { signature, .. }) => {
-            if s("/spec/data/hash/algorithm") != Some("sha256")
-                || s("/spec/data/hash/value") != Some(artifact.hex())
-            {
-                return Err(mismatch("the artifact digest"));
-            }
-            let logged = s("/spec/signature/content").and_then(|t| b64(t).ok());
-            if logged.as_deref() != Some(signature.as_slice()) {
-                return Err(mismatch("the signature"));
-            }
-            if !signer.is_pem(s("/spec/signature/publicKey/content")) {
-                return Err(mismatch("the certificate"));
-            }
-        }
-        (
-            "dsse",
-            "0.0.1",
-            Content::Dsse {
-                payload,
-                signatures,
-                ..
-            },
-        ) => {
-            if s("/spec/payloadHash/algorithm") != Some("sha256")
-                || s("/spec/payloadHash/value") != Some(Digest::sha256(payload).hex())
-            {
-                return Err(mismatch("the DSSE payload hash"));
-            }
-            let logged = v
-                .pointer("/spec/signatures")
-                .and_then(Value::as_array)
-                .ok_or_else(|| mismatch("no signatures"))?;
-            if logged.len() != signatures.len() {
-                return Err(mismatch("the number of DSSE signatures"));
-            }
-            for sig in signatures {
-                let found = logged.iter().any(|l| {
-                    l.get("signature")
-                        .and_then(Value::as_str)
-                        .and_then(|t| b64(t).ok())
-                        .is_some_and(|b| b == *sig)
-                        && signer.is_pem(l.get("verifier").and_then(Value::as_str))
-                });
-                if !found {
-                    return Err(mismatch("a DSSE signature (or its certificate)"));
-                }
-            }
-        }
-        (
-            "intoto",
-            "0.0.2",
-            Content::Dsse {
-                payload,
-                signatures,
-                payload_type,
-            },
-        ) => {
-            if s("/spec/content/payloadHash/algorithm") != Some("sha256")
-                || s("/spec/content/payloadHash/value") != Some(Digest::sha256(payload).hex())
-            {
-                return Err(mismatch("the in-toto payload hash"));
-            }
-            if s("/spec/content/envelope/payloadType") != Some(payload_type) {
-                return Err(mismatch("the payload type"));
-            }
-            let logged = v
-                .pointer("/spec/content/envelope/signatures")
-                .and_then(Value::as_array)
-                .ok_or_else(|| mismatch("no signatures"))?;
-            if logged.len() != signatures.len() {
-                return Err(mismatch("the number of DSSE signatures"));
-            }
-            // intoto 0.0.2 stores each signature base64-encoded twice
-            let twice = |t: &str| {
-                b64(t)
-                    .ok()
-                    .and_then(|once| b64(&String::from_utf8(once).ok()?).ok())
-            };
-            for sig in signatures {
-                let found = logged.iter().any(|l| {
-                    l.get("sig")
-                        .and_then(Value::as_str)
-                        .and_then(twice)
-                        .is_some_and(|b| b == *sig)
-                        && signer.is_pem(l.get("publicKey").and_then(Value::as_str))
-                });
-                if !found {
-                    return Err(mismatch("a DSSE signature (or its certificate)"));
-                }
-            }
-        }
-        ("hashedrekord", "0.0.2", content) => {
-            // over a DSSE envelope, Rekor v2 logs Hash(PAE(type, payload)) and the
-            // envelope's one signature
-            let (digest, signature) = match content {
-                Content::MessageSignature { signature, .. } => {
-                    (artifact.hex().to_owned(), signature.as_slice())
-                }
-                Content::Dsse {
-                    payload_type,
-                    payload,
-                    signatures,
-                } => match signatures.as_slice() {
-                    [one] => (
-                        Digest::sha256(&crate::bundle::pae(payload_type, payload))
-                            .hex()
-                            .to_owned(),
-                        one.as_slice(),
-                    ),
-                    _ => return Err(mismatch("a DSSE envelope with more than one signature")),
-                },
-            };
-            let spec = v
-                .pointer("/spec/hashedRekordV002")
-                .ok_or_else(|| mismatch("no hashedRekordV002 spec"))?;
-            if !v2_hash_is(spec.get("data"), &digest) {
-                return Err(mismatch(match content {
-                    Content::MessageSignature { .. } => "the artifact digest",
-                    Content::Dsse { .. } => "the DSSE envelope (its PAE hash)",
-                }));
-            }
-            let logged = spec.get("signature");
-            if v2_bytes(logged.and_then(|l| l.get("content"))).as_deref() != Some(signature) {
-                return Err(mismatch("the signature"));
-            }
-            if !signer.is_v2(logged.and_then(|l| l.get("verifier"))) {
-                return Err(mismatch("the certificate"));
-            }
-        }
-        (
-            "dsse",
-            "0.0.2",
-            Content::Dsse {
-                payload,
-                signatures,
-                ..
-            },
-        ) => {
-            let spec = v
-                .pointer("/spec/dsseV002")
-                .ok_or_else(|| mismatch("no dsseV002 spec"))?;
-            if !v2_hash_is(spec.get("payloadHash"), Digest::sha256(payload).hex()) {
-                return Err(mismatch("the DSSE payload hash"));
-            }
-            let logged = spec
-                .get("signatures")
-                .and_then(Value::as_array)
-                .ok_or_else(|| mismatch("no signatures"))?;
-            if logged.len() != signatures.len() {
-                return Err(mismatch("the number of DSSE signatures"));
-            }
-            for sig in signatures {
-                let found = logged.iter().any(|l| {
-                    v2_bytes(l.get("content")).as_deref() == Some(sig.as_slice())
-                        && signer.is_v2(l.get("verifier"))
-                });
-                if !found {
-                    return Err(mismatch("a DSSE signature (or its certificate)"));
-                }
-            }
-        }
-        (k, ver, _) => {
-            return Err(fail(format!(
-                "a {} {} entry for this bundle's content, which airsign does not verify: refused",
-                crate::digest::printable(k),
-                crate::digest::printable(ver)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Rekor v2 (protojson) bytes: standard base64.
-fn v2_bytes(v: Option<&Value>) -> Option<Vec<u8>> {
-    v.and_then(Value::as_str).and_then(|t| b64(t).ok())
-}
-
-/// A Rekor v2 `HashOutput` (`{"algorithm": "SHA2_256", "digest": b64}`) equal to
-/// the SHA-256 whose hex is `hex`.
-fn v2_hash_is(v: Option<&Value>, hex: &str) -> bool {
-    let Some(v) = v else { return false };
-    let digest = v2_bytes(v.get("digest"));
-    v.get("algorithm").and_then(Value::as_str) == Some("SHA2_256")
-        && digest.is_some_and(|d| {
-            let h: String = d.iter().map(|b| format!("{b:02x}")).collect();
-            h == hex
-        })
 }

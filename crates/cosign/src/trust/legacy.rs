@@ -27,9 +27,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::entry::{Signed, Signer, check_body};
 use super::{TrustedRoot, b64, tlog};
 use crate::digest::Digest;
-use crate::signature::certs::{self, Cert, verify_chain};
+use crate::signature::certs::{self, Cert};
 use crate::signature::identity::IdentityPolicy;
 use crate::signature::verify::{decode_base64_signature, verify_signature};
 use crate::{Error, Result};
@@ -132,135 +133,6 @@ fn verify_set(raw: &str, root: &TrustedRoot) -> Result<(Entry, Value)> {
     Ok((Entry { body, at }, value))
 }
 
-/// The entry's body must record this layer: a hashedrekord 0.0.1 of the payload's
-/// SHA-256, with the layer's signature and certificate.
-fn check_body(body: &[u8], payload: &Digest, signature: &[u8], cert_der: &[u8]) -> Result<()> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| fail(format!("the log entry's body is not JSON: {e}")))?;
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
-    let (kind, version) = (s("/kind").unwrap_or(""), s("/apiVersion").unwrap_or(""));
-    if (kind, version) != ("hashedrekord", "0.0.1") {
-        return Err(fail(format!(
-            "the log entry is a {} {} entry; a .sig layer's is hashedrekord 0.0.1: refused",
-            crate::digest::printable(kind),
-            crate::digest::printable(version)
-        )));
-    }
-    let mismatch = |what: &str| {
-        fail(format!(
-            "the log entry does not match the signature: {what}"
-        ))
-    };
-    if s("/spec/data/hash/algorithm") != Some("sha256")
-        || s("/spec/data/hash/value") != Some(payload.hex())
-    {
-        return Err(mismatch("the payload's digest"));
-    }
-    let logged = s("/spec/signature/content").and_then(|t| b64(t).ok());
-    if logged.as_deref() != Some(signature) {
-        return Err(mismatch("the signature"));
-    }
-    let logged_cert = s("/spec/signature/publicKey/content")
-        .and_then(|t| b64(t).ok())
-        .and_then(|pem| certs::read_certificate(&pem).ok());
-    if logged_cert.is_none_or(|c| c.der() != cert_der) {
-        return Err(mismatch("the certificate"));
-    }
-    Ok(())
-}
-
-/// The entry's body must record this envelope: an intoto 0.0.2 or dsse 0.0.1 entry
-/// of the payload's SHA-256 with every one of the envelope's signatures, each by
-/// this certificate.
-fn check_envelope_body(
-    body: &[u8],
-    payload_type: &str,
-    payload: &[u8],
-    signatures: &[Vec<u8>],
-    cert_der: &[u8],
-) -> Result<()> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| fail(format!("the log entry's body is not JSON: {e}")))?;
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
-    let mismatch = |what: &str| {
-        fail(format!(
-            "the log entry does not match the attestation: {what}"
-        ))
-    };
-    let same_cert = |b64pem: Option<&str>| -> bool {
-        b64pem
-            .and_then(|t| b64(t).ok())
-            .and_then(|pem| certs::read_certificate(&pem).ok())
-            .is_some_and(|c| c.der() == cert_der)
-    };
-    let hash = Digest::sha256(payload);
-    let (kind, version) = (s("/kind").unwrap_or(""), s("/apiVersion").unwrap_or(""));
-    // (where the hash is, where the signatures are, the signature field, the
-    // certificate field, whether signatures are base64 twice)
-    let (hash_at, sigs_at, sig_field, cert_field, twice) = match (kind, version) {
-        ("intoto", "0.0.2") => {
-            if s("/spec/content/envelope/payloadType") != Some(payload_type) {
-                return Err(mismatch("the payload type"));
-            }
-            (
-                "/spec/content/payloadHash",
-                "/spec/content/envelope/signatures",
-                "sig",
-                "publicKey",
-                true,
-            )
-        }
-        ("dsse", "0.0.1") => (
-            "/spec/payloadHash",
-            "/spec/signatures",
-            "signature",
-            "verifier",
-            false,
-        ),
-        (k, ver) => {
-            return Err(fail(format!(
-                "the log entry is a {} {} entry; an attestation's is intoto 0.0.2 or dsse \
-                 0.0.1: refused",
-                crate::digest::printable(k),
-                crate::digest::printable(ver)
-            )));
-        }
-    };
-    if s(&format!("{hash_at}/algorithm")) != Some("sha256")
-        || s(&format!("{hash_at}/value")) != Some(hash.hex())
-    {
-        return Err(mismatch("the payload hash"));
-    }
-    let logged = v
-        .pointer(sigs_at)
-        .and_then(Value::as_array)
-        .ok_or_else(|| mismatch("no signatures"))?;
-    if logged.len() != signatures.len() {
-        return Err(mismatch("the number of signatures"));
-    }
-    let decode = |t: &str| -> Option<Vec<u8>> {
-        let once = b64(t).ok()?;
-        if twice {
-            b64(&String::from_utf8(once).ok()?).ok()
-        } else {
-            Some(once)
-        }
-    };
-    for sig in signatures {
-        let found = logged.iter().any(|l| {
-            l.get(sig_field)
-                .and_then(Value::as_str)
-                .and_then(decode)
-                .is_some_and(|b| b == *sig)
-                && same_cert(l.get(cert_field).and_then(Value::as_str))
-        });
-        if !found {
-            return Err(mismatch("a signature (or its certificate)"));
-        }
-    }
-    Ok(())
-}
-
 /// The Fulcio checks of a signing certificate at the time `at` a log vouches for:
 /// valid then, code signing, a path to a certificate authority of `root` valid
 /// then, an embedded SCT of a CT log of `root`, and the expected identity and
@@ -278,37 +150,7 @@ pub fn verify_certificate(
                 .into(),
         ));
     }
-    leaf.check_valid_at(at)
-        .map_err(|e| fail(format!("the signing certificate at the log's time: {e}")))?;
-    leaf.check_code_signing().map_err(fail)?;
-    let mut last = String::from("the trusted root has no certificate authority");
-    let mut chained = None;
-    for ca in &root.certificate_authorities {
-        if !ca.valid.contains(at) {
-            last = format!(
-                "no certificate authority of the trusted root is valid at {}",
-                certs::rfc3339(at)
-            );
-            continue;
-        }
-        let (roots, inters): (Vec<Cert>, Vec<Cert>) =
-            ca.chain.iter().cloned().partition(Cert::is_self_signed);
-        match verify_chain(leaf, &roots, &inters, at) {
-            Ok(()) => {
-                chained = Some(ca);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let ca = chained.ok_or_else(|| fail(format!("the signing certificate: {last}")))?;
-    let issuer = ca
-        .chain
-        .iter()
-        .find(|c| leaf.named_issuer_is(c))
-        .ok_or_else(|| fail("the signing certificate's issuer is not in the trusted chain"))?;
-    super::sct::verify_embedded_scts(leaf, issuer, root)
-        .map_err(|e| fail(format!("the signing certificate: {e}")))?;
+    super::keyless::check_fulcio_certificate(leaf, root, &[at])?;
     policy.check(leaf).map_err(fail)
 }
 
@@ -333,12 +175,13 @@ pub fn verify_signature_layer(
     })?;
     let (entry, value) = verify_set(raw, root)?;
     let signature = decode_base64_signature(signature_b64)?;
-    check_body(
-        &entry.body,
-        &Digest::sha256(payload),
-        &signature,
-        certificate.der(),
-    )?;
+    let digest = Digest::sha256(payload);
+    let signed = Signed::Message {
+        digest: &digest,
+        signature: &signature,
+    };
+    let signer = Signer::Cert(certificate.der());
+    check_body(&entry.body, &signed, &signer, "the signature")?;
     verify_certificate(certificate, root, entry.at, policy)?;
     let key = certificate.verifying_key().map_err(fail)?;
     verify_signature(&key, payload, &signature)?;
@@ -368,13 +211,13 @@ pub fn verify_envelope_layer(
         )
     })?;
     let (entry, value) = verify_set(raw, root)?;
-    check_envelope_body(
-        &entry.body,
+    let signed = Signed::Envelope {
         payload_type,
         payload,
         signatures,
-        certificate.der(),
-    )?;
+    };
+    let signer = Signer::Cert(certificate.der());
+    check_body(&entry.body, &signed, &signer, "the attestation")?;
     verify_certificate(certificate, root, entry.at, policy)?;
     let key = certificate.verifying_key().map_err(fail)?;
     let pae = crate::bundle::pae(payload_type, payload);
@@ -450,78 +293,5 @@ mod tests {
             assert!(e.starts_with("the signature's bundle annotation: "), "{e}");
             assert!(!e.contains('\n'), "{e}");
         }
-    }
-
-    #[test]
-    fn only_a_hashedrekord_of_this_payload_signature_and_certificate_matches() {
-        let payload = Digest::sha256(b"payload");
-        let body = |kind: &str, hash: &str, sig: &str| {
-            format!(
-                r#"{{"apiVersion":"0.0.1","kind":"{kind}","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{hash}"}}}},"signature":{{"content":"{sig}","publicKey":{{"content":"AA=="}}}}}}}}"#
-            )
-        };
-        let other = Digest::sha256(b"other");
-        let cases = [
-            (
-                body("rekord", payload.hex(), "AQI="),
-                "a rekord 0.0.1 entry",
-            ),
-            (
-                body("hashedrekord", other.hex(), "AQI="),
-                "the payload's digest",
-            ),
-            (body("hashedrekord", payload.hex(), "AQM="), "the signature"),
-            // the logged "certificate" is no certificate: never this one
-            (
-                body("hashedrekord", payload.hex(), "AQI="),
-                "the certificate",
-            ),
-            ("[".to_string(), "not JSON"),
-        ];
-        for (b, want) in cases {
-            let e = check_body(b.as_bytes(), &payload, &[1, 2], b"der").unwrap_err();
-            assert!(e.to_string().contains(want), "{b}: {e}");
-        }
-    }
-
-    #[test]
-    fn an_attestation_entry_must_record_the_envelope() {
-        let payload = b"{}";
-        let hash = Digest::sha256(payload);
-        let sig = vec![1u8, 2];
-        let once = b64_encode(&sig);
-        let twice = b64_encode(once.as_bytes());
-        let intoto = |ptype: &str, hash: &str, sig: &str| {
-            format!(
-                r#"{{"apiVersion":"0.0.2","kind":"intoto","spec":{{"content":{{"envelope":{{"payloadType":"{ptype}","signatures":[{{"sig":"{sig}","publicKey":"AA=="}}]}},"payloadHash":{{"algorithm":"sha256","value":"{hash}"}}}}}}}}"#
-            )
-        };
-        let t = "application/vnd.in-toto+json";
-        let other = Digest::sha256(b"x");
-        let cases = [
-            (intoto("text/plain", hash.hex(), &twice), "the payload type"),
-            (intoto(t, other.hex(), &twice), "the payload hash"),
-            // signatures are base64 twice in intoto 0.0.2: once is another signature
-            (intoto(t, hash.hex(), &once), "a signature"),
-            // right signature, but the logged key is no certificate
-            (
-                intoto(t, hash.hex(), &twice),
-                "a signature (or its certificate)",
-            ),
-            (
-                r#"{"apiVersion":"0.0.1","kind":"hashedrekord"}"#.to_string(),
-                "intoto 0.0.2 or dsse 0.0.1",
-            ),
-        ];
-        for (b, want) in cases {
-            let e =
-                check_envelope_body(b.as_bytes(), t, payload, std::slice::from_ref(&sig), b"der")
-                    .unwrap_err();
-            assert!(e.to_string().contains(want), "{b}: {e}");
-        }
-    }
-
-    fn b64_encode(b: &[u8]) -> String {
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)
     }
 }

@@ -9,6 +9,7 @@
 //! period has its start) and tolerant of fields it does not read; a refusal is one
 //! line.
 
+pub mod entry;
 pub mod keyless;
 pub mod legacy;
 pub mod sct;
