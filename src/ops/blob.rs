@@ -101,7 +101,7 @@ pub fn sign(file: &str, opts: &SignBlobOptions) -> Result<()> {
             };
             written
                 .and_then(|()| out.flush())
-                .map_err(|e| Error::io("writing the signature to stdout", e))?;
+                .map_err(super::stdout_error)?;
         }
     }
     if let Some(path) = &opts.output_certificate {

@@ -70,18 +70,18 @@ pub fn run(store: &Path, images: &[String], opts: &ExportOptions) -> Result<()> 
     let store = super::open_store(store)?;
     let summary = export(&store, images, opts, std::io::stderr().is_terminal())?;
     if opts.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("serialisable")
-        );
+        )?;
         return Ok(());
     }
     for i in &summary.images {
-        println!(
+        outln!(
             "{}  {}",
             i.reference.as_deref().unwrap_or("(unnamed)"),
             i.digest
-        );
+        )?;
     }
     let files = match (summary.format, summary.files.as_slice()) {
         ("oci-archive", [one]) => format!("{} ({} bytes)", one.path.display(), one.size),

@@ -60,21 +60,21 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
         if location.is_some_and(|l| l.starts_with("oci-archive:")) {
             v["images"] = serde_json::to_value(&images).expect("serialisable");
         }
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).expect("serialisable")
-        );
+        )?;
     } else {
         for e in &images {
-            println!(
+            outln!(
                 "image {}  {}  {} signature(s)",
                 e.reference,
                 e.digest,
                 e.signatures.unwrap_or(0)
-            );
+            )?;
         }
         for p in &report.problems {
-            println!("{}: {}", p.kind, p.message);
+            outln!("{}: {}", p.kind, p.message)?;
         }
         summary_line(&report, secs);
     }

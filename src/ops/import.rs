@@ -270,13 +270,13 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
         eprintln!("warning: {w}");
     }
     if opts.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("serialisable")
-        );
+        )?;
     } else {
         for i in summary.images.iter().chain(&summary.artifacts) {
-            println!("{}  {}", i.reference, i.digest);
+            outln!("{}  {}", i.reference, i.digest)?;
         }
     }
     eprintln!(

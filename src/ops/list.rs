@@ -16,10 +16,10 @@ pub fn run(store: &Path, location: Option<&str>, json: bool) -> Result<()> {
     // its blobs
     let entries = list(layout.as_ref(), location.is_some())?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&entries).expect("serialisable")
-        );
+        )?;
         return Ok(());
     }
     // columns as wide as their longest value (many platforms make a long one)
@@ -40,10 +40,13 @@ pub fn run(store: &Path, location: Option<&str>, json: bool) -> Result<()> {
         .unwrap_or(0)
         .max(9);
     let pwidth = platforms.iter().map(String::len).max().unwrap_or(0).max(9);
-    println!(
+    outln!(
         "{:width$}  {:19}  {:15}  {:pwidth$}  SIGNATURES  REFERRERS",
-        "REFERENCE", "DIGEST", "TYPE", "PLATFORMS"
-    );
+        "REFERENCE",
+        "DIGEST",
+        "TYPE",
+        "PLATFORMS"
+    )?;
     for (e, platforms) in entries.iter().zip(&platforms) {
         let short = format!("{}:{}", e.digest.algorithm().name(), &e.digest.hex()[..12]);
         let sigs = match (e.signatures, e.platform_signatures) {
@@ -60,11 +63,11 @@ pub fn run(store: &Path, location: Option<&str>, json: bool) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        println!(
+        outln!(
             "{:width$}  {short:19}  {:15}  {platforms:pwidth$}  {sigs:10}  {refs}",
             e.reference,
             short_type(&e.media_type)
-        );
+        )?;
     }
     Ok(())
 }

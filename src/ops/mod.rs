@@ -8,6 +8,15 @@ use crate::store::resolve::{Catalog, Query};
 use crate::store::{Layout, ReadLayout};
 use crate::{Error, Result};
 
+/// `println!` that returns an error instead of panicking when stdout is gone
+/// (`airsign ls | head -1`): the binary then exits as quietly as `cat` would.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err($crate::ops::stdout_error)
+    }};
+}
+
 pub mod attach;
 pub mod attest;
 pub mod blob;
@@ -246,6 +255,21 @@ impl std::fmt::Display for Status {
 }
 
 // Helpers the commands share (no command calls another command).
+
+/// What every failed write to stdout becomes; [`stdout_closed`] recognises it.
+const WRITING_STDOUT: &str = "writing stdout";
+
+/// The error of a failed write to stdout.
+pub fn stdout_error(e: std::io::Error) -> Error {
+    Error::io(WRITING_STDOUT, e)
+}
+
+/// Whether `err` is stdout closed by its reader (`airsign ls | head -1`): not a
+/// failure to report, the reader has all it wanted.
+pub fn stdout_closed(err: &Error) -> bool {
+    matches!(err, Error::Io { context, source }
+        if context == WRITING_STDOUT && source.kind() == std::io::ErrorKind::BrokenPipe)
+}
 
 /// Opens the store, with a hint when it has not been created yet.
 pub fn open_store(store: &Path) -> Result<Layout> {

@@ -154,13 +154,13 @@ pub fn run(store: &Path, images: &[String], opts: &PullOptions) -> Result<()> {
         }
     }
     if opts.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")
-        );
+        )?;
     } else if report.failed < report.images.len() {
         // when nothing was pulled, the error line says it all
-        print_human(&report, &store, &client);
+        print_human(&report, &store, &client)?;
     }
     finish(errors, report.images.len())
 }
@@ -186,14 +186,14 @@ fn finish(mut errors: Vec<Error>, total: usize) -> Result<()> {
     }
 }
 
-fn print_human(report: &Report, store: &Layout, client: &RegistryClient) {
+fn print_human(report: &Report, store: &Layout, client: &RegistryClient) -> Result<()> {
     let mut artifacts = 0;
     let mut totals = Counts::default();
     for i in &report.images {
         if let (Some(entry), Some(d)) = (&i.entry, &i.digest)
             && i.error.is_none()
         {
-            println!("{entry}  {d}");
+            outln!("{entry}  {d}")?;
         }
         for a in &i.artifacts {
             eprintln!("  {} {}: {}", a.kind, a.name, a.status);
@@ -213,6 +213,7 @@ fn print_human(report: &Report, store: &Layout, client: &RegistryClient) {
         totals.manifests_present,
         client.stats().total,
     );
+    Ok(())
 }
 
 /// The images once each: a repeated argument is pulled once, and two different

@@ -232,12 +232,12 @@ pub fn run(store: &Path, images: &[String], opts: &SyncOptions) -> Result<()> {
     report.images = images;
     report.requests = client.stats();
     if opts.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")
-        );
+        )?;
     } else {
-        print_human(&report, opts.dry_run);
+        print_human(&report, opts.dry_run)?;
     }
     if report.failed > 0 || !report.missing_signatures.is_empty() {
         let mut msg = format!(
@@ -370,7 +370,7 @@ pub fn destination(source: &Reference, to: Option<&str>, map: &[String]) -> Resu
 // ---------------------------------------------------------------------------------
 // Output
 
-fn print_human(report: &Report, dry_run: bool) {
+fn print_human(report: &Report, dry_run: bool) -> Result<()> {
     // failed images were reported as they failed, or are the final error
     for i in report.images.iter().filter(|i| i.error.is_none()) {
         let mut line = format!(
@@ -426,13 +426,13 @@ fn print_human(report: &Report, dry_run: bool) {
             line.push(')');
         }
         if dry_run {
-            println!("{line}");
+            outln!("{line}")?;
         } else {
             eprintln!("{line}");
         }
     }
     if report.failed == report.images.len() {
-        return;
+        return Ok(());
     }
     let s = &report.requests;
     let tally: BTreeMap<&str, u64> = BTreeMap::from([
@@ -456,6 +456,7 @@ fn print_human(report: &Report, dry_run: bool) {
         tally.join(", "),
         s.bytes_sent
     );
+    Ok(())
 }
 
 #[cfg(test)]
