@@ -58,3 +58,78 @@ fn regression_a_closed_stdout_does_not_panic() {
     }
     assert_eq!(snapshot(&bed.store), before, "the store changed");
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `sign --output-signature/--output-payload/--output-certificate` wrote their files
+/// world-readable (0644); cosign writes them 0600, as `sign-blob` already did. An
+/// existing file's mode does not survive either: the file is replaced.
+#[test]
+fn regression_output_files_are_not_world_readable() {
+    let bed = Bed::new();
+    bed.import("multi", REPO);
+    let (key, _) = bed.keys("k");
+    let (sig, payload, cert) = (bed.path("sig"), bed.path("payload"), bed.path("cert.pem"));
+    std::fs::write(&sig, "old").unwrap();
+    std::fs::set_permissions(&sig, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--output-signature",
+        s(&sig),
+        "--output-payload",
+        s(&payload),
+        "--output-certificate",
+        s(&cert),
+        IMAGE,
+    ]));
+    for f in [&sig, &payload, &cert] {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    // several digests (-r on an index): FILE-sha256-<hex> each
+    let out = bed.path("many");
+    std::fs::create_dir(&out).unwrap();
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "-r",
+        "--upload=false",
+        "--output-signature",
+        &format!("{}/sig", s(&out)),
+        IMAGE,
+    ]));
+    let written: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().collect();
+    assert!(written.len() > 1, "{written:?}");
+    for e in written {
+        assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+    }
+    // sign-blob, both formats
+    let file = bed.path("file.txt");
+    std::fs::write(&file, "hello").unwrap();
+    let bundle = bed.path("file.sigstore.json");
+    ok(&mut bed.cmd(&[
+        "sign-blob",
+        "--key",
+        s(&key),
+        "--bundle",
+        s(&bundle),
+        s(&file),
+    ]));
+    let legacy = bed.path("file.sig");
+    ok(&mut bed.cmd(&[
+        "sign-blob",
+        "--key",
+        s(&key),
+        "--new-bundle-format=false",
+        "--output-signature",
+        s(&legacy),
+        s(&file),
+    ]));
+    assert_eq!(mode(&bundle), 0o600);
+    assert_eq!(mode(&legacy), 0o600);
+}

@@ -11,8 +11,7 @@ use crate::blob::{self, Evidence, MAX_SIGNATURE_FILE};
 use crate::keys::{self, KeyRef, password};
 use crate::{Error, Result};
 
-/// cosign writes every `sign-blob` output with mode 0600.
-const OUTPUT_MODE: u32 = 0o600;
+use super::OUTPUT_MODE;
 
 /// Everything `sign-blob` was asked to do.
 #[derive(Debug)]

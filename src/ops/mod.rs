@@ -299,6 +299,11 @@ pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The mode of every `--output-*` file and bundle (`sign`, `sign-blob`), as cosign
+/// writes them: a signature names what a key signed and when, and is nobody else's
+/// business until its owner publishes it.
+pub const OUTPUT_MODE: u32 = 0o600;
+
 /// Writes an output file (a signature, a bundle) with `mode` (before the umask): to a
 /// temporary file beside it, synced, then renamed over it, so a reader never sees half
 /// of it and a failure leaves what was there.
