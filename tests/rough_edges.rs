@@ -133,3 +133,65 @@ fn regression_output_files_are_not_world_readable() {
     assert_eq!(mode(&bundle), 0o600);
     assert_eq!(mode(&legacy), 0o600);
 }
+
+/// `attach signature --signature sig.b64` with no such file tried to decode the
+/// name as base64 ("Invalid symbol 46, offset 3"), and `--signature out/sig` (valid
+/// base64 of six bytes) said the signature was not ECDSA. Both now say there is no
+/// such file: one line, exit 2, the store unchanged.
+#[test]
+fn regression_attach_names_a_missing_signature_file() {
+    let bed = Bed::new();
+    bed.import("single", REPO);
+    let payload = bed.path("payload.json");
+    std::fs::write(&payload, ok(&mut bed.cmd(&["generate", IMAGE]))).unwrap();
+    let before = snapshot(&bed.store);
+    for (name, want) in [
+        ("sig.b64", "--signature sig.b64: no such file\n"),
+        ("out/sig", "--signature out/sig: no such file\n"),
+        (
+            "signature",
+            "--signature signature: no such file, and not a base64 ECDSA signature\n",
+        ),
+    ] {
+        let out = run(&mut bed.cmd(&[
+            "attach",
+            "signature",
+            "--payload",
+            s(&payload),
+            "--signature",
+            name,
+            IMAGE,
+        ]));
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err, format!("airsign: error: {want}"), "{name}");
+    }
+    assert_eq!(snapshot(&bed.store), before, "the store changed");
+    // the base64 text itself still works
+    let (key, public) = bed.keys("k");
+    let sig = bed.path("sig");
+    ok(&mut bed.cmd(&[
+        "sign",
+        "--key",
+        s(&key),
+        "--upload=false",
+        "--payload",
+        s(&payload),
+        "--output-signature",
+        s(&sig),
+        IMAGE,
+    ]));
+    let text = std::fs::read_to_string(&sig).unwrap();
+    ok(&mut bed.cmd(&[
+        "attach",
+        "signature",
+        "--payload",
+        s(&payload),
+        "--signature",
+        &text,
+        "--key",
+        s(&public),
+        IMAGE,
+    ]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), IMAGE]));
+}
