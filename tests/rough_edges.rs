@@ -195,3 +195,53 @@ fn regression_attach_names_a_missing_signature_file() {
     ]));
     ok(&mut bed.cmd(&["verify", "--key", s(&public), IMAGE]));
 }
+
+/// `import carry.tar` (no transport) said only "the source must be oci:DIR[:REF],
+/// oci-archive:FILE[:REF] or docker-archive:FILE[:REF]", and `import ./carry.tar`
+/// "invalid image reference: bad registry". Now the error gives the command line
+/// to type; it works as given.
+#[test]
+fn regression_import_of_a_bare_archive_path_suggests_oci_archive() {
+    let bed = Bed::new();
+    let tar = bed.path("carry.tar");
+    std::fs::copy(fixtures().join("single.oci.tar"), &tar).unwrap();
+    let layout = fixtures().join("single");
+    let before = snapshot(&bed.store);
+    let tar_s = s(&tar).to_owned();
+    let cases = [
+        (tar_s.clone(), format!("oci-archive:{tar_s}")),
+        (
+            "./carry.tar".to_owned(),
+            "oci-archive:./carry.tar".to_owned(),
+        ),
+        (s(&layout).to_owned(), format!("oci:{}", s(&layout))),
+        (
+            "gone.tar.zst".to_owned(),
+            "oci-archive:gone.tar.zst".to_owned(),
+        ),
+    ];
+    for (arg, suggested) in &cases {
+        let out = run(bed
+            .cmd(&["import", arg, "--repository", REPO])
+            .current_dir(bed.tmp.path()));
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("transport") && err.contains(suggested.as_str()),
+            "{arg}: {err}"
+        );
+    }
+    // ls takes the same advice
+    let err = fails(bed.cmd(&["ls", "carry.tar"]).current_dir(bed.tmp.path()));
+    assert!(err.contains("oci-archive:carry.tar"), "{err}");
+    assert_eq!(snapshot(&bed.store), before, "the store changed");
+    // and what it suggests works
+    for (arg, suggested) in &cases[..3] {
+        ok(bed
+            .cmd(&["import", suggested, "--repository", REPO])
+            .current_dir(bed.tmp.path()));
+        let _ = arg;
+    }
+    assert!(ok(&mut bed.cmd(&["ls"])).contains(IMAGE));
+}

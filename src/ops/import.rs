@@ -204,6 +204,9 @@ impl Source {
 }
 
 pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Result<()> {
+    if let Some(e) = super::missing_transport(src) {
+        return Err(e);
+    }
     let (source, inline_ref) = match Location::parse(src)? {
         Location::Layout { path, reference } => (Source::Dir(Layout::open(&path)?), reference),
         Location::Archive { path, reference } => (

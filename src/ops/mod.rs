@@ -72,6 +72,9 @@ pub fn open_image_read(store: &Path, image: &str) -> Result<(Box<dyn ReadLayout>
 
 /// A whole layout named on the command line (`oci:DIR`, `oci-archive:FILE`), read-only.
 pub fn open_location(location: &str) -> Result<Box<dyn ReadLayout>> {
+    if let Some(e) = missing_transport(location) {
+        return Err(e);
+    }
     match Location::parse(location)? {
         Location::Layout {
             path,
@@ -84,6 +87,42 @@ pub fn open_location(location: &str) -> Result<Box<dyn ReadLayout>> {
         _ => Err(Error::Usage(format!(
             "{location:?}: expected oci:DIR or oci-archive:FILE (a whole layout, no image reference)"
         ))),
+    }
+}
+
+/// A path given where a location needs its transport (`import carry.tar`,
+/// `ls ./layout`): the error that says which one, or `None` when `arg` has a
+/// transport or reads as an image reference (no such file, no archive's name).
+pub fn missing_transport(arg: &str) -> Option<Error> {
+    if ["oci:", "oci-archive:", "docker-archive:"]
+        .iter()
+        .any(|t| arg.starts_with(t))
+    {
+        return None;
+    }
+    let archive_name = {
+        let name = Path::new(arg)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        [".tar", ".tar.", ".tar.zst", ".tar.zst.", ".tzst"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+    };
+    let shown = crate::digest::printable(arg);
+    match std::fs::metadata(arg) {
+        Ok(m) if m.is_dir() => Some(Error::Usage(format!(
+            "{shown}: a directory needs its transport: oci:{shown}"
+        ))),
+        Ok(_) => Some(Error::Usage(format!(
+            "{shown}: a file needs its transport: oci-archive:{shown} (docker-archive:{shown} \
+             for a `docker save` tarball)"
+        ))),
+        Err(_) if archive_name => Some(Error::Usage(format!(
+            "{shown}: no such file; an archive needs its transport too: oci-archive:{shown}"
+        ))),
+        Err(_) => None,
     }
 }
 
