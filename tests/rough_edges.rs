@@ -245,3 +245,61 @@ fn regression_import_of_a_bare_archive_path_suggests_oci_archive() {
     }
     assert!(ok(&mut bed.cmd(&["ls"])).contains(IMAGE));
 }
+
+/// A plain PKCS#8 key (what `openssl genpkey` writes) given to `--key` said "not a
+/// cosign private key: the PEM label is \"PRIVATE KEY\" (expected …)", leaving the
+/// user to find `import-key-pair`. Now the error names the command, before any
+/// password is asked; the command it names works, and its key signs.
+#[test]
+fn regression_a_plain_pkcs8_key_suggests_import_key_pair() {
+    let bed = Bed::new();
+    bed.import("single", REPO);
+    let (_, public) = bed.keys("k");
+    let key = airsign::keys::generate_signing_key().unwrap();
+    let pem =
+        p256::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, p256::pkcs8::LineEnding::LF).unwrap();
+    let plain = bed.path("plain.pem");
+    std::fs::write(&plain, pem.as_bytes()).unwrap();
+    let before = snapshot(&bed.store);
+    let want = format!(
+        "convert it once with `airsign import-key-pair --key {}`",
+        s(&plain)
+    );
+    for args in [
+        vec!["sign", "--key", s(&plain), IMAGE],
+        vec![
+            "sign-blob",
+            "--key",
+            s(&plain),
+            "--bundle",
+            "b.json",
+            s(&public),
+        ],
+        vec!["public-key", "--key", s(&plain)],
+        vec!["verify", "--key", s(&plain), IMAGE],
+    ] {
+        // no password anywhere: asking for one would fail with another message
+        let out = run(bed.cmd(&args).env_remove("COSIGN_PASSWORD"));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // (sign warns first that a tag is signed by its digest)
+        let err: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("WARNING"))
+            .collect();
+        assert_eq!(err.len(), 1, "{stderr}");
+        let err = err[0];
+        assert!(
+            err.contains("a plain PKCS#8 private key") && err.contains(&want),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(snapshot(&bed.store), before, "the store changed");
+    // the advice, followed
+    ok(bed
+        .cmd(&["import-key-pair", "--key", s(&plain)])
+        .current_dir(bed.tmp.path()));
+    let converted = bed.path("import-cosign.key");
+    ok(&mut bed.cmd(&["sign", "--key", s(&converted), IMAGE]));
+    ok(&mut bed.cmd(&["verify", "--key", s(&bed.path("import-cosign.pub")), IMAGE]));
+}
