@@ -303,3 +303,65 @@ fn regression_a_plain_pkcs8_key_suggests_import_key_pair() {
     ok(&mut bed.cmd(&["sign", "--key", s(&converted), IMAGE]));
     ok(&mut bed.cmd(&["verify", "--key", s(&bed.path("import-cosign.pub")), IMAGE]));
 }
+
+/// With no `COSIGN_PASSWORD`, no terminal and nothing on stdin (a CI job, cron),
+/// opening a key said "wrong password (or a corrupted key file)": the password
+/// read was stdin's nothing. Now it says no password was given, and where to give
+/// one. A password that was given and is wrong is still called wrong.
+#[test]
+fn regression_no_password_and_no_terminal_says_no_password_given() {
+    let bed = Bed::new();
+    bed.import("single", REPO);
+    let (key, _) = bed.keys("k");
+    let file = bed.path("file.txt");
+    std::fs::write(&file, "hello").unwrap();
+    let predicate = bed.path("predicate.json");
+    std::fs::write(&predicate, "{}").unwrap();
+    let before = snapshot(&bed.store);
+    let all: [Vec<&str>; 4] = [
+        vec!["sign", "--key", s(&key), IMAGE],
+        vec![
+            "sign-blob",
+            "--key",
+            s(&key),
+            "--bundle",
+            "b.json",
+            s(&file),
+        ],
+        vec!["public-key", "--key", s(&key)],
+        vec![
+            "attest",
+            "--key",
+            s(&key),
+            "--predicate",
+            s(&predicate),
+            IMAGE,
+        ],
+    ];
+    for args in &all {
+        // stdin is /dev/null (common::airsign), not a terminal
+        let out = run(bed
+            .cmd(args)
+            .env_remove("COSIGN_PASSWORD")
+            .current_dir(bed.tmp.path()));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let err: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("WARNING"))
+            .collect();
+        assert_eq!(err.len(), 1, "{stderr}");
+        assert!(
+            err[0].contains("no password given") && err[0].contains("COSIGN_PASSWORD"),
+            "{args:?}: {stderr}"
+        );
+        let wrong = fails(
+            bed.cmd(args)
+                .env("COSIGN_PASSWORD", "not it")
+                .current_dir(bed.tmp.path()),
+        );
+        assert!(wrong.contains("wrong password"), "{args:?}: {wrong}");
+    }
+    assert_eq!(snapshot(&bed.store), before, "the store changed");
+    assert!(!bed.path("b.json").exists());
+}

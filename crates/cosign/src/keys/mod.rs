@@ -93,8 +93,18 @@ fn open_private_key(keyref: &KeyRef, pem: &[u8]) -> Result<SigningKey> {
         return Err(e);
     }
     let encrypted = EncryptedKey::parse(pem).map_err(|e| naming(keyref, e))?;
+    let from_stdin = password::would_read_stdin();
     let password = password::cosign_password(Confirm::No)?;
-    encrypted.decrypt(&password).map_err(|e| naming(keyref, e))
+    encrypted.decrypt(&password).map_err(|e| match e {
+        // nothing on stdin, no terminal to ask on, no COSIGN_PASSWORD: that is no
+        // password at all, not a wrong one
+        Error::WrongPassword if from_stdin && password.is_empty() => Error::Key(format!(
+            "{keyref}: no password given: set {} (or pipe the password on stdin, or run \
+             on a terminal to be asked)",
+            password::PASSWORD_VAR
+        )),
+        e => naming(keyref, e),
+    })
 }
 
 /// A private key in another tool's format (openssl's PKCS#8 or SEC1, plain or
