@@ -60,7 +60,7 @@ pub enum Command {
     /// Attest an image offline: sign an in-toto statement with a predicate (cosign attest)
     #[command(after_help = "Examples:\n  \
         airsign attest --key cosign.key --type slsaprovenance --predicate prov.json registry.example.com/app:v1\n  \
-        airsign attest --key cosign.key --type spdxjson --predicate sbom.spdx.json --new-bundle-format=true oci:dir:v1")]
+        airsign attest --key cosign.key --type spdxjson --predicate sbom.spdx.json --new-bundle-format=true registry.example.com/app:v1")]
     Attest(AttestArgs),
     /// Verify an image's attestations offline with a key (cosign verify-attestation)
     VerifyAttestation(VerifyAttestationArgs),
@@ -107,7 +107,7 @@ pub enum Command {
     /// List every signature, attestation and referrer of an image and its platforms
     #[command(
         after_help = "Examples:\n  airsign signatures registry.example.com/app:v1\n  \
-        airsign signatures --key cosign.pub --json oci-archive:carry.tar:app:v1"
+        airsign signatures --key cosign.pub --json oci-archive:carry.tar:registry.example.com/app:v1"
     )]
     Signatures(SignaturesArgs),
     /// Attach something made elsewhere to an image
@@ -693,7 +693,11 @@ pub struct TriangulateArgs {
 
 /// Parses the process arguments and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
-    let cli = match Cli::try_parse() {
+    // the command tree with every command's examples (crate::help)
+    let parsed = crate::help::command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             // --help and --version are not errors; clap prints them itself.
