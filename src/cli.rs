@@ -123,6 +123,10 @@ pub enum Command {
     Sync(SyncArgs),
     /// Copy images from registries into the store with their .sig/.att/.sbom tags and referrers
     Pull(PullArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion(crate::help::CompletionArgs),
+    /// Print airsign's man page, or write one page per command into a directory
+    Man(crate::help::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -869,6 +873,8 @@ pub fn run() -> Result<i32> {
             };
             ops::attach::run(&store()?, &a.image, &opts)
         }
+        Command::Completion(a) => crate::help::completion(a.shell),
+        Command::Man(a) => crate::help::man(a.dir.as_deref()),
     };
     done.map(|()| 0)
 }

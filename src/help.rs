@@ -7,7 +7,12 @@
 //! the order of [`EXAMPLES`] — except those that need a registry (`sync`, `pull`),
 //! which it parses only.
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
 use clap::CommandFactory as _;
+
+use crate::{Error, Result};
 
 /// The examples of each command (by its path below `airsign`), in the order a
 /// walkthrough would run them.
@@ -141,6 +146,15 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "completion",
+        &[
+            "airsign completion bash > airsign.bash",
+            "airsign completion zsh > _airsign",
+            "airsign completion fish > airsign.fish",
+        ],
+    ),
+    ("man", &["airsign man > airsign.1", "airsign man --dir ."]),
+    (
         "pull",
         &[
             "airsign pull registry.example.com/app:v1",
@@ -198,4 +212,55 @@ fn with_subcommand(cmd: clap::Command, path: &[&str], text: &str) -> clap::Comma
             })
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionArgs {
+    /// The shell to complete in
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write airsign.1 and one page per command (airsign-sign.1, …) into DIR instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `airsign completion SHELL`: the script, on stdout (bash: `source <(airsign
+/// completion bash)`, or save it where the shell looks).
+pub fn completion(shell: clap_complete::Shell) -> Result<()> {
+    // into memory first: the generators panic when their writer fails (`| head`)
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), "airsign", &mut script);
+    write_stdout(&script)
+}
+
+/// `airsign man [--dir DIR]`: the top-level page on stdout, or every page in DIR.
+pub fn man(dir: Option<&Path>) -> Result<()> {
+    let Some(dir) = dir else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command())
+            .render(&mut page)
+            .map_err(|e| Error::io("rendering the man page", e))?;
+        return write_stdout(&page);
+    };
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "--dir {}: no such directory",
+            dir.display()
+        )));
+    }
+    clap_mangen::generate_to(command(), dir)
+        .map_err(|e| Error::io_path("writing man pages into", dir, e))?;
+    eprintln!("man pages written to {}", dir.display());
+    Ok(())
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(crate::ops::stdout_error)
 }

@@ -181,3 +181,61 @@ fn every_command_has_examples_and_every_example_works() {
     }
     assert!(ran > 40, "only {ran} examples ran");
 }
+
+/// `airsign completion SHELL` and `airsign man` (issue 12): scripts the shells
+/// accept, naming every command and flag; man pages for every command.
+#[test]
+fn completion_scripts_and_man_pages_cover_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let root = airsign::help::command();
+    let names: Vec<String> = root
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+
+    let bash = ok(&mut airsign(["completion", "bash"]));
+    for want in names
+        .iter()
+        .map(String::as_str)
+        .chain(["--output-signature", "--store"])
+    {
+        assert!(bash.contains(want), "bash completion lacks {want}");
+    }
+    // bash itself reads it, and it registers a completion for airsign
+    let script = d.join("airsign.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let out = run(std::process::Command::new("bash").arg("-c").arg(format!(
+        "source {} && complete -p airsign",
+        script.display()
+    )));
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("_airsign"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ok(&mut airsign(["completion", "zsh"])).starts_with("#compdef airsign"));
+    assert!(ok(&mut airsign(["completion", "fish"])).contains("complete -c airsign"));
+    let out = run(&mut airsign(["completion", "tcsh"]));
+    assert_eq!(out.status.code(), Some(2));
+
+    let page = ok(&mut airsign(["man"]));
+    assert!(page.contains(".TH airsign 1"), "{page}");
+    for n in &names {
+        // (roff writes a dash as \-)
+        let roff = n.replace('-', "\\-");
+        assert!(page.contains(&roff), "the man page lacks {n}");
+    }
+    let pages = d.join("man");
+    std::fs::create_dir(&pages).unwrap();
+    ok(airsign(["man", "--dir"]).arg(&pages));
+    for n in &names {
+        let p = pages.join(format!("airsign-{n}.1"));
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("{}", p.display()));
+        assert!(text.contains(".SH SYNOPSIS"), "{}", p.display());
+    }
+    // a missing directory: one line, exit 2, nothing made
+    let out = run(airsign(["man", "--dir"]).arg(d.join("nope")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!d.join("nope").exists());
+}
