@@ -39,7 +39,7 @@ pub enum Command {
     Store(StoreCommand),
     /// Copy images and their signatures into the store from a layout or an archive, keeping every digest
     Import(ImportArgs),
-    /// List the images in the store (reference, digest, media type, platforms, signatures)
+    /// List the images in the store: digest, platforms, signatures and attestations of each
     Ls(LsArgs),
     /// Print the raw manifest or index bytes of an image
     Inspect(InspectArgs),
@@ -363,9 +363,15 @@ pub struct LsArgs {
     /// What to list: the store (default), oci:DIR or oci-archive:FILE
     #[arg(value_name = "LOCATION")]
     pub location: Option<String>,
-    /// Print JSON (one array) instead of a table
+    /// Print JSON (one array, every entry, artifacts included) instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Also list the .sig/.att/.sbom entries (and other artifacts) as lines of their own
+    #[arg(long)]
+    pub all: bool,
+    /// Count only the signatures that verify with this public key (a path or env://VAR)
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -723,7 +729,14 @@ pub fn run() -> Result<i32> {
             };
             ops::import::run(&store()?, &a.source, &a.refs, &opts)
         }
-        Command::Ls(a) => ops::list::run(&store()?, a.location.as_deref(), a.json),
+        Command::Ls(a) => {
+            let opts = ops::list::LsOptions {
+                json: a.json,
+                all: a.all,
+                key: a.key,
+            };
+            ops::list::run(&store()?, a.location.as_deref(), &opts)
+        }
         Command::Inspect(a) => ops::inspect::run(&store()?, &a.image),
         Command::Fsck(a) => ops::fsck::run(&store()?, a.location.as_deref(), a.json, a.jobs),
         Command::GenerateKeyPair(a) => ops::keys::generate_key_pair(&a.output_key_prefix, a.yes),

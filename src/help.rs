@@ -33,14 +33,6 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "ls",
-        &[
-            "airsign ls",
-            "airsign ls --json",
-            "airsign ls oci-archive:incoming.tar",
-        ],
-    ),
-    (
         "inspect",
         &[
             "airsign inspect registry.example.com/app:v1",
@@ -101,6 +93,15 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         "attach signature",
         &[
             "airsign attach signature --payload payload.json --signature sig.b64 --key cosign.pub registry.example.com/app:v1",
+        ],
+    ),
+    (
+        "ls",
+        &[
+            "airsign ls",
+            "airsign ls --key cosign.pub",
+            "airsign ls --all --json",
+            "airsign ls oci-archive:incoming.tar",
         ],
     ),
     ("attest", &[]),

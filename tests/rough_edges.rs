@@ -365,3 +365,98 @@ fn regression_no_password_and_no_terminal_says_no_password_given() {
     assert_eq!(snapshot(&bed.store), before, "the store changed");
     assert!(!bed.path("b.json").exists());
 }
+
+/// `ls` printed one line per entry, `.sig` tags included (lines of 110 columns),
+/// platform signatures as `1+2p` beside the other referrers' kinds, and counted
+/// every signature whoever made it. Now: one line per image within 80 columns
+/// (a longer name gets a line of its own), signatures and attestations as columns
+/// (`own+platforms`), artifacts only with `--all`, and with `--key` only the
+/// signatures that verify.
+#[test]
+fn regression_ls_is_one_readable_line_per_image() {
+    let bed = Bed::new();
+    bed.import("single", REPO);
+    let multi_repo = "registry.example.com/demo/multi-arch-service-with-a-long-name";
+    bed.import("multi", multi_repo);
+    let multi = &format!("{multi_repo}:v1");
+    let (key, public) = bed.keys("k");
+    let other = bed.path("other");
+    ok(bed
+        .cmd(&["generate-key-pair", "--output-key-prefix", s(&other)])
+        .env("COSIGN_PASSWORD", "x"));
+    ok(&mut bed.cmd(&["sign", "--key", s(&key), "-r", "--all", "-y"]));
+    ok(bed
+        .cmd(&["sign", "--key", s(&other.with_extension("key")), IMAGE])
+        .env("COSIGN_PASSWORD", "x"));
+    let predicate = bed.path("p.json");
+    std::fs::write(&predicate, "{}").unwrap();
+    ok(&mut bed.cmd(&[
+        "attest",
+        "--key",
+        s(&key),
+        "--predicate",
+        s(&predicate),
+        IMAGE,
+    ]));
+
+    // the counts of an image's line: [SIGS, ATTS, OTHER]
+    let counts = |table: &str, image: &str| -> Vec<String> {
+        let lines: Vec<&str> = table.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(image))
+            .unwrap_or_else(|| panic!("{image} not in\n{table}"));
+        // a long name has a line of its own, its columns on the next
+        let line = if lines[at].trim_end() == image {
+            lines[at + 1]
+        } else {
+            lines[at]
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words[words.len() - 3..]
+            .iter()
+            .map(|w| w.to_string())
+            .collect()
+    };
+    let table = ok(&mut bed.cmd(&["ls"]));
+    assert!(table.lines().all(|l| l.len() <= 80), "{table}");
+    assert!(
+        !table.contains(".sig") && !table.contains(".att"),
+        "{table}"
+    );
+    assert!(table.starts_with("IMAGE "), "{table}");
+    assert_eq!(table.lines().count(), 4, "{table}"); // header, image, long name + its line
+    assert_eq!(counts(&table, IMAGE), ["2", "1", "0"], "{table}");
+    assert_eq!(counts(&table, multi), ["1+2", "0", "0"], "{table}");
+
+    // with a key: only what it verifies
+    let table = ok(&mut bed.cmd(&["ls", "--key", s(&public)]));
+    assert!(table.contains(" VALID "), "{table}");
+    assert_eq!(counts(&table, IMAGE), ["1", "1", "0"], "{table}");
+    assert_eq!(counts(&table, multi), ["1+2", "0", "0"], "{table}");
+    let table = ok(&mut bed.cmd(&["ls", "--key", s(&other.with_extension("pub"))]));
+    assert_eq!(counts(&table, IMAGE), ["1", "1", "0"], "{table}");
+    assert_eq!(counts(&table, multi), ["0", "0", "0"], "{table}");
+
+    // --all: the artifacts too (4 .sig, 1 .att)
+    let table = ok(&mut bed.cmd(&["ls", "--all"]));
+    assert_eq!(table.matches(".sig\n").count(), 4, "{table}");
+    assert_eq!(table.matches(".att\n").count(), 1, "{table}");
+
+    // --json: every entry, as before, with the new counts
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&mut bed.cmd(&["ls", "--json", "--key", s(&public)]))).unwrap();
+    let image = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reference"] == IMAGE)
+        .unwrap();
+    assert_eq!(image["signatures"], 2);
+    assert_eq!(image["verified_signatures"], 1);
+    assert_eq!(image["attestations"], 1);
+    assert_eq!(listed.as_array().unwrap().len(), 7);
+    // a wrong key file: one line, nothing listed
+    let err = fails(&mut bed.cmd(&["ls", "--key", "missing.pub"]));
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
