@@ -2,11 +2,10 @@
 //! reaches, in the store, an `oci:DIR` or, in place, an `oci-archive:FILE` (where
 //! every image's signatures are listed too: what arrived on the stick).
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::archive::reader::ArchiveLayout;
 use crate::reference::Location;
@@ -120,17 +119,10 @@ fn check_dir(
 }
 
 fn progress(json: bool) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("hashing");
-    bar
+    super::progress::bar(
+        super::progress::shown(json),
+        "hashing",
+        super::progress::Unit::Bytes,
+        0,
+    )
 }

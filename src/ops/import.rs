@@ -7,10 +7,12 @@
 //! referrers, `--rename` and `--verify-key` are described in `docs/archives.md`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::IsTerminal;
+
 use std::path::Path;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
+
+use super::progress::Unit;
 use p256::ecdsa::VerifyingKey;
 use serde::Serialize;
 
@@ -243,7 +245,7 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
             .map(crate::keys::load_public_key)
             .transpose()?,
         force: opts.force,
-        progress: std::io::stderr().is_terminal() && !opts.json,
+        progress: super::progress::shown(opts.json),
     };
 
     let store = super::open_store(store)?;
@@ -899,30 +901,9 @@ struct Bars {
 
 impl Bars {
     fn new(show: bool, images: u64) -> Bars {
-        if !show {
-            return Bars {
-                _multi: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
-                images: ProgressBar::hidden(),
-                bytes: ProgressBar::hidden(),
-            };
-        }
-        let multi = MultiProgress::new();
-        let images_bar = multi.add(ProgressBar::new(images));
-        images_bar.set_style(
-            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        images_bar.set_prefix("entries");
-        let bytes = multi.add(ProgressBar::new(0));
-        bytes.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bytes.set_prefix("bytes");
+        let multi = super::progress::group(show);
+        let images_bar = super::progress::add(&multi, show, "entries", Unit::Items, images);
+        let bytes = super::progress::add(&multi, show, "bytes", Unit::Bytes, 0);
         Bars {
             _multi: multi,
             images: images_bar,

@@ -13,10 +13,9 @@ mod artifacts;
 mod fetch;
 mod platform;
 
-use std::io::IsTerminal;
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use super::progress::{self, Unit};
 use serde::Serialize;
 
 use self::artifacts::ArtifactReport;
@@ -97,21 +96,7 @@ pub fn run(store: &Path, images: &[String], opts: &PullOptions) -> Result<()> {
     store.read_index()?;
     let client = opts.registry.client()?;
 
-    let show = std::io::stderr().is_terminal() && !opts.json;
-    let bytes = if show {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b.set_draw_target(ProgressDrawTarget::stderr());
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bytes = progress::bar(progress::shown(opts.json), "pull", Unit::Bytes, 0);
     let fetcher = Fetcher {
         client: &client,
         store: &store,

@@ -17,10 +17,11 @@ mod source;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::MultiProgress;
+
+use super::progress::{self, Unit};
 
 use super::registry_access::RegistryAccess;
 use crate::ops::Status;
@@ -284,32 +285,10 @@ pub fn state_dir(store: &Path, flag: Option<&Path>) -> Option<PathBuf> {
 
 /// Bytes and images, on stderr when it is a terminal and `--json` is off.
 fn progress(units: u64, json: bool) -> (MultiProgress, Bars) {
-    if json || !std::io::stderr().is_terminal() {
-        return (
-            MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
-            Bars {
-                bytes: ProgressBar::hidden(),
-                images: ProgressBar::hidden(),
-            },
-        );
-    }
-    let multi = MultiProgress::new();
-    let bytes = multi.add(ProgressBar::new(0));
-    bytes.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bytes.set_prefix("sent");
-    let images = multi.add(ProgressBar::new(units));
-    images.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    images.set_prefix("images");
+    let show = progress::shown(json);
+    let multi = progress::group(show);
+    let bytes = progress::add(&multi, show, "sent", Unit::Bytes, 0);
+    let images = progress::add(&multi, show, "images", Unit::Items, units);
     (multi, Bars { bytes, images })
 }
 
