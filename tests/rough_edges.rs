@@ -36,15 +36,16 @@ fn regression_a_closed_stdout_does_not_panic() {
         &["gc", "--json"],
     ];
     for args in commands {
-        let mut child = bed
+        // the reader is gone before the command starts: every write fails (closing
+        // it after the spawn would race the child, whose few lines fit the pipe)
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = bed
             .cmd(args)
-            .stdout(Stdio::piped())
+            .stdout(writer)
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        // the reader is gone before the first line is written: every write fails
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
@@ -232,9 +233,11 @@ fn regression_import_of_a_bare_archive_path_suggests_oci_archive() {
             "{arg}: {err}"
         );
     }
-    // ls takes the same advice
-    let err = fails(bed.cmd(&["ls", "carry.tar"]).current_dir(bed.tmp.path()));
-    assert!(err.contains("oci-archive:carry.tar"), "{err}");
+    // ls and fsck take the same advice
+    for cmd in ["ls", "fsck"] {
+        let err = fails(bed.cmd(&[cmd, "carry.tar"]).current_dir(bed.tmp.path()));
+        assert!(err.contains("oci-archive:carry.tar"), "{cmd}: {err}");
+    }
     assert_eq!(snapshot(&bed.store), before, "the store changed");
     // and what it suggests works
     for (arg, suggested) in &cases[..3] {

@@ -20,6 +20,9 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
             let r = check_dir(&layout, jobs, json)?;
             (r, None, store.to_path_buf())
         }
+        Some(loc) if super::missing_transport(loc).is_some() => {
+            return Err(super::missing_transport(loc).expect("checked"));
+        }
         Some(loc) => match Location::parse(loc)? {
             Location::Layout {
                 path,
