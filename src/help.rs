@@ -14,8 +14,8 @@ use clap::CommandFactory as _;
 
 use crate::{Error, Result};
 
-/// The examples of each command (by its path below `airsign`), in the order a
-/// walkthrough would run them.
+/// The examples of each command (by its path below `airsign`; `""` is `airsign`
+/// itself), in the order a walkthrough would run them.
 pub const EXAMPLES: &[(&str, &[&str])] = &[
     (
         "store init",
@@ -162,6 +162,19 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "airsign pull --platform linux/arm64 --creds user:pass registry.example.com/app:v1",
         ],
     ),
+    // `airsign --help`: the whole trip, last here so that it runs on a store the
+    // examples above filled
+    (
+        "",
+        &[
+            "airsign store init",
+            "airsign import oci-archive:incoming.tar --repository registry.example.com/app",
+            "airsign sign --key cosign.key registry.example.com/app:v1",
+            "airsign verify --key cosign.pub registry.example.com/app:v1",
+            "airsign export --all --to oci-archive:today.tar",
+            "airsign sync --from oci-archive:today.tar --all --to registry.internal:5000",
+        ],
+    ),
 ];
 
 /// The command line as clap knows it, with the examples in every command's help.
@@ -173,7 +186,8 @@ pub fn command() -> clap::Command {
         }
         let lines: Vec<String> = examples.iter().map(|e| layout(e)).collect();
         let text = format!("Examples:\n{}", lines.join("\n"));
-        cmd = with_subcommand(cmd, &path.split(' ').collect::<Vec<_>>(), &text);
+        let path: Vec<&str> = path.split(' ').filter(|w| !w.is_empty()).collect();
+        cmd = with_subcommand(cmd, &path, &text);
     }
     cmd
 }
