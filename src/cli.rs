@@ -44,7 +44,7 @@ pub enum Command {
         --certificate-identity https://github.com/vendor/app/.github/workflows/release.yml@refs/heads/main \\\n      \
         --certificate-oidc-issuer https://token.actions.githubusercontent.com")]
     Import(ImportArgs),
-    /// List the images in the store (reference, digest, media type, platforms, signatures)
+    /// List the images in the store: digest, platforms, signatures and attestations of each
     Ls(LsArgs),
     /// Print the raw manifest or index bytes of an image
     Inspect(InspectArgs),
@@ -70,7 +70,7 @@ pub enum Command {
     /// Attest an image offline: sign an in-toto statement with a predicate (cosign attest)
     #[command(after_help = "Examples:\n  \
         airsign attest --key cosign.key --type slsaprovenance --predicate prov.json registry.example.com/app:v1\n  \
-        airsign attest --key cosign.key --type spdxjson --predicate sbom.spdx.json --new-bundle-format=true oci:dir:v1")]
+        airsign attest --key cosign.key --type spdxjson --predicate sbom.spdx.json --new-bundle-format=true registry.example.com/app:v1")]
     Attest(AttestArgs),
     /// Verify an image's attestations offline, with a key or keyless (cosign verify-attestation)
     VerifyAttestation(VerifyAttestationArgs),
@@ -117,7 +117,7 @@ pub enum Command {
     /// List every signature, attestation and referrer of an image and its platforms
     #[command(
         after_help = "Examples:\n  airsign signatures registry.example.com/app:v1\n  \
-        airsign signatures --key cosign.pub --json oci-archive:carry.tar:app:v1"
+        airsign signatures --key cosign.pub --json oci-archive:carry.tar:registry.example.com/app:v1"
     )]
     Signatures(SignaturesArgs),
     /// Attach something made elsewhere to an image
@@ -133,6 +133,10 @@ pub enum Command {
     Sync(SyncArgs),
     /// Copy images from registries into the store with their .sig/.att/.sbom tags and referrers
     Pull(PullArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion(crate::help::CompletionArgs),
+    /// Print airsign's man page, or write one page per command into a directory
+    Man(crate::help::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -376,9 +380,15 @@ pub struct LsArgs {
     /// What to list: the store (default), oci:DIR or oci-archive:FILE
     #[arg(value_name = "LOCATION")]
     pub location: Option<String>,
-    /// Print JSON (one array) instead of a table
+    /// Print JSON (one array, every entry, artifacts included) instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Also list the .sig/.att/.sbom entries (and other artifacts) as lines of their own
+    #[arg(long)]
+    pub all: bool,
+    /// Count only the signatures that verify with this public key (a path or env://VAR)
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -735,7 +745,11 @@ pub struct TriangulateArgs {
 
 /// Parses the process arguments and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
-    let cli = match Cli::try_parse() {
+    // the command tree with every command's examples (crate::help)
+    let parsed = crate::help::command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             // --help and --version are not errors; clap prints them itself.
@@ -762,7 +776,14 @@ pub fn run() -> Result<i32> {
             };
             ops::import::run(&store()?, &a.source, &a.refs, &opts)
         }
-        Command::Ls(a) => ops::list::run(&store()?, a.location.as_deref(), a.json),
+        Command::Ls(a) => {
+            let opts = ops::list::LsOptions {
+                json: a.json,
+                all: a.all,
+                key: a.key,
+            };
+            ops::list::run(&store()?, a.location.as_deref(), &opts)
+        }
         Command::Inspect(a) => ops::inspect::run(&store()?, &a.image),
         Command::Fsck(a) => ops::fsck::run(&store()?, a.location.as_deref(), a.json, a.jobs),
         Command::GenerateKeyPair(a) => ops::keys::generate_key_pair(&a.output_key_prefix, a.yes),
@@ -927,6 +948,8 @@ pub fn run() -> Result<i32> {
             };
             ops::attach::run(&store()?, &a.image, &opts)
         }
+        Command::Completion(a) => crate::help::completion(a.shell),
+        Command::Man(a) => crate::help::man(a.dir.as_deref()),
     };
     done.map(|()| 0)
 }

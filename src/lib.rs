@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod help;
 pub mod ops;
 
 pub use airsign_cosign::{attestation, blob, bundle, gojson, keys, payload, signature, trust};

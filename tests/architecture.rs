@@ -125,3 +125,33 @@ fn no_command_calls_another() {
     }
     assert!(found.is_empty(), "commands calling commands: {found:#?}");
 }
+
+/// One progress-bar style across commands (issue 12): every bar is made by
+/// `ops::progress` (its label, `[bar]`, the count), nothing else styles or draws
+/// one on its own.
+#[test]
+fn progress_bars_come_from_one_constructor() {
+    let forbidden = [
+        "ProgressStyle::",
+        "ProgressBar::new(",
+        "ProgressBar::with_draw_target(",
+        "MultiProgress::new(",
+        "MultiProgress::with_draw_target(",
+        ".set_style(",
+    ];
+    let mut found = Vec::new();
+    for (path, text) in workspace_sources() {
+        if path == "src/ops/progress.rs" {
+            continue;
+        }
+        for f in forbidden {
+            if text.contains(f) {
+                found.push(format!("{path}: {f}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "progress bars made outside ops::progress: {found:#?}"
+    );
+}

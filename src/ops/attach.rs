@@ -92,7 +92,9 @@ pub fn run(store: &Path, image: &str, opts: &AttachOptions) -> Result<()> {
 }
 
 /// `--signature`: `-` reads stdin, an existing file is read, anything else is taken
-/// as the base64 text itself. Whitespace around it is trimmed (cosign#2790).
+/// as the base64 text itself — when it is one: a name of no file (`sig.b64`,
+/// `out/sig`) is said to be that, not decoded. Whitespace around it is trimmed
+/// (cosign#2790).
 fn read_signature_text(arg: &str) -> Result<String> {
     const MAX: u64 = 64 * 1024;
     let text = if arg == "-" {
@@ -106,8 +108,18 @@ fn read_signature_text(arg: &str) -> Result<String> {
     } else if Path::new(arg).is_file() {
         String::from_utf8(super::read_file(Path::new(arg), MAX)?)
             .map_err(|_| Error::invalid(format!("{arg}: the signature file is not base64 text")))?
-    } else {
+    } else if base64_signature(arg) {
         arg.to_owned()
+    } else {
+        let also = if looks_like_path(arg) {
+            ""
+        } else {
+            ", and not a base64 ECDSA signature"
+        };
+        return Err(Error::Usage(format!(
+            "--signature {}: no such file{also}",
+            crate::digest::printable(arg)
+        )));
     };
     if text.len() as u64 > MAX {
         return Err(Error::invalid("the signature is larger than 64 KiB"));
@@ -117,6 +129,18 @@ fn read_signature_text(arg: &str) -> Result<String> {
         return Err(Error::invalid("the signature is empty"));
     }
     Ok(cleaned)
+}
+
+/// Whether `text` is a signature in base64 (an ECDSA P-256 signature once decoded):
+/// `out/sig` is valid base64 too, but of six bytes that are no signature.
+fn base64_signature(text: &str) -> bool {
+    decode_base64_signature(text).is_ok_and(|raw| parse_signature(&raw).is_ok())
+}
+
+/// Whether `arg` reads as a file name rather than base64 text: it has a `.` (never
+/// in base64) or a `/`.
+fn looks_like_path(arg: &str) -> bool {
+    arg.contains(['.', '/'])
 }
 
 /// A PEM file that must hold at least one block labelled `label`; kept verbatim.

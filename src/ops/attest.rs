@@ -249,5 +249,5 @@ pub fn verify(store: &Path, image: &str, opts: &VerifyAttestationOptions) -> Res
         .iter()
         .try_for_each(|e| out.write_all(e).and_then(|()| out.write_all(b"\n")))
         .and_then(|()| out.flush())
-        .map_err(|e| Error::io("writing stdout", e))
+        .map_err(super::stdout_error)
 }

@@ -11,8 +11,7 @@ use crate::blob::{self, Evidence, MAX_SIGNATURE_FILE};
 use crate::keys::{self, KeyRef, password};
 use crate::{Error, Result};
 
-/// cosign writes every `sign-blob` output with mode 0600.
-const OUTPUT_MODE: u32 = 0o600;
+use super::OUTPUT_MODE;
 
 /// Everything `sign-blob` was asked to do.
 #[derive(Debug)]
@@ -101,7 +100,7 @@ pub fn sign(file: &str, opts: &SignBlobOptions) -> Result<()> {
             };
             written
                 .and_then(|()| out.flush())
-                .map_err(|e| Error::io("writing the signature to stdout", e))?;
+                .map_err(super::stdout_error)?;
         }
     }
     if let Some(path) = &opts.output_certificate {

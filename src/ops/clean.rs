@@ -113,10 +113,10 @@ pub fn gc(store: &Path, json: bool) -> Result<()> {
     let layout = super::open_store(store)?;
     let r = gc::collect(&layout)?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&r).expect("serialisable")
-        );
+        )?;
     } else {
         report(r);
     }

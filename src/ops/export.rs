@@ -10,10 +10,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, IsTerminal as _, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
+
+use super::progress::{self, Unit};
 use serde::Serialize;
 
 use crate::archive::output::{self, WrittenFile, rename_noreplace, suffixed};
@@ -68,20 +70,20 @@ pub struct Exported {
 
 pub fn run(store: &Path, images: &[String], opts: &ExportOptions) -> Result<()> {
     let store = super::open_store(store)?;
-    let summary = export(&store, images, opts, std::io::stderr().is_terminal())?;
+    let summary = export(&store, images, opts, progress::shown(opts.json))?;
     if opts.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("serialisable")
-        );
+        )?;
         return Ok(());
     }
     for i in &summary.images {
-        println!(
+        outln!(
             "{}  {}",
             i.reference.as_deref().unwrap_or("(unnamed)"),
             i.digest
-        );
+        )?;
     }
     let files = match (summary.format, summary.files.as_slice()) {
         ("oci-archive", [one]) => format!("{} ({} bytes)", one.path.display(), one.size),
@@ -949,16 +951,9 @@ impl Progress {
                 _multi: None,
             };
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let bytes = multi.add(ProgressBar::new(total_bytes));
-        bytes.set_style(
-            ProgressStyle::with_template(
-                "exporting {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        let imgs = multi.add(ProgressBar::new(images));
-        imgs.set_style(ProgressStyle::with_template("{pos}/{len} images").expect("valid"));
+        let multi = progress::group(true);
+        let bytes = progress::add(&multi, true, "bytes", Unit::Bytes, total_bytes);
+        let imgs = progress::add(&multi, true, "images", Unit::Items, images);
         Progress {
             bytes,
             images: imgs,

@@ -2,11 +2,10 @@
 //! reaches, in the store, an `oci:DIR` or, in place, an `oci-archive:FILE` (where
 //! every image's signatures are listed too: what arrived on the stick).
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::archive::reader::ArchiveLayout;
 use crate::reference::Location;
@@ -20,6 +19,9 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
             let layout = super::open_store(store)?;
             let r = check_dir(&layout, jobs, json)?;
             (r, None, store.to_path_buf())
+        }
+        Some(loc) if super::missing_transport(loc).is_some() => {
+            return Err(super::missing_transport(loc).expect("checked"));
         }
         Some(loc) => match Location::parse(loc)? {
             Location::Layout {
@@ -60,21 +62,21 @@ pub fn run(store: &Path, location: Option<&str>, json: bool, jobs: Option<usize>
         if location.is_some_and(|l| l.starts_with("oci-archive:")) {
             v["images"] = serde_json::to_value(&images).expect("serialisable");
         }
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).expect("serialisable")
-        );
+        )?;
     } else {
         for e in &images {
-            println!(
+            outln!(
                 "image {}  {}  {} signature(s)",
                 e.reference,
                 e.digest,
                 e.signatures.unwrap_or(0)
-            );
+            )?;
         }
         for p in &report.problems {
-            println!("{}: {}", p.kind, p.message);
+            outln!("{}: {}", p.kind, p.message)?;
         }
         summary_line(&report, secs);
     }
@@ -120,17 +122,10 @@ fn check_dir(
 }
 
 fn progress(json: bool) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("hashing");
-    bar
+    super::progress::bar(
+        super::progress::shown(json),
+        "hashing",
+        super::progress::Unit::Bytes,
+        0,
+    )
 }

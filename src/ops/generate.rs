@@ -30,5 +30,5 @@ pub fn run(store: &Path, image: &str, annotations: &[String]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(&bytes)
         .and_then(|()| out.flush())
-        .map_err(|e| Error::io("writing stdout", e))
+        .map_err(super::stdout_error)
 }

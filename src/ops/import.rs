@@ -8,10 +8,11 @@
 //! `--trusted-root` with the identity flags) are described in `docs/archives.md`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::IsTerminal;
 use std::path::Path;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
+
+use super::progress::Unit;
 use serde::Serialize;
 
 use crate::archive::reader::ArchiveLayout;
@@ -214,6 +215,9 @@ impl Source {
 }
 
 pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Result<()> {
+    if let Some(e) = super::missing_transport(src) {
+        return Err(e);
+    }
     let (source, inline_ref) = match Location::parse(src)? {
         Location::Layout { path, reference } => (Source::Dir(Layout::open(&path)?), reference),
         Location::Archive { path, reference } => (
@@ -246,7 +250,7 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
             .collect::<Result<_>>()?,
         admission: admission(opts)?,
         force: opts.force,
-        progress: std::io::stderr().is_terminal() && !opts.json,
+        progress: super::progress::shown(opts.json),
     };
 
     let gate = if opts.trusted_root.is_some() {
@@ -281,13 +285,13 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
         eprintln!("warning: {w}");
     }
     if opts.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("serialisable")
-        );
+        )?;
     } else {
         for i in summary.images.iter().chain(&summary.artifacts) {
-            println!("{}  {}", i.reference, i.digest);
+            outln!("{}  {}", i.reference, i.digest)?;
         }
     }
     eprintln!(
@@ -931,30 +935,9 @@ struct Bars {
 
 impl Bars {
     fn new(show: bool, images: u64) -> Bars {
-        if !show {
-            return Bars {
-                _multi: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
-                images: ProgressBar::hidden(),
-                bytes: ProgressBar::hidden(),
-            };
-        }
-        let multi = MultiProgress::new();
-        let images_bar = multi.add(ProgressBar::new(images));
-        images_bar.set_style(
-            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        images_bar.set_prefix("entries");
-        let bytes = multi.add(ProgressBar::new(0));
-        bytes.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bytes.set_prefix("bytes");
+        let multi = super::progress::group(show);
+        let images_bar = super::progress::add(&multi, show, "entries", Unit::Items, images);
+        let bytes = super::progress::add(&multi, show, "bytes", Unit::Bytes, 0);
         Bars {
             _multi: multi,
             images: images_bar,

@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::Result;
 use crate::store::manifest::MAX_MANIFEST;
 use crate::store::resolve::Catalog;
-use crate::{Error, Result};
 
 pub fn run(store: &Path, image: &str) -> Result<()> {
     let (layout, query) = super::open_image_read(store, image)?;
@@ -14,5 +14,5 @@ pub fn run(store: &Path, image: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(&raw)
         .and_then(|()| out.flush())
-        .map_err(|e| Error::io("writing stdout", e))
+        .map_err(super::stdout_error)
 }

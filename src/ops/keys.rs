@@ -47,7 +47,7 @@ pub fn public_key(keyref: &str, outfile: Option<&Path>) -> Result<()> {
             stdout
                 .write_all(pem.as_bytes())
                 .and_then(|()| stdout.flush())
-                .map_err(|e| Error::io("writing the public key to stdout", e))?;
+                .map_err(super::stdout_error)?;
         }
     }
     Ok(())

@@ -8,6 +8,15 @@ use crate::store::resolve::{Catalog, Query};
 use crate::store::{Layout, ReadLayout};
 use crate::{Error, Result};
 
+/// `println!` that returns an error instead of panicking when stdout is gone
+/// (`airsign ls | head -1`): the binary then exits as quietly as `cat` would.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err($crate::ops::stdout_error)
+    }};
+}
+
 pub mod attach;
 pub mod attest;
 pub mod blob;
@@ -19,6 +28,7 @@ pub mod import;
 pub mod inspect;
 pub mod keys;
 pub mod list;
+pub mod progress;
 pub mod pull;
 pub mod registry_access;
 pub mod rewrite;
@@ -64,6 +74,9 @@ pub fn open_image_read(store: &Path, image: &str) -> Result<(Box<dyn ReadLayout>
 
 /// A whole layout named on the command line (`oci:DIR`, `oci-archive:FILE`), read-only.
 pub fn open_location(location: &str) -> Result<Box<dyn ReadLayout>> {
+    if let Some(e) = missing_transport(location) {
+        return Err(e);
+    }
     match Location::parse(location)? {
         Location::Layout {
             path,
@@ -76,6 +89,42 @@ pub fn open_location(location: &str) -> Result<Box<dyn ReadLayout>> {
         _ => Err(Error::Usage(format!(
             "{location:?}: expected oci:DIR or oci-archive:FILE (a whole layout, no image reference)"
         ))),
+    }
+}
+
+/// A path given where a location needs its transport (`import carry.tar`,
+/// `ls ./layout`): the error that says which one, or `None` when `arg` has a
+/// transport or reads as an image reference (no such file, no archive's name).
+pub fn missing_transport(arg: &str) -> Option<Error> {
+    if ["oci:", "oci-archive:", "docker-archive:"]
+        .iter()
+        .any(|t| arg.starts_with(t))
+    {
+        return None;
+    }
+    let archive_name = {
+        let name = Path::new(arg)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        [".tar", ".tar.", ".tar.zst", ".tar.zst.", ".tzst"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+    };
+    let shown = crate::digest::printable(arg);
+    match std::fs::metadata(arg) {
+        Ok(m) if m.is_dir() => Some(Error::Usage(format!(
+            "{shown}: a directory needs its transport: oci:{shown}"
+        ))),
+        Ok(_) => Some(Error::Usage(format!(
+            "{shown}: a file needs its transport: oci-archive:{shown} (docker-archive:{shown} \
+             for a `docker save` tarball)"
+        ))),
+        Err(_) if archive_name => Some(Error::Usage(format!(
+            "{shown}: no such file; an archive needs its transport too: oci-archive:{shown}"
+        ))),
+        Err(_) => None,
     }
 }
 
@@ -248,6 +297,21 @@ impl std::fmt::Display for Status {
 
 // Helpers the commands share (no command calls another command).
 
+/// What every failed write to stdout becomes; [`stdout_closed`] recognises it.
+const WRITING_STDOUT: &str = "writing stdout";
+
+/// The error of a failed write to stdout.
+pub fn stdout_error(e: std::io::Error) -> Error {
+    Error::io(WRITING_STDOUT, e)
+}
+
+/// Whether `err` is stdout closed by its reader (`airsign ls | head -1`): not a
+/// failure to report, the reader has all it wanted.
+pub fn stdout_closed(err: &Error) -> bool {
+    matches!(err, Error::Io { context, source }
+        if context == WRITING_STDOUT && source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// Opens the store, with a hint when it has not been created yet.
 pub fn open_store(store: &Path) -> Result<Layout> {
     Layout::open(store).map_err(|e| match e {
@@ -275,6 +339,11 @@ pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>> {
     }
     Ok(buf)
 }
+
+/// The mode of every `--output-*` file and bundle (`sign`, `sign-blob`), as cosign
+/// writes them: a signature names what a key signed and when, and is nobody else's
+/// business until its owner publishes it.
+pub const OUTPUT_MODE: u32 = 0o600;
 
 /// Writes an output file (a signature, a bundle) with `mode` (before the umask): to a
 /// temporary file beside it, synced, then renamed over it, so a reader never sees half

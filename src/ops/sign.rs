@@ -671,10 +671,18 @@ fn write_outputs(
     };
     for (d, payloads, sigs) in &by_digest {
         if let Some(f) = &opts.output_signature {
-            super::write_file(&per_digest(f, d), sigs.join("\n").as_bytes(), 0o644)?;
+            super::write_file(
+                &per_digest(f, d),
+                sigs.join("\n").as_bytes(),
+                super::OUTPUT_MODE,
+            )?;
         }
         if let Some(f) = &opts.output_payload {
-            super::write_file(&per_digest(f, d), &payloads.join(&b'\n'), 0o644)?;
+            super::write_file(
+                &per_digest(f, d),
+                &payloads.join(&b'\n'),
+                super::OUTPUT_MODE,
+            )?;
         }
     }
     if let Some(f) = &opts.output_certificate {
@@ -682,7 +690,7 @@ fn write_outputs(
             Some(cert) => cert.clone(),
             None => keys::public_key_pem(key.verifying_key())?,
         };
-        super::write_file(f, pem.as_bytes(), 0o644)?;
+        super::write_file(f, pem.as_bytes(), super::OUTPUT_MODE)?;
     }
     Ok(())
 }

@@ -50,30 +50,32 @@ pub fn run(store: &Path, image: &str, opts: &SignaturesOptions) -> Result<()> {
     let name = found.name.clone().unwrap_or(EntryName::Unnamed(None));
     let listed = inventory(&catalog, &name, &found.descriptor, image, trust.as_ref())?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&listed).expect("serialisable")
-        );
+        )?;
         return Ok(());
     }
-    print_table(image, &found.descriptor.digest.to_string(), &listed);
-    Ok(())
+    print_table(image, &found.descriptor.digest.to_string(), &listed)
 }
 
 fn short(d: &str) -> &str {
     &d[..d.len().min(19)]
 }
 
-fn print_table(image: &str, digest: &str, listed: &[Listed]) {
-    println!("{image} ({digest})");
+fn print_table(image: &str, digest: &str, listed: &[Listed]) -> Result<()> {
+    outln!("{image} ({digest})")?;
     if listed.is_empty() {
-        println!("  no signatures, attestations or referrers");
-        return;
+        outln!("  no signatures, attestations or referrers")?;
+        return Ok(());
     }
-    println!(
+    outln!(
         "  {:<19} {:<15} {:<18} {:<8} SIGNER / DETAILS",
-        "MANIFEST", "PLATFORM", "FORMAT", "VERIFIED"
-    );
+        "MANIFEST",
+        "PLATFORM",
+        "FORMAT",
+        "VERIFIED"
+    )?;
     for l in listed {
         let verified = match l.verified {
             Some(true) => "yes",
@@ -99,13 +101,14 @@ fn print_table(image: &str, digest: &str, listed: &[Listed]) {
         if let Some(e) = &l.error {
             details.push(format!("({e})"));
         }
-        println!(
+        outln!(
             "  {:<19} {:<15} {:<18} {:<8} {}",
             short(&l.subject),
             l.platform.as_deref().unwrap_or("-"),
             l.format,
             verified,
             details.join("  ")
-        );
+        )?;
     }
+    Ok(())
 }

@@ -39,6 +39,6 @@ pub fn run(store: &Path, image: &str, kind: &str) -> Result<()> {
             })?
         }
     };
-    println!("{line}");
+    outln!("{line}")?;
     Ok(())
 }

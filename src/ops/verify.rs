@@ -227,7 +227,7 @@ fn report(
     };
     result
         .and_then(|()| out.flush())
-        .map_err(|e| Error::io("writing stdout", e))
+        .map_err(super::stdout_error)
 }
 
 /// A missing image (or layout) is cosign's exit code 11.

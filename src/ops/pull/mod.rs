@@ -13,10 +13,9 @@ mod artifacts;
 mod fetch;
 mod platform;
 
-use std::io::IsTerminal;
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use super::progress::{self, Unit};
 use serde::Serialize;
 
 use self::artifacts::ArtifactReport;
@@ -97,21 +96,7 @@ pub fn run(store: &Path, images: &[String], opts: &PullOptions) -> Result<()> {
     store.read_index()?;
     let client = opts.registry.client()?;
 
-    let show = std::io::stderr().is_terminal() && !opts.json;
-    let bytes = if show {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b.set_draw_target(ProgressDrawTarget::stderr());
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bytes = progress::bar(progress::shown(opts.json), "pull", Unit::Bytes, 0);
     let fetcher = Fetcher {
         client: &client,
         store: &store,
@@ -154,13 +139,13 @@ pub fn run(store: &Path, images: &[String], opts: &PullOptions) -> Result<()> {
         }
     }
     if opts.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")
-        );
+        )?;
     } else if report.failed < report.images.len() {
         // when nothing was pulled, the error line says it all
-        print_human(&report, &store, &client);
+        print_human(&report, &store, &client)?;
     }
     finish(errors, report.images.len())
 }
@@ -186,14 +171,14 @@ fn finish(mut errors: Vec<Error>, total: usize) -> Result<()> {
     }
 }
 
-fn print_human(report: &Report, store: &Layout, client: &RegistryClient) {
+fn print_human(report: &Report, store: &Layout, client: &RegistryClient) -> Result<()> {
     let mut artifacts = 0;
     let mut totals = Counts::default();
     for i in &report.images {
         if let (Some(entry), Some(d)) = (&i.entry, &i.digest)
             && i.error.is_none()
         {
-            println!("{entry}  {d}");
+            outln!("{entry}  {d}")?;
         }
         for a in &i.artifacts {
             eprintln!("  {} {}: {}", a.kind, a.name, a.status);
@@ -213,6 +198,7 @@ fn print_human(report: &Report, store: &Layout, client: &RegistryClient) {
         totals.manifests_present,
         client.stats().total,
     );
+    Ok(())
 }
 
 /// The images once each: a repeated argument is pulled once, and two different

@@ -17,10 +17,11 @@ mod source;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::MultiProgress;
+
+use super::progress::{self, Unit};
 
 use super::registry_access::RegistryAccess;
 use crate::ops::Status;
@@ -232,12 +233,12 @@ pub fn run(store: &Path, images: &[String], opts: &SyncOptions) -> Result<()> {
     report.images = images;
     report.requests = client.stats();
     if opts.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")
-        );
+        )?;
     } else {
-        print_human(&report, opts.dry_run);
+        print_human(&report, opts.dry_run)?;
     }
     if report.failed > 0 || !report.missing_signatures.is_empty() {
         let mut msg = format!(
@@ -284,32 +285,10 @@ pub fn state_dir(store: &Path, flag: Option<&Path>) -> Option<PathBuf> {
 
 /// Bytes and images, on stderr when it is a terminal and `--json` is off.
 fn progress(units: u64, json: bool) -> (MultiProgress, Bars) {
-    if json || !std::io::stderr().is_terminal() {
-        return (
-            MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
-            Bars {
-                bytes: ProgressBar::hidden(),
-                images: ProgressBar::hidden(),
-            },
-        );
-    }
-    let multi = MultiProgress::new();
-    let bytes = multi.add(ProgressBar::new(0));
-    bytes.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bytes.set_prefix("sent");
-    let images = multi.add(ProgressBar::new(units));
-    images.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    images.set_prefix("images");
+    let show = progress::shown(json);
+    let multi = progress::group(show);
+    let bytes = progress::add(&multi, show, "sent", Unit::Bytes, 0);
+    let images = progress::add(&multi, show, "images", Unit::Items, units);
     (multi, Bars { bytes, images })
 }
 
@@ -370,7 +349,7 @@ pub fn destination(source: &Reference, to: Option<&str>, map: &[String]) -> Resu
 // ---------------------------------------------------------------------------------
 // Output
 
-fn print_human(report: &Report, dry_run: bool) {
+fn print_human(report: &Report, dry_run: bool) -> Result<()> {
     // failed images were reported as they failed, or are the final error
     for i in report.images.iter().filter(|i| i.error.is_none()) {
         let mut line = format!(
@@ -426,13 +405,13 @@ fn print_human(report: &Report, dry_run: bool) {
             line.push(')');
         }
         if dry_run {
-            println!("{line}");
+            outln!("{line}")?;
         } else {
             eprintln!("{line}");
         }
     }
     if report.failed == report.images.len() {
-        return;
+        return Ok(());
     }
     let s = &report.requests;
     let tally: BTreeMap<&str, u64> = BTreeMap::from([
@@ -456,6 +435,7 @@ fn print_human(report: &Report, dry_run: bool) {
         tally.join(", "),
         s.bytes_sent
     );
+    Ok(())
 }
 
 #[cfg(test)]

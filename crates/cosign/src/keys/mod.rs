@@ -58,6 +58,9 @@ pub fn load_private_key(reference: &str) -> Result<SigningKey> {
 pub fn load_public_key(reference: &str) -> Result<VerifyingKey> {
     let keyref = KeyRef::parse(reference)?;
     let bytes = keyref.read()?;
+    if let Some(e) = foreign_private_key(&keyref, &bytes) {
+        return Err(e);
+    }
     match public_key_from_pem(&bytes).map_err(|e| naming(&keyref, e))? {
         Some(key) => Ok(key),
         None => Ok(*open_private_key(&keyref, &bytes)?.verifying_key()),
@@ -86,9 +89,44 @@ pub fn public_key_from_pem(pem: &[u8]) -> Result<Option<VerifyingKey>> {
 
 /// Parses, then asks for the password, then decrypts.
 fn open_private_key(keyref: &KeyRef, pem: &[u8]) -> Result<SigningKey> {
+    if let Some(e) = foreign_private_key(keyref, pem) {
+        return Err(e);
+    }
     let encrypted = EncryptedKey::parse(pem).map_err(|e| naming(keyref, e))?;
+    let from_stdin = password::would_read_stdin();
     let password = password::cosign_password(Confirm::No)?;
-    encrypted.decrypt(&password).map_err(|e| naming(keyref, e))
+    encrypted.decrypt(&password).map_err(|e| match e {
+        // nothing on stdin, no terminal to ask on, no COSIGN_PASSWORD: that is no
+        // password at all, not a wrong one
+        Error::WrongPassword if from_stdin && password.is_empty() => Error::Key(format!(
+            "{keyref}: no password given: set {} (or pipe the password on stdin, or run \
+             on a terminal to be asked)",
+            password::PASSWORD_VAR
+        )),
+        e => naming(keyref, e),
+    })
+}
+
+/// A private key in another tool's format (openssl's PKCS#8 or SEC1, plain or
+/// encrypted) where a cosign key is needed: the error that says how to convert it,
+/// before any password is asked for.
+fn foreign_private_key(keyref: &KeyRef, pem: &[u8]) -> Option<Error> {
+    let block = pem::first_block(pem).ok()?;
+    let what = match block.label.as_str() {
+        "PRIVATE KEY" => "a plain PKCS#8 private key",
+        "EC PRIVATE KEY" => "a plain SEC1 private key",
+        "ENCRYPTED PRIVATE KEY" => "an encrypted PKCS#8 private key",
+        _ => return None,
+    };
+    let convert = match keyref {
+        KeyRef::Path(path) => format!("airsign import-key-pair --key {}", path.display()),
+        KeyRef::Env(_) => "airsign import-key-pair --key FILE (the PEM in a file)".to_owned(),
+    };
+    Some(Error::Key(format!(
+        "{keyref}: {what} (PEM \"{}\"), not a cosign key: convert it once with `{convert}`, \
+         which writes import-cosign.key and import-cosign.pub",
+        block.label
+    )))
 }
 
 /// The public key as cosign writes `cosign.pub` and prints it in `public-key`:
