@@ -38,11 +38,6 @@ pub enum Command {
     #[command(subcommand)]
     Store(StoreCommand),
     /// Copy images and their signatures into the store from a layout or an archive, keeping every digest
-    #[command(after_help = "Examples:\n  \
-        airsign import oci-archive:carry.tar --verify-key site.pub\n  \
-        airsign import oci:vendor --trusted-root trusted_root.json \\\n      \
-        --certificate-identity https://github.com/vendor/app/.github/workflows/release.yml@refs/heads/main \\\n      \
-        --certificate-oidc-issuer https://token.actions.githubusercontent.com")]
     Import(ImportArgs),
     /// List the images in the store: digest, platforms, signatures and attestations of each
     Ls(LsArgs),
@@ -61,11 +56,6 @@ pub enum Command {
     /// Sign images offline, storing cosign .sig artifacts in the layout (cosign sign)
     Sign(SignArgs),
     /// Verify images' signatures offline, with a key, CA certificates or keyless (cosign verify)
-    #[command(after_help = "Examples:\n  \
-        airsign verify --key cosign.pub registry.example.com/app:v1\n  \
-        airsign verify --trusted-root trusted_root.json \\\n      \
-        --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main \\\n      \
-        --certificate-oidc-issuer https://token.actions.githubusercontent.com registry.example.com/app:v1")]
     Verify(VerifyArgs),
     /// Attest an image offline: sign an in-toto statement with a predicate (cosign attest)
     #[command(after_help = "Examples:\n  \
@@ -95,15 +85,17 @@ pub enum Command {
         long_about = "Verify a file against a Sigstore bundle (message signature, or DSSE whose \
                       in-toto statement names the file's sha256), cosign's legacy bundle, or a \
                       bare signature (a file or the base64 text; base64 or raw DER), with a \
-                      public key, offline; or keyless: a Sigstore bundle's Fulcio certificate \
-                      and Rekor v1 entries (SET, inclusion proof, checkpoint) against a pinned \
-                      --trusted-root, with the expected --certificate-identity and \
-                      --certificate-oidc-issuer. FILE may be sha256:<hex>, the file's digest. \
+                      public key, offline; or keyless: a Sigstore bundle's Fulcio certificate, \
+                      Rekor v1 entries (SET, inclusion proof, checkpoint), Rekor v2 entries and \
+                      RFC 3161 timestamps against a pinned --trusted-root, with the expected \
+                      --certificate-identity and --certificate-oidc-issuer. With --key and \
+                      --trusted-root, the key's signature and the bundle's log entries and \
+                      timestamps are checked. FILE may be sha256:<hex>, the file's digest. \
                       The file is read once as a stream. Prints `Verified OK` on stderr and \
                       exits 0, or prints one line saying what is wrong and exits 1. airsign \
-                      never contacts a transparency log: with --key, verification is what \
-                      cosign's --insecure-ignore-tlog does; keyless, the bundle's own proofs \
-                      are checked offline.",
+                      never contacts a transparency log: with --key alone, verification is \
+                      what cosign's --insecure-ignore-tlog does; otherwise the bundle's own \
+                      proofs are checked offline.",
         after_help = "Examples:\n  \
                       airsign verify-blob --key cosign.pub --bundle chart.tgz.sigstore.json chart.tgz\n  \
                       airsign verify-blob --key cosign.pub --signature sbom.sig sbom.json\n  \
@@ -686,18 +678,8 @@ pub struct VerifyBlobArgs {
     /// Rekor entries and timestamps against it
     #[arg(long, value_name = "FILE", requires = "bundle")]
     pub trusted_root: Option<PathBuf>,
-    /// Keyless: the identity the certificate must name (one of its SANs)
-    #[arg(long, value_name = "IDENTITY", requires = "trusted_root")]
-    pub certificate_identity: Option<String>,
-    /// Like --certificate-identity, by regular expression (unanchored; wins over it)
-    #[arg(long, value_name = "REGEXP", requires = "trusted_root")]
-    pub certificate_identity_regexp: Option<String>,
-    /// Keyless: the OIDC issuer the certificate must name (Fulcio's extension)
-    #[arg(long, value_name = "ISSUER", requires = "trusted_root")]
-    pub certificate_oidc_issuer: Option<String>,
-    /// Like --certificate-oidc-issuer, by regular expression (unanchored; wins over it)
-    #[arg(long, value_name = "REGEXP", requires = "trusted_root")]
-    pub certificate_oidc_issuer_regexp: Option<String>,
+    #[command(flatten)]
+    pub identity: KeylessIdentityFlags,
     /// The bundle: a Sigstore bundle (v0.1 to v0.3; message signature or DSSE), or
     /// cosign's legacy bundle (base64Signature)
     #[arg(long, value_name = "FILE")]
@@ -879,10 +861,10 @@ pub fn run() -> Result<i32> {
                 bundle: a.bundle,
                 signature: a.signature,
                 trusted_root: a.trusted_root,
-                certificate_identity: a.certificate_identity,
-                certificate_identity_regexp: a.certificate_identity_regexp,
-                certificate_oidc_issuer: a.certificate_oidc_issuer,
-                certificate_oidc_issuer_regexp: a.certificate_oidc_issuer_regexp,
+                certificate_identity: a.identity.certificate_identity,
+                certificate_identity_regexp: a.identity.certificate_identity_regexp,
+                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
             };
             ops::blob::verify(&a.file, &opts)
         }

@@ -30,6 +30,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "airsign import oci-archive:incoming.tar --repository registry.example.com/app",
             "airsign import oci:layout:v1 --repository registry.example.com/app --rename registry.example.com=mirror.internal",
             "airsign import docker-archive:app.docker.tar --repository registry.example.com/legacy:v1",
+            "airsign import oci:layout --trusted-root trusted_root.json --certificate-identity https://github.com/vendor/app/.github/workflows/release.yml@refs/heads/main --certificate-oidc-issuer https://token.actions.githubusercontent.com",
         ],
     ),
     (
@@ -87,6 +88,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "airsign verify --key cosign.pub registry.example.com/app:v1",
             "airsign verify --key cosign.pub -a owner=ci -o text registry.example.com/app:v1",
+            "airsign verify --trusted-root trusted_root.json --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main --certificate-oidc-issuer https://token.actions.githubusercontent.com registry.example.com/app:v1",
         ],
     ),
     (
