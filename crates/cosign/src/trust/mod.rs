@@ -327,9 +327,6 @@ pub fn parse_time(s: &str) -> std::result::Result<Duration, String> {
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return Err(err());
-    }
     let frac = &s[19..s.len() - 1];
     let nanos = if frac.is_empty() {
         0
@@ -341,15 +338,10 @@ pub fn parse_time(s: &str) -> std::result::Result<Duration, String> {
         let n: u32 = digits.parse().map_err(|_| err())?;
         n * 10u32.pow(9 - digits.len() as u32)
     };
-    // days from civil (Howard Hinnant's algorithm)
-    let (y, m) = (y as i64 - i64::from(mo <= 2), mo as i64);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + (h * 3600 + mi * 60 + sec) as i64;
-    let secs = u64::try_from(secs).map_err(|_| err())?;
+    let at =
+        x509_cert::der::DateTime::new(y as u16, mo as u8, d as u8, h as u8, mi as u8, sec as u8)
+            .map_err(|_| err())?;
+    let secs = at.unix_duration().as_secs();
     Ok(Duration::new(secs, nanos))
 }
 
@@ -368,11 +360,17 @@ mod tests {
             Duration::new(1_672_531_199, 999_000_000)
         );
         assert_eq!(parse_time("1970-01-01T00:00:00Z").unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_time("2024-02-29T00:00:00Z").unwrap(),
+            Duration::from_secs(1_709_164_800)
+        );
         for bad in [
             "2023-11-14 22:13:20Z",
             "2023-11-14T22:13:20+01:00",
             "",
             "2023-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2023-11-14T24:00:00Z",
         ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
