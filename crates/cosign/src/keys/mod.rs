@@ -16,6 +16,7 @@ pub mod keyref;
 pub mod password;
 mod pem;
 pub mod plain;
+pub mod plugin;
 
 use p256::elliptic_curve::Generate as _;
 use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
