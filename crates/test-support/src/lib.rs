@@ -56,6 +56,8 @@ pub enum Tool {
     /// sigstore-python 4.5.1's `sigstore` command (a venv under `target/`), the
     /// judge of the keyless tests.
     SigstorePython,
+    /// jq, which the signer-plugin tests' plugin parses its requests with.
+    Jq,
 }
 
 impl Tool {
@@ -77,6 +79,7 @@ impl Tool {
             Tool::Node => "AIRSIGN_TEST_NODE",
             Tool::SigstoreMock => "AIRSIGN_TEST_SIGSTORE_MOCK",
             Tool::SigstorePython => "AIRSIGN_TEST_SIGSTORE_PYTHON",
+            Tool::Jq => "AIRSIGN_TEST_JQ",
         }
     }
 

@@ -1,0 +1,442 @@
+//! Signer plugins: sigstore's KMS plugin protocol (`sigstore-kms-NAME` on `PATH`).
+//!
+//! The plugin is one the tests write: a bash program that speaks the protocol with
+//! jq and signs with openssl, the key resource id being an openssl key file. It is
+//! written for cosign — cosign 3.1.1 and 2.5 sign and verify through it — and the
+//! same program, unchanged, signs for airsign; each side verifies the other's
+//! signatures, and skopeo's policy judges an image signed through it.
+
+mod common;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use common::bed::Bed;
+use common::*;
+use serde_json::Value;
+use sha2::Digest as _;
+use tempfile::TempDir;
+
+/// The plugin. `PLUGIN_LOG` (if set) gets one line per call: the two arguments.
+/// For the failure tests: `PLUGIN_SIGN_WITH` signs with another key than the one
+/// whose public key it reports, `PLUGIN_GARBAGE` answers something that is not JSON.
+const PLUGIN: &str = r#"#!/bin/bash
+set -u
+JQ=@JQ@; OPENSSL=@OPENSSL@
+[ -n "${PLUGIN_LOG:-}" ] && printf '%s\t%s\n' "$1" "$2" >> "$PLUGIN_LOG"
+[ -n "${PLUGIN_GARBAGE:-}" ] && { echo "this is not JSON"; exit 0; }
+req=$2
+answer() { "$JQ" -cn "$@"; exit 0; }
+fail() { "$JQ" -cn --arg m "$1" '{errorMessage:$m}'; exit 1; }
+[ "$1" = v1 ] || fail "unsupported protocol version $1"
+key=$("$JQ" -r .initOptions.keyResourceID <<<"$req")
+method=$("$JQ" -r .methodName <<<"$req")
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+message_digest() { # the digest sent, or SHA-256 of stdin
+  local d; d=$("$JQ" -r "$1 // empty" <<<"$req")
+  if [ -n "$d" ]; then base64 -d <<<"$d" > "$tmp/d"
+  else cat > "$tmp/m"; "$OPENSSL" dgst -sha256 -binary -out "$tmp/d" "$tmp/m"; fi
+}
+case $method in
+defaultAlgorithm) answer '{defaultAlgorithm:{defaultAlgorithm:"ecdsa-sha2-256-nistp256"}}' ;;
+supportedAlgorithms) answer '{supportedAlgorithms:{supportedAlgorithms:["ecdsa-sha2-256-nistp256"]}}' ;;
+publicKey)
+  "$OPENSSL" pkey -in "$key" -pubout -out "$tmp/pub" 2>/dev/null || fail "no such key: $key"
+  answer --arg p "$(base64 -w0 "$tmp/pub")" '{publicKey:{publicKeyPEM:$p}}' ;;
+signMessage)
+  message_digest .signMessage.signOptions.messageOptions.digest
+  "$OPENSSL" pkeyutl -sign -inkey "${PLUGIN_SIGN_WITH:-$key}" -in "$tmp/d" -out "$tmp/s" 2>/dev/null \
+    || fail "cannot sign with $key"
+  answer --arg s "$(base64 -w0 "$tmp/s")" '{signMessage:{signature:$s}}' ;;
+verifySignature)
+  "$JQ" -r .verifySignature.signature <<<"$req" | base64 -d > "$tmp/s"
+  message_digest .verifySignature.verifyOptions.messageOptions.digest
+  "$OPENSSL" pkeyutl -verify -inkey "$key" -in "$tmp/d" -sigfile "$tmp/s" >/dev/null 2>&1 \
+    || fail "invalid signature"
+  answer '{verifySignature:{}}' ;;
+*) fail "unknown method $method" ;;
+esac
+"#;
+
+/// A directory holding the plugin (as `sigstore-kms-NAME` for each name asked for),
+/// an openssl P-256 key, its public key, and the plugin's call log.
+struct Plugin {
+    tmp: TempDir,
+    key: PathBuf,
+    public: PathBuf,
+    log: PathBuf,
+}
+
+impl Plugin {
+    fn new(names: &[&str]) -> Option<Plugin> {
+        let jq = need!(Tool::Jq)?;
+        let openssl = need!(Tool::Openssl)?;
+        let tmp = TempDir::new().unwrap();
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let script = PLUGIN
+            .replace("@JQ@", s(&jq))
+            .replace("@OPENSSL@", s(&openssl));
+        for name in names {
+            let program = bin.join(format!("sigstore-kms-{name}"));
+            std::fs::write(&program, &script).unwrap();
+            set_mode(&program, 0o755);
+        }
+        let key = tmp.path().join("key.pem");
+        let public = tmp.path().join("key.pub");
+        new_openssl_key(&openssl, &key);
+        ok(Command::new(&openssl)
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&public));
+        let log = tmp.path().join("calls.log");
+        Some(Plugin {
+            tmp,
+            key,
+            public,
+            log,
+        })
+    }
+
+    /// `NAME://KEYFILE`.
+    fn key_ref(&self, name: &str) -> String {
+        format!("{name}://{}", self.key.display())
+    }
+
+    /// `PATH` with the plugin's directory first.
+    fn path(&self) -> OsString {
+        let mut dirs = vec![self.tmp.path().join("bin")];
+        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        std::env::join_paths(dirs).unwrap()
+    }
+
+    /// A command run with the plugin on `PATH` and its calls logged.
+    fn with(&self, mut cmd: Command) -> Command {
+        cmd.env("PATH", self.path()).env("PLUGIN_LOG", &self.log);
+        cmd
+    }
+
+    /// The logged calls: (protocol version, request).
+    fn calls(&self) -> Vec<(String, Value)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let (version, request) = l.split_once('\t').unwrap();
+                (version.to_owned(), serde_json::from_str(request).unwrap())
+            })
+            .collect()
+    }
+}
+
+fn new_openssl_key(openssl: &Path, out: &Path) {
+    ok(Command::new(openssl)
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(out));
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// cosign with the plugin on `PATH`, offline, its home in a temp dir.
+fn cosign(plugin: &Plugin, home: &ToolHome, cosign: &Path, args: &[&str]) -> Output {
+    run(plugin.with(home.cmd(cosign)).args(args))
+}
+
+fn assert_one_line_failure(out: &Output, want: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "succeeded: {stderr}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
+    assert!(stderr.starts_with("airsign: error: "), "{stderr}");
+    assert!(stderr.contains(want), "expected {want:?} in {stderr:?}");
+}
+
+/// A blob signed through the plugin by airsign verifies with cosign 3.1.1 (bundle)
+/// and cosign 2.5 (signature) against the key's public key and through the plugin;
+/// cosign 2.5's plugin signature verifies with airsign through the plugin; the
+/// calls airsign made are the protocol's, with the blob's digest sent, not the blob.
+#[test]
+fn a_plugin_written_for_cosign_signs_blobs_for_airsign_and_both_cosigns_agree() {
+    let Some(p) = Plugin::new(&["airsigntest"]) else {
+        return;
+    };
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
+    let Some(cosign2) = need!(Tool::Cosign) else {
+        return;
+    };
+    let home = ToolHome::new();
+    let key = p.key_ref("airsigntest");
+    let work = p.tmp.path();
+    let blob = work.join("chart.tgz");
+    std::fs::write(&blob, b"a chart, a SBOM or an ISO\n".repeat(1000)).unwrap();
+
+    // public-key: the plugin's public key, as openssl writes it
+    let printed = ok(p.with(airsign(["public-key", "--key", &key])));
+    assert_eq!(printed, std::fs::read_to_string(&p.public).unwrap());
+
+    // airsign signs a bundle and a bare signature through the plugin
+    let bundle = work.join("blob.bundle");
+    let sig = work.join("blob.sig");
+    ok(p.with(airsign([
+        "sign-blob",
+        "--key",
+        &key,
+        "--bundle",
+        s(&bundle),
+        s(&blob),
+    ])));
+    ok(p.with(airsign([
+        "sign-blob",
+        "--key",
+        &key,
+        "--output-signature",
+        s(&sig),
+        s(&blob),
+    ])));
+    for verify_key in [s(&p.public), &key] {
+        let out = cosign(
+            &p,
+            &home,
+            &cosign3,
+            &[
+                "verify-blob",
+                "--key",
+                verify_key,
+                "--insecure-ignore-tlog",
+                "--bundle",
+                s(&bundle),
+                s(&blob),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "cosign 3.1.1 with {verify_key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = cosign(
+            &p,
+            &home,
+            &cosign2,
+            &[
+                "verify-blob",
+                "--key",
+                verify_key,
+                "--insecure-ignore-tlog",
+                "--signature",
+                s(&sig),
+                s(&blob),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "cosign 2.5 with {verify_key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // what airsign sent: protocol v1, the key resource id, and for the blob its
+    // SHA-256 in messageOptions (streamed here, never sent whole)
+    let calls = p.calls();
+    assert!(!calls.is_empty());
+    let want_digest = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(std::fs::read(&blob).unwrap()));
+    let mut signed = 0;
+    for (version, request) in &calls {
+        assert_eq!(version, "v1");
+        assert_eq!(request["initOptions"]["protocolVersion"], "v1");
+        assert_eq!(request["initOptions"]["keyResourceID"], s(&p.key));
+        assert_eq!(request["initOptions"]["hashFunc"], 5);
+        if request["methodName"] == "signMessage" {
+            let options = &request["signMessage"]["signOptions"]["messageOptions"];
+            assert_eq!(options["digest"], want_digest.as_str(), "{request}");
+            signed += 1;
+        }
+    }
+    assert_eq!(signed, 2, "{calls:?}");
+
+    // cosign 2.5 signs through the same plugin; airsign verifies through it
+    std::fs::remove_file(&p.log).unwrap();
+    let theirs = work.join("theirs.sig");
+    let out = cosign(
+        &p,
+        &home,
+        &cosign2,
+        &[
+            "sign-blob",
+            "--key",
+            &key,
+            "--tlog-upload=false",
+            "--output-signature",
+            s(&theirs),
+            "-y",
+            s(&blob),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!p.calls().is_empty(), "cosign did not call the plugin");
+    for verify_key in [s(&p.public), &key] {
+        let out = run(p.with(airsign([
+            "verify-blob",
+            "--key",
+            verify_key,
+            "--signature",
+            s(&theirs),
+            s(&blob),
+        ])));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // ...and not for another file
+    let other = work.join("other");
+    std::fs::write(&other, b"something else").unwrap();
+    let out = run(p.with(airsign([
+        "verify-blob",
+        "--key",
+        &key,
+        "--signature",
+        s(&theirs),
+        s(&other),
+    ])));
+    assert!(!out.status.success());
+}
+
+/// An image signed through the plugin in a layout verifies offline with airsign,
+/// and after `sync` with cosign 3.1.1, cosign 2.5 and skopeo's sigstore policy.
+#[test]
+fn an_image_signed_through_a_plugin_verifies_with_cosign_and_skopeo_after_sync() {
+    let Some(p) = Plugin::new(&["airsigntest"]) else {
+        return;
+    };
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
+    let Some(cosign2) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(dst) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/app");
+    let image = "registry.example.com/demo/app:v1";
+    let key = p.key_ref("airsigntest");
+    let identity = format!("{}/demo/app", dst.host());
+    ok(p.with(bed.cmd(&["sign", "--key", &key, "--identity", &identity, image])));
+    ok(&mut bed.cmd(&["verify", "--key", s(&p.public), image]));
+    ok(p.with(bed.cmd(&["verify", "--key", &key, image])));
+    ok(&mut bed.cmd(&["sync", image, "--to", &dst.host(), "--plain-http"]));
+
+    let home = ToolHome::new();
+    let there = format!("{}/demo/app:v1", dst.host());
+    for judge in [&cosign3, &cosign2] {
+        let out = run(home
+            .cmd(judge)
+            .args(["verify", "--insecure-ignore-tlog=true", "--key"])
+            .arg(&p.public)
+            .arg(&there));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            judge.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    common::verifiers::skopeo_policy_verify(&skopeo, &dst, &p.public, "demo/app:v1", false)
+        .unwrap();
+}
+
+/// A plugin that reports an error, answers garbage, or signs with another key than
+/// the one it reports: one line, non-zero, and nothing written (the layout's
+/// index.json is byte-identical, no output file appears).
+#[test]
+fn a_failing_plugin_is_one_line_and_writes_nothing() {
+    let Some(p) = Plugin::new(&["airsigntest"]) else {
+        return;
+    };
+    let openssl = need!(Tool::Openssl).unwrap();
+    let other_key = p.tmp.path().join("other.pem");
+    new_openssl_key(&openssl, &other_key);
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/app");
+    let image = "registry.example.com/demo/app:v1";
+    let blob = bed.path("blob");
+    std::fs::write(&blob, b"payload").unwrap();
+    let before = std::fs::read(bed.store.join("index.json")).unwrap();
+    let missing = format!("airsigntest://{}", p.tmp.path().join("nope.pem").display());
+    let key = p.key_ref("airsigntest");
+    let cases: [(&str, &str, Option<(&str, OsString)>); 3] = [
+        (&missing, "the plugin says: no such key", None),
+        (&key, "not JSON", Some(("PLUGIN_GARBAGE", "1".into()))),
+        (
+            &key,
+            "does not verify with the key's public key",
+            Some(("PLUGIN_SIGN_WITH", other_key.clone().into_os_string())),
+        ),
+    ];
+    for (key, want, env) in cases {
+        let bundle = bed.path("out.bundle");
+        for args in [
+            vec!["sign", "--key", key, image],
+            vec!["sign-blob", "--key", key, "--bundle", s(&bundle), s(&blob)],
+        ] {
+            let mut cmd = p.with(bed.cmd(&args));
+            if let Some((var, value)) = &env {
+                cmd.env(var, value);
+            }
+            assert_one_line_failure(&run(&mut cmd), want);
+            assert_eq!(
+                std::fs::read(bed.store.join("index.json")).unwrap(),
+                before,
+                "{args:?} changed the layout"
+            );
+            assert!(!bundle.exists(), "{args:?} wrote {}", bundle.display());
+        }
+    }
+}
+
+/// cosign's KMS schemes go to a plugin of that name when one is installed, and
+/// without one keep their clear error, which names the plugin to install.
+#[test]
+fn kms_schemes_go_to_a_plugin_when_one_is_installed() {
+    let Some(p) = Plugin::new(&["awskms"]) else {
+        return;
+    };
+    let key = p.key_ref("awskms");
+    let printed = ok(p.with(airsign(["public-key", "--key", &key])));
+    assert_eq!(printed, std::fs::read_to_string(&p.public).unwrap());
+    assert!(p.calls().iter().all(|(_, r)| r["methodName"] == "publicKey"));
+
+    // no plugin for these: the error says so, on one line, before anything is read
+    for scheme in ["gcpkms", "azurekms", "hashivault", "k8s", "awskms"] {
+        let reference = format!("{scheme}://projects/p/keys/k");
+        let out = run(airsign(["public-key", "--key", &reference])
+            .env("PATH", "/nonexistent")
+            .env("HOME", p.tmp.path()));
+        assert_one_line_failure(&out, &format!("sigstore-kms-{scheme}"));
+    }
+}
