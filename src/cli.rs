@@ -411,6 +411,12 @@ pub struct GenerateKeyPairArgs {
     /// Overwrite existing key files without asking
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// The key's algorithm, by cosign's name: ecdsa-sha2-256-nistp256 (the default),
+    /// ecdsa-sha2-384-nistp384, ecdsa-sha2-512-nistp521,
+    /// rsa-sign-pkcs1-{2048,3072,4096}-sha256, rsa-sign-pss-{2048,3072,4096}-sha256
+    /// (an RSA key: the key file does not record PKCS#1 v1.5 or PSS), ed25519
+    #[arg(long, value_name = "NAME")]
+    pub signing_algorithm: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -650,6 +656,11 @@ pub struct SignBlobArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub b64: bool,
+    /// With an RSA key: rsa-sign-pkcs1-SIZE-sha256 (the default) or
+    /// rsa-sign-pss-SIZE-sha256; with any other key it must be the key's algorithm
+    /// (cosign's names, see generate-key-pair)
+    #[arg(long, value_name = "NAME")]
+    pub signing_algorithm: Option<String>,
     #[command(flatten)]
     pub sign_compat: OfflineSignFlags,
     /// Accepted for cosign compatibility; there is nothing to confirm offline
@@ -768,7 +779,11 @@ pub fn run() -> Result<i32> {
         }
         Command::Inspect(a) => ops::inspect::run(&store()?, &a.image),
         Command::Fsck(a) => ops::fsck::run(&store()?, a.location.as_deref(), a.json, a.jobs),
-        Command::GenerateKeyPair(a) => ops::keys::generate_key_pair(&a.output_key_prefix, a.yes),
+        Command::GenerateKeyPair(a) => ops::keys::generate_key_pair(
+            &a.output_key_prefix,
+            a.yes,
+            a.signing_algorithm.as_deref(),
+        ),
         Command::ImportKeyPair(a) => {
             ops::keys::import_key_pair(&a.key, &a.output_key_prefix, a.yes)
         }
@@ -852,6 +867,7 @@ pub fn run() -> Result<i32> {
                 output_certificate: a.output_certificate,
                 new_bundle_format: a.new_bundle_format,
                 b64: a.b64,
+                signing_algorithm: a.signing_algorithm,
             };
             ops::blob::sign(&a.file, &opts)
         }

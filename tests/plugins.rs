@@ -109,7 +109,9 @@ impl Plugin {
     /// `PATH` with the plugin's directory first.
     fn path(&self) -> OsString {
         let mut dirs = vec![self.tmp.path().join("bin")];
-        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
         std::env::join_paths(dirs).unwrap()
     }
 
@@ -429,7 +431,11 @@ fn kms_schemes_go_to_a_plugin_when_one_is_installed() {
     let key = p.key_ref("awskms");
     let printed = ok(p.with(airsign(["public-key", "--key", &key])));
     assert_eq!(printed, std::fs::read_to_string(&p.public).unwrap());
-    assert!(p.calls().iter().all(|(_, r)| r["methodName"] == "publicKey"));
+    assert!(
+        p.calls()
+            .iter()
+            .all(|(_, r)| r["methodName"] == "publicKey")
+    );
 
     // no plugin for these: the error says so, on one line, before anything is read
     for scheme in ["gcpkms", "azurekms", "hashivault", "k8s", "awskms"] {

@@ -10,9 +10,6 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use p256::ecdsa::DerSignature;
-use p256::ecdsa::signature::Signer as _;
-
 use super::sig_store::{NewBundle, NewSignature, append_signatures};
 use crate::attestation;
 use crate::bundle::{self, IN_TOTO, Material};
@@ -122,8 +119,7 @@ fn attest_in_layout(
 
     let key = keys::load_private_key(&opts.key)?;
     let statement = attestation::statement(&repository, &digest, predicate_type, predicate);
-    let sig: DerSignature = key.sign(&bundle::pae(IN_TOTO, &statement));
-    let sig = sig.as_bytes().to_vec();
+    let sig = key.sign(&bundle::pae(IN_TOTO, &statement))?;
     let (write_att, write_bundle) = match opts.formats {
         Formats::Auto => (true, beside_bundles),
         Formats::Att => (true, false),
@@ -142,7 +138,7 @@ fn attest_in_layout(
     let mut bundles = Vec::new();
     if write_bundle {
         let material = Material::PublicKey {
-            hint: Some(bundle::key_hint(key.verifying_key())?),
+            hint: Some(bundle::key_hint(&key.public_key())?),
         };
         bundles.push(NewBundle {
             listing: listing.clone(),

@@ -7,8 +7,6 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{DerSignature, SigningKey};
 
 use super::sig_store::{NewBundle, NewSignature, append_signatures};
 use crate::bundle::{self, IN_TOTO, Material};
@@ -247,7 +245,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     let material = match leaf_der {
         Some(der) => Material::Certificate(der),
         None => Material::PublicKey {
-            hint: Some(bundle::key_hint(key.verifying_key())?),
+            hint: Some(bundle::key_hint(&key.public_key())?),
         },
     };
     let created = certs::rfc3339(
@@ -268,7 +266,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                 None => payload::simple_signing(&t.identity, &t.digest, &annotations),
             })
             .collect();
-        let signatures = sign_all(&key, &payloads);
+        let signatures = sign_all(&key, &payloads)?;
         let bundled: Vec<&Target> = targets
             .iter()
             .filter(|t| write_bundle || beside_bundles.contains(&t.sig_name))
@@ -282,7 +280,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                 .iter()
                 .map(|st| bundle::pae(IN_TOTO, st))
                 .collect();
-            sign_all_der(&key, &pae)
+            sign_all_der(&key, &pae)?
                 .into_iter()
                 .zip(bundled)
                 .zip(statements)
@@ -377,19 +375,16 @@ fn all_targets(
 /// Signs every payload with deterministic ECDSA, on all cores: signing is most of
 /// the CPU time of a bulk `sign --all`. Base64 of the DER signatures, as `.sig`
 /// annotations hold them.
-fn sign_all(key: &SigningKey, payloads: &[Vec<u8>]) -> Vec<String> {
-    sign_all_der(key, payloads)
+fn sign_all(key: &keys::PrivateKey, payloads: &[Vec<u8>]) -> Result<Vec<String>> {
+    Ok(sign_all_der(key, payloads)?
         .iter()
         .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
-        .collect()
+        .collect())
 }
 
 /// [`sign_all`], the DER signatures themselves.
-fn sign_all_der(key: &SigningKey, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let sign = |p: &Vec<u8>| {
-        let sig: DerSignature = key.sign(p);
-        sig.as_bytes().to_vec()
-    };
+fn sign_all_der(key: &keys::PrivateKey, payloads: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    let sign = |p: &Vec<u8>| key.sign(p);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if payloads.len() < 64 || threads == 1 {
         return payloads.iter().map(sign).collect();
@@ -403,7 +398,7 @@ fn sign_all_der(key: &SigningKey, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
         handles
             .into_iter()
             .flat_map(|h| h.join().expect("signing does not panic"))
-            .collect()
+            .collect::<Result<Vec<_>>>()
     })
 }
 
@@ -506,7 +501,7 @@ fn store_signatures(
     layout: &Layout,
     signed: &[(&Target, Vec<u8>, String)],
     bundles: &[NewBundle],
-    key: &SigningKey,
+    key: &keys::PrivateKey,
     certificate: &BTreeMap<String, String>,
 ) -> Result<Vec<String>> {
     let new: Vec<NewSignature> = signed
@@ -539,7 +534,7 @@ fn is_duplicate(
     artifact: &SignatureArtifact,
     new: &SigLayer,
     payload: &[u8],
-    key: &SigningKey,
+    key: &keys::PrivateKey,
 ) -> bool {
     artifact.layers.iter().any(|l| {
         l.digest == new.digest
@@ -551,7 +546,7 @@ fn is_duplicate(
                 .all(|(k, v)| l.annotations.get(k) == Some(v))
             && l.signature()
                 .and_then(|s| crate::signature::verify::decode_base64_signature(s).ok())
-                .is_some_and(|sig| verify_signature(key.verifying_key(), payload, &sig).is_ok())
+                .is_some_and(|sig| verify_signature(&key.public_key(), payload, &sig).is_ok())
     })
 }
 
@@ -617,13 +612,13 @@ fn read_certificates(opts: &SignOptions) -> Result<Option<CertificateInput>> {
 /// the signing key.
 fn certificate_annotations(
     input: Option<CertificateInput>,
-    key: &SigningKey,
+    key: &keys::PrivateKey,
 ) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     let Some(input) = input else {
         return Ok(out);
     };
-    if !input.leaf.matches_key(key.verifying_key()) {
+    if !input.leaf.matches_key(&key.public_key()) {
         return Err(Error::Key(format!(
             "--certificate {}: public key in certificate does not match the provided public key",
             input.path.display()
@@ -641,7 +636,7 @@ fn certificate_annotations(
 fn write_outputs(
     opts: &SignOptions,
     outputs: &[(Digest, Vec<u8>, String)],
-    key: &SigningKey,
+    key: &keys::PrivateKey,
     certificate: &BTreeMap<String, String>,
 ) -> Result<()> {
     // One file per digest, as cosign names them; a digest signed more than once in the
@@ -688,7 +683,7 @@ fn write_outputs(
     if let Some(f) = &opts.output_certificate {
         let pem = match certificate.get(CERTIFICATE_ANNOTATION) {
             Some(cert) => cert.clone(),
-            None => keys::public_key_pem(key.verifying_key())?,
+            None => keys::public_key_pem(&key.public_key())?,
         };
         super::write_file(f, pem.as_bytes(), super::OUTPUT_MODE)?;
     }

@@ -11,8 +11,8 @@
 //! through Go structs first, which drops fields it does not know; airsign keeps the
 //! predicate document whole.
 
+use crate::keys::PublicKey as VerifyingKey;
 use base64::Engine as _;
-use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 use serde_json::Value;
 
