@@ -479,3 +479,58 @@ fn the_hsm_walkthrough_in_docs_keys_md_runs() {
     // its token store is where it said, not the system's
     assert!(work.join("tokens").read_dir().unwrap().next().is_some());
 }
+
+/// A token pulled out in the middle of `sign`: SoftHSM2 cannot be removed, so a shim
+/// module (tests/data/pkcs11_removal_shim.c, built here with `cc`, the C compiler
+/// cargo links with) forwards to SoftHSM2 and answers `CKR_DEVICE_REMOVED` from the
+/// Nth signature on. The first image is signed, the second fails: the error says so
+/// in one line, and nothing at all is written (signing happens before writing).
+#[test]
+fn a_token_removed_while_signing_writes_nothing() {
+    let Some((hsm, _)) = token() else {
+        return;
+    };
+    let shim = hsm.path("libremoval-shim.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    ok(Command::new(cc)
+        .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
+        .arg(&shim)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pkcs11_removal_shim.c"))
+        .arg("-ldl"));
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/single");
+    bed.import("multi", "registry.example.com/demo/multi");
+    let images = [
+        "registry.example.com/demo/single:v1",
+        "registry.example.com/demo/multi:v1",
+    ];
+    let uri = common::softhsm::uri_with_module(TOKEN, "release", &shim);
+    let sign = |signs: &str| {
+        let mut c = signing(&bed, &hsm, &["sign", "--key", &uri, images[0], images[1]]);
+        c.env("AIRSIGN_SHIM_MODULE", &hsm.module)
+            .env("AIRSIGN_SHIM_SIGNS", signs);
+        run(&mut c)
+    };
+    let before = snapshot(&bed.store);
+    // the key check at open is signature 1, the first image's is 2: then "removed"
+    let out = sign("2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains("was removed or closed while signing; nothing was written"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&bed.store), before, "a signature was written");
+
+    // the shim is SoftHSM2 otherwise: with the token left in, the same run signs
+    let out = sign("100");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = public_key(&bed, &hsm, &hsm.uri(TOKEN, "release"));
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), images[0], images[1]]));
+}
