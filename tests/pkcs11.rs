@@ -534,3 +534,70 @@ fn a_token_removed_while_signing_writes_nothing() {
     let public = public_key(&bed, &hsm, &hsm.uri(TOKEN, "release"));
     ok(&mut bed.cmd(&["verify", "--key", s(&public), images[0], images[1]]));
 }
+
+/// With no PIN in the URI or COSIGN_PKCS11_PIN, airsign asks on the terminal, as
+/// cosign does, and does not echo it. The terminal is util-linux's `script` (a pty);
+/// the PIN is typed only once the prompt has appeared.
+#[test]
+fn the_pin_is_asked_on_the_terminal_and_not_echoed() {
+    use std::io::{Read as _, Write as _};
+    use std::process::Stdio;
+
+    let Some((hsm, _)) = token() else {
+        return;
+    };
+    let bed = Bed::new();
+    let file = bed.path("notes.txt");
+    std::fs::write(&file, b"signed with a typed PIN\n").unwrap();
+    let bundle = bed.path("notes.sigstore.json");
+    let uri = hsm.uri(TOKEN, "release");
+    let line = format!(
+        "{} sign-blob --bundle {} --key '{uri}' {}",
+        airsign_bin().display(),
+        bundle.display(),
+        file.display()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .env_remove("COSIGN_PKCS11_PIN")
+        .env_remove("COSIGN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = hsm
+        .env(&mut c)
+        .spawn()
+        .expect("util-linux's script (a terminal for the prompt)");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let prompt = format!("Enter PIN for key release in PKCS11 token {TOKEN}: ");
+    while !String::from_utf8_lossy(&seen).contains(&prompt) {
+        let mut b = [0u8; 1];
+        let n = stdout.read(&mut b).unwrap();
+        assert!(
+            n == 1,
+            "no prompt; the terminal showed: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.push(b[0]);
+    }
+    // the prompt is written just before echo is turned off: a typist is slower
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{PIN}\n").as_bytes()).unwrap();
+    stdout.read_to_end(&mut seen).unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let shown = String::from_utf8_lossy(&seen);
+    assert!(status.success(), "{shown}");
+    assert!(!shown.contains(PIN), "the PIN was echoed: {shown}");
+    let public = public_key(&bed, &hsm, &uri);
+    let out = ok(&mut bed.cmd(&[
+        "verify-blob",
+        "--key",
+        s(&public),
+        "--bundle",
+        s(&bundle),
+        s(&file),
+    ]));
+    assert!(out.is_empty(), "{out}");
+}
