@@ -34,9 +34,9 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
-use sha2::Digest as _;
 use zeroize::Zeroizing;
 
+use crate::digest::Digest;
 use crate::{Error, Result};
 
 /// The scheme, as cosign spells it (no `//`).
@@ -517,7 +517,7 @@ impl TokenKey {
         };
         // one signature now: a private key that is not the public key's fails here,
         // before anything is hashed or written
-        token.sign_prehash(&sha2::Sha256::digest(b"airsign pkcs11 key check"))?;
+        token.sign_prehash(&Digest::sha256(b"airsign pkcs11 key check").to_bytes())?;
         Ok(token)
     }
 

@@ -6,9 +6,9 @@
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::signature::hazmat::PrehashSigner as _;
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
-use sha2::Digest as _;
 
 use super::pkcs11::TokenKey;
+use crate::digest::Digest;
 use crate::{Error, Result};
 
 /// A key that signs: ECDSA P-256 over SHA-256, ASN.1 DER signatures (cosign's).
@@ -43,7 +43,7 @@ impl Signer {
                 let sig: DerSignature = k.sign(message);
                 Ok(sig.as_bytes().to_vec())
             }
-            Signer::Pkcs11(t) => t.sign_prehash(&sha2::Sha256::digest(message)),
+            Signer::Pkcs11(t) => t.sign_prehash(&Digest::sha256(message).to_bytes()),
         }
     }
 
