@@ -604,3 +604,76 @@ fn the_pin_is_asked_on_the_terminal_and_not_echoed() {
     ]));
     assert!(out.is_empty(), "{out}");
 }
+
+/// The seed flow with the token as the signer: `generate` prints the payload, the
+/// token signs it (`sign-blob`), `attach --key pkcs11:…` checks the signature with
+/// the token's public key object before attaching it, and cosign 2.5 verifies the
+/// result.
+#[test]
+fn a_payload_signed_in_the_token_is_checked_and_attached() {
+    let Some(cosign2) = need!(Tool::Cosign) else {
+        return;
+    };
+    let Some((hsm, _)) = token() else {
+        return;
+    };
+    let Some(dst) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    hsm.keypairgen(TOKEN, PIN, "other", "02");
+    let bed = Bed::new();
+    let image = "registry.example.com/demo/app:v1";
+    bed.import("single", "registry.example.com/demo/app");
+    let payload = bed.path("payload.json");
+    std::fs::write(&payload, ok(&mut bed.cmd(&["generate", image]))).unwrap();
+    let sig = bed.path("payload.sig");
+    let uri = hsm.uri(TOKEN, "release");
+    ok(&mut signing(
+        &bed,
+        &hsm,
+        &[
+            "sign-blob",
+            "--key",
+            &uri,
+            "--new-bundle-format=false",
+            "--output-signature",
+            s(&sig),
+            s(&payload),
+        ],
+    ));
+    let attach = |key: &str| {
+        signing(
+            &bed,
+            &hsm,
+            &[
+                "attach",
+                "signature",
+                "--payload",
+                s(&payload),
+                "--signature",
+                s(&sig),
+                "--key",
+                key,
+                image,
+            ],
+        )
+    };
+    // another key of the token: refused, nothing attached
+    let before = snapshot(&bed.store);
+    fails(&mut attach(&hsm.uri(TOKEN, "other")));
+    assert_eq!(snapshot(&bed.store), before);
+    ok(&mut attach(&uri));
+
+    let public = public_key(&bed, &hsm, &uri);
+    ok(&mut bed.cmd(&["sync", image, "--to", &dst.host(), "--plain-http"]));
+    let home = ToolHome::new();
+    let (_, err) = ok2(home
+        .cmd(&cosign2)
+        .args(["verify", "--insecure-ignore-tlog=true", "--key"])
+        .arg(&public)
+        .arg(format!("{}/demo/app:v1", dst.host())));
+    assert!(
+        err.contains("verified against the specified public key"),
+        "{err}"
+    );
+}
