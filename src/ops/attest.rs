@@ -10,9 +10,6 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use p256::ecdsa::DerSignature;
-use p256::ecdsa::signature::Signer as _;
-
 use super::sig_store::{NewBundle, NewSignature, append_signatures};
 use crate::attestation;
 use crate::bundle::{self, IN_TOTO, Material};
@@ -120,10 +117,9 @@ fn attest_in_layout(
     let layout = catalogs.layout(i).expect("looked up as writable").clone();
     drop(catalogs);
 
-    let key = keys::load_private_key(&opts.key)?;
+    let key = keys::load_signer(&opts.key)?;
     let statement = attestation::statement(&repository, &digest, predicate_type, predicate);
-    let sig: DerSignature = key.sign(&bundle::pae(IN_TOTO, &statement));
-    let sig = sig.as_bytes().to_vec();
+    let sig = key.sign(&bundle::pae(IN_TOTO, &statement))?;
     let (write_att, write_bundle) = match opts.formats {
         Formats::Auto => (true, beside_bundles),
         Formats::Att => (true, false),

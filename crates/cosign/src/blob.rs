@@ -24,12 +24,12 @@
 use std::io::{self, Read};
 
 use base64::Engine as _;
-use p256::ecdsa::signature::hazmat::PrehashSigner as _;
-use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
+use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 
 use crate::bundle::{BUNDLE_V03, Bundle, MAX_BUNDLE, key_hint};
 use crate::digest::{Algorithm, Digest, hash_reader};
+use crate::keys::Signer;
 use crate::signature::verify::{decode_base64_signature, parse_signature, verify_prehash};
 use crate::{Error, Result};
 
@@ -47,17 +47,14 @@ pub fn hash_artifact(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
 
 /// Signs the artifact whose SHA-256 is `artifact`: ECDSA P-256 over the prehash
 /// (deterministic, RFC 6979), ASN.1 DER — the same signature as over the bytes.
-pub fn sign(key: &SigningKey, artifact: &Digest) -> Result<Vec<u8>> {
+pub fn sign(key: &Signer, artifact: &Digest) -> Result<Vec<u8>> {
     if artifact.algorithm() != Algorithm::Sha256 {
         return Err(Error::invalid(format!(
             "a blob is signed over its SHA-256, not {}",
             artifact.algorithm().name()
         )));
     }
-    let sig: DerSignature = key
-        .sign_prehash(&artifact.to_bytes())
-        .map_err(|e| Error::Key(format!("signing: {e}")))?;
-    Ok(sig.as_bytes().to_vec())
+    key.sign_prehash(&artifact.to_bytes())
 }
 
 /// The v0.3 Sigstore bundle of a blob signature, exactly as cosign 3.1.1's
@@ -224,6 +221,7 @@ pub fn signature_bytes(input: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use p256::ecdsa::SigningKey;
 
     fn fixture(name: &str) -> Vec<u8> {
         crate::fixture(&format!("bundles/{name}"))
@@ -245,7 +243,7 @@ mod tests {
     fn a_prehash_signature_is_a_signature_over_the_bytes() {
         let k = key();
         let data = b"a chart, an SBOM, an ISO";
-        let sig = sign(&k, &Digest::sha256(data)).unwrap();
+        let sig = sign(&k.clone().into(), &Digest::sha256(data)).unwrap();
         crate::signature::verify::verify_signature(k.verifying_key(), data, &sig).unwrap();
     }
 
@@ -254,7 +252,7 @@ mod tests {
         let k = key();
         let data = b"hello blob\n";
         let d = Digest::sha256(data);
-        let sig = sign(&k, &d).unwrap();
+        let sig = sign(&k.clone().into(), &d).unwrap();
         let raw = new_bundle(k.verifying_key(), &d, &sig).unwrap();
         let text = String::from_utf8(raw.clone()).unwrap();
         assert!(text.starts_with(
@@ -293,7 +291,7 @@ mod tests {
     fn legacy_bundles_both_ways() {
         let k = key();
         let d = Digest::sha256(b"x");
-        let sig = sign(&k, &d).unwrap();
+        let sig = sign(&k.clone().into(), &d).unwrap();
         let pem = crate::keys::public_key_pem(k.verifying_key()).unwrap();
         let raw = legacy_bundle(&sig, &pem);
         let e = Evidence::parse_bundle(&raw).unwrap();
@@ -307,7 +305,7 @@ mod tests {
         // a cert naming another key is refused, even with a signature by that key
         let other = SigningKey::from_slice(&[6u8; 32]).unwrap();
         let other_pem = crate::keys::public_key_pem(other.verifying_key()).unwrap();
-        let forged = legacy_bundle(&sign(&other, &d).unwrap(), &other_pem);
+        let forged = legacy_bundle(&sign(&other.clone().into(), &d).unwrap(), &other_pem);
         let err = Evidence::parse_bundle(&forged)
             .unwrap()
             .verify(k.verifying_key(), &d)
@@ -318,7 +316,7 @@ mod tests {
     #[test]
     fn signatures_as_base64_or_raw() {
         let k = key();
-        let sig = sign(&k, &Digest::sha256(b"x")).unwrap();
+        let sig = sign(&k.clone().into(), &Digest::sha256(b"x")).unwrap();
         assert_eq!(signature_bytes(&sig).unwrap(), sig);
         let text = format!("{}\n", B64.encode(&sig));
         assert_eq!(signature_bytes(text.as_bytes()).unwrap(), sig);
