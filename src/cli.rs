@@ -51,6 +51,9 @@ pub enum Command {
     ImportKeyPair(ImportKeyPairArgs),
     /// Print the public key (SPKI PEM) of a private key
     PublicKey(PublicKeyArgs),
+    /// List a PKCS#11 module's tokens and the URIs of their keys (cosign pkcs11-tool)
+    #[command(subcommand)]
+    Pkcs11(Pkcs11Command),
     /// Print the simple-signing payload cosign would sign for an image
     Generate(GenerateArgs),
     /// Sign images offline, storing cosign .sig artifacts in the layout (cosign sign)
@@ -297,6 +300,32 @@ pub struct GcArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum Pkcs11Command {
+    /// List the tokens of a PKCS#11 module: slot id, label, manufacturer, model, serial
+    ListTokens(Pkcs11ModuleArgs),
+    /// List the private keys of the token in a slot, each with its pkcs11: URI for --key
+    ListKeysUris(Pkcs11KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Pkcs11ModuleArgs {
+    /// The PKCS#11 module (an absolute path to the .so)
+    #[arg(long, value_name = "PATH", env = "COSIGN_PKCS11_MODULE_PATH")]
+    pub module_path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct Pkcs11KeysArgs {
+    /// The PKCS#11 module (an absolute path to the .so)
+    #[arg(long, value_name = "PATH", env = "COSIGN_PKCS11_MODULE_PATH")]
+    pub module_path: PathBuf,
+    /// The token's slot (`airsign pkcs11 list-tokens` shows it). The PIN is
+    /// COSIGN_PKCS11_PIN, else asked on the terminal; never an argument
+    #[arg(long, value_name = "N")]
+    pub slot_id: u64,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AttachCommand {
     /// Attach a signature made elsewhere (openssl, an HSM) to an image's .sig
     Signature(AttachSignatureArgs),
@@ -439,7 +468,7 @@ pub struct ImportKeyPairArgs {
 
 #[derive(Debug, Args)]
 pub struct PublicKeyArgs {
-    /// The private key: a path or env://VAR
+    /// The private key: a path or env://VAR, or a pkcs11: token URI
     #[arg(long, value_name = "KEY")]
     pub key: String,
     /// Write the public key here instead of stdout
@@ -462,7 +491,7 @@ pub struct SignArgs {
     /// Images: references in the store, or oci:DIR[:REF]
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// The private key: a path or env://VAR (cosign's format)
+    /// The private key: a path or env://VAR (cosign's format), or a pkcs11: token URI
     #[arg(long, value_name = "KEY")]
     pub key: String,
     /// key=value pairs for the payload's "optional" section (repeatable)
@@ -525,7 +554,7 @@ pub struct VerifyArgs {
     /// Images: references in the store, or oci:DIR[:REF]
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// The public key (PEM), a path or env://VAR; a private key's public half works too.
+    /// The public key (PEM), a path or env://VAR; a private key's public half works too, or a pkcs11: token key's.
     /// Without it, each signature's certificate is checked against --certificate-chain
     /// or --ca-roots (or, keyless, --trusted-root), and its key used
     #[arg(long, value_name = "KEY", conflicts_with = "trusted_root")]
@@ -577,7 +606,7 @@ pub struct AttestArgs {
     /// The image: a reference in the store, oci:DIR[:REF] or oci-archive:FILE[:REF]
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    /// The private key: a path or env://VAR (cosign's format)
+    /// The private key: a path or env://VAR (cosign's format), or a pkcs11: token URI
     #[arg(long, value_name = "KEY")]
     pub key: String,
     /// The predicate file: JSON (any text for --type custom)
@@ -605,7 +634,7 @@ pub struct VerifyAttestationArgs {
     /// The image: a reference in the store, oci:DIR[:REF] or oci-archive:FILE[:REF]
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    /// The public key (PEM), a path or env://VAR; a private key's public half works too
+    /// The public key (PEM), a path or env://VAR; a private key's public half works too, or a pkcs11: token key's
     #[arg(
         long,
         value_name = "KEY",
@@ -632,7 +661,7 @@ pub struct SignBlobArgs {
     /// The file to sign, or - for stdin
     #[arg(value_name = "FILE|-")]
     pub file: String,
-    /// The private key: a path or env://VAR (cosign's format)
+    /// The private key: a path or env://VAR (cosign's format), or a pkcs11: token URI
     #[arg(long, value_name = "KEY")]
     pub key: String,
     /// Write the bundle here: a Sigstore bundle (required with the new bundle format),
@@ -674,7 +703,7 @@ pub struct VerifyBlobArgs {
     /// The file to verify, or - for stdin
     #[arg(value_name = "FILE|-")]
     pub file: String,
-    /// The public key (PEM), a path or env://VAR; a private key's public half works too
+    /// The public key (PEM), a path or env://VAR; a private key's public half works too, or a pkcs11: token key's
     #[arg(
         long,
         value_name = "KEY",
@@ -788,6 +817,10 @@ pub fn run() -> Result<i32> {
             ops::keys::import_key_pair(&a.key, &a.output_key_prefix, a.yes)
         }
         Command::PublicKey(a) => ops::keys::public_key(&a.key, a.outfile.as_deref()),
+        Command::Pkcs11(Pkcs11Command::ListTokens(a)) => ops::pkcs11::list_tokens(&a.module_path),
+        Command::Pkcs11(Pkcs11Command::ListKeysUris(a)) => {
+            ops::pkcs11::list_keys_uris(&a.module_path, a.slot_id)
+        }
         Command::Generate(a) => ops::generate::run(&store()?, &a.image, &a.annotations),
         Command::Sign(a) => {
             let opts = ops::sign::SignOptions {

@@ -66,6 +66,17 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "airsign public-key --key cosign.key",
             "airsign public-key --key release.key --outfile release.pub",
+            "COSIGN_PKCS11_PIN=… airsign public-key --key 'pkcs11:token=signing;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so'",
+        ],
+    ),
+    (
+        "pkcs11 list-tokens",
+        &["airsign pkcs11 list-tokens --module-path /usr/lib/softhsm/libsofthsm2.so"],
+    ),
+    (
+        "pkcs11 list-keys-uris",
+        &[
+            "COSIGN_PKCS11_PIN=… airsign pkcs11 list-keys-uris --module-path /usr/lib/softhsm/libsofthsm2.so --slot-id 1",
         ],
     ),
     (
@@ -81,6 +92,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "airsign sign --key cosign.key registry.example.com/app:v1",
             "airsign sign --key cosign.key -a owner=ci --all --yes",
             "airsign sign --key cosign.key --upload=false --payload payload.json --output-signature sig.b64 registry.example.com/app:v1",
+            "COSIGN_PKCS11_PIN=… airsign sign --key 'pkcs11:token=signing;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so' registry.example.com/app:v1",
         ],
     ),
     (

@@ -117,7 +117,7 @@ fn attest_in_layout(
     let layout = catalogs.layout(i).expect("looked up as writable").clone();
     drop(catalogs);
 
-    let key = keys::load_private_key(&opts.key)?;
+    let key = keys::load_signer(&opts.key)?;
     let statement = attestation::statement(&repository, &digest, predicate_type, predicate);
     let sig = key.sign(&bundle::pae(IN_TOTO, &statement))?;
     let (write_att, write_bundle) = match opts.formats {

@@ -37,11 +37,11 @@ pub fn import_key_pair(key: &Path, prefix: &Path, overwrite: bool) -> Result<()>
     write_pair(&signing_key, &password, &key_path, &pub_path, overwrite)
 }
 
-/// Prints (or writes to `outfile`) the SPKI PEM of a private key, the same bytes
-/// `cosign public-key` prints.
+/// Prints (or writes to `outfile`) the SPKI PEM of a private key (a cosign key file,
+/// or a key in a PKCS#11 token), the same bytes `cosign public-key` prints.
 pub fn public_key(keyref: &str, outfile: Option<&Path>) -> Result<()> {
-    let key = keys::load_private_key(keyref)?;
-    let pem = keys::public_key_pem(&key.public_key())?;
+    let key = keys::signer_public_key(keyref)?;
+    let pem = keys::public_key_pem(&key)?;
     match outfile {
         Some(path) => {
             files::StagedFile::write(path, pem.as_bytes(), files::PUBLIC_MODE)?.commit(true)?;

@@ -28,6 +28,7 @@ pub mod import;
 pub mod inspect;
 pub mod keys;
 pub mod list;
+pub mod pkcs11;
 pub mod progress;
 pub mod pull;
 pub mod registry_access;

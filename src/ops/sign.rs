@@ -11,7 +11,7 @@ use base64::Engine as _;
 use super::sig_store::{NewBundle, NewSignature, append_signatures};
 use crate::bundle::{self, IN_TOTO, Material};
 use crate::digest::Digest;
-use crate::keys;
+use crate::keys::{self, Signer};
 use crate::payload;
 use crate::reference::{Location, Reference};
 use crate::signature::certs;
@@ -240,7 +240,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     // the key comparison needs the key.
     let certificate_input = read_certificates(opts)?;
     let leaf_der = certificate_input.as_ref().map(|c| c.leaf.der().to_vec());
-    let key = keys::load_private_key(&opts.key)?;
+    let key = keys::load_signer(&opts.key)?;
     let certificate = certificate_annotations(certificate_input, &key)?;
     let material = match leaf_der {
         Some(der) => Material::Certificate(der),
@@ -254,7 +254,14 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
             .unwrap_or_default(),
     );
 
-    let mut outputs: Vec<(Digest, Vec<u8>, String)> = Vec::with_capacity(count);
+    // Everything is signed before anything is written: a token that fails (removed,
+    // logged out) halfway leaves every layout as it was.
+    type Signed<'a> = (
+        &'a Layout,
+        Vec<(&'a Target, Vec<u8>, String)>,
+        Vec<NewBundle>,
+    );
+    let mut signed_groups: Vec<Signed<'_>> = Vec::with_capacity(groups.len());
     for (layout, targets) in &groups {
         let payloads: Vec<Vec<u8>> = targets
             .iter()
@@ -305,6 +312,10 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
             .zip(signatures)
             .map(|((t, p), s)| (t, p, s))
             .collect();
+        signed_groups.push((layout, signed, bundles));
+    }
+    let mut outputs: Vec<(Digest, Vec<u8>, String)> = Vec::with_capacity(count);
+    for (layout, signed, bundles) in signed_groups {
         if opts.upload {
             let sigs: &[(&Target, Vec<u8>, String)] = if write_sig { &signed } else { &[] };
             let stored = store_signatures(layout, sigs, &bundles, &key, &certificate)?;
@@ -375,30 +386,31 @@ fn all_targets(
 /// Signs every payload with deterministic ECDSA, on all cores: signing is most of
 /// the CPU time of a bulk `sign --all`. Base64 of the DER signatures, as `.sig`
 /// annotations hold them.
-fn sign_all(key: &keys::PrivateKey, payloads: &[Vec<u8>]) -> Result<Vec<String>> {
+fn sign_all(key: &Signer, payloads: &[Vec<u8>]) -> Result<Vec<String>> {
     Ok(sign_all_der(key, payloads)?
         .iter()
         .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
         .collect())
 }
 
-/// [`sign_all`], the DER signatures themselves.
-fn sign_all_der(key: &keys::PrivateKey, payloads: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+/// [`sign_all`], the DER signatures themselves. A token signs one at a time.
+fn sign_all_der(key: &Signer, payloads: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
     let sign = |p: &Vec<u8>| key.sign(p);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if payloads.len() < 64 || threads == 1 {
+    if payloads.len() < 64 || threads == 1 || !key.is_parallel() {
         return payloads.iter().map(sign).collect();
     }
     let chunk = payloads.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = payloads
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(sign).collect::<Vec<_>>()))
+            .map(|c| s.spawn(move || c.iter().map(sign).collect::<Result<Vec<_>>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("signing does not panic"))
-            .collect::<Result<Vec<_>>>()
+        let mut all = Vec::with_capacity(payloads.len());
+        for h in handles {
+            all.extend(h.join().expect("signing does not panic")?);
+        }
+        Ok(all)
     })
 }
 
@@ -501,7 +513,7 @@ fn store_signatures(
     layout: &Layout,
     signed: &[(&Target, Vec<u8>, String)],
     bundles: &[NewBundle],
-    key: &keys::PrivateKey,
+    key: &Signer,
     certificate: &BTreeMap<String, String>,
 ) -> Result<Vec<String>> {
     let new: Vec<NewSignature> = signed
@@ -534,7 +546,7 @@ fn is_duplicate(
     artifact: &SignatureArtifact,
     new: &SigLayer,
     payload: &[u8],
-    key: &keys::PrivateKey,
+    key: &Signer,
 ) -> bool {
     artifact.layers.iter().any(|l| {
         l.digest == new.digest
@@ -612,7 +624,7 @@ fn read_certificates(opts: &SignOptions) -> Result<Option<CertificateInput>> {
 /// the signing key.
 fn certificate_annotations(
     input: Option<CertificateInput>,
-    key: &keys::PrivateKey,
+    key: &Signer,
 ) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     let Some(input) = input else {
@@ -636,7 +648,7 @@ fn certificate_annotations(
 fn write_outputs(
     opts: &SignOptions,
     outputs: &[(Digest, Vec<u8>, String)],
-    key: &keys::PrivateKey,
+    key: &Signer,
     certificate: &BTreeMap<String, String>,
 ) -> Result<()> {
     // One file per digest, as cosign names them; a digest signed more than once in the

@@ -32,6 +32,8 @@ where
     c.args(args)
         .env_remove("AIRSIGN_STORE")
         .env_remove("COSIGN_PASSWORD")
+        .env_remove("COSIGN_PKCS11_PIN")
+        .env_remove("COSIGN_PKCS11_MODULE_PATH")
         .stdin(Stdio::null());
     c
 }

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use crate::bundle::{BUNDLE_V03, Bundle, MAX_BUNDLE, key_hint};
 use crate::digest::{Algorithm, Digest, Hasher, hash_reader};
 use crate::keys::algorithm::MessageHasher;
-use crate::keys::{HashAlg, PrivateKey, PublicKey};
+use crate::keys::{HashAlg, PublicKey, Signer};
 use crate::signature::verify::{decode_base64_signature, parse_signature};
 use crate::{Error, Result};
 
@@ -135,7 +135,7 @@ impl Artifact {
 
     /// Signs the artifact with `key`: over its hash (ECDSA, deterministic RFC 6979,
     /// DER; RSA), or over its bytes (Ed25519).
-    pub fn sign(&self, key: &PrivateKey) -> Result<Vec<u8>> {
+    pub fn sign(&self, key: &Signer) -> Result<Vec<u8>> {
         match key.hash() {
             Some(hash) => key.sign_prehash(hash, &self.hash(hash)?),
             None => key.sign(self.bytes()?),
@@ -167,7 +167,7 @@ pub fn hash_artifact(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
 }
 
 /// Signs the artifact: see [`Artifact::sign`].
-pub fn sign(key: &PrivateKey, artifact: &Artifact) -> Result<Vec<u8>> {
+pub fn sign(key: &Signer, artifact: &Artifact) -> Result<Vec<u8>> {
     artifact.sign(key)
 }
 
@@ -344,6 +344,7 @@ pub fn signature_bytes(input: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::PrivateKey;
 
     fn fixture(name: &str) -> Vec<u8> {
         crate::fixture(&format!("bundles/{name}"))
@@ -388,7 +389,7 @@ mod tests {
             Algorithm::Ed25519,
         ] {
             let k = PrivateKey::generate(alg).unwrap();
-            let sig = sign(&k, &artifact(data, &k)).unwrap();
+            let sig = sign(&k.clone().into(), &artifact(data, &k)).unwrap();
             crate::signature::verify::verify_signature(&k.public_key(), data, &sig).unwrap();
             let raw = new_bundle(&k.public_key(), &artifact(data, &k), &sig).unwrap();
             let e = Evidence::parse_bundle(&raw).unwrap();
@@ -402,7 +403,7 @@ mod tests {
         let k = key();
         let data = b"hello blob\n";
         let d = artifact(data, &k);
-        let sig = sign(&k, &d).unwrap();
+        let sig = sign(&k.clone().into(), &d).unwrap();
         let raw = new_bundle(&k.public_key(), &d, &sig).unwrap();
         let text = String::from_utf8(raw.clone()).unwrap();
         assert!(text.starts_with(
@@ -440,7 +441,7 @@ mod tests {
     fn legacy_bundles_both_ways() {
         let k = key();
         let d = artifact(b"x", &k);
-        let sig = sign(&k, &d).unwrap();
+        let sig = sign(&k.clone().into(), &d).unwrap();
         let pem = crate::keys::public_key_pem(&k.public_key()).unwrap();
         let raw = legacy_bundle(&sig, &pem);
         let e = Evidence::parse_bundle(&raw).unwrap();
@@ -454,7 +455,7 @@ mod tests {
         // a cert naming another key is refused, even with a signature by that key
         let other = other_key();
         let other_pem = crate::keys::public_key_pem(&other.public_key()).unwrap();
-        let forged = legacy_bundle(&sign(&other, &d).unwrap(), &other_pem);
+        let forged = legacy_bundle(&sign(&other.clone().into(), &d).unwrap(), &other_pem);
         let err = Evidence::parse_bundle(&forged)
             .unwrap()
             .verify(&k.public_key(), &d)
@@ -465,7 +466,7 @@ mod tests {
     #[test]
     fn signatures_as_base64_or_raw() {
         let k = key();
-        let sig = sign(&k, &artifact(b"x", &k)).unwrap();
+        let sig = sign(&k.clone().into(), &artifact(b"x", &k)).unwrap();
         assert_eq!(signature_bytes(&sig).unwrap(), sig);
         let text = format!("{}\n", B64.encode(&sig));
         assert_eq!(signature_bytes(text.as_bytes()).unwrap(), sig);

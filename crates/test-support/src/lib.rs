@@ -4,8 +4,9 @@
 //! and holds the harnesses the tests run them in: the real registry on a loopback
 //! port in every auth and TLS mode ([`registry`]), a fault-injecting proxy in front
 //! of it ([`proxy`]), a scripted fake registry for hostile answers
-//! ([`fake_registry`]), OCI layouts built byte by byte ([`oci`]), and cosign and
-//! skopeo driven as their users drive them to verify ([`verifiers`]).
+//! ([`fake_registry`]), OCI layouts built byte by byte ([`oci`]), SoftHSM2 tokens
+//! in a temp dir ([`softhsm`]), and cosign and skopeo driven as their users drive
+//! them to verify ([`verifiers`]).
 //!
 //! A missing tool skips the test with a message, except under `CI=true`, where it
 //! fails the test: CI must never pass by skipping.
@@ -23,6 +24,7 @@ pub mod oci;
 pub mod proxy;
 pub mod registry;
 pub mod sigstore_mock;
+pub mod softhsm;
 pub mod verifiers;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +42,8 @@ pub enum Tool {
     Openssl,
     Softhsm2Util,
     Pkcs11Tool,
+    /// SoftHSM2's PKCS#11 module (`libsofthsm2.so`), which airsign loads.
+    Softhsm2Module,
     /// cosign 3.1 from Debian forky (`Cosign` is trixie's 2.5).
     Cosign3,
     Oras,
@@ -71,6 +75,7 @@ impl Tool {
             Tool::Openssl => "AIRSIGN_TEST_OPENSSL",
             Tool::Softhsm2Util => "AIRSIGN_TEST_SOFTHSM2_UTIL",
             Tool::Pkcs11Tool => "AIRSIGN_TEST_PKCS11_TOOL",
+            Tool::Softhsm2Module => "AIRSIGN_TEST_SOFTHSM2_MODULE",
             Tool::Cosign3 => "AIRSIGN_TEST_COSIGN3",
             Tool::Oras => "AIRSIGN_TEST_ORAS",
             Tool::Crane => "AIRSIGN_TEST_CRANE",

@@ -405,6 +405,34 @@ impl PublicKey {
         }
     }
 
+    /// An ECDSA signature as raw r‖s (PKCS#11's `CKM_ECDSA` output) in ASN.1 DER.
+    pub fn ecdsa_raw_to_der(&self, raw: &[u8]) -> Result<Vec<u8>> {
+        let bad = |_| Error::invalid(format!("not a raw {} signature", self.kind()));
+        Ok(match self {
+            PublicKey::P256(_) => p256::ecdsa::Signature::from_slice(raw)
+                .map_err(bad)?
+                .to_der()
+                .as_bytes()
+                .to_vec(),
+            PublicKey::P384(_) => p384::ecdsa::Signature::from_slice(raw)
+                .map_err(bad)?
+                .to_der()
+                .as_bytes()
+                .to_vec(),
+            PublicKey::P521(_) => p521::ecdsa::Signature::from_slice(raw)
+                .map_err(bad)?
+                .to_der()
+                .as_bytes()
+                .to_vec(),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "an {} key is not ECDSA",
+                    self.kind()
+                )));
+            }
+        })
+    }
+
     /// Verifies `sig` over a digest already computed with `hash` (an artifact
     /// streamed through the hasher). `hash` must be this key's; Ed25519 (pure)
     /// cannot verify a digest.

@@ -1,6 +1,7 @@
-//! Key references, as `--key` takes them: a file path, or `env://VAR` for a PEM held
-//! in an environment variable. cosign's network and KMS schemes are refused by
-//! name: airsign works offline.
+//! Key references, as `--key` takes them: a file path, `env://VAR` for a PEM held
+//! in an environment variable, or a `pkcs11:` URI for a key in a token
+//! ([`super::pkcs11`]). cosign's network and KMS schemes are refused by name:
+//! airsign works offline.
 
 use std::fmt;
 use std::io::Read as _;
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
+use super::pkcs11::{self, Pkcs11Uri};
 use crate::{Error, Result};
 
 /// Key files are a few hundred bytes; the cap keeps a wrong path (a disk image, a
@@ -18,10 +20,15 @@ const MAX_KEY_FILE: u64 = 64 * 1024;
 pub enum KeyRef {
     Path(PathBuf),
     Env(String),
+    /// A key in a PKCS#11 token (its PIN, if the URI has one, is never shown).
+    Pkcs11(Pkcs11Uri),
 }
 
 impl KeyRef {
     pub fn parse(reference: &str) -> Result<Self> {
+        if reference.starts_with(pkcs11::SCHEME) {
+            return Ok(KeyRef::Pkcs11(Pkcs11Uri::parse(reference)?));
+        }
         if let Some(var) = reference.strip_prefix("env://") {
             if var.is_empty() || var.contains('=') {
                 return Err(Error::Usage(format!(
@@ -50,6 +57,9 @@ impl KeyRef {
     /// The referenced bytes (a PEM, normally). Zeroized on drop: they may be a key.
     pub fn read(&self) -> Result<Zeroizing<Vec<u8>>> {
         match self {
+            KeyRef::Pkcs11(_) => Err(Error::Key(format!(
+                "{self}: a key in a PKCS#11 token, not a key file"
+            ))),
             KeyRef::Env(var) => match std::env::var_os(var) {
                 Some(value) => Ok(Zeroizing::new(value.into_encoded_bytes())),
                 None => Err(Error::Key(format!("{self}: the variable {var} is not set"))),
@@ -79,6 +89,7 @@ impl fmt::Display for KeyRef {
         match self {
             KeyRef::Path(path) => write!(f, "{}", path.display()),
             KeyRef::Env(var) => write!(f, "env://{var}"),
+            KeyRef::Pkcs11(uri) => write!(f, "{uri}"),
         }
     }
 }
@@ -105,6 +116,13 @@ mod tests {
             KeyRef::parse("env://MY_KEY").unwrap().to_string(),
             "env://MY_KEY"
         );
+        // a token key: the URI, never read as a file name (before, it was one)
+        let uri = "pkcs11:token=t;object=k?module-path=/m.so&pin-value=1234";
+        match KeyRef::parse(uri).unwrap() {
+            KeyRef::Pkcs11(u) => assert_eq!(u.object.as_deref(), Some("k")),
+            other => panic!("{other:?}"),
+        }
+        assert!(!KeyRef::parse(uri).unwrap().to_string().contains("1234"));
         for bad in [
             "",
             "env://",

@@ -3,7 +3,9 @@
 //!
 //! - [`cosign`]: the `ENCRYPTED SIGSTORE PRIVATE KEY` format (scrypt + secretbox).
 //! - [`plain`]: PKCS#8 / SEC1 / PBES2 keys other tools write, for import.
-//! - [`keyref`]: `--key` references (a path or `env://VAR`).
+//! - [`keyref`]: `--key` references (a path, `env://VAR` or a `pkcs11:` URI).
+//! - [`pkcs11`]: keys in PKCS#11 tokens (HSMs, smart cards, SoftHSM2).
+//! - [`Signer`]: what signs, whichever of those the key is.
 //! - [`password`]: `COSIGN_PASSWORD`, the terminal, or stdin, as cosign does.
 //! - [`files`]: writing key files atomically with the right modes.
 //!
@@ -17,8 +19,10 @@ pub mod files;
 pub mod keyref;
 pub mod password;
 mod pem;
+pub mod pkcs11;
 pub mod plain;
 pub mod plugin;
+mod signer;
 
 use zeroize::Zeroizing;
 
@@ -26,6 +30,7 @@ pub use algorithm::{Algorithm, HashAlg, PrivateKey, PublicKey};
 pub use cosign::{EncryptedKey, LABEL_COSIGN, LABEL_SIGSTORE, ScryptParams};
 pub use keyref::KeyRef;
 pub use password::Confirm;
+pub use signer::Signer;
 
 use crate::{Error, Result};
 
@@ -54,10 +59,32 @@ pub fn load_private_key(reference: &str) -> Result<PrivateKey> {
     open_private_key(&keyref, &keyref.read()?)
 }
 
-/// Loads a verification key: a `PUBLIC KEY` PEM (SPKI, as `cosign.pub`), or a
-/// private key reference, whose public half is used (asking for its password).
+/// What signs for a `--key` reference: a cosign key file (asking for its password
+/// by cosign's rules), or a key in a PKCS#11 token (asking for its PIN by cosign's).
+pub fn load_signer(reference: &str) -> Result<Signer> {
+    match KeyRef::parse(reference)? {
+        KeyRef::Pkcs11(uri) => Ok(Signer::Pkcs11(Box::new(pkcs11::TokenKey::open(&uri)?))),
+        keyref => Ok(Signer::from(open_private_key(&keyref, &keyref.read()?)?)),
+    }
+}
+
+/// The public key `public-key` prints for a `--key`: a cosign private key's (asking
+/// for its password), or a token key's public key object (a PIN only if needed).
+pub fn signer_public_key(reference: &str) -> Result<PublicKey> {
+    match KeyRef::parse(reference)? {
+        KeyRef::Pkcs11(uri) => pkcs11::public_key_of(&uri, true),
+        keyref => Ok(open_private_key(&keyref, &keyref.read()?)?.public_key()),
+    }
+}
+
+/// Loads a verification key: a `PUBLIC KEY` PEM (SPKI, as `cosign.pub`), a
+/// private key reference, whose public half is used (asking for its password), or a
+/// token key's public key object.
 pub fn load_public_key(reference: &str) -> Result<PublicKey> {
     let keyref = KeyRef::parse(reference)?;
+    if let KeyRef::Pkcs11(uri) = &keyref {
+        return pkcs11::public_key_of(uri, true);
+    }
     let bytes = keyref.read()?;
     if let Some(e) = foreign_private_key(&keyref, &bytes) {
         return Err(e);
@@ -117,6 +144,7 @@ fn foreign_private_key(keyref: &KeyRef, pem: &[u8]) -> Option<Error> {
     let convert = match keyref {
         KeyRef::Path(path) => format!("airsign import-key-pair --key {}", path.display()),
         KeyRef::Env(_) => "airsign import-key-pair --key FILE (the PEM in a file)".to_owned(),
+        KeyRef::Pkcs11(_) => return None,
     };
     Some(Error::Key(format!(
         "{keyref}: {what} (PEM \"{}\"), not a cosign key: convert it once with `{convert}`, \

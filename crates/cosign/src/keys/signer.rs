@@ -1,0 +1,99 @@
+//! What signs: a key from a file, or a key in a PKCS#11 token. Every command that
+//! signs (`sign`, `attest`, `sign-blob`) and `public-key` goes through [`Signer`],
+//! never through a concrete key type, so another kind of key (a signer plugin) is
+//! one more variant here and nothing changes in the commands.
+
+use super::pkcs11::TokenKey;
+use super::{Algorithm, HashAlg, PrivateKey, PublicKey};
+use crate::{Error, Result};
+
+/// A key that signs, with its algorithm's hash (P-256 SHA-256, P-384 SHA-384,
+/// P-521 SHA-512, RSA SHA-256, Ed25519 none): ECDSA signatures in ASN.1 DER.
+#[derive(Debug)]
+pub enum Signer {
+    /// A key held in memory (a cosign key file, decrypted; zeroized on drop).
+    Software(Box<PrivateKey>),
+    /// A key that never leaves its token.
+    Pkcs11(Box<TokenKey>),
+}
+
+impl From<PrivateKey> for Signer {
+    fn from(key: PrivateKey) -> Self {
+        Signer::Software(Box::new(key))
+    }
+}
+
+impl Signer {
+    /// The public half, which verifies what this signs.
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            Signer::Software(k) => k.public_key(),
+            Signer::Pkcs11(t) => t.public_key().clone(),
+        }
+    }
+
+    /// The algorithm this signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Signer::Software(k) => k.algorithm(),
+            Signer::Pkcs11(t) => t.public_key().default_algorithm(),
+        }
+    }
+
+    /// The hash its signatures are over; `None` for Ed25519 (pure).
+    pub fn hash(&self) -> Option<HashAlg> {
+        self.algorithm().hash()
+    }
+
+    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key file; for any
+    /// other key, the algorithm must be the key's.
+    pub fn with_algorithm(self, algorithm: Algorithm) -> Result<Signer> {
+        match self {
+            Signer::Software(k) => k.with_algorithm(algorithm).map(Signer::from),
+            other if other.algorithm() == algorithm => Ok(other),
+            other => Err(Error::Usage(format!(
+                "--signing-algorithm {algorithm}: the key is {} ({})",
+                other.public_key().kind(),
+                other.algorithm()
+            ))),
+        }
+    }
+
+    /// Signs `message`, hashed with the key's hash here (deterministic RFC 6979 for
+    /// ECDSA in software: the same bytes sign alike), or whole for Ed25519.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Signer::Software(k) => k.sign(message),
+            Signer::Pkcs11(t) => {
+                let hash = t.public_key().hash().ok_or_else(|| {
+                    Error::Key("a token key signs over a hash; Ed25519 is not supported".into())
+                })?;
+                t.sign_prehash(&hash.digest(message))
+            }
+        }
+    }
+
+    /// Signs a digest computed elsewhere with `hash` (a blob, hashed streaming),
+    /// which must be the key's.
+    pub fn sign_prehash(&self, hash: HashAlg, digest: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Signer::Software(k) => k.sign_prehash(hash, digest),
+            Signer::Pkcs11(t) => {
+                if t.public_key().hash() != Some(hash) {
+                    return Err(Error::Key(format!(
+                        "signing: an {} token key does not sign a {} digest",
+                        t.public_key().kind(),
+                        hash.name()
+                    )));
+                }
+                t.sign_prehash(digest)
+            }
+        }
+    }
+
+    /// Whether signatures may be made on several threads at once (a token signs
+    /// one at a time, in its one session).
+    pub fn is_parallel(&self) -> bool {
+        matches!(self, Signer::Software(_))
+    }
+}
