@@ -1,4 +1,5 @@
-//! What signs: a key from a file, or a key in a PKCS#11 token. Every command that
+//! What signs: a key from a file, a key in a PKCS#11 token, or a key behind a
+//! signer plugin. Every command that
 //! signs (`sign`, `attest`, `sign-blob`) and `public-key` goes through [`Signer`],
 //! never through a concrete key type, so another kind of key (another algorithm, a
 //! signer plugin) is one more variant here and nothing changes in the commands.
@@ -8,6 +9,7 @@ use p256::ecdsa::signature::hazmat::PrehashSigner as _;
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 
 use super::pkcs11::TokenKey;
+use super::plugin::PluginKey;
 use crate::digest::Digest;
 use crate::{Error, Result};
 
@@ -18,6 +20,8 @@ pub enum Signer {
     Software(SigningKey),
     /// A key that never leaves its token.
     Pkcs11(Box<TokenKey>),
+    /// A key behind a signer plugin (sigstore's KMS plugin protocol).
+    Plugin(Box<PluginKey>),
 }
 
 impl From<SigningKey> for Signer {
@@ -32,6 +36,7 @@ impl Signer {
         match self {
             Signer::Software(k) => k.verifying_key(),
             Signer::Pkcs11(t) => t.verifying_key(),
+            Signer::Plugin(p) => p.verifying_key(),
         }
     }
 
@@ -44,6 +49,8 @@ impl Signer {
                 Ok(sig.as_bytes().to_vec())
             }
             Signer::Pkcs11(t) => t.sign_prehash(&Digest::sha256(message).to_bytes()),
+            // the message itself, as cosign sends a payload: the plugin hashes it
+            Signer::Plugin(p) => p.sign(message),
         }
     }
 
@@ -57,11 +64,13 @@ impl Signer {
                 Ok(sig.as_bytes().to_vec())
             }
             Signer::Pkcs11(t) => t.sign_prehash(digest),
+            Signer::Plugin(p) => p.sign_prehash(digest),
         }
     }
 
     /// Whether signatures may be made on several threads at once (a token signs
-    /// one at a time, in its one session).
+    /// one at a time, in its one session; a plugin, one run at a time, as cosign
+    /// runs it).
     pub fn is_parallel(&self) -> bool {
         matches!(self, Signer::Software(_))
     }
