@@ -24,7 +24,9 @@ log() { echo "install-tools: $*" >&2; }
 
 # libgpgme11 and libsqlite3-0: trixie's skopeo links them (from Debian 12, they are compatible)
 # nodejs, npm, python3-venv: the keyless tests' @sigstore/mock and sigstore-python (4.)
-PKGS=(docker-registry umoci softhsm2 opensc apache2-utils openssl jq curl ca-certificates gzip tar time zstd libgpgme11 libsqlite3-0 python3 python3-venv)
+# gcc, libc6-dev: tests/pkcs11.rs builds a shim PKCS#11 module (a token removed mid-run);
+# bsdutils: util-linux's `script`, the terminal its PIN-prompt test types into
+PKGS=(docker-registry umoci softhsm2 opensc apache2-utils openssl jq curl ca-certificates gzip tar time zstd libgpgme11 libsqlite3-0 python3 python3-venv gcc libc6-dev bsdutils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

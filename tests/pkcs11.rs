@@ -655,7 +655,8 @@ fn the_pin_is_asked_on_the_terminal_and_not_echoed() {
         seen.push(b[0]);
     }
     // the prompt is written just before echo is turned off: a typist is slower
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // (a whole second, so a loaded CI machine does not type into the echo window)
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(format!("{PIN}\n").as_bytes()).unwrap();
     stdout.read_to_end(&mut seen).unwrap();

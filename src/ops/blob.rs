@@ -59,9 +59,10 @@ pub fn sign(file: &str, opts: &SignBlobOptions) -> Result<()> {
     )?;
     // The file is opened before the password is asked for: a wrong path costs no prompt.
     let (mut input, name) = open_input(file)?;
-    // (a token's PIN is never read from stdin: only a key file's password is)
-    let token_key = matches!(KeyRef::parse(&opts.key)?, KeyRef::Pkcs11(_));
-    if file == "-" && !token_key && password::would_read_stdin() {
+    // (a token's PIN and a plugin's credentials never come from stdin: only a key
+    // file's password does)
+    let key_file = KeyRef::parse(&opts.key)?.is_key_file();
+    if file == "-" && key_file && password::would_read_stdin() {
         return Err(Error::Usage(
             "the file is read from stdin (-): set COSIGN_PASSWORD, or run on a terminal, so \
              the key's password is not read from stdin too"
@@ -286,8 +287,9 @@ fn open_input(file: &str) -> Result<(Box<dyn Read>, String)> {
 /// key's password would have to come from stdin).
 fn public_key_only(reference: &str) -> Result<keys::PublicKey> {
     let keyref = KeyRef::parse(reference)?;
-    if let KeyRef::Pkcs11(_) = keyref {
-        // a token's public key object: its PIN (if any) never comes from stdin
+    if !keyref.is_key_file() {
+        // a token's public key object (its PIN, if any, never comes from stdin) or
+        // a plugin's public key
         return keys::load_public_key(reference);
     }
     match keys::public_key_from_pem(&keyref.read()?) {

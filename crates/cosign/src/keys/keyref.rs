@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 use super::pkcs11::{self, Pkcs11Uri};
+use super::plugin::PluginRef;
 use crate::{Error, Result};
 
 /// Key files are a few hundred bytes; the cap keeps a wrong path (a disk image, a
@@ -22,6 +23,9 @@ pub enum KeyRef {
     Env(String),
     /// A key in a PKCS#11 token (its PIN, if the URI has one, is never shown).
     Pkcs11(Pkcs11Uri),
+    /// `NAME://RESOURCE` with a signer plugin `sigstore-kms-NAME` on `PATH`
+    /// ([`super::plugin`]).
+    Plugin(PluginRef),
 }
 
 impl KeyRef {
@@ -37,15 +41,22 @@ impl KeyRef {
             }
             return Ok(KeyRef::Env(var.to_string()));
         }
-        if let Some((scheme, _)) = reference.split_once("://")
+        if let Some((scheme, resource)) = reference.split_once("://")
             && !scheme.is_empty()
             && scheme
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         {
+            // cosign's KMS schemes and any other NAME:// go to a signer plugin, as
+            // cosign sends them, when one is installed
+            if let Some(plugin) = PluginRef::find(scheme, resource) {
+                return Ok(KeyRef::Plugin(plugin));
+            }
             return Err(Error::Usage(format!(
-                "key reference {scheme}:// is not supported (airsign works offline: use a \
-                 file path or env://VAR)"
+                "key reference {scheme}:// is not supported (airsign works offline, with no \
+                 network clients): install a signer plugin {}{scheme} on PATH (see \
+                 docs/signer-plugins.md), or use a key file, env://VAR or a pkcs11: URI",
+                super::plugin::PROGRAM_PREFIX
             )));
         }
         if reference.is_empty() {
@@ -54,11 +65,20 @@ impl KeyRef {
         Ok(KeyRef::Path(PathBuf::from(reference)))
     }
 
+    /// Whether the key is a file (or a PEM in a variable) whose password may be
+    /// read from stdin; a token's PIN and a plugin's credentials never are.
+    pub fn is_key_file(&self) -> bool {
+        matches!(self, KeyRef::Path(_) | KeyRef::Env(_))
+    }
+
     /// The referenced bytes (a PEM, normally). Zeroized on drop: they may be a key.
     pub fn read(&self) -> Result<Zeroizing<Vec<u8>>> {
         match self {
             KeyRef::Pkcs11(_) => Err(Error::Key(format!(
                 "{self}: a key in a PKCS#11 token, not a key file"
+            ))),
+            KeyRef::Plugin(_) => Err(Error::Key(format!(
+                "{self}: a key behind a signer plugin, not a key file"
             ))),
             KeyRef::Env(var) => match std::env::var_os(var) {
                 Some(value) => Ok(Zeroizing::new(value.into_encoded_bytes())),
@@ -90,6 +110,7 @@ impl fmt::Display for KeyRef {
             KeyRef::Path(path) => write!(f, "{}", path.display()),
             KeyRef::Env(var) => write!(f, "env://{var}"),
             KeyRef::Pkcs11(uri) => write!(f, "{uri}"),
+            KeyRef::Plugin(plugin) => write!(f, "{plugin}"),
         }
     }
 }

@@ -64,6 +64,7 @@ pub fn load_private_key(reference: &str) -> Result<PrivateKey> {
 pub fn load_signer(reference: &str) -> Result<Signer> {
     match KeyRef::parse(reference)? {
         KeyRef::Pkcs11(uri) => Ok(Signer::Pkcs11(Box::new(pkcs11::TokenKey::open(&uri)?))),
+        KeyRef::Plugin(p) => Ok(Signer::Plugin(Box::new(plugin::PluginKey::open(&p)?))),
         keyref => Ok(Signer::from(open_private_key(&keyref, &keyref.read()?)?)),
     }
 }
@@ -73,6 +74,7 @@ pub fn load_signer(reference: &str) -> Result<Signer> {
 pub fn signer_public_key(reference: &str) -> Result<PublicKey> {
     match KeyRef::parse(reference)? {
         KeyRef::Pkcs11(uri) => pkcs11::public_key_of(&uri, true),
+        KeyRef::Plugin(p) => plugin::public_key(&p),
         keyref => Ok(open_private_key(&keyref, &keyref.read()?)?.public_key()),
     }
 }
@@ -82,8 +84,10 @@ pub fn signer_public_key(reference: &str) -> Result<PublicKey> {
 /// token key's public key object.
 pub fn load_public_key(reference: &str) -> Result<PublicKey> {
     let keyref = KeyRef::parse(reference)?;
-    if let KeyRef::Pkcs11(uri) = &keyref {
-        return pkcs11::public_key_of(uri, true);
+    match &keyref {
+        KeyRef::Pkcs11(uri) => return pkcs11::public_key_of(uri, true),
+        KeyRef::Plugin(p) => return plugin::public_key(p),
+        KeyRef::Path(_) | KeyRef::Env(_) => {}
     }
     let bytes = keyref.read()?;
     if let Some(e) = foreign_private_key(&keyref, &bytes) {
@@ -144,7 +148,7 @@ fn foreign_private_key(keyref: &KeyRef, pem: &[u8]) -> Option<Error> {
     let convert = match keyref {
         KeyRef::Path(path) => format!("airsign import-key-pair --key {}", path.display()),
         KeyRef::Env(_) => "airsign import-key-pair --key FILE (the PEM in a file)".to_owned(),
-        KeyRef::Pkcs11(_) => return None,
+        KeyRef::Pkcs11(_) | KeyRef::Plugin(_) => return None,
     };
     Some(Error::Key(format!(
         "{keyref}: {what} (PEM \"{}\"), not a cosign key: convert it once with `{convert}`, \

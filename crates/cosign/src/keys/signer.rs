@@ -1,9 +1,10 @@
-//! What signs: a key from a file, or a key in a PKCS#11 token. Every command that
-//! signs (`sign`, `attest`, `sign-blob`) and `public-key` goes through [`Signer`],
-//! never through a concrete key type, so another kind of key (a signer plugin) is
-//! one more variant here and nothing changes in the commands.
+//! What signs: a key from a file, a key in a PKCS#11 token, or a key behind a
+//! signer plugin. Every command that signs (`sign`, `attest`, `sign-blob`) and
+//! `public-key` goes through [`Signer`], never through a concrete key type, so
+//! another kind of key is one more variant here and nothing changes in the commands.
 
 use super::pkcs11::TokenKey;
+use super::plugin::PluginKey;
 use super::{Algorithm, HashAlg, PrivateKey, PublicKey};
 use crate::{Error, Result};
 
@@ -15,6 +16,8 @@ pub enum Signer {
     Software(Box<PrivateKey>),
     /// A key that never leaves its token.
     Pkcs11(Box<TokenKey>),
+    /// A key behind a signer plugin (sigstore's KMS plugin protocol).
+    Plugin(Box<PluginKey>),
 }
 
 impl From<PrivateKey> for Signer {
@@ -29,6 +32,7 @@ impl Signer {
         match self {
             Signer::Software(k) => k.public_key(),
             Signer::Pkcs11(t) => t.public_key().clone(),
+            Signer::Plugin(p) => p.verifying_key().clone(),
         }
     }
 
@@ -37,6 +41,7 @@ impl Signer {
         match self {
             Signer::Software(k) => k.algorithm(),
             Signer::Pkcs11(t) => t.public_key().default_algorithm(),
+            Signer::Plugin(p) => p.verifying_key().default_algorithm(),
         }
     }
 
@@ -70,6 +75,9 @@ impl Signer {
                 })?;
                 t.sign_prehash(&hash.digest(message))
             }
+            // the message itself, as cosign sends a payload: the plugin hashes it
+            // with the hash the request names (the key's)
+            Signer::Plugin(p) => p.sign(message),
         }
     }
 
@@ -88,11 +96,22 @@ impl Signer {
                 }
                 t.sign_prehash(digest)
             }
+            Signer::Plugin(p) => {
+                if p.verifying_key().hash() != Some(hash) {
+                    return Err(Error::Key(format!(
+                        "signing: an {} plugin key does not sign a {} digest",
+                        p.verifying_key().kind(),
+                        hash.name()
+                    )));
+                }
+                p.sign_prehash(digest)
+            }
         }
     }
 
     /// Whether signatures may be made on several threads at once (a token signs
-    /// one at a time, in its one session).
+    /// one at a time, in its one session; a plugin, one run at a time, as cosign
+    /// runs it).
     pub fn is_parallel(&self) -> bool {
         matches!(self, Signer::Software(_))
     }
