@@ -45,9 +45,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Re-hash every blob and check that everything index.json reaches is present
     Fsck(FsckArgs),
-    /// Generate an ECDSA P-256 key pair in cosign's format (P.key, P.pub)
+    /// Generate a key pair in cosign's format (P.key, P.pub): ECDSA P-256, or --signing-algorithm
     GenerateKeyPair(GenerateKeyPairArgs),
-    /// Re-encode a PEM private key (PKCS#8, SEC1, encrypted PKCS#8) in cosign's format
+    /// Re-encode a PEM private key (PKCS#8, SEC1, PKCS#1, encrypted PKCS#8) in cosign's format
     ImportKeyPair(ImportKeyPairArgs),
     /// Print the public key (SPKI PEM) of a private key
     PublicKey(PublicKeyArgs),
@@ -70,8 +70,9 @@ pub enum Command {
     /// Sign a file (a chart, an SBOM, an ISO) with a key, offline (cosign sign-blob)
     #[command(
         long_about = "Sign a file (a chart, an SBOM, an ISO) with a cosign key, offline, as cosign \
-                      3's sign-blob: ECDSA P-256 over the SHA-256 of the file's bytes, read once \
-                      as a stream whatever its size. By default the signature goes into a \
+                      3's sign-blob: over the key's hash of the file's bytes (SHA-256 for P-256 and \
+                      RSA, SHA-384 for P-384, SHA-512 for P-521; Ed25519 signs the bytes), \
+                      read once as a stream whatever its size. By default the signature goes into a \
                       Sigstore bundle (v0.3, --bundle required), the bytes cosign 3.1.1 writes; \
                       --new-bundle-format=false writes cosign's legacy outputs (base64 signature \
                       on stdout or --output-signature, legacy --bundle). The password is \
