@@ -56,6 +56,10 @@ pub enum Tool {
     /// sigstore-python 4.5.1's `sigstore` command (a venv under `target/`), the
     /// judge of the keyless tests.
     SigstorePython,
+    /// jq, which the walkthrough (`tests/walkthrough.rs`) pipes output through.
+    Jq,
+    /// curl, which the walkthrough asks the registry's API with.
+    Curl,
 }
 
 impl Tool {
@@ -77,6 +81,8 @@ impl Tool {
             Tool::Node => "AIRSIGN_TEST_NODE",
             Tool::SigstoreMock => "AIRSIGN_TEST_SIGSTORE_MOCK",
             Tool::SigstorePython => "AIRSIGN_TEST_SIGSTORE_PYTHON",
+            Tool::Jq => "AIRSIGN_TEST_JQ",
+            Tool::Curl => "AIRSIGN_TEST_CURL",
         }
     }
 
