@@ -19,7 +19,9 @@
 //!   ports are not the document's, which shifts table columns). A command must exit
 //!   0, unless its output shows an error (`airsign: error:` or skopeo's
 //!   `level=fatal`): then it must fail;
-//! - other blocks (```` ```json ````, diagrams) are not run.
+//! - ```` ```text ````, ```` ```json ```` and unmarked blocks (the diagram) are not
+//!   run; a block in any other language fails the test (a ```` ```bash ```` meant
+//!   to run would otherwise be skipped without a word).
 //!
 //! The document's registries are `127.0.0.1:5001` (the vendor's) and `127.0.0.1:5002`
 //! (production) and its work dir `/tmp/walk`: in commands these are replaced by the
@@ -92,9 +94,9 @@ fn parse(doc: &str) -> Vec<Item> {
                         }
                         cur = Some((m, c.to_owned(), Vec::new(), c.ends_with('\\')));
                     } else {
-                        let (_, _, out, _) = cur.as_mut().unwrap_or_else(|| {
-                            panic!("{DOC}:{m}: output before any `$ ` command")
-                        });
+                        let (_, _, out, _) = cur
+                            .as_mut()
+                            .unwrap_or_else(|| panic!("{DOC}:{m}: output before any `$ ` command"));
                         out.push(l.to_owned());
                     }
                 }
@@ -102,7 +104,12 @@ fn parse(doc: &str) -> Vec<Item> {
                     items.push(Item::Cmd(line, cmd, out));
                 }
             }
-            _ => {}
+            // shown only: the diagram, file contents, the registries of steps 0 and 11
+            "" | "text" | "json" | "sh not-run" => {}
+            // a block in no known language would silently not run (```bash for ```sh)
+            other => {
+                panic!("{DOC}:{n}: a ```{other} block: sh, console, sh not-run, text or json?")
+            }
         }
     }
     items
@@ -154,12 +161,18 @@ fn shows_failure(shown: &[String]) -> bool {
 #[test]
 fn line_matching() {
     assert!(line_matches("sha256:1914…  2 sig", "sha256:1914abc  2 sig"));
-    assert!(!line_matches("sha256:1914…  2 sig", "sha256:1915abc  2 sig"));
+    assert!(!line_matches(
+        "sha256:1914…  2 sig",
+        "sha256:1915abc  2 sig"
+    ));
     assert!(line_matches("a…b…c", "aXbYc"));
     assert!(!line_matches("a…b", "ab c"));
     assert!(line_matches("…", "anything"));
     let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    assert!(output_matches(&v(&["a", "…", "z"]), &v(&["a", "b", "c", "z"])));
+    assert!(output_matches(
+        &v(&["a", "…", "z"]),
+        &v(&["a", "b", "c", "z"])
+    ));
     assert!(output_matches(&v(&["a", "…", "z"]), &v(&["a", "z"])));
     assert!(!output_matches(&v(&["a", "…", "z"]), &v(&["a", "b"])));
     assert!(!output_matches(&v(&["a"]), &v(&["a", "b"])));
@@ -228,9 +241,7 @@ fn walkthrough_runs_as_written() {
     // One shell for the whole document. Each item's output goes to out/N (and a
     // command's exit status to out/N.rc); `at` names the item being run. Background
     // jobs the document starts and leaves are stopped, by pid, when it ends.
-    let mut script = String::from(
-        "set -eE\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n",
-    );
+    let mut script = String::from("set -eE\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n");
     let o = out.to_str().unwrap();
     for (i, item) in items.iter().enumerate() {
         script.push_str(&format!("echo {i} > {o}/at\n"));
