@@ -29,6 +29,10 @@
 //! commands find the tools on `PATH` (a temp dir of links to the `AIRSIGN_TEST_*`
 //! tools and the `airsign` built for the tests) and the project's checkout in
 //! `$AIRSIGN_SRC`, as the document says.
+//!
+//! To see every output in full (when writing the page): `AIRSIGN_WALK_KEEP=1 cargo
+//! test --test walkthrough -- --nocapture` keeps the temp dir and names it: `walk.sh`
+//! is the script run, `out/N` the output of its N-th block or command.
 
 mod common;
 
@@ -290,6 +294,13 @@ fn walkthrough_runs_as_written() {
         std::thread::sleep(Duration::from_millis(100));
     };
     eprintln!("walkthrough ran in {:.1?}", start.elapsed());
+    let _tmp = if std::env::var_os("AIRSIGN_WALK_KEEP").is_some() {
+        let kept = tmp.keep();
+        eprintln!("AIRSIGN_WALK_KEEP: kept {}", kept.display());
+        None
+    } else {
+        Some(tmp)
+    };
 
     // The real output as the document would show it.
     let read_out = |i: usize| -> Vec<String> {
