@@ -60,8 +60,11 @@ pub enum Tool {
     /// sigstore-python 4.5.1's `sigstore` command (a venv under `target/`), the
     /// judge of the keyless tests.
     SigstorePython,
-    /// jq, which the signer-plugin tests' plugin parses its requests with.
+    /// jq, which the walkthrough (`tests/walkthrough.rs`) pipes output through and
+    /// the signer-plugin tests' plugin parses its requests with.
     Jq,
+    /// curl, which the walkthrough asks the registry's API with.
+    Curl,
 }
 
 impl Tool {
@@ -85,6 +88,7 @@ impl Tool {
             Tool::SigstoreMock => "AIRSIGN_TEST_SIGSTORE_MOCK",
             Tool::SigstorePython => "AIRSIGN_TEST_SIGSTORE_PYTHON",
             Tool::Jq => "AIRSIGN_TEST_JQ",
+            Tool::Curl => "AIRSIGN_TEST_CURL",
         }
     }
 

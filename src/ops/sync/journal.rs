@@ -40,13 +40,16 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Keeps sessions in `dir`, created if needed.
+    /// Keeps sessions in `dir`, created if needed. A record being written when its
+    /// run was killed is a temp file left behind: removed here, once its writer is
+    /// gone.
     pub fn at(dir: &Path) -> Result<Journal> {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| Error::io_path("creating", dir, e))?;
+        remove_dead_writers_temps(dir);
         Ok(Journal {
             dir: Some(dir.to_path_buf()),
         })
@@ -125,6 +128,30 @@ impl Journal {
     }
 }
 
+/// Removes `NAME.json-PID-N` files (a record's temp file, see
+/// `write_atomically_mode`) whose process `PID` is not running: a run killed between
+/// writing a record and renaming it. A live writer's (another sync from this store)
+/// is left alone.
+fn remove_dead_writers_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((_, tail)) = name.split_once(".json-") else {
+            continue;
+        };
+        let Some(pid) = tail.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let running = Path::new("/proc").join(pid.to_string()).exists();
+        if !running {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// The session a record describes, if it is one for this very upload.
 fn fit(
     raw: &[u8],
@@ -167,6 +194,27 @@ fn fit(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// Regression (found by running docs/airgap-walkthrough.md): a sync killed while
+    /// writing a record left `HASH.json-PID-N` in the uploads directory for good;
+    /// the next run removes it, and leaves a live writer's temp file and every
+    /// record alone.
+    #[test]
+    fn a_killed_runs_temp_record_is_removed_by_the_next_run() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let dir = tmp.path().join("uploads");
+        fs::create_dir(&dir).unwrap();
+        // pid_max is at most 2^22: this process cannot exist
+        let dead = dir.join("ab12.json-4194305-1733400000");
+        let live = dir.join(format!("cd34.json-{}-1733400000", std::process::id()));
+        let record = dir.join("ef56.json");
+        for f in [&dead, &live, &record] {
+            fs::write(f, b"{}").unwrap();
+        }
+        Journal::at(&dir).unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists() && record.exists());
+    }
 
     fn repo(name: &str) -> Repository {
         Repository::new("127.0.0.1:5000", name).unwrap()
