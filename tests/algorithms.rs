@@ -21,8 +21,9 @@ use std::process::{Command, Output, Stdio};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::bed::Bed;
-use common::gotools::{ToolHome, ok2};
+use common::gotools::{ToolHome, cosign3_sign, ok2};
 use common::registry::{Mode, Registry};
+use common::verifiers::skopeo_push;
 use common::*;
 use tempfile::TempDir;
 
@@ -493,12 +494,12 @@ fn wrong_sizes_and_names_are_refused_in_one_line() {
     assert!(!dir.path("b.json").exists());
 }
 
-/// An image signed by airsign with a P-384 key and with an RSA key (the `.sig`
-/// and the cosign 3 bundle), and attested with the P-384 key, verifies with airsign,
-/// and after a sync with cosign 3.1.1 (told SHA-384 for P-384's `.sig`, as cosign
-/// needs); a wrong key fails.
+/// An image signed by airsign with a P-384, an RSA and an Ed25519 key (the `.sig` and
+/// the cosign 3 bundle), and attested with the P-384 key, verifies with airsign, and
+/// after a sync with cosign 3.1.1 (told SHA-384 for P-384, as cosign needs); a wrong
+/// key fails.
 #[test]
-fn images_signed_with_p384_and_rsa_keys_verify_with_cosign_3_after_sync() {
+fn images_signed_with_p384_rsa_and_ed25519_keys_verify_with_cosign_3_after_sync() {
     let Some(cosign3) = need!(Tool::Cosign3) else {
         return;
     };
@@ -512,6 +513,7 @@ fn images_signed_with_p384_and_rsa_keys_verify_with_cosign_3_after_sync() {
     for (prefix, alg, hash) in [
         ("p384", "ecdsa-sha2-384-nistp384", "sha384"),
         ("rsa", "rsa-sign-pkcs1-3072-sha256", "sha256"),
+        ("ed25519", "ed25519", "sha256"),
     ] {
         ok(&mut bed.cmd(&[
             "generate-key-pair",
@@ -583,4 +585,123 @@ fn images_signed_with_p384_and_rsa_keys_verify_with_cosign_3_after_sync() {
         .arg(&other_pub)
         .arg(&there));
     assert!(!out.status.success(), "cosign 3.1.1 accepted another key");
+}
+
+/// Images cosign 3.1.1 signs with P-384, RSA 2048 and Ed25519 keys (openssl's, through
+/// cosign's `import-key-pair`), as a bundle referrer and as a legacy `.sig`, verify
+/// with airsign after `pull` (`verify --key`) and are admitted by `import
+/// --verify-key` from an archive; another key of the same type is refused. cosign
+/// signs an image with Ed25519ph (its default load option) but verifies pure
+/// Ed25519, so it cannot verify its own Ed25519 image signatures; airsign accepts
+/// both.
+#[test]
+fn images_cosign_3_signs_with_p384_rsa_and_ed25519_keys_verify_with_airsign() {
+    let Some(dir) = Dir::new() else {
+        return;
+    };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
+    let Some(reg) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let home = ToolHome::new();
+    let digest = fixture_digest("single");
+    for (i, alg) in [&ALGS[1], &ALGS[3], &ALGS[9]].into_iter().enumerate() {
+        let (pem, _) = dir.openssl_key(alg, &format!("img-{i}"));
+        let (other_pem, _) = dir.openssl_key(alg, &format!("other-{i}"));
+        let mut publics = Vec::new();
+        for (name, pem) in [("key", &pem), ("other", &other_pem)] {
+            let prefix = home.path().join(format!("{name}-{i}"));
+            ok2(home
+                .cmd(&dir.cosign3)
+                .args(["import-key-pair", "--key"])
+                .arg(dir.path(pem))
+                .arg("-o")
+                .arg(&prefix));
+            publics.push((prefix.with_extension("key"), prefix.with_extension("pub")));
+        }
+        let (key, public) = &publics[0];
+        let other_pub = &publics[1].1;
+        for legacy in [false, true] {
+            let repo = format!("demo/app{i}{}", if legacy { "-legacy" } else { "" });
+            let out = skopeo_push(
+                &skopeo,
+                &reg,
+                &fixtures().join("single"),
+                "v1",
+                &format!("{repo}:v1"),
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let image = format!("{}/{repo}@{digest}", reg.host());
+            cosign3_sign(&dir.cosign3, &home, key, &image, legacy);
+            let mut verify = home.cmd(&dir.cosign3);
+            verify
+                .args(["verify", "--insecure-ignore-tlog=true", "--key"])
+                .arg(public);
+            if let Some(h) = alg.cosign_hash {
+                verify.args(["--signature-digest-algorithm", h]);
+            }
+            // cosign signs an image with Ed25519ph and verifies it as pure Ed25519:
+            // it cannot verify its own (airsign can, below)
+            let out = run(verify.arg(&image));
+            assert_eq!(
+                out.status.success(),
+                alg.name != "ed25519",
+                "cosign 3.1.1 on its own {} signature (legacy: {legacy}): {}",
+                alg.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            eprintln!(
+                "COSIGNSELF {} legacy={legacy}: {} {}",
+                alg.name,
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+
+            let online = Bed::new();
+            let tagged = format!("{}/{repo}:v1", reg.host());
+            ok(&mut online.cmd(&["pull", &tagged]));
+            ok(&mut online.cmd(&["verify", "--key", s(public), &tagged]));
+            let out = run(&mut online.cmd(&["verify", "--key", s(other_pub), &tagged]));
+            assert!(
+                !out.status.success(),
+                "{} verified with another key",
+                alg.name
+            );
+            let archive = online.path("carry.tar");
+            ok(&mut online.cmd(&[
+                "export",
+                "--all",
+                "--to",
+                &format!("oci-archive:{}", s(&archive)),
+            ]));
+            let offline = Bed::new();
+            ok(&mut offline.cmd(&[
+                "import",
+                &format!("oci-archive:{}", s(&archive)),
+                "--verify-key",
+                s(public),
+            ]));
+            let refused = Bed::new();
+            let out = run(&mut refused.cmd(&[
+                "import",
+                &format!("oci-archive:{}", s(&archive)),
+                "--verify-key",
+                s(other_pub),
+            ]));
+            assert!(
+                !out.status.success(),
+                "{} admitted with another key",
+                alg.name
+            );
+        }
+    }
 }

@@ -16,7 +16,9 @@
 //! which); an RSA private key signs PKCS#1 v1.5 unless PSS is asked for. RSA moduli
 //! other than 2048, 3072 and 4096 bits are refused, as the registry has no others.
 //! `ed25519-ph` is not made here: cosign signs Ed25519 pure when it uploads nothing
-//! to a transparency log, which is always so offline.
+//! to a transparency log, which is always so offline; it is verified, though (an
+//! Ed25519 key accepts a pure or an Ed25519ph signature, RFC 8032's domain separation
+//! keeping the two apart), since cosign's `sign` of an image uses it by default.
 
 use std::fmt;
 
@@ -399,7 +401,15 @@ impl PublicKey {
                         sig.len()
                     ))
                 })?;
+                // pure Ed25519 (what cosign signs offline), else Ed25519ph over the
+                // SHA-512 of the message, empty context (what cosign signs by
+                // default otherwise: its `sign` of an image, anything it logs)
                 k.verify(message, &sig)
+                    .or_else(|_| {
+                        let mut h = Sha512::new();
+                        h.update(message);
+                        k.verify_prehashed(h, None, &sig)
+                    })
                     .map_err(|_| Error::invalid("invalid Ed25519 signature"))
             }
         }
@@ -769,6 +779,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_ed25519_key_verifies_ed25519ph_too() {
+        let PrivateKey::Ed25519(k) = PrivateKey::generate(Algorithm::Ed25519).unwrap() else {
+            panic!()
+        };
+        let mut h = Sha512::new();
+        h.update(b"payload");
+        let sig = k.sign_prehashed(h, None).unwrap().to_bytes();
+        let public = PublicKey::Ed25519(k.verifying_key());
+        public.verify(b"payload", &sig).unwrap();
+        assert!(public.verify(b"other", &sig).is_err());
     }
 
     #[test]
