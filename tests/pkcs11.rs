@@ -314,9 +314,10 @@ fn token_failures_are_one_line_write_nothing_and_never_show_the_pin() {
 /// P-384 and P-521 token keys sign blobs over SHA-384 and SHA-512 (cosign's hash for
 /// those curves): with the public key airsign prints for the token key, cosign 3.1.1
 /// verifies the bundle and the bare signature (told the hash, as cosign needs for
-/// these curves), and so does airsign. An RSA token key is refused by name.
+/// these curves), and so does airsign; an RSA token key signs PKCS#1 v1.5 (its public
+/// key is pkcs11-tool's, cosign 3.1.1 verifies); an Ed25519 token key is refused.
 #[test]
-fn token_keys_on_p384_and_p521_sign_and_rsa_is_refused() {
+fn token_keys_on_p384_p521_and_rsa_sign_and_ed25519_is_refused() {
     let Some(cosign3) = need!(Tool::Cosign3) else {
         return;
     };
@@ -388,11 +389,37 @@ fn token_keys_on_p384_and_p521_sign_and_rsa_is_refused() {
             ]));
         }
     }
+    // an RSA key signs PKCS#1 v1.5 over SHA-256 in the token
     hsm.keypairgen_type(TOKEN, PIN, "rsa", "04", "rsa:2048");
-    let mut c = bed.cmd(&["public-key", "--key", &hsm.uri(TOKEN, "rsa")]);
+    let uri = hsm.uri(TOKEN, "rsa");
+    let printed = ok(&mut signing(&bed, &hsm, &["public-key", "--key", &uri]));
+    assert_eq!(printed, hsm.public_pem(TOKEN, PIN, "04"));
+    let public = bed.path("rsa.pub");
+    std::fs::write(&public, printed).unwrap();
+    let bundle = bed.path("rsa.sigstore.json");
+    ok(&mut signing(
+        &bed,
+        &hsm,
+        &["sign-blob", "--key", &uri, "--bundle", s(&bundle), s(&file)],
+    ));
+    let out = run(home
+        .cmd(&cosign3)
+        .args(["verify-blob", "--insecure-ignore-tlog", "--key"])
+        .arg(&public)
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(&file));
+    assert!(
+        out.status.success(),
+        "rsa: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // an Ed25519 key is refused by name
+    hsm.keypairgen_type(TOKEN, PIN, "ed", "05", "EC:edwards25519");
+    let mut c = bed.cmd(&["public-key", "--key", &hsm.uri(TOKEN, "ed")]);
     hsm.env(&mut c).env("COSIGN_PKCS11_PIN", PIN);
     let err = fails(&mut c);
-    assert!(err.contains("EC token keys only"), "{err}");
+    assert!(err.contains("token keys"), "{err}");
 }
 
 #[test]

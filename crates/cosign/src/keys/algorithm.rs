@@ -329,6 +329,20 @@ impl PublicKey {
         }
     }
 
+    /// An RSA public key from its modulus and public exponent (big-endian, as a
+    /// PKCS#11 token's `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT` hold them).
+    pub fn rsa_from_parts(modulus: &[u8], exponent: &[u8]) -> Result<PublicKey> {
+        use rsa::pkcs1::der::asn1::UintRef;
+        let bad = |e: &dyn fmt::Display| Error::Key(format!("malformed RSA public key ({e})"));
+        let parts = rsa::pkcs1::RsaPublicKey {
+            modulus: UintRef::new(modulus).map_err(|e| bad(&e))?,
+            public_exponent: UintRef::new(exponent).map_err(|e| bad(&e))?,
+        };
+        let key = rsa::PublicKey::try_from(parts).map_err(|e| bad(&e))?;
+        RsaBits::from_bits(key.n_bits_precision() as usize)?;
+        Ok(PublicKey::Rsa(key))
+    }
+
     /// SubjectPublicKeyInfo DER.
     pub fn to_spki_der(&self) -> Result<Vec<u8>> {
         let doc = match self {

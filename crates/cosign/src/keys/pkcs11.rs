@@ -400,9 +400,9 @@ fn one(uri: &Pkcs11Uri, found: Vec<ObjectHandle>, what: &str) -> Result<ObjectHa
     }
 }
 
-/// The public key of an EC public key object on P-256, P-384 or P-521, from
+/// The public key of a public key object: EC on P-256, P-384 or P-521, from
 /// `CKA_EC_POINT` (a DER OCTET STRING holding the SEC1 point; some modules give the
-/// bare point).
+/// bare point), or RSA 2048/3072/4096 from `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT`.
 fn public_key(uri: &Pkcs11Uri, session: &Session, object: ObjectHandle) -> Result<PublicKey> {
     let attrs = session
         .get_attributes(
@@ -411,23 +411,39 @@ fn public_key(uri: &Pkcs11Uri, session: &Session, object: ObjectHandle) -> Resul
                 AttributeType::KeyType,
                 AttributeType::EcParams,
                 AttributeType::EcPoint,
+                AttributeType::Modulus,
+                AttributeType::PublicExponent,
             ],
         )
         .map_err(|e| p11(uri, "reading the public key", e))?;
     let (mut key_type, mut params, mut point) = (None, None, None);
+    let (mut modulus, mut exponent) = (None, None);
     for a in attrs {
         match a {
             Attribute::KeyType(t) => key_type = Some(t),
             Attribute::EcParams(p) => params = Some(p),
             Attribute::EcPoint(p) => point = Some(p),
+            Attribute::Modulus(n) => modulus = Some(n),
+            Attribute::PublicExponent(e) => exponent = Some(e),
             _ => {}
         }
+    }
+    if key_type == Some(KeyType::RSA) {
+        let (Some(n), Some(e)) = (modulus, exponent) else {
+            return Err(Error::Key(format!(
+                "{uri}: the RSA public key has no CKA_MODULUS or CKA_PUBLIC_EXPONENT"
+            )));
+        };
+        return PublicKey::rsa_from_parts(&n, &e).map_err(|e| match e {
+            Error::Key(m) => Error::Key(format!("{uri}: {m}")),
+            other => other,
+        });
     }
     if key_type != Some(KeyType::EC) {
         let t = key_type.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
         return Err(Error::Key(format!(
-            "{uri}: the key is of type {t}; airsign signs with EC token keys only (P-256, \
-             P-384 or P-521)"
+            "{uri}: the key is of type {t}; airsign signs with EC (P-256, P-384, P-521) and \
+             RSA (2048, 3072, 4096) token keys"
         )));
     }
     let curve = match params.as_deref() {
@@ -544,30 +560,44 @@ impl TokenKey {
         &self.public
     }
 
-    /// ECDSA over a digest (by the curve's hash: SHA-256 for P-256, SHA-384 for
-    /// P-384, SHA-512 for P-521) in the token, as ASN.1 DER, checked against the
-    /// public key.
+    /// Signs a digest by the key's hash in the token: ECDSA (SHA-256 for P-256,
+    /// SHA-384 for P-384, SHA-512 for P-521) as ASN.1 DER, or RSA PKCS#1 v1.5 over
+    /// SHA-256; checked against the public key.
     pub fn sign_prehash(&self, digest: &[u8]) -> Result<Vec<u8>> {
+        let rsa = matches!(self.public, PublicKey::Rsa(_));
+        let (mechanism, input) = if rsa {
+            // PKCS#1 v1.5 over SHA-256, as cosign signs with an RSA key: the token
+            // pads the DigestInfo (RFC 8017 9.2) it is given
+            let mut info = SHA256_DIGEST_INFO.to_vec();
+            info.extend_from_slice(digest);
+            (Mechanism::RsaPkcs, info)
+        } else {
+            (Mechanism::Ecdsa, digest.to_vec())
+        };
         let raw = {
             let session = self
                 .session
                 .lock()
                 .map_err(|_| Error::Key(format!("{}: the token session is unusable", self.uri)))?;
             session
-                .sign(&Mechanism::Ecdsa, self.key, digest)
+                .sign(&mechanism, self.key, &input)
                 .map_err(|e| p11(&self.uri, "signing", e))?
         };
-        let der = self.public.ecdsa_raw_to_der(&raw).map_err(|_| {
-            Error::Key(format!(
-                "{}: the token returned {} bytes, not an {} signature",
-                self.uri,
-                raw.len(),
-                self.public.kind()
-            ))
-        })?;
+        let sig = if rsa {
+            raw
+        } else {
+            self.public.ecdsa_raw_to_der(&raw).map_err(|_| {
+                Error::Key(format!(
+                    "{}: the token returned {} bytes, not an {} signature",
+                    self.uri,
+                    raw.len(),
+                    self.public.kind()
+                ))
+            })?
+        };
         let hash = self.public.hash().unwrap_or(HashAlg::Sha256);
         self.public
-            .verify_prehash(hash, digest, &der)
+            .verify_prehash(hash, digest, &sig)
             .map_err(|_| {
                 Error::Key(format!(
                     "{}: the token's signature does not verify with the key's public key object \
@@ -576,9 +606,15 @@ impl TokenKey {
                     self.uri.key_name()
                 ))
             })?;
-        Ok(der)
+        Ok(sig)
     }
 }
+
+/// The DER prefix of a PKCS#1 DigestInfo for SHA-256 (RFC 8017, 9.2 note 1).
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
 
 /// The public half of a token key, for verification and `public-key`: no login
 /// unless the PIN is given (URI or `COSIGN_PKCS11_PIN`), or the public key object is
