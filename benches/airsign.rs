@@ -11,13 +11,18 @@
 //!   ecdsap256`; and the real `cosign sign --tlog-upload=false` on 20 images in a
 //!   loopback `docker-registry`, per image. Targets: ≥ 5,000 signatures/s end to end,
 //!   ≥ 3,000 verifications/s, `index.json` renamed into place once per call (counted
-//!   with strace when present), peak RSS < 100 MiB.
+//!   with strace when present), peak RSS < 100 MiB. Baseline in the same run: `tar xf`
+//!   of a tar holding exactly the files signing added (and index.json) into the same
+//!   unsigned store, then `sync -f`; target: sign's time <= 1.3x that baseline's.
 //! * `export` — `airsign export --all` of a ~2 GiB signed store to an oci-archive
 //!   against `tar cf` of the store directory (on disk, and on tmpfs), and `skopeo copy
 //!   oci:… oci-archive:…` of one image; then `airsign import` of that archive into a
 //!   fresh store against `tar xf` of it (on disk, and on tmpfs), and of the one-image
 //!   archive against `skopeo copy oci-archive:… oci:…`. Targets: export and import
-//!   ≥ 0.8× tar, peak RSS < 64 MiB.
+//!   ≥ 0.8× tar, peak RSS < 64 MiB. Then zstd both ways, side by side: `export --all
+//!   --compress zstd` against `tar cf - | zstd -T0 -3` (+ `sync FILE`), and `import` of
+//!   that .tar.zst against `zstd -d | tar xf -` (+ `sync -f DIR`), on disk and tmpfs.
+//!   Target: both ≥ 0.9× on disk.
 //! * `sync` — `airsign sync --all` of a signed ~300 MB store (50 images in 10
 //!   repositories on 4 shared chains of base layers) into a fresh loopback
 //!   `docker-registry`, against `skopeo copy --preserve-digests oci:… docker://…` of
@@ -76,7 +81,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         name: "export",
-        about: "airsign export --all / import vs tar cf / tar xf vs skopeo copy, ~2 GiB store",
+        about: "airsign export --all / import vs tar cf / tar xf vs skopeo copy; zstd vs tar|zstd -T0, ~2 GiB store",
         run: bench_export,
     },
     Section {
@@ -881,6 +886,62 @@ fn measure_fresh(
     Ok(Measure { best, rss_kib: rss })
 }
 
+/// The sign section's same-run baseline: the blobs that `airsign sign --all` added to
+/// `signed` (a store of `n` images), with its index.json, in a tar (untimed); each run
+/// regenerates the unsigned store (untimed, flushed) and times `tar xf` of that tar
+/// into it followed by `sync -f`: the same files written and made durable, without
+/// the signing, hashing, verifying and renaming. Returns the best run and the number
+/// of blob files.
+fn sign_baseline(
+    ctx: &Ctx,
+    root: &Path,
+    signed: &Path,
+    n: usize,
+) -> Result<(Measure, usize), String> {
+    let names = |store: &Path| -> std::collections::BTreeSet<std::ffi::OsString> {
+        std::fs::read_dir(store.join("blobs/sha256"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+            .unwrap_or_default()
+    };
+    let unsigned = root.join("baseline-src");
+    fresh_image_store(&unsigned, n);
+    let before = names(&unsigned);
+    let _ = std::fs::remove_dir_all(&unsigned);
+    let added: Vec<_> = names(signed)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    let list = root.join("baseline.list");
+    let mut text = String::from("index.json\n");
+    for f in &added {
+        text.push_str(&format!("blobs/sha256/{}\n", f.to_string_lossy()));
+    }
+    std::fs::write(&list, text).map_err(|e| e.to_string())?;
+    let archive = root.join("baseline.tar");
+    run_ok(
+        Command::new("tar")
+            .arg("cf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(signed)
+            .arg("-T")
+            .arg(&list),
+    )?;
+    warm(std::slice::from_ref(&archive));
+    let m = measure_fresh(ctx, &mut |i| {
+        let dir = root.join(format!("baseline-{i}"));
+        fresh_image_store(&dir, n);
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(r#"tar xf "$1" -C "$2" && sync -f "$2""#)
+            .arg("sh")
+            .arg(&archive)
+            .arg(&dir);
+        Ok(c)
+    })?;
+    Ok((m, added.len()))
+}
+
 /// Every image signed exactly once, and nothing else signed: `ls --json` must list
 /// `n` images with `signatures: 1` and `n` `.sig` artifacts.
 fn check_all_signed(ctx: &Ctx, store: &Path, n: usize) -> Result<(), String> {
@@ -1231,6 +1292,12 @@ fn bench_sign(ctx: &Ctx) -> Outcome {
     );
     // A run that did not sign every image has no rate to speak of: it fails.
     let sign = sign.and_then(|m| check_all_signed(ctx, &store, n).map(|()| m));
+    // The same-run baseline: the files that signing added (and index.json), written
+    // into an identical unsigned store by `tar xf` and made durable by `sync -f`.
+    let baseline = match &sign {
+        Ok(_) => sign_baseline(ctx, tmp.path(), &store, n),
+        Err(_) => Err("not run: the store is not signed".to_owned()),
+    };
 
     // Verify every image in as few calls as ARG_MAX allows (one at 10,000 images).
     let mut chunks: Vec<Vec<&str>> = vec![Vec::new()];
@@ -1342,6 +1409,18 @@ fn bench_sign(ctx: &Ctx) -> Outcome {
             None => println!("{tool:<36} {:>6} {:>9}", "-", "FAILED"),
         }
     }
+    if let Ok((m, files)) = &baseline {
+        println!(
+            "{:<36} {:>6} {:>9.3} {:>10.1} {:>11} {:>12}",
+            "tar xf same files + sync -f",
+            n,
+            m.best.as_secs_f64(),
+            n as f64 / m.best.as_secs_f64(),
+            "-",
+            fmt_mib(mib(m.rss_kib))
+        );
+        println!("  (baseline: the {files} files signing added, and index.json)");
+    }
     if let (Ok(s), Ok(f)) = (&sign, &single) {
         let rest = s.best.saturating_sub(f.best).as_secs_f64();
         if n > 1 && rest > 0.0 {
@@ -1383,6 +1462,7 @@ fn bench_sign(ctx: &Ctx) -> Outcome {
         ("airsign public-key", kdf.as_ref().err()),
         ("airsign verify", verify.as_ref().err()),
         ("openssl speed", speed.as_ref().err()),
+        ("sign baseline (tar xf)", baseline.as_ref().err()),
         ("cosign", per_image.as_ref().err()),
     ] {
         if let Some(e) = r {
@@ -1395,6 +1475,7 @@ fn bench_sign(ctx: &Ctx) -> Outcome {
             || kdf.is_err()
             || verify.is_err()
             || speed.is_err()
+            || baseline.is_err()
             || per_image.is_err(),
         ..Outcome::default()
     };
@@ -1427,7 +1508,21 @@ fn bench_sign(ctx: &Ctx) -> Outcome {
         fmt_mib(rss),
         verdict(rss_ok),
     );
+    // Signing against writing the same files: airsign's time over the baseline's.
+    let vs_baseline = sign
+        .as_ref()
+        .ok()
+        .zip(baseline.as_ref().ok())
+        .map(|(s, (b, _))| s.best.as_secs_f64() / b.best.as_secs_f64());
+    let baseline_ok = vs_baseline.map(|r| r <= 1.3);
+    println!(
+        "target: sign time <= 1.3x the baseline's (tar xf of the same files + sync -f): \
+         {} ({})",
+        vs_baseline.map_or("-".into(), |r| format!("{r:.2}x")),
+        verdict(baseline_ok),
+    );
     outcome.missed = sign_ok != Some(true)
+        || baseline_ok != Some(true)
         || verify_ok != Some(true)
         || rss_ok != Some(true)
         || renames_ok == Some(false);
@@ -1644,32 +1739,6 @@ fn bench_export(ctx: &Ctx) -> Outcome {
         });
         let _ = std::fs::remove_file(shm.path().join("t.tar"));
     }
-    let zstd_args = vec!["--all".to_string(), "--compress".into(), "zstd".into()];
-    // ruzstd compresses at tens of MB/s: one run is enough to see it.
-    let once = Ctx {
-        airsign: ctx.airsign.clone(),
-        openssl: ctx.openssl.clone(),
-        gnu_time: ctx.gnu_time.clone(),
-        cosign: ctx.cosign.clone(),
-        skopeo: ctx.skopeo.clone(),
-        registry: ctx.registry.clone(),
-        work: ctx.work.clone(),
-        scale: ctx.scale,
-        runs: 1,
-    };
-    rows.push(Row {
-        tool: "airsign export --all --compress zstd".into(),
-        result: measure(
-            &once,
-            &airsign_export(
-                shm_dir
-                    .as_ref()
-                    .map_or_else(|| disk.join("z.tar.zst"), |d| d.path().join("z.tar.zst")),
-                zstd_args,
-            ),
-            &no_check,
-        ),
-    });
     print_table(bytes, &rows, "tar cf (disk)");
     let archive_len = std::fs::metadata(disk.join("a.tar")).map_or(0, |m| m.len());
     let tar_len = std::fs::metadata(disk.join("t.tar")).map_or(0, |m| m.len());
@@ -1743,10 +1812,20 @@ fn bench_export(ctx: &Ctx) -> Outcome {
     for f in ["a.tar", "one.tar"] {
         let _ = std::fs::remove_file(disk.join(f));
     }
+    let zstd = bench_zstd(
+        ctx,
+        tmp.path(),
+        shm_dir.as_ref().map(|d| d.path()),
+        &store,
+        bytes,
+        refs.len(),
+    );
 
     let mut outcome = Outcome {
-        failed: imported.failed || rows.iter().chain(&one_rows).any(|r| r.result.is_err()),
-        missed: imported.missed,
+        failed: imported.failed
+            || zstd.failed
+            || rows.iter().chain(&one_rows).any(|r| r.result.is_err()),
+        missed: imported.missed || zstd.missed,
     };
     let secs = |name: &str| {
         rows.iter()
@@ -1801,6 +1880,241 @@ fn bench_export(ctx: &Ctx) -> Outcome {
         );
         outcome.failed |= !caught || !clean;
     }
+    outcome
+}
+
+/// zstd both ways, each against the tools' pipe on the same store in the same run:
+/// `airsign export --all --compress zstd` (libzstd, level 3, one worker per core)
+/// against `tar cf - … | zstd -T0 -3` (followed by `sync FILE` on disk: airsign
+/// fsyncs its archive), then `airsign import` of airsign's .tar.zst into a fresh store
+/// against `zstd -d -c … | tar xf -` (followed by `sync -f DIR` on disk: airsign's
+/// commit is one syncfs). On disk and, when there is one, on tmpfs. Target: both
+/// ratios >= 0.9x on disk, the like-for-like durable comparison; tmpfs, where only the
+/// CPU work is left (airsign also hashes every blob), is shown beside them.
+fn bench_zstd(
+    ctx: &Ctx,
+    root: &Path,
+    shm: Option<&Path>,
+    store: &Path,
+    bytes: u64,
+    images: usize,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let zstd = std::env::var_os("AIRSIGN_TEST_ZSTD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "zstd".into());
+    if run_ok(Command::new(&zstd).arg("--version")).is_err() {
+        println!(
+            "
+zstd: no zstd tool to compare with (make tools installs it)"
+        );
+        outcome.missed = true;
+        return outcome;
+    }
+    let disk = root.join("zstd");
+    std::fs::create_dir(&disk).unwrap();
+    let airsign_export = |dest: PathBuf| {
+        move || {
+            let _ = std::fs::remove_file(&dest);
+            settle();
+            let mut c = airsign_in(ctx, store);
+            c.args(["export", "--all", "--compress", "zstd", "--to"])
+                .arg(format!("oci-archive:{}", dest.display()));
+            c
+        }
+    };
+    let tar_zstd = |dest: PathBuf, sync: bool| {
+        let zstd = zstd.clone();
+        move || {
+            let _ = std::fs::remove_file(&dest);
+            settle();
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(if sync {
+                    r#"tar cf - -C "$2" oci-layout index.json blobs | "$3" -T0 -3 -q -o "$1" && sync "$1""#
+                } else {
+                    r#"tar cf - -C "$2" oci-layout index.json blobs | "$3" -T0 -3 -q -o "$1""#
+                })
+                .arg("sh")
+                .arg(&dest)
+                .arg(store)
+                .arg(&zstd);
+            c
+        }
+    };
+    let no_check = |_: &[u8]| Ok(());
+    let ours = disk.join("a.tar.zst");
+    let mut rows = vec![
+        Row {
+            tool: "airsign export zstd (disk)".into(),
+            result: measure(ctx, &airsign_export(ours.clone()), &no_check),
+        },
+        Row {
+            tool: "tar|zstd -T0 -3 + sync (disk)".into(),
+            result: measure(ctx, &tar_zstd(disk.join("t.tar.zst"), true), &no_check),
+        },
+    ];
+    if let Some(shm) = shm {
+        rows.push(Row {
+            tool: "airsign export zstd (tmpfs)".into(),
+            result: measure(ctx, &airsign_export(shm.join("a.tar.zst")), &no_check),
+        });
+        rows.push(Row {
+            tool: "tar|zstd -T0 -3 (tmpfs)".into(),
+            result: measure(ctx, &tar_zstd(shm.join("t.tar.zst"), false), &no_check),
+        });
+        for f in ["a.tar.zst", "t.tar.zst"] {
+            let _ = std::fs::remove_file(shm.join(f));
+        }
+    }
+    println!(
+        "
+export --compress zstd of the same store, against tar | zstd -T0 -3:"
+    );
+    print_table(bytes, &rows, "tar|zstd -T0 -3 + sync (disk)");
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    println!(
+        "compressed sizes: airsign {:.1} MB, tar | zstd {:.1} MB",
+        size(&ours) as f64 / 1e6,
+        size(&disk.join("t.tar.zst")) as f64 / 1e6
+    );
+    let _ = std::fs::remove_file(disk.join("t.tar.zst"));
+
+    // Import of airsign's .tar.zst (the tools' pipe reads the same file).
+    warm(std::slice::from_ref(&ours));
+    let src = format!("oci-archive:{}", ours.display());
+    let import_into = |dir: &Path| -> Result<Command, String> {
+        run_ok(airsign_in(ctx, dir).args(["store", "init"]))?;
+        settle();
+        let mut c = airsign_in(ctx, dir);
+        c.args(["import", "--json", &src]);
+        Ok(c)
+    };
+    let unzstd_tar = |dir: &Path, sync: bool| -> Result<Command, String> {
+        std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        settle();
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(if sync {
+                r#""$3" -d -c -q "$1" | tar xf - -C "$2" && sync -f "$2""#
+            } else {
+                r#""$3" -d -c -q "$1" | tar xf - -C "$2""#
+            })
+            .arg("sh")
+            .arg(&ours)
+            .arg(dir)
+            .arg(&zstd);
+        Ok(c)
+    };
+    // A new directory per run; on tmpfs the previous run's goes first (see bench_import).
+    let fresh = |base: &Path, name: &str, i: usize, reuse: bool| -> PathBuf {
+        if reuse && i > 0 {
+            let _ = std::fs::remove_dir_all(base.join(format!("{name}-{}", i - 1)));
+        }
+        base.join(format!("{name}-{i}"))
+    };
+    let mut irows = vec![
+        Row {
+            tool: "airsign import .tar.zst (disk)".into(),
+            result: measure_fresh(ctx, &mut |i| {
+                import_into(&fresh(&disk, "airsign", i, false))
+            }),
+        },
+        Row {
+            tool: "zstd -d|tar xf + sync (disk)".into(),
+            result: measure_fresh(ctx, &mut |i| {
+                unzstd_tar(&fresh(&disk, "tar", i, false), true)
+            }),
+        },
+    ];
+    if let Some(shm) = shm {
+        irows.push(Row {
+            tool: "airsign import .tar.zst (tmpfs)".into(),
+            result: measure_fresh(ctx, &mut |i| import_into(&fresh(shm, "zairsign", i, true))),
+        });
+        let _ = std::fs::remove_dir_all(shm.join(format!("zairsign-{}", ctx.runs - 1)));
+        irows.push(Row {
+            tool: "zstd -d|tar xf (tmpfs)".into(),
+            result: measure_fresh(ctx, &mut |i| {
+                unzstd_tar(&fresh(shm, "ztar", i, true), false)
+            }),
+        });
+        let _ = std::fs::remove_dir_all(shm.join(format!("ztar-{}", ctx.runs - 1)));
+    }
+    println!(
+        "
+import of that .tar.zst ({:.1} MB) into a fresh empty store, against zstd -d | tar xf:",
+        size(&ours) as f64 / 1e6
+    );
+    print_table(bytes, &irows, "zstd -d|tar xf + sync (disk)");
+    // Untimed: the import took every image, and the store is whole.
+    let first = disk.join("airsign-0");
+    let listed = run_ok(airsign_in(ctx, &first).args(["ls", "--json"])).and_then(|out| {
+        let v: Vec<Value> = serde_json::from_slice(&out).map_err(|e| e.to_string())?;
+        let got = v.iter().filter(|e| e["artifact"] != json!(true)).count();
+        (got == images)
+            .then_some(())
+            .ok_or(format!("{got} images imported, expected {images}"))
+    });
+    let fsck = listed.and_then(|()| run_ok(airsign_in(ctx, &first).arg("fsck")).map(|_| ()));
+    println!(
+        "imported .tar.zst store: {}",
+        match &fsck {
+            Ok(()) => "every image, fsck clean".to_string(),
+            Err(e) => format!(
+                "FAILED
+{e}"
+            ),
+        }
+    );
+    let _ = std::fs::remove_dir_all(&disk);
+    outcome.failed = fsck.is_err() || rows.iter().chain(&irows).any(|r| r.result.is_err());
+
+    let secs = |rows: &[Row], name: &str| {
+        rows.iter()
+            .find(|r| r.tool == name)
+            .and_then(|r| r.result.as_ref().ok())
+            .map(|m| m.best.as_secs_f64())
+    };
+    let ratio = |rows: &[Row], ours: &str, theirs: &str| {
+        secs(rows, ours).zip(secs(rows, theirs)).map(|(a, b)| b / a)
+    };
+    let export_disk = ratio(
+        &rows,
+        "airsign export zstd (disk)",
+        "tar|zstd -T0 -3 + sync (disk)",
+    );
+    let export_tmpfs = ratio(
+        &rows,
+        "airsign export zstd (tmpfs)",
+        "tar|zstd -T0 -3 (tmpfs)",
+    );
+    let import_disk = ratio(
+        &irows,
+        "airsign import .tar.zst (disk)",
+        "zstd -d|tar xf + sync (disk)",
+    );
+    let import_tmpfs = ratio(
+        &irows,
+        "airsign import .tar.zst (tmpfs)",
+        "zstd -d|tar xf (tmpfs)",
+    );
+    let ok = export_disk
+        .zip(import_disk)
+        .map(|(e, i)| e >= 0.9 && i >= 0.9);
+    let rss_mib = airsign_rss_mib(rows.iter().chain(&irows));
+    println!(
+        "\ntarget: zstd >= 0.9x the tools (throughput; on disk, both durable): \
+         export vs tar|zstd -T0 -3+sync {}, import vs zstd -d|tar x+sync {}: {} \
+         (tmpfs: export {}, import {}); airsign peak RSS {}",
+        show_ratio(export_disk),
+        show_ratio(import_disk),
+        verdict(ok),
+        show_ratio(export_tmpfs),
+        show_ratio(import_tmpfs),
+        rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
+    );
+    outcome.missed = ok != Some(true);
     outcome
 }
 

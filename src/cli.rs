@@ -268,6 +268,9 @@ pub struct ExportArgs {
     /// Compress the archive: zstd writes FILE.tar.zst
     #[arg(long, value_name = "ALGORITHM", value_parser = ["zstd"])]
     pub compress: Option<String>,
+    /// zstd's level, 1 (fastest) to 19 (smallest); default 3, as zstd's
+    #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub compress_level: Option<i32>,
     /// Split the archive into parts of at most SIZE (4G, 700M, 2K): FILE.tar.000, .001, …
     #[arg(long, value_name = "SIZE")]
     pub split: Option<String>,
@@ -937,6 +940,7 @@ pub fn run() -> Result<i32> {
                 to: a.to,
                 format: a.format,
                 compress: a.compress,
+                compress_level: a.compress_level,
                 split: a.split,
                 no_signatures: a.no_signatures,
                 json: a.json,

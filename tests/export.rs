@@ -480,20 +480,118 @@ fn zstd_archives_decompress_to_the_plain_archive() {
     assert_eq!(zbytes, fs::read(bed.path("x3.tar.zst")).unwrap());
     assert_eq!(&zbytes[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
 
-    // the real zstd (checksum included) and ruzstd both give back the plain tar
-    let out = run(Command::new(&zstd).args(["-d", "-c", "--check"]).arg(&z));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout, fs::read(&plain).unwrap());
+    // the real zstd tool (checksum included) and the zstd crate both give back the
+    // plain tar
+    let unzstd = |z: &std::path::Path| {
+        let out = run(Command::new(&zstd).args(["-d", "-c", "--check"]).arg(z));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let out = unzstd(&z);
+    assert_eq!(out, fs::read(&plain).unwrap());
     let mut back = Vec::new();
-    ruzstd::decoding::StreamingDecoder::new(&zbytes[..])
+    zstd::stream::read::Decoder::new(&zbytes[..])
         .unwrap()
         .read_to_end(&mut back)
         .unwrap();
-    assert_eq!(back, out.stdout);
+    assert_eq!(back, out);
+    // the default level is zstd's 3: the zstd tool at -3 finds our frame as it would
+    // write it (same format, same content), and --compress-level changes the bytes,
+    // not what they decompress to
+    let z19 = bed.path("x19.tar.zst");
+    bed.export(&[
+        "--all",
+        "--compress-level",
+        "19",
+        "--to",
+        &format!("oci-archive:{}", z19.display()),
+    ]);
+    assert_ne!(fs::read(&z19).unwrap(), zbytes);
+    assert_eq!(unzstd(&z19), out);
+    // a level without zstd, or out of range: one line, nothing written
+    for (args, why) in [
+        (vec!["--compress-level", "5"], "add --compress zstd"),
+        (
+            vec!["--compress", "zstd", "--compress-level", "20"],
+            "1..=19",
+        ),
+    ] {
+        let to = format!("oci-archive:{}", bed.path("lvl.tar").display());
+        let mut all = vec!["--all", "--to", &to];
+        all.extend(args.iter().copied());
+        let stderr = bed.export_fails(&all);
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+        assert!(!bed.path("lvl.tar").exists() && !bed.path("lvl.tar.zst").exists());
+    }
+}
+
+/// The other direction: a .tar.zst that GNU tar and the zstd tool made (multi-threaded,
+/// as `tar c | zstd -T0`) of an exported layout imports, every image still verifying;
+/// and airsign's own .tar.zst lists, through `zstd -d | tar t`, the plain archive's
+/// entries.
+#[test]
+fn tar_piped_through_zstd_t0_imports_and_our_zst_lists_with_tar() {
+    let (Some(zstd), Some(gnu_tar)) = (need_program("zstd"), need_program("tar")) else {
+        return;
+    };
+    let host = "registry.example.com";
+    let (bed, _, public) = signed_bed(host);
+    let layout = bed.path("layout");
+    bed.export(&["--all", "--to", &format!("oci:{}", layout.display())]);
+    let zst = bed.path("by-tools.tar.zst");
+    let sh = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$1" -cf - -C "$2" oci-layout index.json blobs | "$3" -T0 -3 -q -o "$4""#)
+        .arg("sh")
+        .arg(&gnu_tar)
+        .arg(&layout)
+        .arg(&zstd)
+        .arg(&zst)
+        .status()
+        .unwrap();
+    assert!(sh.success());
+    let c = Bed::new();
+    ok(&mut c.cmd(&["import", &format!("oci-archive:{}", zst.display())]));
+    ok(&mut c.cmd(&[
+        "verify",
+        "--key",
+        s(&public),
+        &format!("{host}/demo/single:v1"),
+        &format!("{host}/demo/multi:v1"),
+    ]));
+    ok(&mut c.cmd(&["fsck"]));
+
+    // ours, read by the tools: the same entries, in the same order, as the plain tar
+    let plain = bed.path("plain.tar");
+    bed.export(&["--all", "--to", &format!("oci-archive:{}", plain.display())]);
+    let ours = bed.path("ours.tar.zst");
+    bed.export(&["--all", "--to", &format!("oci-archive:{}", ours.display())]);
+    let listed = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$1" -d -c --check "$2" | "$3" -tf -"#)
+        .arg("sh")
+        .arg(&zstd)
+        .arg(&ours)
+        .arg(&gnu_tar)
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let want: Vec<String> = tar_entries(&fs::read(&plain).unwrap())
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    let got: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(want.iter().any(|p| p == "index.json"), "{want:?}");
+    assert!(want.len() > 10, "{want:?}");
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -537,7 +635,7 @@ fn split_parts_are_bounded_and_concatenate_to_the_whole() {
         zjoined.extend(part);
     }
     let mut back = Vec::new();
-    ruzstd::decoding::StreamingDecoder::new(&zjoined[..])
+    zstd::stream::read::Decoder::new(&zjoined[..])
         .unwrap()
         .read_to_end(&mut back)
         .unwrap();

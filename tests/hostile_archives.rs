@@ -598,12 +598,30 @@ fn compressed_archives_and_zstd_bombs() {
         true,
     );
 
-    // The bomb: 300 KB of zstd that decodes to a 1 GiB blob of zeros, under a name
+    // The bomb: 300 KB of zstd that decodes to a 1 GiB layer of zeros, under a name
     // its content does not hash to. Memory must stay bounded (the process runs
-    // under a 1 GiB address-space limit) and the answer is a clear refusal.
+    // under a 1 GiB address-space limit) and the answer is a clear refusal. (The
+    // layer is the image's: import hashes a .tar.zst's large blobs where it copies
+    // them, once, so a blob nothing refers to is not read, as in a plain archive;
+    // `ls` and `fsck` of the archive hash everything and refuse it too.)
+    let bomb = format!("sha256:{}", sha256_hex(b"not zeros"));
     let name = format!("blobs/sha256/{}", sha256_hex(b"not zeros"));
     let h = header(name.as_bytes(), b'0', 1 << 30, b"", false);
-    let (mut rest, _) = good_image(b"layer");
+    let mut rest = Tar::new();
+    rest.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    let config = serde_json::to_vec(&json!({"architecture":"amd64","os":"linux",
+        "rootfs":{"type":"layers","diff_ids":[bomb]}}))
+    .unwrap();
+    let c = rest.blob(&config);
+    let manifest = serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":MANIFEST,
+        "config":{"mediaType":CONFIG,"digest":c,"size":config.len()},
+        "layers":[{"mediaType":LAYER,"digest":bomb,"size":1u64 << 30}]}))
+    .unwrap();
+    let m = rest.blob(&manifest);
+    rest.file(
+        "index.json",
+        &index_json(&[(MANIFEST, &m, manifest.len(), Some("v1"))]),
+    );
     let z = tarkit::zstd(&[Z::Raw(&h), Z::Zeros(1 << 30), Z::Raw(&rest.end().buf)]);
     assert!(z.len() < 400_000, "{}", z.len());
     let a = bed.archive("bomb.tar.zst", &z);
@@ -621,4 +639,10 @@ fn compressed_archives_and_zstd_bombs() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("hashes to"), "{stderr}");
     assert_eq!(before, snapshot(&bed.store));
+    for cmd in ["ls", "fsck"] {
+        let out = run(airsign([cmd]).arg(format!("oci-archive:{}", a.display())));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd} accepted the bomb");
+        assert!(stderr.contains("hashes to"), "{cmd}: {stderr}");
+    }
 }

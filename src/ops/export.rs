@@ -37,6 +37,8 @@ pub struct ExportOptions {
     pub to: String,
     pub format: String,
     pub compress: Option<String>,
+    /// zstd's level (1–19); `None` is zstd's default, 3.
+    pub compress_level: Option<i32>,
     pub split: Option<String>,
     pub no_signatures: bool,
     pub json: bool,
@@ -131,9 +133,9 @@ fn destination(opts: &ExportOptions) -> Result<Dest> {
     let usage = |m: String| Error::Usage(m);
     let to = opts.to.as_str();
     let dir_only = |what: &str| -> Result<()> {
-        if opts.compress.is_some() || opts.split.is_some() {
+        if opts.compress.is_some() || opts.compress_level.is_some() || opts.split.is_some() {
             return Err(usage(format!(
-                "--compress and --split apply to oci-archive files, not to {what}"
+                "--compress, --compress-level and --split apply to oci-archive files, not to {what}"
             )));
         }
         Ok(())
@@ -172,13 +174,30 @@ fn destination(opts: &ExportOptions) -> Result<Dest> {
                 }
             }
             let zst = name.ends_with(".zst");
+            let level = match opts.compress_level {
+                Some(l) if !writer::ZSTD_LEVELS.contains(&l) => {
+                    return Err(usage(format!(
+                        "--compress-level {l}: zstd levels go from {} to {}",
+                        writer::ZSTD_LEVELS.start(),
+                        writer::ZSTD_LEVELS.end()
+                    )));
+                }
+                Some(l) => l,
+                None => writer::ZSTD_DEFAULT_LEVEL,
+            };
             let compression = match opts.compress.as_deref() {
-                Some("zstd") => Compression::Zstd,
+                Some("zstd") => Compression::Zstd { level },
                 Some(other) => return Err(usage(format!("unknown --compress {other:?}"))),
-                None if zst => Compression::Zstd,
+                None if zst => Compression::Zstd { level },
+                None if opts.compress_level.is_some() => {
+                    return Err(usage(format!(
+                        "--compress-level applies to zstd archives: add --compress zstd \
+                         (or name the file {name}.zst)"
+                    )));
+                }
                 None => Compression::None,
             };
-            let path = if compression == Compression::Zstd && !zst {
+            let path = if compression.is_zstd() && !zst {
                 suffixed(&path, ".zst")
             } else {
                 path
@@ -278,7 +297,7 @@ pub fn export(
         } => {
             summary.files = write_archive(store, &plan, &path, compression, split, &progress)?;
             summary.destination = path;
-            summary.compression = (compression == Compression::Zstd).then_some("zstd");
+            summary.compression = compression.is_zstd().then_some("zstd");
             summary.written_bytes = summary.files.iter().map(|f| f.size).sum();
         }
         Dest::Layout(dir) => {
@@ -1030,15 +1049,32 @@ mod tests {
         );
         assert_eq!(
             destination(&opts("oci-archive:x.tar.zst")).unwrap(),
-            archive("x.tar.zst", Compression::Zstd, None)
+            archive("x.tar.zst", Compression::ZSTD, None)
         );
         let mut o = opts("oci-archive:x.tar");
         o.compress = Some("zstd".into());
         o.split = Some("2K".into());
         assert_eq!(
             destination(&o).unwrap(),
-            archive("x.tar.zst", Compression::Zstd, Some(2048))
+            archive("x.tar.zst", Compression::ZSTD, Some(2048))
         );
+        o.compress_level = Some(19);
+        assert_eq!(
+            destination(&o).unwrap(),
+            archive("x.tar.zst", Compression::Zstd { level: 19 }, Some(2048))
+        );
+        for (to, compress, level, why) in [
+            ("oci-archive:x.tar", None, 5, "add --compress zstd"),
+            ("oci-archive:x.tar", Some("zstd"), 0, "from 1 to 19"),
+            ("oci-archive:x.tar.zst", None, 20, "from 1 to 19"),
+            ("oci:d", None, 5, "apply to oci-archive files"),
+        ] {
+            let mut o = opts(to);
+            o.compress = compress.map(Into::into);
+            o.compress_level = Some(level);
+            let e = destination(&o).unwrap_err().to_string();
+            assert!(e.contains(why), "{to} {level}: {e}");
+        }
         assert_eq!(
             destination(&opts("oci:d")).unwrap(),
             Dest::Layout("d".into())

@@ -221,7 +221,7 @@ pub fn run(store: &Path, src: &str, refs: &[String], opts: &ImportOptions) -> Re
     let (source, inline_ref) = match Location::parse(src)? {
         Location::Layout { path, reference } => (Source::Dir(Layout::open(&path)?), reference),
         Location::Archive { path, reference } => (
-            Source::Archive(Box::new(ArchiveLayout::open(&path)?)),
+            Source::Archive(Box::new(ArchiveLayout::open_for_copy(&path)?)),
             reference,
         ),
         Location::DockerArchive { path, reference } => (

@@ -51,7 +51,7 @@ pub fn rewrite_archive(archive: &Path, change: impl FnOnce(&Layout) -> Result<bo
     let index = Index::listing(entries.clone()).to_bytes();
     let written = work.0.join(format!("{name}.new"));
     let compression = if zstd {
-        Compression::Zstd
+        Compression::ZSTD
     } else {
         Compression::None
     };

@@ -22,7 +22,7 @@ pub fn check(archive: &ArchiveLayout, bar: &ProgressBar) -> Result<Report> {
     });
     let blobs = archive.blob_list();
     bar.set_length(blobs.iter().map(|b| b.1).sum());
-    if archive.is_streamed() {
+    if archive.all_blobs_hashed_on_open() {
         // Opening a .tar.zst already hashed every blob, and refuses the archive on
         // the first mismatch: what is left is only counted.
         report.blobs = blobs.len() as u64;

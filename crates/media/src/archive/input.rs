@@ -7,8 +7,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
-use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+use zstd::zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
 
 use super::tar::Input;
 use crate::{Error, Result};
@@ -219,48 +218,28 @@ impl Input for PartsReader<'_> {
     }
 }
 
-/// A zstd stream (one or more frames, skippable frames allowed) decoded with bounded
-/// memory: the window is capped at [`MAX_ZSTD_WINDOW`], and content checksums are
-/// verified at the end of each frame.
+/// A zstd stream (one or more frames, skippable frames allowed) decoded by libzstd
+/// with bounded memory: the window is capped at [`MAX_ZSTD_WINDOW`] (a frame asking
+/// for more is refused before anything is allocated for it), content checksums are
+/// verified at the end of each frame, and input that ends inside a frame is an error.
+/// Nothing is buffered beyond libzstd's window and one block: bytes come out as the
+/// caller reads them.
 pub struct Zstd<R: BufRead> {
     src: R,
-    dec: FrameDecoder,
+    dec: DCtx<'static>,
+    /// libzstd's last hint was not 0: a frame is under way, the input may not end.
     in_frame: bool,
 }
 
 impl<R: BufRead> Zstd<R> {
     pub fn new(src: R) -> Zstd<R> {
-        let mut dec = FrameDecoder::new();
-        dec.set_max_window_size(MAX_ZSTD_WINDOW);
+        let mut dec = DCtx::create();
+        dec.set_parameter(DParameter::WindowLogMax(MAX_ZSTD_WINDOW.ilog2()))
+            .expect("a window log libzstd accepts");
         Zstd {
             src,
             dec,
             in_frame: false,
-        }
-    }
-
-    /// Starts the next frame; false at the end of the input.
-    fn next_frame(&mut self) -> io::Result<bool> {
-        loop {
-            if self.src.fill_buf()?.is_empty() {
-                return Ok(false);
-            }
-            match self.dec.reset(&mut self.src) {
-                Ok(()) => return Ok(true),
-                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
-                    length,
-                    ..
-                })) => {
-                    let skipped = io::copy(
-                        &mut (&mut self.src).take(u64::from(length)),
-                        &mut io::sink(),
-                    )?;
-                    if skipped < u64::from(length) {
-                        return Err(zstd_error("truncated skippable frame"));
-                    }
-                }
-                Err(e) => return Err(zstd_error(&e.to_string())),
-            }
         }
     }
 }
@@ -275,35 +254,34 @@ impl<R: BufRead> Read for Zstd<R> {
             return Ok(0);
         }
         loop {
-            if self.in_frame {
-                if self.dec.can_collect() > 0 {
-                    return self.dec.read(buf);
-                }
-                if !self.dec.is_finished() {
-                    self.dec
-                        .decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBlocks(1))
-                        .map_err(|e| match e {
-                            FrameDecoderError::FailedToReadBlockHeader(_)
-                            | FrameDecoderError::FailedToReadBlockBody(_) => {
-                                zstd_error("truncated stream")
-                            }
-                            e => zstd_error(&e.to_string()),
-                        })?;
-                    continue;
-                }
-                if let (Some(want), Some(got)) = (
-                    self.dec.get_checksum_from_data(),
-                    self.dec.get_calculated_checksum(),
-                ) && want != got
-                {
-                    return Err(zstd_error("content checksum mismatch"));
-                }
-                self.in_frame = false;
-            }
-            if !self.next_frame()? {
+            let input = self.src.fill_buf()?;
+            let at_end = input.is_empty();
+            if at_end && !self.in_frame {
                 return Ok(0);
             }
-            self.in_frame = true;
+            let mut inb = InBuffer::around(input);
+            let mut out = OutBuffer::around(&mut *buf);
+            // At the end of the input this only flushes what libzstd still holds.
+            let hint = self
+                .dec
+                .decompress_stream(&mut out, &mut inb)
+                .map_err(|code| zstd_error(zstd::zstd_safe::get_error_name(code)))?;
+            let (used, made) = (inb.pos(), out.pos());
+            self.src.consume(used);
+            self.in_frame = hint != 0;
+            if made > 0 {
+                return Ok(made);
+            }
+            if at_end {
+                if self.in_frame {
+                    return Err(zstd_error("truncated stream"));
+                }
+                return Ok(0);
+            }
+            if used == 0 {
+                // libzstd always moves with input and room to write; never spin.
+                return Err(zstd_error("the decoder made no progress"));
+            }
         }
     }
 }

@@ -71,6 +71,9 @@ pub struct ArchiveLayout {
     path: PathBuf,
     parts: Parts,
     streamed: bool,
+    /// Whether opening hashed every blob (always, but for a `.tar.zst` opened by
+    /// [`ArchiveLayout::open_for_copy`]).
+    all_verified: bool,
     index: Index,
     blobs: HashMap<Digest, Blob>,
     /// For a `docker save` tarball without an OCI layout: the manifests airsign built.
@@ -101,15 +104,27 @@ struct Scan {
 impl ArchiveLayout {
     /// Opens an `oci-archive` (plain, split, or zstd-compressed).
     pub fn open(path: &Path) -> Result<ArchiveLayout> {
-        Self::open_as(path, Flavor::Oci)
+        Self::open_as(path, Flavor::Oci, true)
+    }
+
+    /// As [`Self::open`], for a copy out of the archive (`import`): a `.tar.zst`'s
+    /// blobs over [`MAX_MANIFEST`] bytes are not hashed while the archive is indexed,
+    /// only once, where the copy reads them — the destination's sink hashes every
+    /// blob it stages and refuses the copy, committing nothing, on a mismatch; a blob
+    /// the destination already holds is not read at all, as from a plain archive.
+    /// Documents (manifests, indexes, configs) are hashed on opening as always. The
+    /// decoded stream is hashed once instead of twice: most of a `.tar.zst`
+    /// import's time was the second hash.
+    pub fn open_for_copy(path: &Path) -> Result<ArchiveLayout> {
+        Self::open_as(path, Flavor::Oci, false)
     }
 
     /// Opens a `docker save` tarball as a layout (see [`Self::rebuilt_manifests`]).
     pub fn open_docker(path: &Path) -> Result<ArchiveLayout> {
-        Self::open_as(path, Flavor::Docker)
+        Self::open_as(path, Flavor::Docker, true)
     }
 
-    fn open_as(path: &Path, flavor: Flavor) -> Result<ArchiveLayout> {
+    fn open_as(path: &Path, flavor: Flavor, verify_all: bool) -> Result<ArchiveLayout> {
         let parts = Parts::open(path)?;
         let at = |e: Error| in_archive(path, e);
         let streamed = match parts.sniff()? {
@@ -123,14 +138,20 @@ impl ArchiveLayout {
             Compression::Zstd => true,
         };
         let scan = if streamed {
-            scan(zstd_stream(&parts), flavor, true).map_err(at)?
+            let hashed = if verify_all {
+                Hashed::All
+            } else {
+                Hashed::Documents
+            };
+            scan(zstd_stream(&parts), flavor, hashed).map_err(at)?
         } else {
-            scan(parts.reader(0, parts.len()), flavor, false).map_err(at)?
+            scan(parts.reader(0, parts.len()), flavor, Hashed::None).map_err(at)?
         };
         let mut layout = ArchiveLayout {
             path: path.to_path_buf(),
             parts,
             streamed,
+            all_verified: !streamed || verify_all,
             index: Index::default(),
             blobs: HashMap::new(),
             rebuilt: Vec::new(),
@@ -168,6 +189,12 @@ impl ArchiveLayout {
     /// Whether the archive is decoded as a stream (zstd) rather than read in place.
     pub fn is_streamed(&self) -> bool {
         self.streamed
+    }
+
+    /// Whether a `.tar.zst` had every blob hashed when it was opened (not when
+    /// opened by [`Self::open_for_copy`]).
+    pub fn all_blobs_hashed_on_open(&self) -> bool {
+        self.streamed && self.all_verified
     }
 
     /// The manifests airsign built for a `docker save` tarball that carries none:
@@ -514,7 +541,17 @@ fn in_archive(path: &Path, e: Error) -> Error {
 }
 
 /// One pass over the headers (and, for a stream, the data) of an archive.
-fn scan<I: Input>(input: I, flavor: Flavor, streamed: bool) -> Result<Scan> {
+/// Which blobs [`scan`] hashes as the stream passes: those of a `.tar.zst` (read
+/// once, so hashed now or on a later pass), all or only the documents; a plain
+/// archive's none (its blobs are read in place, hashed where they are used).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hashed {
+    None,
+    Documents,
+    All,
+}
+
+fn scan<I: Input>(input: I, flavor: Flavor, hashed: Hashed) -> Result<Scan> {
     let mut s = Scanner::new(input);
     let mut out = Scan::default();
     let mut seen: HashSet<String> = HashSet::new();
@@ -553,7 +590,12 @@ fn scan<I: Input>(input: I, flavor: Flavor, streamed: bool) -> Result<Scan> {
                 );
             }
             Role::Blob(d) => {
-                let bytes = if streamed {
+                let hash = match hashed {
+                    Hashed::None => false,
+                    Hashed::Documents => e.size <= MAX_MANIFEST,
+                    Hashed::All => true,
+                };
+                let bytes = if hash {
                     hash_streamed(&mut s, &e, &d, &mut cache_left)?
                 } else {
                     None
@@ -871,6 +913,49 @@ fn oci_manifest(config: &Digest, config_size: u64, layers: &[(Digest, u64)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `.tar.zst` holding an OCI layout with no images and one blob of `size`
+    /// bytes under a name its content does not hash to.
+    fn tar_zst_with_a_misnamed_blob(dir: &Path, size: usize) -> PathBuf {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        let name = Digest::sha256(b"something else").hex().to_owned();
+        add(&format!("blobs/sha256/{name}"), &vec![7u8; size]);
+        add(
+            "index.json",
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+        );
+        let tar = b.into_inner().unwrap();
+        let path = dir.join(format!("a-{size}.tar.zst"));
+        std::fs::write(&path, zstd::encode_all(&tar[..], 3).unwrap()).unwrap();
+        path
+    }
+
+    /// `open` hashes every blob of a `.tar.zst`; `open_for_copy` only documents
+    /// (up to MAX_MANIFEST bytes), leaving large blobs to the copy's sink, which
+    /// hashes what it stages: a misnamed large blob is found by the one and not
+    /// read by the other, a misnamed small one by both.
+    #[test]
+    fn open_for_copy_hashes_a_tar_zst_once() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let large = tar_zst_with_a_misnamed_blob(tmp.path(), MAX_MANIFEST as usize + 1);
+        let err = ArchiveLayout::open(&large).err().unwrap().to_string();
+        assert!(err.contains("hashes to"), "{err}");
+        let lazy = ArchiveLayout::open_for_copy(&large).unwrap();
+        assert!(lazy.is_streamed() && !lazy.all_blobs_hashed_on_open());
+        let small = tar_zst_with_a_misnamed_blob(tmp.path(), 1000);
+        for open in [ArchiveLayout::open, ArchiveLayout::open_for_copy] {
+            let err = open(&small).err().unwrap().to_string();
+            assert!(err.contains("hashes to"), "{err}");
+        }
+    }
 
     #[test]
     fn rebuilt_manifests_are_valid_and_stable() {

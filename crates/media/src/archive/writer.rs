@@ -143,9 +143,27 @@ fn octal(field: &mut [u8], v: u64) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     None,
-    /// One zstd frame (ruzstd's fastest level, with a content checksum).
-    Zstd,
+    /// One zstd frame at this level (1–19), with a content checksum.
+    Zstd {
+        level: i32,
+    },
 }
+
+impl Compression {
+    /// zstd at the `zstd` tool's default level.
+    pub const ZSTD: Compression = Compression::Zstd {
+        level: ZSTD_DEFAULT_LEVEL,
+    };
+
+    pub fn is_zstd(self) -> bool {
+        matches!(self, Compression::Zstd { .. })
+    }
+}
+
+/// `zstd`'s default level, and `export --compress zstd`'s.
+pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+/// The levels `--compress-level` takes: 1 to 19, as `zstd` without `--ultra`.
+pub const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = 1..=19;
 
 /// A chunk on its way to the writing thread: the buffer and how much of it is filled.
 type Chunk = (Vec<u8>, usize);
@@ -171,7 +189,7 @@ impl<S: Write + Send + 'static> TarWriter<S> {
             .name("archive-writer".into())
             .spawn(move || match compression {
                 Compression::None => write_plain(sink, rx, free_tx),
-                Compression::Zstd => write_zstd(sink, rx, free_tx),
+                Compression::Zstd { level } => write_zstd(sink, level, rx, free_tx),
             })
             .expect("spawning the archive writer thread");
         TarWriter {
@@ -332,98 +350,47 @@ fn write_plain<S: Write>(
     Ok(sink)
 }
 
-/// The writing thread with zstd. ruzstd's encoder pulls from a `Read` and pushes to a
-/// `Write`, and panics if either fails, so neither may: the source reports a write
-/// failure as end of input (which ends the frame at once) and the drain keeps the
-/// first error for this function to return.
-fn write_zstd<S: Write>(sink: S, rx: Receiver<Chunk>, free: SyncSender<Vec<u8>>) -> io::Result<S> {
-    use ruzstd::encoding::{CompressionLevel, FrameCompressor};
-    use std::cell::Cell;
-    use std::rc::Rc;
-
-    let failed = Rc::new(Cell::new(false));
-    let source = ChunkReader {
-        rx: Some(rx),
-        free,
-        cur: None,
-        pos: 0,
-        failed: Rc::clone(&failed),
-    };
-    let drain = Drain {
-        sink,
-        error: None,
-        failed,
-    };
-    let mut z = FrameCompressor::new(CompressionLevel::Fastest);
-    z.set_source(source);
-    z.set_drain(drain);
-    z.compress();
-    let mut drain = z.take_drain().expect("drain set above");
-    drop(z);
-    if let Some(e) = drain.error {
-        return Err(e);
-    }
-    drain.sink.flush()?;
-    Ok(drain.sink)
-}
-
-struct ChunkReader {
-    rx: Option<Receiver<Chunk>>,
-    free: SyncSender<Vec<u8>>,
-    cur: Option<Chunk>,
-    pos: usize,
-    failed: std::rc::Rc<std::cell::Cell<bool>>,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.failed.get() {
-                // Stop the producer promptly: its next send fails.
-                self.rx = None;
-                return Ok(0);
-            }
-            if let Some((buf, n)) = &self.cur {
-                if self.pos < *n {
-                    let k = out.len().min(n - self.pos);
-                    out[..k].copy_from_slice(&buf[self.pos..self.pos + k]);
-                    self.pos += k;
-                    return Ok(k);
-                }
-                let (buf, _) = self.cur.take().expect("checked");
-                let _ = self.free.try_send(buf);
-            }
-            match self.rx.as_ref().and_then(|rx| rx.recv().ok()) {
-                Some(c) => {
-                    self.cur = Some(c);
-                    self.pos = 0;
-                }
-                None => return Ok(0),
-            }
-        }
-    }
-}
-
-struct Drain<S> {
+/// The writing thread with zstd: libzstd's multi-threaded streaming encoder (one
+/// frame, content checksum). Its workers compress while this thread feeds them the
+/// chunks and writes what comes out; an error from the sink ends the loop, which
+/// drops `rx` and so stops the producer.
+///
+/// With one worker or more libzstd cuts the input into jobs whose size depends on the
+/// level alone, so the bytes are the same whatever the number of cores.
+fn write_zstd<S: Write>(
     sink: S,
-    error: Option<io::Error>,
-    failed: std::rc::Rc<std::cell::Cell<bool>>,
+    level: i32,
+    rx: Receiver<Chunk>,
+    free: SyncSender<Vec<u8>>,
+) -> io::Result<S> {
+    let mut z = zstd_encoder(sink, level, zstd_workers())?;
+    for (buf, n) in rx {
+        z.write_all(&buf[..n])?;
+        let _ = free.try_send(buf);
+    }
+    let mut sink = z.finish()?;
+    sink.flush()?;
+    Ok(sink)
 }
 
-impl<S: Write> Write for Drain<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.error.is_none()
-            && let Err(e) = self.sink.write_all(buf)
-        {
-            self.error = Some(e);
-            self.failed.set(true);
-        }
-        Ok(buf.len())
-    }
+/// One checksummed frame at `level`, compressed by `workers` threads.
+fn zstd_encoder<S: Write>(
+    sink: S,
+    level: i32,
+    workers: u32,
+) -> io::Result<zstd::stream::write::Encoder<'static, S>> {
+    let mut z = zstd::stream::write::Encoder::new(sink, level)?;
+    z.include_checksum(true)?;
+    z.multithread(workers)?;
+    Ok(z)
+}
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// libzstd's compression workers: one per core, as `zstd -T0`; never 0, which would
+/// be libzstd's single-threaded mode and write different bytes.
+fn zstd_workers() -> u32 {
+    std::thread::available_parallelism()
+        .map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
+        .clamp(1, 64)
 }
 
 /// The path of a blob inside an archive.
@@ -541,14 +508,42 @@ mod tests {
         assert_eq!(&plain[1024 + 512..1024 + 512 + blob.len()], &blob[..]);
         assert_eq!(plain, archive(Compression::None, &blob), "deterministic");
 
-        let z = archive(Compression::Zstd, &blob);
+        let z = archive(Compression::ZSTD, &blob);
         assert!(z.len() < plain.len() / 10, "compressible data shrinks");
         let mut back = Vec::new();
-        ruzstd::decoding::StreamingDecoder::new(&z[..])
+        zstd::stream::read::Decoder::new(&z[..])
             .unwrap()
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, plain);
+        assert_eq!(z, archive(Compression::ZSTD, &blob), "deterministic");
+        let z19 = archive(Compression::Zstd { level: 19 }, &blob);
+        assert_ne!(z19, z, "the level is used");
+    }
+
+    /// The archive's bytes do not depend on the machine's core count: libzstd's jobs
+    /// are cut by size, whatever the number of workers (24 MiB is several jobs).
+    #[test]
+    fn zstd_bytes_do_not_depend_on_the_worker_count() {
+        let mut data = vec![0u8; 24 << 20];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for (i, b) in data.iter_mut().enumerate() {
+            // half random, half runs: compressible, but not trivially
+            if i % 2048 < 1024 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+        }
+        let encode = |workers| {
+            let mut z = zstd_encoder(Vec::new(), ZSTD_DEFAULT_LEVEL, workers).unwrap();
+            z.write_all(&data).unwrap();
+            z.finish().unwrap()
+        };
+        let one = encode(1);
+        assert!(one.len() < data.len() * 3 / 4, "{}", one.len());
+        assert_eq!(one, encode(3));
     }
 
     #[test]
@@ -560,7 +555,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, Error::DigestMismatch(_)), "{e}");
         assert!(e.to_string().contains("does not match its digest"), "{e}");
-        let mut w = TarWriter::new(Vec::new(), Compression::Zstd);
+        let mut w = TarWriter::new(Vec::new(), Compression::ZSTD);
         let d = Digest::sha256(b"hello");
         let e = w
             .append_blob("x", &d, 6, &mut &b"hello"[..], &mut |_| {})
@@ -593,7 +588,7 @@ mod tests {
     fn a_write_error_surfaces_from_either_pipeline() {
         let blob = vec![7u8; 20 * CHUNK];
         let d = Digest::sha256(&blob);
-        for c in [Compression::None, Compression::Zstd] {
+        for c in [Compression::None, Compression::ZSTD] {
             let mut w = TarWriter::new(Full(100), c);
             let r = w.append_blob("x", &d, blob.len() as u64, &mut &blob[..], &mut |_| {});
             let e = match r {
