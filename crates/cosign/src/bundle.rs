@@ -9,7 +9,7 @@
 //! ever parsed, never compared as bytes.
 
 use crate::blob::Artifact;
-use crate::keys::PublicKey as VerifyingKey;
+use crate::keys::PublicKey;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
@@ -259,7 +259,7 @@ impl Bundle {
 
     /// Verifies a DSSE bundle's signature with `key` (any one signature of the
     /// envelope may match) and returns the payload type and payload.
-    pub fn verify_dsse(&self, key: &VerifyingKey) -> Result<(&str, &[u8])> {
+    pub fn verify_dsse(&self, key: &PublicKey) -> Result<(&str, &[u8])> {
         let Content::Dsse {
             payload_type,
             payload,
@@ -283,13 +283,13 @@ impl Bundle {
 
     /// Verifies a message-signature bundle over the artifact `artifact` (its bytes,
     /// held whole).
-    pub fn verify_message(&self, key: &VerifyingKey, artifact: &[u8]) -> Result<()> {
+    pub fn verify_message(&self, key: &PublicKey, artifact: &[u8]) -> Result<()> {
         self.verify_message_artifact(key, &Artifact::whole(artifact.to_vec()))
     }
 
     /// Verifies a message-signature bundle over the artifact whose SHA-256 is
     /// `artifact` (keyless: what the certificate's key signs over must be SHA-256).
-    pub fn verify_message_digest(&self, key: &VerifyingKey, artifact: &Digest) -> Result<()> {
+    pub fn verify_message_digest(&self, key: &PublicKey, artifact: &Digest) -> Result<()> {
         self.verify_message_artifact(key, &Artifact::from_sha256(artifact.clone())?)
     }
 
@@ -297,7 +297,7 @@ impl Bundle {
     /// past, so a multi-gigabyte file is never held, or held whole for Ed25519): the
     /// bundle's digest, when it states one, must be the artifact's by the hash the
     /// key signs with (SHA2_384 for P-384, …), and the signature must verify over it.
-    pub fn verify_message_artifact(&self, key: &VerifyingKey, artifact: &Artifact) -> Result<()> {
+    pub fn verify_message_artifact(&self, key: &PublicKey, artifact: &Artifact) -> Result<()> {
         let Content::MessageSignature { digest, signature } = &self.content else {
             return Err(Error::invalid(
                 "the bundle holds a DSSE envelope, not a message signature",
@@ -332,7 +332,7 @@ impl Bundle {
     /// subjects (what `cosign attest-blob` writes). The key material must be `key`
     /// when it says so: a certificate is compared with it; a public-key hint, which
     /// any producer may fill with a name of its own, only explains a failure.
-    pub fn verify_artifact(&self, key: &VerifyingKey, artifact: &Artifact) -> Result<()> {
+    pub fn verify_artifact(&self, key: &PublicKey, artifact: &Artifact) -> Result<()> {
         if let Some(der) = self.material.leaf_der() {
             check_certificate_key(der, key)?;
         }
@@ -358,13 +358,13 @@ impl Bundle {
 
 /// cosign's `publicKey.hint`: the standard base64 of the SHA-256 of the key's PKIX
 /// (SubjectPublicKeyInfo) DER.
-pub fn key_hint(key: &VerifyingKey) -> Result<String> {
+pub fn key_hint(key: &PublicKey) -> Result<String> {
     let der = key.to_spki_der()?;
     Ok(base64::engine::general_purpose::STANDARD.encode(Digest::sha256(&der).to_bytes()))
 }
 
 /// A bundle's certificate must certify the verification key.
-fn check_certificate_key(der: &[u8], key: &VerifyingKey) -> Result<()> {
+fn check_certificate_key(der: &[u8], key: &PublicKey) -> Result<()> {
     let cert = crate::signature::certs::Cert::from_der(der.to_vec())
         .map_err(|e| bad(format!("the certificate: {e}")))?;
     if cert.matches_key(key) {

@@ -32,7 +32,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::{HashAlg, PublicKey as VerifyingKey};
+use super::{HashAlg, PublicKey};
 
 use crate::{Error, Result};
 
@@ -110,7 +110,7 @@ fn is_executable(path: &Path) -> bool {
 #[derive(Debug)]
 pub struct PluginKey {
     plugin: PluginRef,
-    public: VerifyingKey,
+    public: PublicKey,
 }
 
 impl PluginKey {
@@ -124,7 +124,7 @@ impl PluginKey {
         })
     }
 
-    pub fn verifying_key(&self) -> &VerifyingKey {
+    pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
@@ -179,7 +179,7 @@ impl PluginKey {
 }
 
 /// The key's public key, from the plugin's `publicKey` method.
-pub fn public_key(plugin: &PluginRef) -> Result<VerifyingKey> {
+pub fn public_key(plugin: &PluginRef) -> Result<PublicKey> {
     let answer = call(
         plugin,
         "publicKey",

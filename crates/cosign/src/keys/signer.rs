@@ -32,7 +32,7 @@ impl Signer {
         match self {
             Signer::Software(k) => k.public_key(),
             Signer::Pkcs11(t) => t.public_key().clone(),
-            Signer::Plugin(p) => p.verifying_key().clone(),
+            Signer::Plugin(p) => p.public_key().clone(),
         }
     }
 
@@ -41,7 +41,7 @@ impl Signer {
         match self {
             Signer::Software(k) => k.algorithm(),
             Signer::Pkcs11(t) => t.public_key().default_algorithm(),
-            Signer::Plugin(p) => p.verifying_key().default_algorithm(),
+            Signer::Plugin(p) => p.public_key().default_algorithm(),
         }
     }
 
@@ -97,10 +97,10 @@ impl Signer {
                 t.sign_prehash(digest)
             }
             Signer::Plugin(p) => {
-                if p.verifying_key().hash() != Some(hash) {
+                if p.public_key().hash() != Some(hash) {
                     return Err(Error::Key(format!(
                         "signing: an {} plugin key does not sign a {} digest",
-                        p.verifying_key().kind(),
+                        p.public_key().kind(),
                         hash.name()
                     )));
                 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::keys::PublicKey as VerifyingKey;
+use crate::keys::PublicKey;
 
 use super::certs::{self, Cert};
 use super::identity::IdentityPolicy;
@@ -37,7 +37,7 @@ pub struct CaTrust {
 /// keyless, a pinned Sigstore trusted root.
 #[derive(Debug, Default, Clone)]
 pub struct Trust {
-    pub key: Option<VerifyingKey>,
+    pub key: Option<PublicKey>,
     pub ca: Option<CaTrust>,
     /// Who a certificate validated against `ca` or `trusted_root` must name.
     pub identity: IdentityPolicy,

@@ -11,7 +11,7 @@
 //! | `hashedrekord` 0.0.2 (Rekor v2) | the sha256 of the artifact — for a DSSE envelope, of `PAE(type, payload)`, with its one signature — the signature, the verifier (DER) |
 //! | `dsse` 0.0.2 (Rekor v2) | the sha256 of the payload, every signature with its verifier (DER) |
 
-use crate::keys::PublicKey as VerifyingKey;
+use crate::keys::PublicKey;
 use serde_json::Value;
 
 use super::b64;
@@ -23,7 +23,7 @@ pub enum Signer<'a> {
     /// A signing certificate, DER.
     Cert(&'a [u8]),
     /// A managed key.
-    Key(&'a VerifyingKey),
+    Key(&'a PublicKey),
 }
 
 impl Signer<'_> {
@@ -56,7 +56,7 @@ impl Signer<'_> {
                     == Some(*der)
             }
             Signer::Key(key) => v2_bytes(v.and_then(|v| v.pointer("/publicKey/rawBytes")))
-                .and_then(|d| VerifyingKey::from_spki_der(&d).ok())
+                .and_then(|d| PublicKey::from_spki_der(&d).ok())
                 .is_some_and(|k| k == **key),
         }
     }
