@@ -28,7 +28,7 @@ use pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, ObjectIdentifier, Priv
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
 use rsa::sha2::{Digest as _, Sha256, Sha384, Sha512};
 use rsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
-use rsa::signature::{SignatureEncoding as _, Signer as _, Verifier as _};
+use rsa::signature::{Signer as _, Verifier as _};
 use rsa::traits::PublicKeyParts as _;
 use zeroize::Zeroizing;
 
@@ -725,21 +725,16 @@ impl PrivateKey {
                 let s: p521::ecdsa::Signature = k.sign_prehash(digest).map_err(failed)?;
                 s.to_der().as_bytes().to_vec()
             }
-            PrivateKey::Rsa { key, pss: false } => {
-                rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone())
-                    .sign_prehash(digest)
-                    .map_err(failed)?
-                    .to_vec()
-            }
-            PrivateKey::Rsa { key, pss: true } => {
-                rsa::pss::SigningKey::<Sha256>::new_with_salt_len(
-                    key.clone(),
-                    HashAlg::Sha256.output_len(),
+            // by reference (no copy of the key per signature), with RSA blinding
+            PrivateKey::Rsa { key, pss: false } => key
+                .sign(rsa::Pkcs1v15Sign::new::<Sha256>(), digest)
+                .map_err(|e| Error::Key(format!("signing: {e}")))?,
+            PrivateKey::Rsa { key, pss: true } => key
+                .sign(
+                    rsa::pss::Pss::<Sha256>::new_with_salt(HashAlg::Sha256.output_len()),
+                    digest,
                 )
-                .sign_prehash(digest)
-                .map_err(failed)?
-                .to_vec()
-            }
+                .map_err(|e| Error::Key(format!("signing: {e}")))?,
             PrivateKey::Ed25519(_) => unreachable!("refused above"),
         })
     }
