@@ -492,6 +492,35 @@ fn wrong_sizes_and_names_are_refused_in_one_line() {
         "the key is ECDSA P-384 (ecdsa-sha2-384-nistp384)",
     );
     assert!(!dir.path("b.json").exists());
+    // a P-384 key signs the SHA-384: the artifact's sha256 alone cannot be checked
+    ok(&mut dir.airsign(&[
+        "sign-blob",
+        "--key",
+        "p384.key",
+        "--bundle",
+        "p.json",
+        "blob.txt",
+    ]));
+    let sha256 = format!(
+        "sha256:{}",
+        ok(Command::new(&dir.openssl)
+            .args(["dgst", "-sha256", "-r"])
+            .arg(dir.path("blob.txt")))
+        .split_whitespace()
+        .next()
+        .unwrap()
+    );
+    fails(
+        &[
+            "verify-blob",
+            "--key",
+            "p384.pub",
+            "--bundle",
+            "p.json",
+            &sha256,
+        ],
+        "the artifact's sha384 is needed",
+    );
 }
 
 /// An image signed by airsign with a P-384, an RSA and an Ed25519 key (the `.sig` and
@@ -527,6 +556,34 @@ fn images_signed_with_p384_rsa_and_ed25519_keys_verify_with_cosign_3_after_sync(
         ok(&mut bed.cmd(&["sign", "--key", s(&key), "--new-bundle-format=both", image]));
         ok(&mut bed.cmd(&["verify", "--key", s(&public), image]));
         keys.push((key, public, hash));
+    }
+    // `signatures --key` tells each key's own .sig layer and bundle from the others'
+    for (_, public, _) in &keys {
+        let out = ok(&mut bed.cmd(&["signatures", "--key", s(public), "--json", image]));
+        let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let rows: Vec<(String, bool)> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["format"].as_str().unwrap().to_owned(),
+                    l["verified"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let count = |f: &str, v: bool| rows.iter().filter(|r| r.0 == f && r.1 == v).count();
+        assert_eq!(
+            (
+                count("sig", true),
+                count("sig", false),
+                count("bundle", true),
+                count("bundle", false)
+            ),
+            (1, 2, 1, 2),
+            "{}: {rows:?}",
+            s(public)
+        );
     }
     let (p384_key, p384_pub, _) = &keys[0];
     let predicate = bed.path("prov.json");
