@@ -45,9 +45,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Re-hash every blob and check that everything index.json reaches is present
     Fsck(FsckArgs),
-    /// Generate an ECDSA P-256 key pair in cosign's format (P.key, P.pub)
+    /// Generate a key pair in cosign's format (P.key, P.pub): ECDSA P-256, or --signing-algorithm
     GenerateKeyPair(GenerateKeyPairArgs),
-    /// Re-encode a PEM private key (PKCS#8, SEC1, encrypted PKCS#8) in cosign's format
+    /// Re-encode a PEM private key (PKCS#8, SEC1, PKCS#1, encrypted PKCS#8) in cosign's format
     ImportKeyPair(ImportKeyPairArgs),
     /// Print the public key (SPKI PEM) of a private key
     PublicKey(PublicKeyArgs),
@@ -70,8 +70,9 @@ pub enum Command {
     /// Sign a file (a chart, an SBOM, an ISO) with a key, offline (cosign sign-blob)
     #[command(
         long_about = "Sign a file (a chart, an SBOM, an ISO) with a cosign key, offline, as cosign \
-                      3's sign-blob: ECDSA P-256 over the SHA-256 of the file's bytes, read once \
-                      as a stream whatever its size. By default the signature goes into a \
+                      3's sign-blob: over the key's hash of the file's bytes (SHA-256 for P-256 and \
+                      RSA, SHA-384 for P-384, SHA-512 for P-521; Ed25519 signs the bytes), \
+                      read once as a stream whatever its size. By default the signature goes into a \
                       Sigstore bundle (v0.3, --bundle required), the bytes cosign 3.1.1 writes; \
                       --new-bundle-format=false writes cosign's legacy outputs (base64 signature \
                       on stdout or --output-signature, legacy --bundle). The password is \
@@ -443,6 +444,12 @@ pub struct GenerateKeyPairArgs {
     /// Overwrite existing key files without asking
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// The key's algorithm, by cosign's name: ecdsa-sha2-256-nistp256 (the default),
+    /// ecdsa-sha2-384-nistp384, ecdsa-sha2-512-nistp521,
+    /// rsa-sign-pkcs1-{2048,3072,4096}-sha256, rsa-sign-pss-{2048,3072,4096}-sha256
+    /// (an RSA key: the key file does not record PKCS#1 v1.5 or PSS), ed25519
+    #[arg(long, value_name = "NAME")]
+    pub signing_algorithm: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -682,6 +689,11 @@ pub struct SignBlobArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub b64: bool,
+    /// With an RSA key: rsa-sign-pkcs1-SIZE-sha256 (the default) or
+    /// rsa-sign-pss-SIZE-sha256; with any other key it must be the key's algorithm
+    /// (cosign's names, see generate-key-pair)
+    #[arg(long, value_name = "NAME")]
+    pub signing_algorithm: Option<String>,
     #[command(flatten)]
     pub sign_compat: OfflineSignFlags,
     /// Accepted for cosign compatibility; there is nothing to confirm offline
@@ -800,7 +812,11 @@ pub fn run() -> Result<i32> {
         }
         Command::Inspect(a) => ops::inspect::run(&store()?, &a.image),
         Command::Fsck(a) => ops::fsck::run(&store()?, a.location.as_deref(), a.json, a.jobs),
-        Command::GenerateKeyPair(a) => ops::keys::generate_key_pair(&a.output_key_prefix, a.yes),
+        Command::GenerateKeyPair(a) => ops::keys::generate_key_pair(
+            &a.output_key_prefix,
+            a.yes,
+            a.signing_algorithm.as_deref(),
+        ),
         Command::ImportKeyPair(a) => {
             ops::keys::import_key_pair(&a.key, &a.output_key_prefix, a.yes)
         }
@@ -888,6 +904,7 @@ pub fn run() -> Result<i32> {
                 output_certificate: a.output_certificate,
                 new_bundle_format: a.new_bundle_format,
                 b64: a.b64,
+                signing_algorithm: a.signing_algorithm,
             };
             ops::blob::sign(&a.file, &opts)
         }

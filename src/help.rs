@@ -52,6 +52,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "airsign generate-key-pair",
             "airsign generate-key-pair --output-key-prefix release",
+            "airsign generate-key-pair --signing-algorithm ecdsa-sha2-384-nistp384 --output-key-prefix p384",
         ],
     ),
     (

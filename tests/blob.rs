@@ -739,7 +739,7 @@ fn bad_inputs_are_one_line_and_write_nothing() {
         public,
         &["--signature", "QUJD"],
         "f.txt",
-        "not an ECDSA P-256 signature",
+        "is not an ECDSA",
     );
     assert_one_line_failure(
         &run(&mut dir.airsign(&[

@@ -136,8 +136,7 @@ fn every_command_has_examples_and_every_example_works() {
     std::fs::copy(fx.join("single.docker.tar"), d.join("app.docker.tar")).unwrap();
     copy_dir(&fx.join("single"), &d.join("layout"));
     let key = airsign::keys::generate_signing_key().unwrap();
-    let pem =
-        p256::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, p256::pkcs8::LineEnding::LF).unwrap();
+    let pem = key.to_pkcs8_pem().unwrap();
     std::fs::write(d.join("key.pem"), pem.as_bytes()).unwrap();
     std::fs::write(d.join("prov.json"), r#"{"builder":{"id":"ci"}}"#).unwrap();
     std::fs::write(d.join("chart.tgz"), "a chart").unwrap();

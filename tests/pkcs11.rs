@@ -311,17 +311,115 @@ fn token_failures_are_one_line_write_nothing_and_never_show_the_pin() {
 
 /// Only P-256 is signed with for now: a P-384 token key is refused by name, not
 /// used to make signatures nobody can verify.
+/// P-384 and P-521 token keys sign blobs over SHA-384 and SHA-512 (cosign's hash for
+/// those curves): with the public key airsign prints for the token key, cosign 3.1.1
+/// verifies the bundle and the bare signature (told the hash, as cosign needs for
+/// these curves), and so does airsign; an RSA token key signs PKCS#1 v1.5 (its public
+/// key is pkcs11-tool's, cosign 3.1.1 verifies); an Ed25519 token key is refused.
 #[test]
-fn a_token_key_on_another_curve_is_refused() {
+fn token_keys_on_p384_p521_and_rsa_sign_and_ed25519_is_refused() {
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
     let Some((hsm, _)) = token() else {
         return;
     };
-    hsm.keypairgen_type(TOKEN, PIN, "p384", "02", "EC:secp384r1");
     let bed = Bed::new();
-    let mut c = bed.cmd(&["public-key", "--key", &hsm.uri(TOKEN, "p384")]);
+    let file = bed.path("notes.txt");
+    std::fs::write(&file, b"signed in a token on a bigger curve\n").unwrap();
+    let home = ToolHome::new();
+    for (label, id, ty, hash) in [
+        ("p384", "02", "EC:secp384r1", "sha384"),
+        ("p521", "03", "EC:secp521r1", "sha512"),
+    ] {
+        hsm.keypairgen_type(TOKEN, PIN, label, id, ty);
+        let uri = hsm.uri(TOKEN, label);
+        // (pkcs11-tool cannot export these curves' public keys with this OpenSSL —
+        // "cannot create EVP_PKEY" — so cosign's verification below is the judge)
+        let printed = ok(&mut signing(&bed, &hsm, &["public-key", "--key", &uri]));
+        assert!(
+            printed.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+            "{printed}"
+        );
+        let public = bed.path(&format!("{label}.pub"));
+        std::fs::write(&public, printed).unwrap();
+        let bundle = bed.path(&format!("{label}.sigstore.json"));
+        ok(&mut signing(
+            &bed,
+            &hsm,
+            &["sign-blob", "--key", &uri, "--bundle", s(&bundle), s(&file)],
+        ));
+        let raw = std::fs::read_to_string(&bundle).unwrap();
+        let want = format!("\"algorithm\":\"SHA2_{}\"", &hash[3..]);
+        assert!(raw.contains(&want), "{raw}");
+        let sig = bed.path(&format!("{label}.sig"));
+        ok(&mut signing(
+            &bed,
+            &hsm,
+            &[
+                "sign-blob",
+                "--key",
+                &uri,
+                "--new-bundle-format=false",
+                "--output-signature",
+                s(&sig),
+                s(&file),
+            ],
+        ));
+        for (how, evidence) in [("--bundle", &bundle), ("--signature", &sig)] {
+            let out = run(home
+                .cmd(&cosign3)
+                .args(["verify-blob", "--insecure-ignore-tlog", "--key"])
+                .arg(&public)
+                .args(["--signature-digest-algorithm", hash, how])
+                .arg(evidence)
+                .arg(&file));
+            assert!(
+                out.status.success(),
+                "{label} {how}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ok(&mut bed.cmd(&[
+                "verify-blob",
+                "--key",
+                s(&public),
+                how,
+                s(evidence),
+                s(&file),
+            ]));
+        }
+    }
+    // an RSA key signs PKCS#1 v1.5 over SHA-256 in the token
+    hsm.keypairgen_type(TOKEN, PIN, "rsa", "04", "rsa:2048");
+    let uri = hsm.uri(TOKEN, "rsa");
+    let printed = ok(&mut signing(&bed, &hsm, &["public-key", "--key", &uri]));
+    assert_eq!(printed, hsm.public_pem(TOKEN, PIN, "04"));
+    let public = bed.path("rsa.pub");
+    std::fs::write(&public, printed).unwrap();
+    let bundle = bed.path("rsa.sigstore.json");
+    ok(&mut signing(
+        &bed,
+        &hsm,
+        &["sign-blob", "--key", &uri, "--bundle", s(&bundle), s(&file)],
+    ));
+    let out = run(home
+        .cmd(&cosign3)
+        .args(["verify-blob", "--insecure-ignore-tlog", "--key"])
+        .arg(&public)
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(&file));
+    assert!(
+        out.status.success(),
+        "rsa: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // an Ed25519 key is refused by name
+    hsm.keypairgen_type(TOKEN, PIN, "ed", "05", "EC:edwards25519");
+    let mut c = bed.cmd(&["public-key", "--key", &hsm.uri(TOKEN, "ed")]);
     hsm.env(&mut c).env("COSIGN_PKCS11_PIN", PIN);
     let err = fails(&mut c);
-    assert!(err.contains("P-256"), "{err}");
+    assert!(err.contains("token keys"), "{err}");
 }
 
 #[test]

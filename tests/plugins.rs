@@ -73,6 +73,11 @@ struct Plugin {
 
 impl Plugin {
     fn new(names: &[&str]) -> Option<Plugin> {
+        Plugin::new_on(names, "P-256")
+    }
+
+    /// [`Plugin::new`] with a key on another curve (`P-384`, `P-521`).
+    fn new_on(names: &[&str], curve: &str) -> Option<Plugin> {
         let jq = need!(Tool::Jq)?;
         let openssl = need!(Tool::Openssl)?;
         let tmp = TempDir::new().unwrap();
@@ -88,7 +93,7 @@ impl Plugin {
         }
         let key = tmp.path().join("key.pem");
         let public = tmp.path().join("key.pub");
-        new_openssl_key(&openssl, &key);
+        new_openssl_key_on(&openssl, &key, curve);
         ok(Command::new(&openssl)
             .args(["pkey", "-pubout", "-in"])
             .arg(&key)
@@ -137,15 +142,14 @@ impl Plugin {
 }
 
 fn new_openssl_key(openssl: &Path, out: &Path) {
+    new_openssl_key_on(openssl, out, "P-256");
+}
+
+fn new_openssl_key_on(openssl: &Path, out: &Path, curve: &str) {
     ok(Command::new(openssl)
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt"])
+        .arg(format!("ec_paramgen_curve:{curve}"))
+        .arg("-out")
         .arg(out));
 }
 
@@ -456,5 +460,82 @@ fn kms_schemes_go_to_a_plugin_when_one_is_installed() {
             .env("PATH", "/nonexistent")
             .env("HOME", p.tmp.path()));
         assert_one_line_failure(&out, &format!("sigstore-kms-{scheme}"));
+    }
+}
+
+/// A plugin whose key is on P-384 (or P-521) is asked for that curve's hash
+/// (`hashFunc` 6 or 7, the digest SHA-384 or SHA-512 of the blob), and what it signs
+/// through airsign verifies with cosign 3.1.1 (told the hash) and airsign.
+#[test]
+fn a_plugin_key_on_p384_or_p521_signs_over_its_curves_hash() {
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
+    for (curve, go_hash, hash) in [("P-384", 6, "sha384"), ("P-521", 7, "sha512")] {
+        let Some(p) = Plugin::new_on(&["airsigntest"], curve) else {
+            return;
+        };
+        let home = ToolHome::new();
+        let key = p.key_ref("airsigntest");
+        let work = p.tmp.path();
+        let blob = work.join("notes.txt");
+        std::fs::write(&blob, b"signed behind a plugin on a bigger curve\n").unwrap();
+        let printed = ok(&mut p.with(airsign(["public-key", "--key", &key])));
+        assert_eq!(printed, std::fs::read_to_string(&p.public).unwrap());
+        let bundle = work.join("notes.bundle");
+        ok(&mut p.with(airsign([
+            "sign-blob",
+            "--key",
+            &key,
+            "--bundle",
+            s(&bundle),
+            s(&blob),
+        ])));
+        let out = cosign(
+            &p,
+            &home,
+            &cosign3,
+            &[
+                "verify-blob",
+                "--key",
+                s(&p.public),
+                "--insecure-ignore-tlog",
+                "--signature-digest-algorithm",
+                hash,
+                "--bundle",
+                s(&bundle),
+                s(&blob),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "cosign 3.1.1, {curve}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ok(&mut p.with(airsign([
+            "verify-blob",
+            "--key",
+            s(&p.public),
+            "--bundle",
+            s(&bundle),
+            s(&blob),
+        ])));
+        let signs: Vec<_> = p
+            .calls()
+            .into_iter()
+            .filter(|(_, r)| r["methodName"] == "signMessage")
+            .collect();
+        assert_eq!(signs.len(), 1, "{signs:?}");
+        let options = &signs[0].1["signMessage"]["signOptions"]["messageOptions"];
+        assert_eq!(options["hashFunc"], go_hash, "{options}");
+        let digest = base64::engine::general_purpose::STANDARD
+            .decode(options["digest"].as_str().unwrap())
+            .unwrap();
+        let want = std::fs::read(&blob).unwrap();
+        let want = match curve {
+            "P-384" => sha2::Sha384::digest(&want).to_vec(),
+            _ => sha2::Sha512::digest(&want).to_vec(),
+        };
+        assert_eq!(digest, want, "{curve}");
     }
 }

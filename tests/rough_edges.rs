@@ -259,8 +259,7 @@ fn regression_a_plain_pkcs8_key_suggests_import_key_pair() {
     bed.import("single", REPO);
     let (_, public) = bed.keys("k");
     let key = airsign::keys::generate_signing_key().unwrap();
-    let pem =
-        p256::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, p256::pkcs8::LineEnding::LF).unwrap();
+    let pem = key.to_pkcs8_pem().unwrap();
     let plain = bed.path("plain.pem");
     std::fs::write(&plain, pem.as_bytes()).unwrap();
     let before = snapshot(&bed.store);

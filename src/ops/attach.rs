@@ -38,7 +38,7 @@ pub fn run(store: &Path, image: &str, opts: &AttachOptions) -> Result<()> {
     let payload = super::read_file(&opts.payload, MAX_PAYLOAD)?;
     let b64 = read_signature_text(&opts.signature)?;
     let raw = decode_base64_signature(&b64)?;
-    // Only ECDSA P-256 is made or checked here; refuse anything else up front.
+    // Refuse what has the shape of no supported algorithm's signature up front.
     parse_signature(&raw)?;
 
     let (layout, query) = super::open_image(store, image)?;
@@ -131,7 +131,7 @@ fn read_signature_text(arg: &str) -> Result<String> {
     Ok(cleaned)
 }
 
-/// Whether `text` is a signature in base64 (an ECDSA P-256 signature once decoded):
+/// Whether `text` is a signature in base64 (the shape of one once decoded):
 /// `out/sig` is valid base64 too, but of six bytes that are no signature.
 fn base64_signature(text: &str) -> bool {
     decode_base64_signature(text).is_ok_and(|raw| parse_signature(&raw).is_ok())

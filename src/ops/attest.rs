@@ -138,7 +138,7 @@ fn attest_in_layout(
     let mut bundles = Vec::new();
     if write_bundle {
         let material = Material::PublicKey {
-            hint: Some(bundle::key_hint(key.verifying_key())?),
+            hint: Some(bundle::key_hint(&key.public_key())?),
         };
         bundles.push(NewBundle {
             listing: listing.clone(),

@@ -24,6 +24,9 @@ pub struct SignBlobOptions {
     pub new_bundle_format: bool,
     /// Legacy outputs: base64 (default) or the raw DER signature.
     pub b64: bool,
+    /// `--signing-algorithm`: for an RSA key, PKCS#1 v1.5 (the default) or PSS;
+    /// otherwise it must be the key's.
+    pub signing_algorithm: Option<String>,
 }
 
 /// `airsign sign-blob FILE|-`.
@@ -67,14 +70,18 @@ pub fn sign(file: &str, opts: &SignBlobOptions) -> Result<()> {
         ));
     }
     let key = keys::load_signer(&opts.key)?;
-    let (digest, _) =
-        blob::hash_artifact(&mut input).map_err(|e| Error::io(format!("reading {name}"), e))?;
+    let key = match &opts.signing_algorithm {
+        Some(name) => key.with_algorithm(keys::Algorithm::from_name(name)?)?,
+        None => key,
+    };
+    let (artifact, _) = blob::Artifact::read(&mut input, key.hash())
+        .map_err(|e| Error::io(format!("reading {name}"), e))?;
     drop(input);
-    let signature = blob::sign(&key, &digest)?;
+    let signature = blob::sign(&key, &artifact)?;
 
     if opts.new_bundle_format {
         let path = opts.bundle.as_deref().expect("checked above");
-        let bundle = blob::new_bundle(key.verifying_key(), &digest, &signature)?;
+        let bundle = blob::new_bundle(&key.public_key(), &artifact, &signature)?;
         super::write_file(path, &bundle, OUTPUT_MODE)?;
         eprintln!("Wrote bundle to file {}", path.display());
         return Ok(());
@@ -83,7 +90,7 @@ pub fn sign(file: &str, opts: &SignBlobOptions) -> Result<()> {
     // The legacy outputs, as cosign's sign-blob with --new-bundle-format=false.
     let b64 = base64_text(&signature);
     if let Some(path) = &opts.bundle {
-        let pem = keys::public_key_pem(key.verifying_key())?;
+        let pem = keys::public_key_pem(&key.public_key())?;
         super::write_file(path, &blob::legacy_bundle(&signature, &pem), OUTPUT_MODE)?;
         eprintln!("Wrote bundle to file {}", path.display());
     }
@@ -239,7 +246,7 @@ pub fn verify(file: &str, opts: &VerifyBlobOptions) -> Result<()> {
     if let Some(digest) = artifact_digest(file)? {
         let key = keys::load_public_key(key_ref)?;
         evidence
-            .verify(&key, &digest)
+            .verify(&key, &blob::Artifact::from_sha256(digest)?)
             .map_err(|e| naming(file, e))?;
         eprintln!("Verified OK");
         return Ok(());
@@ -250,10 +257,10 @@ pub fn verify(file: &str, opts: &VerifyBlobOptions) -> Result<()> {
     } else {
         keys::load_public_key(key_ref)?
     };
-    let (digest, _) =
-        blob::hash_artifact(&mut input).map_err(|e| Error::io(format!("reading {name}"), e))?;
+    let (artifact, _) = blob::Artifact::read(&mut input, key.hash())
+        .map_err(|e| Error::io(format!("reading {name}"), e))?;
     evidence
-        .verify(&key, &digest)
+        .verify(&key, &artifact)
         .map_err(|e| naming(&name, e))?;
     eprintln!("Verified OK");
     Ok(())
@@ -278,7 +285,7 @@ fn open_input(file: &str) -> Result<(Box<dyn Read>, String)> {
 
 /// The verification key when stdin holds the file: a public key only (a private
 /// key's password would have to come from stdin).
-fn public_key_only(reference: &str) -> Result<keys::VerifyingKey> {
+fn public_key_only(reference: &str) -> Result<keys::PublicKey> {
     let keyref = KeyRef::parse(reference)?;
     if !keyref.is_key_file() {
         // a token's public key object (its PIN, if any, never comes from stdin) or

@@ -7,13 +7,18 @@ use std::path::Path;
 use crate::keys::{self, Confirm, KeyRef, files, password};
 use crate::{Error, Result};
 
-/// Writes `PREFIX.key` (cosign's encrypted format, mode 0600) and `PREFIX.pub`.
-pub fn generate_key_pair(prefix: &Path, overwrite: bool) -> Result<()> {
+/// Writes `PREFIX.key` (cosign's encrypted format, mode 0600) and `PREFIX.pub`: a
+/// key for `algorithm` (cosign's `--signing-algorithm` name; P-256 by default).
+pub fn generate_key_pair(prefix: &Path, overwrite: bool, algorithm: Option<&str>) -> Result<()> {
+    let algorithm = match algorithm {
+        Some(name) => keys::Algorithm::from_name(name)?,
+        None => keys::Algorithm::EcdsaP256Sha256,
+    };
     let (key_path, pub_path) = files::key_pair_paths(prefix);
     // Refuse before asking for a password: the answer would be wasted.
     refuse_existing(&[&key_path, &pub_path], overwrite)?;
     let password = password::cosign_password(Confirm::Yes)?;
-    let key = keys::generate_signing_key()?;
+    let key = keys::PrivateKey::generate(algorithm)?;
     write_pair(&key, &password, &key_path, &pub_path, overwrite)
 }
 
@@ -64,14 +69,14 @@ fn refuse_existing(paths: &[&Path], overwrite: bool) -> Result<()> {
 }
 
 fn write_pair(
-    key: &keys::SigningKey,
+    key: &keys::PrivateKey,
     password: &[u8],
     key_path: &Path,
     pub_path: &Path,
     overwrite: bool,
 ) -> Result<()> {
     let private_pem = keys::encrypt_private_key(key, password)?;
-    let public_pem = keys::public_key_pem(key.verifying_key())?;
+    let public_pem = keys::public_key_pem(&key.public_key())?;
     files::write_key_pair(
         key_path,
         private_pem.as_bytes(),

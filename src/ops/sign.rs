@@ -245,7 +245,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     let material = match leaf_der {
         Some(der) => Material::Certificate(der),
         None => Material::PublicKey {
-            hint: Some(bundle::key_hint(key.verifying_key())?),
+            hint: Some(bundle::key_hint(&key.public_key())?),
         },
     };
     let created = certs::rfc3339(
@@ -558,7 +558,7 @@ fn is_duplicate(
                 .all(|(k, v)| l.annotations.get(k) == Some(v))
             && l.signature()
                 .and_then(|s| crate::signature::verify::decode_base64_signature(s).ok())
-                .is_some_and(|sig| verify_signature(key.verifying_key(), payload, &sig).is_ok())
+                .is_some_and(|sig| verify_signature(&key.public_key(), payload, &sig).is_ok())
     })
 }
 
@@ -630,7 +630,7 @@ fn certificate_annotations(
     let Some(input) = input else {
         return Ok(out);
     };
-    if !input.leaf.matches_key(key.verifying_key()) {
+    if !input.leaf.matches_key(&key.public_key()) {
         return Err(Error::Key(format!(
             "--certificate {}: public key in certificate does not match the provided public key",
             input.path.display()
@@ -710,7 +710,7 @@ fn write_outputs(
     if let Some(f) = &opts.output_certificate {
         let pem = match certificate.get(CERTIFICATE_ANNOTATION) {
             Some(cert) => cert.clone(),
-            None => keys::public_key_pem(key.verifying_key())?,
+            None => keys::public_key_pem(&key.public_key())?,
         };
         super::write_file(f, pem.as_bytes(), super::OUTPUT_MODE)?;
     }

@@ -11,8 +11,8 @@
 //! through Go structs first, which drops fields it does not know; airsign keeps the
 //! predicate document whole.
 
+use crate::keys::PublicKey;
 use base64::Engine as _;
-use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -271,7 +271,7 @@ struct RawSig {
 /// the identity the certificate must name.
 #[derive(Clone, Copy, Debug)]
 pub enum Verifier<'a> {
-    Key(&'a VerifyingKey),
+    Key(&'a PublicKey),
     Keyless(&'a TrustedRoot, &'a IdentityPolicy),
 }
 

@@ -8,13 +8,14 @@
 //! as strings. Its spacing is not stable between cosign builds, so bundles are only
 //! ever parsed, never compared as bytes.
 
+use crate::blob::Artifact;
+use crate::keys::PublicKey;
 use base64::Engine as _;
-use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::signature::verify::{verify_prehash, verify_signature};
+use crate::signature::verify::verify_signature;
 use crate::{Error, Result};
 
 /// The media type of a v0.3 bundle, also the `artifactType` of its OCI referrer.
@@ -139,9 +140,13 @@ struct RawMessage {
     signature: String,
 }
 
+/// protojson leaves out empty fields: cosign writes `"messageDigest":{}` for an
+/// Ed25519 (pure) signature, which is over the message, not a digest.
 #[derive(Deserialize)]
 struct RawDigest {
+    #[serde(default)]
     algorithm: String,
+    #[serde(default)]
     digest: String,
 }
 
@@ -219,6 +224,7 @@ impl Bundle {
             (Some(ms), None) => Content::MessageSignature {
                 digest: ms
                     .message_digest
+                    .filter(|d| !(d.algorithm.is_empty() && d.digest.is_empty()))
                     .map(|d| Ok::<_, Error>((d.algorithm, b64("the message digest", &d.digest)?)))
                     .transpose()?,
                 signature: b64("the signature", &ms.signature)?,
@@ -253,7 +259,7 @@ impl Bundle {
 
     /// Verifies a DSSE bundle's signature with `key` (any one signature of the
     /// envelope may match) and returns the payload type and payload.
-    pub fn verify_dsse(&self, key: &VerifyingKey) -> Result<(&str, &[u8])> {
+    pub fn verify_dsse(&self, key: &PublicKey) -> Result<(&str, &[u8])> {
         let Content::Dsse {
             payload_type,
             payload,
@@ -276,43 +282,48 @@ impl Bundle {
     }
 
     /// Verifies a message-signature bundle over the artifact `artifact` (its bytes,
-    /// held whole): [`Bundle::verify_message_digest`] of their SHA-256.
-    pub fn verify_message(&self, key: &VerifyingKey, artifact: &[u8]) -> Result<()> {
-        self.verify_message_digest(key, &Digest::sha256(artifact))
+    /// held whole).
+    pub fn verify_message(&self, key: &PublicKey, artifact: &[u8]) -> Result<()> {
+        self.verify_message_artifact(key, &Artifact::whole(artifact.to_vec()))
     }
 
-    /// Verifies a message-signature bundle over the artifact whose bytes hash to
-    /// `artifact` (SHA-256, computed while the artifact streamed past, so a
-    /// multi-gigabyte file is never held): the bundle's digest, when it states one,
-    /// must be that one, and the signature (ECDSA over the SHA-256 of the bytes, as
-    /// cosign signs a blob) must verify over it with `key`.
-    pub fn verify_message_digest(&self, key: &VerifyingKey, artifact: &Digest) -> Result<()> {
+    /// Verifies a message-signature bundle over the artifact whose SHA-256 is
+    /// `artifact` (keyless: what the certificate's key signs over must be SHA-256).
+    pub fn verify_message_digest(&self, key: &PublicKey, artifact: &Digest) -> Result<()> {
+        self.verify_message_artifact(key, &Artifact::from_sha256(artifact.clone())?)
+    }
+
+    /// Verifies a message-signature bundle over `artifact` (hashed while it streamed
+    /// past, so a multi-gigabyte file is never held, or held whole for Ed25519): the
+    /// bundle's digest, when it states one, must be the artifact's by the hash the
+    /// key signs with (SHA2_384 for P-384, …), and the signature must verify over it.
+    pub fn verify_message_artifact(&self, key: &PublicKey, artifact: &Artifact) -> Result<()> {
         let Content::MessageSignature { digest, signature } = &self.content else {
             return Err(Error::invalid(
                 "the bundle holds a DSSE envelope, not a message signature",
             ));
         };
-        if artifact.algorithm() != crate::digest::Algorithm::Sha256 {
-            return Err(Error::invalid(format!(
-                "a blob signature is over a SHA-256 digest, not {}",
-                artifact.algorithm().name()
-            )));
-        }
-        let ours = artifact.to_bytes();
         if let Some((alg, d)) = digest {
-            if alg != "SHA2_256" {
+            let Some(hash) = crate::keys::HashAlg::from_bundle_name(alg) else {
                 return Err(Error::invalid(format!(
-                    "the bundle's message digest is {}, only SHA2_256 is supported",
+                    "the bundle's message digest is {}, not one of SHA2_256, SHA2_384, SHA2_512",
                     crate::digest::printable(alg)
                 )));
+            };
+            if key.hash().is_some() && key.hash() != Some(hash) {
+                return Err(Error::invalid(format!(
+                    "the bundle's message digest is {alg}, but an {} key signs the {}",
+                    key.kind(),
+                    key.hash().map_or("message", |h| h.name())
+                )));
             }
-            if *d != ours {
+            if artifact.hash(hash)?.as_slice() != d.as_slice() {
                 return Err(Error::invalid(
                     "the bundle's message digest is not the artifact's",
                 ));
             }
         }
-        verify_prehash(key, &ours, signature)
+        artifact.verify(key, signature)
     }
 
     /// Verifies a bundle over a blob (`cosign verify-blob`): a message signature over
@@ -321,15 +332,15 @@ impl Bundle {
     /// subjects (what `cosign attest-blob` writes). The key material must be `key`
     /// when it says so: a certificate is compared with it; a public-key hint, which
     /// any producer may fill with a name of its own, only explains a failure.
-    pub fn verify_artifact(&self, key: &VerifyingKey, artifact: &Digest) -> Result<()> {
+    pub fn verify_artifact(&self, key: &PublicKey, artifact: &Artifact) -> Result<()> {
         if let Some(der) = self.material.leaf_der() {
             check_certificate_key(der, key)?;
         }
         let verified = match &self.content {
-            Content::MessageSignature { .. } => self.verify_message_digest(key, artifact),
+            Content::MessageSignature { .. } => self.verify_message_artifact(key, artifact),
             Content::Dsse { .. } => self
                 .verify_dsse(key)
-                .and_then(|(t, p)| check_statement(t, p, artifact, None).map(|_| ())),
+                .and_then(|(t, p)| check_statement(t, p, &artifact.sha256, None).map(|_| ())),
         };
         let other_hint = match &self.material {
             Material::PublicKey { hint: Some(hint) } if *hint != key_hint(key)? => Some(hint),
@@ -347,16 +358,13 @@ impl Bundle {
 
 /// cosign's `publicKey.hint`: the standard base64 of the SHA-256 of the key's PKIX
 /// (SubjectPublicKeyInfo) DER.
-pub fn key_hint(key: &VerifyingKey) -> Result<String> {
-    use p256::pkcs8::EncodePublicKey as _;
-    let der = key
-        .to_public_key_der()
-        .map_err(|e| Error::Key(format!("encoding the public key: {e}")))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(Digest::sha256(der.as_bytes()).to_bytes()))
+pub fn key_hint(key: &PublicKey) -> Result<String> {
+    let der = key.to_spki_der()?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(Digest::sha256(&der).to_bytes()))
 }
 
 /// A bundle's certificate must certify the verification key.
-fn check_certificate_key(der: &[u8], key: &VerifyingKey) -> Result<()> {
+fn check_certificate_key(der: &[u8], key: &PublicKey) -> Result<()> {
     let cert = crate::signature::certs::Cert::from_der(der.to_vec())
         .map_err(|e| bad(format!("the certificate: {e}")))?;
     if cert.matches_key(key) {
@@ -569,8 +577,9 @@ mod tests {
         let e = b.verify_message(&key, b"other bytes").unwrap_err();
         assert!(e.to_string().contains("not the artifact's"), "{e}");
         // another key
-        let other = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
-        assert!(b.verify_message(other.verifying_key(), &blob).is_err());
+        let other =
+            crate::keys::PrivateKey::P256(p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap());
+        assert!(b.verify_message(&other.public_key(), &blob).is_err());
         // it is not a DSSE bundle
         assert!(b.verify_dsse(&key).is_err());
     }
@@ -597,17 +606,17 @@ mod tests {
             r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"87a0bbd518e444cc53593183783682d6864c23a69713509cd176ddb3cfbfb018"},"annotations":{"foo":"bar"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}}"#
         );
         // a bundle we write parses back, and its signature verifies
-        let sk = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        let sk =
+            crate::keys::PrivateKey::P256(p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap());
         let st = sign_statement(&d, &a);
-        let sig: p256::ecdsa::DerSignature =
-            p256::ecdsa::signature::Signer::sign(&sk, &pae(IN_TOTO, &st));
+        let sig = sk.sign(&pae(IN_TOTO, &st)).unwrap();
         let hint = Material::PublicKey {
-            hint: Some(key_hint(sk.verifying_key()).unwrap()),
+            hint: Some(key_hint(&sk.public_key()).unwrap()),
         };
-        let raw = dsse_bundle(IN_TOTO, &st, sig.as_bytes(), &hint);
+        let raw = dsse_bundle(IN_TOTO, &st, &sig, &hint);
         assert_eq!(Bundle::parse(&raw).unwrap().material, hint);
         let back = Bundle::parse(&raw).unwrap();
-        let (t, p) = back.verify_dsse(sk.verifying_key()).unwrap();
+        let (t, p) = back.verify_dsse(&sk.public_key()).unwrap();
         check_statement(t, p, &d, Some(COSIGN_SIGN_PREDICATE)).unwrap();
         // the referrer manifest: cosign 3.1.1's bytes for its bundle, but for the bundle
         let m = referrer_manifest(

@@ -13,12 +13,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::{Nonce, Tag, XSalsa20Poly1305};
-use p256::ecdsa::SigningKey;
-use p256::pkcs8::{EncodePrivateKey, LineEnding};
+use pkcs8::LineEnding;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{pem, plain};
+use super::{PrivateKey, pem, plain};
 use crate::{Error, Result};
 
 /// The label cosign writes since v2.0.1.
@@ -198,7 +197,7 @@ impl EncryptedKey {
 
     /// Decrypts with `password`. A password that does not open the box gives
     /// [`Error::WrongPassword`] (secretbox cannot tell it from a corrupted file).
-    pub fn decrypt(&self, password: &[u8]) -> Result<SigningKey> {
+    pub fn decrypt(&self, password: &[u8]) -> Result<PrivateKey> {
         let der = self.decrypt_to_der(password)?;
         plain::signing_key_from_pkcs8(&der).map_err(|e| match e {
             Error::Key(msg) => Error::Key(format!("the decrypted key: {msg}")),
@@ -235,7 +234,7 @@ fn decode_field(name: &str, value: &str) -> Result<Vec<u8>> {
 /// Encrypts `key` in cosign's format with the given scrypt parameters and PEM label.
 /// Salt and nonce are fresh random bytes.
 pub fn encrypt(
-    key: &SigningKey,
+    key: &PrivateKey,
     password: &[u8],
     params: ScryptParams,
     label: &str,
@@ -243,9 +242,7 @@ pub fn encrypt(
     if label != LABEL_SIGSTORE && label != LABEL_COSIGN {
         return Err(Error::Key(format!("not a cosign key label: {label}")));
     }
-    let der = key
-        .to_pkcs8_der()
-        .map_err(|e| Error::Key(format!("encoding the key as PKCS#8: {e}")))?;
+    let der = key.to_pkcs8_der()?;
     let mut salt = [0u8; SALT_LEN];
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut salt)
@@ -253,7 +250,7 @@ pub fn encrypt(
         .map_err(|e| Error::Key(format!("getting random bytes: {e}")))?;
     let box_key = params.derive_key(password, &salt)?;
     let cipher = XSalsa20Poly1305::new(box_key.as_ref().into());
-    let mut encrypted = Zeroizing::new(der.as_bytes().to_vec());
+    let mut encrypted = Zeroizing::new(der.to_vec());
     let tag = cipher
         .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut encrypted)
         .map_err(|_| Error::Key("secretbox encryption failed".into()))?;
@@ -327,7 +324,7 @@ mod tests {
             let signing_key = key.decrypt(b"hello").unwrap();
             // Go's x509.MarshalPKCS8PrivateKey and p256 agree byte for byte.
             assert_eq!(
-                signing_key.to_pkcs8_der().unwrap().as_bytes(),
+                signing_key.to_pkcs8_der().unwrap().as_slice(),
                 der.as_slice()
             );
             assert_eq!(der.len(), 138);
@@ -349,7 +346,7 @@ mod tests {
 
     #[test]
     fn round_trip_writes_cosigns_json_layout() {
-        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let key = PrivateKey::P256(p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap());
         let pem = encrypt(&key, b"pw", ScryptParams::LEGACY, LABEL_COSIGN).unwrap();
         assert!(pem.starts_with("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----\n"));
         assert!(pem.ends_with("-----END ENCRYPTED COSIGN PRIVATE KEY-----\n"));
@@ -364,7 +361,7 @@ mod tests {
         let parsed = EncryptedKey::parse(pem.as_bytes()).unwrap();
         assert_eq!(parsed.sealed.len(), 154);
         let back = parsed.decrypt(b"pw").unwrap();
-        assert_eq!(back.to_bytes(), key.to_bytes());
+        assert_eq!(back.public_key(), key.public_key());
         assert!(matches!(parsed.decrypt(b"pw\n"), Err(Error::WrongPassword)));
     }
 

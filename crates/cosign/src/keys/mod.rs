@@ -9,9 +9,11 @@
 //! - [`password`]: `COSIGN_PASSWORD`, the terminal, or stdin, as cosign does.
 //! - [`files`]: writing key files atomically with the right modes.
 //!
-//! Only ECDSA P-256 keys exist here: cosign's `generate-key-pair` makes nothing else,
-//! and it is what airsign signs with (in files and in tokens).
+//! - [`algorithm`]: the signature algorithms (cosign's `--signing-algorithm` names)
+//!   and the [`PublicKey`] / [`PrivateKey`] of each: ECDSA P-256, P-384, P-521, RSA
+//!   2048–4096 (PKCS#1 v1.5 or PSS) and Ed25519.
 
+pub mod algorithm;
 pub mod cosign;
 pub mod files;
 pub mod keyref;
@@ -22,39 +24,37 @@ pub mod plain;
 pub mod plugin;
 mod signer;
 
-use p256::elliptic_curve::Generate as _;
-use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
 use zeroize::Zeroizing;
 
+pub use algorithm::{Algorithm, HashAlg, PrivateKey, PublicKey};
 pub use cosign::{EncryptedKey, LABEL_COSIGN, LABEL_SIGSTORE, ScryptParams};
 pub use keyref::KeyRef;
-pub use p256::ecdsa::{SigningKey, VerifyingKey};
 pub use password::Confirm;
 pub use signer::Signer;
 
 use crate::{Error, Result};
 
-/// A fresh random P-256 signing key (OS randomness).
-pub fn generate_signing_key() -> Result<SigningKey> {
-    SigningKey::try_generate().map_err(|e| Error::Key(format!("generating a key: {e}")))
+/// A fresh random P-256 signing key (OS randomness), cosign's default.
+pub fn generate_signing_key() -> Result<PrivateKey> {
+    PrivateKey::generate(Algorithm::EcdsaP256Sha256)
 }
 
 /// Encrypts a key exactly as `cosign generate-key-pair` does: label
 /// `ENCRYPTED SIGSTORE PRIVATE KEY`, scrypt N=65536 r=8 p=1, random salt and nonce.
-pub fn encrypt_private_key(key: &SigningKey, password: &[u8]) -> Result<Zeroizing<String>> {
+pub fn encrypt_private_key(key: &PrivateKey, password: &[u8]) -> Result<Zeroizing<String>> {
     cosign::encrypt(key, password, ScryptParams::STANDARD, LABEL_SIGSTORE)
 }
 
 /// Decrypts a cosign private key PEM (either label, any of the three scrypt sets).
 /// A password that does not open it gives [`Error::WrongPassword`].
-pub fn decrypt_private_key(pem: &[u8], password: &[u8]) -> Result<SigningKey> {
+pub fn decrypt_private_key(pem: &[u8], password: &[u8]) -> Result<PrivateKey> {
     EncryptedKey::parse(pem)?.decrypt(password)
 }
 
 /// Loads the private key a `--key` reference names, asking for its password by
 /// cosign's rules (`COSIGN_PASSWORD`, terminal, stdin). The file is checked before
 /// any password is asked for, so a wrong file never costs a prompt.
-pub fn load_private_key(reference: &str) -> Result<SigningKey> {
+pub fn load_private_key(reference: &str) -> Result<PrivateKey> {
     let keyref = KeyRef::parse(reference)?;
     open_private_key(&keyref, &keyref.read()?)
 }
@@ -65,27 +65,24 @@ pub fn load_signer(reference: &str) -> Result<Signer> {
     match KeyRef::parse(reference)? {
         KeyRef::Pkcs11(uri) => Ok(Signer::Pkcs11(Box::new(pkcs11::TokenKey::open(&uri)?))),
         KeyRef::Plugin(p) => Ok(Signer::Plugin(Box::new(plugin::PluginKey::open(&p)?))),
-        keyref => Ok(Signer::Software(open_private_key(
-            &keyref,
-            &keyref.read()?,
-        )?)),
+        keyref => Ok(Signer::from(open_private_key(&keyref, &keyref.read()?)?)),
     }
 }
 
 /// The public key `public-key` prints for a `--key`: a cosign private key's (asking
 /// for its password), or a token key's public key object (a PIN only if needed).
-pub fn signer_public_key(reference: &str) -> Result<VerifyingKey> {
+pub fn signer_public_key(reference: &str) -> Result<PublicKey> {
     match KeyRef::parse(reference)? {
         KeyRef::Pkcs11(uri) => pkcs11::public_key_of(&uri, true),
         KeyRef::Plugin(p) => plugin::public_key(&p),
-        keyref => Ok(*open_private_key(&keyref, &keyref.read()?)?.verifying_key()),
+        keyref => Ok(open_private_key(&keyref, &keyref.read()?)?.public_key()),
     }
 }
 
-/// Loads a verification key: a `PUBLIC KEY` PEM (P-256 SPKI, as `cosign.pub`), a
+/// Loads a verification key: a `PUBLIC KEY` PEM (SPKI, as `cosign.pub`), a
 /// private key reference, whose public half is used (asking for its password), or a
 /// token key's public key object.
-pub fn load_public_key(reference: &str) -> Result<VerifyingKey> {
+pub fn load_public_key(reference: &str) -> Result<PublicKey> {
     let keyref = KeyRef::parse(reference)?;
     match &keyref {
         KeyRef::Pkcs11(uri) => return pkcs11::public_key_of(uri, true),
@@ -98,23 +95,17 @@ pub fn load_public_key(reference: &str) -> Result<VerifyingKey> {
     }
     match public_key_from_pem(&bytes).map_err(|e| naming(&keyref, e))? {
         Some(key) => Ok(key),
-        None => Ok(*open_private_key(&keyref, &bytes)?.verifying_key()),
+        None => Ok(open_private_key(&keyref, &bytes)?.public_key()),
     }
 }
 
 /// Reads a verification key file's bytes without asking for anything: the key of a
-/// `PUBLIC KEY` PEM (P-256 SPKI), or `None` for a cosign private key, whose public
+/// `PUBLIC KEY` PEM (SPKI), or `None` for a cosign private key, whose public
 /// half needs its password. Anything else is an error.
-pub fn public_key_from_pem(pem: &[u8]) -> Result<Option<VerifyingKey>> {
+pub fn public_key_from_pem(pem: &[u8]) -> Result<Option<PublicKey>> {
     let block = pem::first_block(pem).map_err(Error::Key)?;
     match block.label.as_str() {
-        "PUBLIC KEY" => VerifyingKey::from_public_key_der(&block.contents)
-            .map(Some)
-            .map_err(|e| {
-                Error::Key(format!(
-                    "not an ECDSA P-256 public key ({e}); airsign verifies only P-256"
-                ))
-            }),
+        "PUBLIC KEY" => PublicKey::from_spki_der(&block.contents).map(Some),
         LABEL_SIGSTORE | LABEL_COSIGN => Ok(None),
         other => Err(Error::Key(format!(
             "unsupported PEM type \"{other}\" (expected PUBLIC KEY or a cosign private key)"
@@ -123,7 +114,7 @@ pub fn public_key_from_pem(pem: &[u8]) -> Result<Option<VerifyingKey>> {
 }
 
 /// Parses, then asks for the password, then decrypts.
-fn open_private_key(keyref: &KeyRef, pem: &[u8]) -> Result<SigningKey> {
+fn open_private_key(keyref: &KeyRef, pem: &[u8]) -> Result<PrivateKey> {
     if let Some(e) = foreign_private_key(keyref, pem) {
         return Err(e);
     }
@@ -150,6 +141,7 @@ fn foreign_private_key(keyref: &KeyRef, pem: &[u8]) -> Option<Error> {
     let what = match block.label.as_str() {
         "PRIVATE KEY" => "a plain PKCS#8 private key",
         "EC PRIVATE KEY" => "a plain SEC1 private key",
+        "RSA PRIVATE KEY" => "a plain PKCS#1 RSA private key",
         "ENCRYPTED PRIVATE KEY" => "an encrypted PKCS#8 private key",
         _ => return None,
     };
@@ -167,9 +159,8 @@ fn foreign_private_key(keyref: &KeyRef, pem: &[u8]) -> Option<Error> {
 
 /// The public key as cosign writes `cosign.pub` and prints it in `public-key`:
 /// SPKI DER in a `PUBLIC KEY` PEM, 64-column lines, final newline.
-pub fn public_key_pem(key: &VerifyingKey) -> Result<String> {
-    key.to_public_key_pem(LineEnding::LF)
-        .map_err(|e| Error::Key(format!("encoding the public key: {e}")))
+pub fn public_key_pem(key: &PublicKey) -> Result<String> {
+    key.to_pem()
 }
 
 /// Reads a private key other tools wrote (PKCS#8, SEC1 or PBES2-encrypted PKCS#8
@@ -177,7 +168,7 @@ pub fn public_key_pem(key: &VerifyingKey) -> Result<String> {
 pub fn read_private_key_pem(
     pem: &[u8],
     import_password: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
-) -> Result<SigningKey> {
+) -> Result<PrivateKey> {
     plain::read_private_key_pem(pem, import_password)
 }
 
@@ -200,8 +191,8 @@ mod tests {
         let pem = encrypt_private_key(&key, b"").unwrap();
         assert!(pem.contains(r#"ENCRYPTED SIGSTORE PRIVATE KEY"#));
         let back = decrypt_private_key(pem.as_bytes(), b"").unwrap();
-        assert_eq!(back.to_bytes(), key.to_bytes());
-        let public = public_key_pem(key.verifying_key()).unwrap();
+        assert_eq!(back.public_key(), key.public_key());
+        let public = public_key_pem(&key.public_key()).unwrap();
         assert_eq!(public.len(), 178);
         assert!(public.starts_with("-----BEGIN PUBLIC KEY-----\n"));
     }
@@ -215,9 +206,9 @@ mod tests {
         let pem = std::fs::read(format!("{dir}/sigstore-label.key")).unwrap();
         let want = std::fs::read_to_string(format!("{dir}/sigstore-label.pub")).unwrap();
         let key = decrypt_private_key(&pem, b"hello").unwrap();
-        assert_eq!(public_key_pem(key.verifying_key()).unwrap(), want);
+        assert_eq!(public_key_pem(&key.public_key()).unwrap(), want);
         // ...and a PUBLIC KEY file loads as the same verifying key.
         let path = format!("{dir}/sigstore-label.pub");
-        assert_eq!(load_public_key(&path).unwrap(), *key.verifying_key());
+        assert_eq!(load_public_key(&path).unwrap(), key.public_key());
     }
 }

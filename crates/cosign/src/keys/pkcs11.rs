@@ -32,11 +32,9 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-use p256::ecdsa::{Signature, VerifyingKey};
 use zeroize::Zeroizing;
 
-use crate::digest::Digest;
+use super::{HashAlg, PublicKey};
 use crate::{Error, Result};
 
 /// The scheme, as cosign spells it (no `//`).
@@ -48,6 +46,9 @@ pub const PIN_VAR: &str = "COSIGN_PKCS11_PIN";
 
 /// DER of the OID prime256v1 (1.2.840.10045.3.1.7), as `CKA_EC_PARAMS` holds it.
 const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// DER of the OIDs secp384r1 (1.3.132.0.34) and secp521r1 (1.3.132.0.35).
+const P384_PARAMS: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+const P521_PARAMS: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 
 /// A parsed `pkcs11:` key URI.
 #[derive(Clone, PartialEq, Eq)]
@@ -399,9 +400,10 @@ fn one(uri: &Pkcs11Uri, found: Vec<ObjectHandle>, what: &str) -> Result<ObjectHa
     }
 }
 
-/// The public key of an EC public key object: P-256 only, from `CKA_EC_POINT`
-/// (a DER OCTET STRING holding the SEC1 point; some modules give the bare point).
-fn public_key(uri: &Pkcs11Uri, session: &Session, object: ObjectHandle) -> Result<VerifyingKey> {
+/// The public key of a public key object: EC on P-256, P-384 or P-521, from
+/// `CKA_EC_POINT` (a DER OCTET STRING holding the SEC1 point; some modules give the
+/// bare point), or RSA 2048/3072/4096 from `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT`.
+fn public_key(uri: &Pkcs11Uri, session: &Session, object: ObjectHandle) -> Result<PublicKey> {
     let attrs = session
         .get_attributes(
             object,
@@ -409,38 +411,70 @@ fn public_key(uri: &Pkcs11Uri, session: &Session, object: ObjectHandle) -> Resul
                 AttributeType::KeyType,
                 AttributeType::EcParams,
                 AttributeType::EcPoint,
+                AttributeType::Modulus,
+                AttributeType::PublicExponent,
             ],
         )
         .map_err(|e| p11(uri, "reading the public key", e))?;
     let (mut key_type, mut params, mut point) = (None, None, None);
+    let (mut modulus, mut exponent) = (None, None);
     for a in attrs {
         match a {
             Attribute::KeyType(t) => key_type = Some(t),
             Attribute::EcParams(p) => params = Some(p),
             Attribute::EcPoint(p) => point = Some(p),
+            Attribute::Modulus(n) => modulus = Some(n),
+            Attribute::PublicExponent(e) => exponent = Some(e),
             _ => {}
         }
+    }
+    if key_type == Some(KeyType::RSA) {
+        let (Some(n), Some(e)) = (modulus, exponent) else {
+            return Err(Error::Key(format!(
+                "{uri}: the RSA public key has no CKA_MODULUS or CKA_PUBLIC_EXPONENT"
+            )));
+        };
+        return PublicKey::rsa_from_parts(&n, &e).map_err(|e| match e {
+            Error::Key(m) => Error::Key(format!("{uri}: {m}")),
+            other => other,
+        });
     }
     if key_type != Some(KeyType::EC) {
         let t = key_type.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
         return Err(Error::Key(format!(
-            "{uri}: the key is of type {t}; airsign signs with EC P-256 token keys only"
+            "{uri}: the key is of type {t}; airsign signs with EC (P-256, P-384, P-521) and \
+             RSA (2048, 3072, 4096) token keys"
         )));
     }
-    if params.as_deref() != Some(&P256_PARAMS[..]) {
-        return Err(Error::Key(format!(
-            "{uri}: the EC key is not on P-256 (prime256v1); airsign signs with P-256 token \
-             keys only"
-        )));
-    }
+    let curve = match params.as_deref() {
+        Some(p) if p == P256_PARAMS => "P-256",
+        Some(p) if p == P384_PARAMS => "P-384",
+        Some(p) if p == P521_PARAMS => "P-521",
+        _ => {
+            return Err(Error::Key(format!(
+                "{uri}: the EC key is not on P-256, P-384 or P-521; airsign signs with token \
+                 keys on those curves only"
+            )));
+        }
+    };
     let point =
         point.ok_or_else(|| Error::Key(format!("{uri}: the public key has no CKA_EC_POINT")))?;
     let sec1 = match point.as_slice() {
         [0x04, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
+        // P-521's 133-byte point needs DER's long form of the length
+        [0x04, 0x81, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
         bare => bare,
     };
-    VerifyingKey::from_sec1_bytes(sec1)
-        .map_err(|_| Error::Key(format!("{uri}: the token's EC point is not a P-256 point")))
+    let key = match curve {
+        "P-256" => p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map(PublicKey::P256),
+        "P-384" => p384::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map(PublicKey::P384),
+        _ => p521::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map(PublicKey::P521),
+    };
+    key.map_err(|_| {
+        Error::Key(format!(
+            "{uri}: the token's EC point is not a {curve} point"
+        ))
+    })
 }
 
 /// An open session on the URI's token, and the module it came from.
@@ -468,7 +502,7 @@ pub struct TokenKey {
     /// Sessions are not `Sync`: one signature at a time.
     session: Mutex<Session>,
     key: ObjectHandle,
-    public: VerifyingKey,
+    public: PublicKey,
     /// Keeps the module loaded (and finalizes it last).
     _module: Pkcs11,
 }
@@ -517,49 +551,75 @@ impl TokenKey {
         };
         // one signature now: a private key that is not the public key's fails here,
         // before anything is hashed or written
-        token.sign_prehash(&Digest::sha256(b"airsign pkcs11 key check").to_bytes())?;
+        let hash = token.public.hash().unwrap_or(HashAlg::Sha256);
+        token.sign_prehash(&hash.digest(b"airsign pkcs11 key check"))?;
         Ok(token)
     }
 
-    pub fn verifying_key(&self) -> &VerifyingKey {
+    pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
-    /// ECDSA over a SHA-256 digest in the token, as ASN.1 DER, checked against the
-    /// public key.
+    /// Signs a digest by the key's hash in the token: ECDSA (SHA-256 for P-256,
+    /// SHA-384 for P-384, SHA-512 for P-521) as ASN.1 DER, or RSA PKCS#1 v1.5 over
+    /// SHA-256; checked against the public key.
     pub fn sign_prehash(&self, digest: &[u8]) -> Result<Vec<u8>> {
+        let rsa = matches!(self.public, PublicKey::Rsa(_));
+        let (mechanism, input) = if rsa {
+            // PKCS#1 v1.5 over SHA-256, as cosign signs with an RSA key: the token
+            // pads the DigestInfo (RFC 8017 9.2) it is given
+            let mut info = SHA256_DIGEST_INFO.to_vec();
+            info.extend_from_slice(digest);
+            (Mechanism::RsaPkcs, info)
+        } else {
+            (Mechanism::Ecdsa, digest.to_vec())
+        };
         let raw = {
             let session = self
                 .session
                 .lock()
                 .map_err(|_| Error::Key(format!("{}: the token session is unusable", self.uri)))?;
             session
-                .sign(&Mechanism::Ecdsa, self.key, digest)
+                .sign(&mechanism, self.key, &input)
                 .map_err(|e| p11(&self.uri, "signing", e))?
         };
-        let sig = Signature::from_slice(&raw).map_err(|_| {
-            Error::Key(format!(
-                "{}: the token returned {} bytes, not a P-256 signature",
-                self.uri,
-                raw.len()
-            ))
-        })?;
-        self.public.verify_prehash(digest, &sig).map_err(|_| {
-            Error::Key(format!(
-                "{}: the token's signature does not verify with the key's public key object \
+        let sig = if rsa {
+            raw
+        } else {
+            self.public.ecdsa_raw_to_der(&raw).map_err(|_| {
+                Error::Key(format!(
+                    "{}: the token returned {} bytes, not an {} signature",
+                    self.uri,
+                    raw.len(),
+                    self.public.kind()
+                ))
+            })?
+        };
+        let hash = self.public.hash().unwrap_or(HashAlg::Sha256);
+        self.public
+            .verify_prehash(hash, digest, &sig)
+            .map_err(|_| {
+                Error::Key(format!(
+                    "{}: the token's signature does not verify with the key's public key object \
                  (the private and public objects of {} are not one pair)",
-                self.uri,
-                self.uri.key_name()
-            ))
-        })?;
-        Ok(sig.to_der().as_bytes().to_vec())
+                    self.uri,
+                    self.uri.key_name()
+                ))
+            })?;
+        Ok(sig)
     }
 }
+
+/// The DER prefix of a PKCS#1 DigestInfo for SHA-256 (RFC 8017, 9.2 note 1).
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
 
 /// The public half of a token key, for verification and `public-key`: no login
 /// unless the PIN is given (URI or `COSIGN_PKCS11_PIN`), or the public key object is
 /// only visible after one (then asked for when `prompt`).
-pub fn public_key_of(uri: &Pkcs11Uri, prompt: bool) -> Result<VerifyingKey> {
+pub fn public_key_of(uri: &Pkcs11Uri, prompt: bool) -> Result<PublicKey> {
     let (session, slot, ctx) = open_session(uri)?;
     if let Some(pin) = pin_for(uri, false)? {
         login(uri, &session, &pin)?;

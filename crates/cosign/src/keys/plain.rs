@@ -1,9 +1,9 @@
 //! Private keys in the formats other tools write, for `import-key-pair`: PKCS#8
 //! `PRIVATE KEY`, SEC1 `EC PRIVATE KEY` and OpenSSL's PBES2 `ENCRYPTED PRIVATE KEY`.
-//! Only ECDSA P-256 keys are accepted: that is all airsign signs with.
+//! and PKCS#1 `RSA PRIVATE KEY`: ECDSA P-256/P-384/P-521, RSA 2048–4096 and Ed25519,
+//! as cosign's `import-key-pair` takes them.
 
-use p256::ecdsa::SigningKey;
-use p256::pkcs8::DecodePrivateKey;
+use super::PrivateKey;
 use pkcs8::der::asn1::OctetStringRef;
 use pkcs8::der::{Decode, Reader, SliceReader, TagMode, TagNumber};
 use pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier, PrivateKeyInfoRef};
@@ -11,32 +11,6 @@ use zeroize::Zeroizing;
 
 use super::pem;
 use crate::{Error, Result};
-
-const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-
-/// A readable name for a key algorithm or curve OID, for error messages.
-fn algorithm_name(oid: ObjectIdentifier) -> String {
-    let name = match oid.to_string().as_str() {
-        "1.2.840.113549.1.1.1" => "RSA",
-        "1.2.840.113549.1.1.10" => "RSA-PSS",
-        "1.3.101.112" => "Ed25519",
-        "1.3.101.113" => "Ed448",
-        "1.2.840.10040.4.1" => "DSA",
-        "1.2.840.10045.3.1.7" => "P-256",
-        "1.3.132.0.34" => "P-384",
-        "1.3.132.0.35" => "P-521",
-        "1.3.132.0.10" => "secp256k1",
-        _ => return format!("OID {oid}"),
-    };
-    name.to_string()
-}
-
-fn only_p256(what: &str) -> Error {
-    Error::Key(format!(
-        "unsupported key type: {what} (airsign only signs with ECDSA P-256 keys)"
-    ))
-}
 
 /// The curve OID in a SEC1 `ECPrivateKey`, if `der` is one: `Some(None)` when it is
 /// SEC1 without the (optional) curve, `None` when it is not SEC1 at all.
@@ -56,45 +30,22 @@ fn sec1_curve(der: &[u8]) -> Option<Option<ObjectIdentifier>> {
         .ok()
 }
 
-/// A signing key from PKCS#8 DER, refusing other algorithms and curves by name.
-pub(crate) fn signing_key_from_pkcs8(der: &[u8]) -> Result<SigningKey> {
-    let info = match PrivateKeyInfoRef::try_from(der) {
-        Ok(info) => info,
-        Err(e) => {
-            return Err(Error::Key(if sec1_curve(der).is_some() {
-                "it is a SEC1 EC key, not PKCS#8 (cosign refuses such keys too)".into()
-            } else {
-                format!("not a PKCS#8 private key ({e})")
-            }));
-        }
-    };
-    if info.algorithm.oid != OID_EC_PUBLIC_KEY {
-        return Err(only_p256(&format!(
-            "{} key",
-            algorithm_name(info.algorithm.oid)
-        )));
+/// A signing key from PKCS#8 DER (any supported algorithm), refusing others by name.
+pub(crate) fn signing_key_from_pkcs8(der: &[u8]) -> Result<PrivateKey> {
+    if PrivateKeyInfoRef::try_from(der).is_err() && sec1_curve(der).is_some() {
+        return Err(Error::Key(
+            "it is a SEC1 EC key, not PKCS#8 (cosign refuses such keys too)".into(),
+        ));
     }
-    match info.algorithm.parameters_oid() {
-        Ok(curve) if curve == OID_P256 => {}
-        Ok(curve) => return Err(only_p256(&format!("EC key on {}", algorithm_name(curve)))),
-        Err(_) => return Err(only_p256("EC key without a named curve")),
-    }
-    SigningKey::from_pkcs8_der(der)
-        .map_err(|e| Error::Key(format!("malformed P-256 PKCS#8 key ({e})")))
+    PrivateKey::from_pkcs8_der(der)
 }
 
 /// A signing key from SEC1 DER (`EC PRIVATE KEY`).
-fn signing_key_from_sec1(der: &[u8]) -> Result<SigningKey> {
+fn signing_key_from_sec1(der: &[u8]) -> Result<PrivateKey> {
     match sec1_curve(der) {
-        None => return Err(Error::Key("malformed EC PRIVATE KEY (not SEC1 DER)".into())),
-        Some(Some(curve)) if curve != OID_P256 => {
-            return Err(only_p256(&format!("EC key on {}", algorithm_name(curve))));
-        }
-        Some(_) => {}
+        None => Err(Error::Key("malformed EC PRIVATE KEY (not SEC1 DER)".into())),
+        Some(curve) => PrivateKey::from_sec1_der(der, curve),
     }
-    let secret = p256::SecretKey::from_sec1_der(der)
-        .map_err(|e| Error::Key(format!("malformed P-256 EC PRIVATE KEY ({e:?})")))?;
-    Ok(SigningKey::from(secret))
 }
 
 /// Most PBKDF2 iterations accepted: a few seconds of work (OpenSSL writes 2048 by
@@ -153,7 +104,7 @@ fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<()> {
 pub fn read_private_key_pem(
     pem_bytes: &[u8],
     import_password: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
-) -> Result<SigningKey> {
+) -> Result<PrivateKey> {
     let block = pem::first_block(pem_bytes).map_err(Error::Key)?;
     match block.label.as_str() {
         "PRIVATE KEY" => signing_key_from_pkcs8(&block.contents),
@@ -176,7 +127,7 @@ pub fn read_private_key_pem(
             })?;
             signing_key_from_pkcs8(document.as_bytes())
         }
-        "RSA PRIVATE KEY" => Err(only_p256("RSA key")),
+        "RSA PRIVATE KEY" => PrivateKey::from_pkcs1_der(&block.contents),
         "PUBLIC KEY" | "RSA PUBLIC KEY" | "CERTIFICATE" => Err(Error::Key(format!(
             "this is a {}, not a private key",
             block.label
@@ -185,8 +136,8 @@ pub fn read_private_key_pem(
             "this key is already in cosign's format; use it as it is".into(),
         )),
         other => Err(Error::Key(format!(
-            "unsupported PEM type \"{other}\" (expected PRIVATE KEY, EC PRIVATE KEY or \
-             ENCRYPTED PRIVATE KEY)"
+            "unsupported PEM type \"{other}\" (expected PRIVATE KEY, EC PRIVATE KEY, \
+             RSA PRIVATE KEY or ENCRYPTED PRIVATE KEY)"
         ))),
     }
 }
@@ -202,21 +153,29 @@ mod tests {
 
     #[test]
     fn reads_pkcs8_and_sec1_of_the_same_key() {
-        let key = SigningKey::from_slice(&[9u8; 32]).unwrap();
+        let key = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
         let pkcs8 = key.to_pkcs8_pem(LineEnding::LF).unwrap();
         let sec1 = p256::SecretKey::from(&key)
             .to_sec1_pem(LineEnding::LF)
             .unwrap();
         for pem in [pkcs8.as_bytes(), sec1.as_bytes()] {
             let back = read_private_key_pem(pem, no_password).unwrap();
-            assert_eq!(back.to_bytes(), key.to_bytes());
+            assert_eq!(
+                back.public_key(),
+                PrivateKey::P256(key.clone()).public_key()
+            );
         }
+        // and P-384 in SEC1 (the curve named in the key)
+        let key = p384::SecretKey::from_slice(&[9u8; 48]).unwrap();
+        let sec1 = key.to_sec1_pem(LineEnding::LF).unwrap();
+        let back = read_private_key_pem(sec1.as_bytes(), no_password).unwrap();
+        assert_eq!(back.algorithm(), super::super::Algorithm::EcdsaP384Sha384);
     }
 
     #[test]
     fn refuses_what_is_not_a_p256_private_key() {
         let cases = [
-            ("RSA PRIVATE KEY", "RSA key"),
+            ("RSA PRIVATE KEY", "malformed RSA PRIVATE KEY"),
             ("PUBLIC KEY", "not a private key"),
             (
                 "ENCRYPTED SIGSTORE PRIVATE KEY",
@@ -304,14 +263,26 @@ mod tests {
     }
 
     #[test]
-    fn names_the_algorithm_of_a_foreign_pkcs8_key() {
+    fn reads_ed25519_and_names_the_algorithm_of_a_foreign_pkcs8_key() {
         // An Ed25519 PKCS#8 key (RFC 8410 example).
         let ed25519 = "-----BEGIN PRIVATE KEY-----\n\
             MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
             -----END PRIVATE KEY-----\n";
-        let err = read_private_key_pem(ed25519.as_bytes(), no_password)
+        let key = read_private_key_pem(ed25519.as_bytes(), no_password).unwrap();
+        assert_eq!(key.algorithm(), super::super::Algorithm::Ed25519);
+        // An Ed448 one (RFC 8410 10.3's OID, junk key).
+        let ed448 = pem_rfc7468::encode_string(
+            "PRIVATE KEY",
+            LineEnding::LF,
+            &[
+                0x30, 0x14, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x71, 0x04, 0x08,
+                0x04, 0x06, 1, 2, 3, 4, 5, 6,
+            ],
+        )
+        .unwrap();
+        let err = read_private_key_pem(ed448.as_bytes(), no_password)
             .err()
             .unwrap();
-        assert!(err.to_string().contains("Ed25519 key"), "{err}");
+        assert!(err.to_string().contains("Ed448 key"), "{err}");
     }
 }

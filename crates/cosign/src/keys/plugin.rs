@@ -30,11 +30,9 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-use p256::ecdsa::{DerSignature, VerifyingKey};
-use p256::pkcs8::DecodePublicKey as _;
 use serde_json::{Value, json};
+
+use super::{HashAlg, PublicKey};
 
 use crate::{Error, Result};
 
@@ -44,6 +42,16 @@ pub const PROGRAM_PREFIX: &str = "sigstore-kms-";
 pub const PROTOCOL_VERSION: &str = "v1";
 /// Go's `crypto.SHA256`, as the protocol encodes hash functions.
 const HASH_SHA256: u32 = 5;
+
+/// Go's `crypto.Hash` number of `hash` (0 for none: Ed25519 signs the message).
+fn go_hash(hash: Option<HashAlg>) -> u32 {
+    match hash {
+        Some(HashAlg::Sha256) => HASH_SHA256,
+        Some(HashAlg::Sha384) => 6,
+        Some(HashAlg::Sha512) => 7,
+        None => 0,
+    }
+}
 /// A plugin's answer is a few hundred bytes; the cap keeps a runaway plugin from
 /// filling memory.
 const MAX_ANSWER: u64 = 1024 * 1024;
@@ -102,12 +110,12 @@ fn is_executable(path: &Path) -> bool {
 #[derive(Debug)]
 pub struct PluginKey {
     plugin: PluginRef,
-    public: VerifyingKey,
+    public: PublicKey,
 }
 
 impl PluginKey {
-    /// Asks the plugin for the key's public key (`publicKey`); only ECDSA P-256
-    /// keys sign here.
+    /// Asks the plugin for the key's public key (`publicKey`): ECDSA P-256/384/521,
+    /// RSA or Ed25519; the key's algorithm says which hash is asked for.
     pub fn open(plugin: &PluginRef) -> Result<Self> {
         let public = public_key(plugin)?;
         Ok(PluginKey {
@@ -116,34 +124,39 @@ impl PluginKey {
         })
     }
 
-    pub fn verifying_key(&self) -> &VerifyingKey {
+    pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
-    /// Signs `message`, sent on the plugin's stdin (the plugin hashes it with
-    /// SHA-256): the DER signature, checked against the public key.
+    /// Signs `message`, sent on the plugin's stdin (the plugin hashes it with the
+    /// key's hash, `hashFunc`): the signature, checked against the public key.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         let sig = self.sign_call(message, None)?;
-        let parsed = self.parse_signature(&sig)?;
         self.public
-            .verify(message, &parsed)
+            .verify(message, &sig)
             .map_err(|_| self.wrong_signature())?;
         Ok(sig)
     }
 
-    /// Signs a SHA-256 digest computed here (a blob, hashed while streaming), sent in
-    /// `messageOptions.digest` with an empty stdin, as cosign's `CryptoSigner` does.
+    /// Signs a digest computed here with the key's hash (a blob, hashed while
+    /// streaming), sent in `messageOptions.digest` with an empty stdin, as cosign's
+    /// `CryptoSigner` does. An Ed25519 key signs no digest.
     pub fn sign_prehash(&self, digest: &[u8]) -> Result<Vec<u8>> {
+        let Some(hash) = self.public.hash() else {
+            return Err(Error::Key(format!(
+                "{}: an Ed25519 key signs the message itself, not a digest",
+                self.plugin
+            )));
+        };
         let sig = self.sign_call(b"", Some(digest))?;
-        let parsed = self.parse_signature(&sig)?;
         self.public
-            .verify_prehash(digest, &parsed)
+            .verify_prehash(hash, digest, &sig)
             .map_err(|_| self.wrong_signature())?;
         Ok(sig)
     }
 
     fn sign_call(&self, stdin: &[u8], digest: Option<&[u8]>) -> Result<Vec<u8>> {
-        let mut message_options = json!({ "hashFunc": HASH_SHA256 });
+        let mut message_options = json!({ "hashFunc": go_hash(self.public.hash()) });
         if let Some(digest) = digest {
             message_options["digest"] = Value::String(STANDARD.encode(digest));
         }
@@ -156,15 +169,6 @@ impl PluginKey {
         bytes_field(&self.plugin, &answer, "signMessage", "signature")
     }
 
-    fn parse_signature(&self, sig: &[u8]) -> Result<DerSignature> {
-        DerSignature::from_bytes(sig).map_err(|_| {
-            Error::Key(format!(
-                "{}: the plugin's signature is not an ASN.1 DER ECDSA P-256 signature",
-                self.plugin
-            ))
-        })
-    }
-
     fn wrong_signature(&self) -> Error {
         Error::Key(format!(
             "{}: the plugin's signature does not verify with the key's public key \
@@ -175,7 +179,7 @@ impl PluginKey {
 }
 
 /// The key's public key, from the plugin's `publicKey` method.
-pub fn public_key(plugin: &PluginRef) -> Result<VerifyingKey> {
+pub fn public_key(plugin: &PluginRef) -> Result<PublicKey> {
     let answer = call(
         plugin,
         "publicKey",
@@ -185,12 +189,16 @@ pub fn public_key(plugin: &PluginRef) -> Result<VerifyingKey> {
     let pem = bytes_field(plugin, &answer, "publicKey", "publicKeyPEM")?;
     let pem = std::str::from_utf8(&pem)
         .map_err(|_| Error::Key(format!("{plugin}: the plugin's public key is not a PEM")))?;
-    VerifyingKey::from_public_key_pem(pem).map_err(|e| {
-        Error::Key(format!(
-            "{plugin}: the plugin's public key is not an ECDSA P-256 key ({e}); airsign \
-             signs with P-256 keys only"
-        ))
-    })
+    match super::public_key_from_pem(pem.as_bytes()) {
+        Ok(Some(key)) => Ok(key),
+        Ok(None) => Err(Error::Key(format!(
+            "{plugin}: the plugin's public key is a private key"
+        ))),
+        Err(e) => Err(Error::Key(format!(
+            "{plugin}: the plugin's public key: {}",
+            e.to_string().trim_start_matches("key: ")
+        ))),
+    }
 }
 
 /// The JSON of one call: `initOptions`, `methodName` and the method's arguments.

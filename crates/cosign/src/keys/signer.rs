@@ -1,70 +1,111 @@
 //! What signs: a key from a file, a key in a PKCS#11 token, or a key behind a
-//! signer plugin. Every command that
-//! signs (`sign`, `attest`, `sign-blob`) and `public-key` goes through [`Signer`],
-//! never through a concrete key type, so another kind of key (another algorithm, a
-//! signer plugin) is one more variant here and nothing changes in the commands.
-
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::signature::hazmat::PrehashSigner as _;
-use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
+//! signer plugin. Every command that signs (`sign`, `attest`, `sign-blob`) and
+//! `public-key` goes through [`Signer`], never through a concrete key type, so
+//! another kind of key is one more variant here and nothing changes in the commands.
 
 use super::pkcs11::TokenKey;
 use super::plugin::PluginKey;
-use crate::digest::Digest;
+use super::{Algorithm, HashAlg, PrivateKey, PublicKey};
 use crate::{Error, Result};
 
-/// A key that signs: ECDSA P-256 over SHA-256, ASN.1 DER signatures (cosign's).
+/// A key that signs, with its algorithm's hash (P-256 SHA-256, P-384 SHA-384,
+/// P-521 SHA-512, RSA SHA-256, Ed25519 none): ECDSA signatures in ASN.1 DER.
 #[derive(Debug)]
 pub enum Signer {
     /// A key held in memory (a cosign key file, decrypted; zeroized on drop).
-    Software(SigningKey),
+    Software(Box<PrivateKey>),
     /// A key that never leaves its token.
     Pkcs11(Box<TokenKey>),
     /// A key behind a signer plugin (sigstore's KMS plugin protocol).
     Plugin(Box<PluginKey>),
 }
 
-impl From<SigningKey> for Signer {
-    fn from(key: SigningKey) -> Self {
-        Signer::Software(key)
+impl From<PrivateKey> for Signer {
+    fn from(key: PrivateKey) -> Self {
+        Signer::Software(Box::new(key))
     }
 }
 
 impl Signer {
     /// The public half, which verifies what this signs.
-    pub fn verifying_key(&self) -> &VerifyingKey {
+    pub fn public_key(&self) -> PublicKey {
         match self {
-            Signer::Software(k) => k.verifying_key(),
-            Signer::Pkcs11(t) => t.verifying_key(),
-            Signer::Plugin(p) => p.verifying_key(),
+            Signer::Software(k) => k.public_key(),
+            Signer::Pkcs11(t) => t.public_key().clone(),
+            Signer::Plugin(p) => p.public_key().clone(),
         }
     }
 
-    /// Signs `message` (hashed with SHA-256 here): the DER signature.
+    /// The algorithm this signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Signer::Software(k) => k.algorithm(),
+            Signer::Pkcs11(t) => t.public_key().default_algorithm(),
+            Signer::Plugin(p) => p.public_key().default_algorithm(),
+        }
+    }
+
+    /// The hash its signatures are over; `None` for Ed25519 (pure).
+    pub fn hash(&self) -> Option<HashAlg> {
+        self.algorithm().hash()
+    }
+
+    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key file; for any
+    /// other key, the algorithm must be the key's.
+    pub fn with_algorithm(self, algorithm: Algorithm) -> Result<Signer> {
+        match self {
+            Signer::Software(k) => k.with_algorithm(algorithm).map(Signer::from),
+            other if other.algorithm() == algorithm => Ok(other),
+            other => Err(Error::Usage(format!(
+                "--signing-algorithm {algorithm}: the key is {} ({})",
+                other.public_key().kind(),
+                other.algorithm()
+            ))),
+        }
+    }
+
+    /// Signs `message`, hashed with the key's hash here (deterministic RFC 6979 for
+    /// ECDSA in software: the same bytes sign alike), or whole for Ed25519.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         match self {
-            // deterministic (RFC 6979), as before: the same bytes sign alike
-            Signer::Software(k) => {
-                let sig: DerSignature = k.sign(message);
-                Ok(sig.as_bytes().to_vec())
+            Signer::Software(k) => k.sign(message),
+            Signer::Pkcs11(t) => {
+                let hash = t.public_key().hash().ok_or_else(|| {
+                    Error::Key("a token key signs over a hash; Ed25519 is not supported".into())
+                })?;
+                t.sign_prehash(&hash.digest(message))
             }
-            Signer::Pkcs11(t) => t.sign_prehash(&Digest::sha256(message).to_bytes()),
             // the message itself, as cosign sends a payload: the plugin hashes it
+            // with the hash the request names (the key's)
             Signer::Plugin(p) => p.sign(message),
         }
     }
 
-    /// Signs a SHA-256 digest computed elsewhere (a blob, hashed streaming).
-    pub fn sign_prehash(&self, digest: &[u8]) -> Result<Vec<u8>> {
+    /// Signs a digest computed elsewhere with `hash` (a blob, hashed streaming),
+    /// which must be the key's.
+    pub fn sign_prehash(&self, hash: HashAlg, digest: &[u8]) -> Result<Vec<u8>> {
         match self {
-            Signer::Software(k) => {
-                let sig: DerSignature = k
-                    .sign_prehash(digest)
-                    .map_err(|e| Error::Key(format!("signing: {e}")))?;
-                Ok(sig.as_bytes().to_vec())
+            Signer::Software(k) => k.sign_prehash(hash, digest),
+            Signer::Pkcs11(t) => {
+                if t.public_key().hash() != Some(hash) {
+                    return Err(Error::Key(format!(
+                        "signing: an {} token key does not sign a {} digest",
+                        t.public_key().kind(),
+                        hash.name()
+                    )));
+                }
+                t.sign_prehash(digest)
             }
-            Signer::Pkcs11(t) => t.sign_prehash(digest),
-            Signer::Plugin(p) => p.sign_prehash(digest),
+            Signer::Plugin(p) => {
+                if p.public_key().hash() != Some(hash) {
+                    return Err(Error::Key(format!(
+                        "signing: an {} plugin key does not sign a {} digest",
+                        p.public_key().kind(),
+                        hash.name()
+                    )));
+                }
+                p.sign_prehash(digest)
+            }
         }
     }
 

@@ -13,9 +13,8 @@
 
 use std::time::Duration;
 
+use crate::keys::PublicKey;
 use base64::Engine as _;
-use p256::ecdsa::VerifyingKey;
-use p256::pkcs8::DecodePublicKey as _;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use webpki::{
     EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter, KeyUsage,
@@ -133,24 +132,25 @@ impl Cert {
             .to_unix_duration()
     }
 
-    /// The certificate's public key, if it is an ECDSA P-256 key (the only kind
-    /// airsign signs and verifies with).
-    pub fn verifying_key(&self) -> Result<VerifyingKey, String> {
+    /// The certificate's public key, if it is of a supported algorithm.
+    pub fn verifying_key(&self) -> Result<PublicKey, String> {
         let spki = self
             .cert
             .tbs_certificate()
             .subject_public_key_info()
             .to_der()
             .map_err(|e| format!("the certificate's public key: {e}"))?;
-        VerifyingKey::from_public_key_der(&spki).map_err(|_| {
-            "the certificate's public key is not an ECDSA P-256 key (airsign verifies only P-256)"
-                .to_string()
+        PublicKey::from_spki_der(&spki).map_err(|e| {
+            format!(
+                "the certificate's public key: {}",
+                e.to_string().trim_start_matches("key: ")
+            )
         })
     }
 
     /// Whether the certificate certifies `key` (compared as keys, so a compressed
     /// point in the certificate still matches).
-    pub fn matches_key(&self, key: &VerifyingKey) -> bool {
+    pub fn matches_key(&self, key: &PublicKey) -> bool {
         self.verifying_key().is_ok_and(|k| k == *key)
     }
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use p256::ecdsa::VerifyingKey;
+use crate::keys::PublicKey;
 
 use super::certs::{self, Cert};
 use super::identity::IdentityPolicy;
@@ -37,7 +37,7 @@ pub struct CaTrust {
 /// keyless, a pinned Sigstore trusted root.
 #[derive(Debug, Default, Clone)]
 pub struct Trust {
-    pub key: Option<VerifyingKey>,
+    pub key: Option<PublicKey>,
     pub ca: Option<CaTrust>,
     /// Who a certificate validated against `ca` or `trusted_root` must name.
     pub identity: IdentityPolicy,
@@ -312,7 +312,7 @@ pub(crate) fn check_layer(
                 "the certificate on the signature does not certify the --key public key",
             ));
         }
-        (Some(key), _) => *key,
+        (Some(key), _) => key.clone(),
         (None, Some(cert)) => cert.verifying_key().map_err(Error::Invalid)?,
         (None, None) => {
             return Err(Error::NoCertificate(
@@ -503,7 +503,7 @@ pub(crate) fn check_parsed_bundle(
                 "the certificate in the bundle does not certify the --key public key",
             ));
         }
-        (Some(key), _) => *key,
+        (Some(key), _) => key.clone(),
         (None, Some(cert)) if ca_verified => cert.verifying_key().map_err(Error::Invalid)?,
         (None, _) => {
             return Err(Error::NoCertificate(

@@ -5,10 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::keys::{HashAlg, PublicKey};
 use base64::Engine as _;
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-use p256::ecdsa::{Signature, VerifyingKey};
 use serde_json::Value;
 
 use crate::digest::Digest;
@@ -27,36 +25,34 @@ pub fn decode_base64_signature(text: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::invalid(format!("the signature is not valid base64: {e}")))
 }
 
-/// Parses an ECDSA P-256 signature: 64 raw bytes (r‖s, IEEE P1363) or ASN.1 DER.
-pub fn parse_signature(bytes: &[u8]) -> Result<Signature> {
-    let sig = if bytes.len() == 64 {
-        Signature::from_slice(bytes)
-    } else {
-        Signature::from_der(bytes)
-    };
-    sig.map_err(|_| Error::invalid("the signature is not an ECDSA P-256 signature (DER or r||s)"))
-}
-
-/// Verifies `sig` (bytes as found: DER or r‖s) over SHA-256(`payload`).
-pub fn verify_signature(key: &VerifyingKey, payload: &[u8], sig: &[u8]) -> Result<()> {
-    let sig = parse_signature(sig)?;
-    key.verify(payload, &sig)
-        .map_err(|_| Error::invalid("invalid signature when validating ASN.1 encoded signature"))
-}
-
-/// Verifies `sig` (DER or r‖s) over a SHA-256 digest already computed (`prehash`,
-/// 32 bytes): the same check as [`verify_signature`] over the bytes that hash to it,
-/// for an artifact streamed through the hasher instead of held whole.
-pub fn verify_prehash(key: &VerifyingKey, prehash: &[u8], sig: &[u8]) -> Result<()> {
-    let sig = parse_signature(sig)?;
-    if prehash.len() != 32 {
-        return Err(Error::invalid(format!(
-            "a SHA-256 digest has 32 bytes, not {}",
-            prehash.len()
-        )));
+/// Checks that `bytes` has the shape of a signature of some supported algorithm
+/// (which one is the key's, known only when verifying): ECDSA DER, or the raw size
+/// of an ECDSA r‖s, Ed25519 or RSA 2048/3072/4096 signature.
+pub fn parse_signature(bytes: &[u8]) -> Result<()> {
+    let raw_sizes = [64, 96, 132, 256, 384, 512];
+    if raw_sizes.contains(&bytes.len())
+        || p256::ecdsa::Signature::from_der(bytes).is_ok()
+        || p384::ecdsa::Signature::from_der(bytes).is_ok()
+        || p521::ecdsa::Signature::from_der(bytes).is_ok()
+    {
+        return Ok(());
     }
-    key.verify_prehash(prehash, &sig)
-        .map_err(|_| Error::invalid("invalid signature when validating ASN.1 encoded signature"))
+    Err(Error::invalid(
+        "the signature is not an ECDSA (DER or r||s), RSA or Ed25519 signature",
+    ))
+}
+
+/// Verifies `sig` (bytes as found: for ECDSA DER or r‖s) over `payload`, hashed
+/// as `key`'s algorithm does (P-256 SHA-256, P-384 SHA-384, …; Ed25519 pure).
+pub fn verify_signature(key: &PublicKey, payload: &[u8], sig: &[u8]) -> Result<()> {
+    key.verify(payload, sig)
+}
+
+/// Verifies `sig` over a digest already computed (`prehash`) with `hash`: the same
+/// check as [`verify_signature`] over the bytes that hash to it, for an artifact
+/// streamed through the hasher instead of held whole.
+pub fn verify_prehash(key: &PublicKey, hash: HashAlg, prehash: &[u8], sig: &[u8]) -> Result<()> {
+    key.verify_prehash(hash, prehash, sig)
 }
 
 /// Parses a payload and checks cosign's claims against the image digest and the
@@ -128,16 +124,18 @@ mod tests {
 
     #[test]
     fn a_prehash_verifies_as_the_bytes_it_is_the_hash_of() {
-        use p256::ecdsa::signature::Signer as _;
-        let key = p256::ecdsa::SigningKey::from_slice(&[3u8; 32]).unwrap();
+        let key =
+            crate::keys::PrivateKey::P256(p256::ecdsa::SigningKey::from_slice(&[3u8; 32]).unwrap());
+        let public = key.public_key();
         let msg = b"an artifact";
-        let sig: p256::ecdsa::DerSignature = key.sign(msg);
+        let sig = key.sign(msg).unwrap();
         let prehash = Digest::sha256(msg).to_bytes();
-        verify_prehash(key.verifying_key(), &prehash, sig.as_bytes()).unwrap();
-        verify_signature(key.verifying_key(), msg, sig.as_bytes()).unwrap();
+        verify_prehash(&public, HashAlg::Sha256, &prehash, &sig).unwrap();
+        verify_signature(&public, msg, &sig).unwrap();
         let other = Digest::sha256(b"another").to_bytes();
-        assert!(verify_prehash(key.verifying_key(), &other, sig.as_bytes()).is_err());
-        assert!(verify_prehash(key.verifying_key(), &prehash[..31], sig.as_bytes()).is_err());
+        assert!(verify_prehash(&public, HashAlg::Sha256, &other, &sig).is_err());
+        assert!(verify_prehash(&public, HashAlg::Sha256, &prehash[..31], &sig).is_err());
+        assert!(verify_prehash(&public, HashAlg::Sha384, &prehash, &sig).is_err());
     }
 
     #[test]

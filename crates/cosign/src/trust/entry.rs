@@ -11,8 +11,7 @@
 //! | `hashedrekord` 0.0.2 (Rekor v2) | the sha256 of the artifact — for a DSSE envelope, of `PAE(type, payload)`, with its one signature — the signature, the verifier (DER) |
 //! | `dsse` 0.0.2 (Rekor v2) | the sha256 of the payload, every signature with its verifier (DER) |
 
-use p256::ecdsa::VerifyingKey;
-use p256::pkcs8::DecodePublicKey as _;
+use crate::keys::PublicKey;
 use serde_json::Value;
 
 use super::b64;
@@ -24,7 +23,7 @@ pub enum Signer<'a> {
     /// A signing certificate, DER.
     Cert(&'a [u8]),
     /// A managed key.
-    Key(&'a VerifyingKey),
+    Key(&'a PublicKey),
 }
 
 impl Signer<'_> {
@@ -39,7 +38,11 @@ impl Signer<'_> {
             }
             Signer::Key(key) => std::str::from_utf8(&pem)
                 .ok()
-                .and_then(|p| VerifyingKey::from_public_key_pem(p).ok())
+                .and_then(|p| {
+                    crate::keys::public_key_from_pem(p.as_bytes())
+                        .ok()
+                        .flatten()
+                })
                 .is_some_and(|k| k == **key),
         }
     }
@@ -53,7 +56,7 @@ impl Signer<'_> {
                     == Some(*der)
             }
             Signer::Key(key) => v2_bytes(v.and_then(|v| v.pointer("/publicKey/rawBytes")))
-                .and_then(|d| VerifyingKey::from_public_key_der(&d).ok())
+                .and_then(|d| PublicKey::from_spki_der(&d).ok())
                 .is_some_and(|k| k == **key),
         }
     }

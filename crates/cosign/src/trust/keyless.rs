@@ -35,10 +35,10 @@ use super::entry::{Signed, Signer, check_body};
 use super::{Authority, TrustedRoot, b64, tlog};
 use crate::bundle::{BUNDLE_V01, Bundle, Content, Material, check_statement};
 use crate::digest::Digest;
+use crate::keys::PublicKey;
 use crate::signature::certs::{Cert, verify_chain};
 use crate::signature::identity::IdentityPolicy;
 use crate::{Error, Result};
-use p256::ecdsa::VerifyingKey;
 
 /// What a keyless verification established.
 #[derive(Debug)]
@@ -206,7 +206,7 @@ pub fn verify_bundle(
 pub fn verify_bundle_with_key(
     raw: &[u8],
     root: &TrustedRoot,
-    key: &VerifyingKey,
+    key: &PublicKey,
     artifact: &Digest,
 ) -> Result<Duration> {
     let bundle = Bundle::parse(raw)?;
