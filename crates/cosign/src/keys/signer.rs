@@ -40,7 +40,7 @@ impl Signer {
     pub fn algorithm(&self) -> Algorithm {
         match self {
             Signer::Software(k) => k.algorithm(),
-            Signer::Pkcs11(t) => t.public_key().default_algorithm(),
+            Signer::Pkcs11(t) => t.algorithm(),
             Signer::Plugin(p) => p.public_key().default_algorithm(),
         }
     }
@@ -50,11 +50,14 @@ impl Signer {
         self.algorithm().hash()
     }
 
-    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key file; for any
+    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key file or token key; for any
     /// other key, the algorithm must be the key's.
     pub fn with_algorithm(self, algorithm: Algorithm) -> Result<Signer> {
         match self {
             Signer::Software(k) => k.with_algorithm(algorithm).map(Signer::from),
+            Signer::Pkcs11(t) => t
+                .with_algorithm(algorithm)
+                .map(|t| Signer::Pkcs11(Box::new(t))),
             other if other.algorithm() == algorithm => Ok(other),
             other => Err(Error::Usage(format!(
                 "--signing-algorithm {algorithm}: the key is {} ({})",
@@ -69,12 +72,7 @@ impl Signer {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         match self {
             Signer::Software(k) => k.sign(message),
-            Signer::Pkcs11(t) => {
-                let hash = t.public_key().hash().ok_or_else(|| {
-                    Error::Key("a token key signs over a hash; Ed25519 is not supported".into())
-                })?;
-                t.sign_prehash(&hash.digest(message))
-            }
+            Signer::Pkcs11(t) => t.sign(message),
             // the message itself, as cosign sends a payload: the plugin hashes it
             // with the hash the request names (the key's)
             Signer::Plugin(p) => p.sign(message),
