@@ -421,7 +421,8 @@ fn token_keys_on_p384_p521_and_rsa_sign() {
 /// a blob's bare signature verifies with openssl (`pkeyutl -rawin`), cosign 3.1.1
 /// and airsign; its bundle with airsign (cosign 3.1.1 cannot judge an Ed25519
 /// bundle without an artifact digest, see tests/algorithms.rs); an image's `.sig`
-/// and bundle verify with airsign, another key does not. (pkcs11-tool cannot export
+/// and bundle verify with airsign and, after a sync, cosign 3.1.1; another key does
+/// not. (pkcs11-tool cannot export
 /// an Ed25519 public key here, so the signatures are the check on the key airsign
 /// prints.) An RSA token key signs `--signing-algorithm rsa-sign-pss-2048-sha256`
 /// with `CKM_RSA_PKCS_PSS` (SHA-256, MGF1-SHA-256, 32-byte salt): openssl verifies
@@ -436,6 +437,9 @@ fn ed25519_token_keys_sign_pure_and_rsa_token_keys_sign_pss() {
         return;
     };
     let Some((hsm, _)) = token() else {
+        return;
+    };
+    let Some(dst) = Registry::start(Mode::Plain) else {
         return;
     };
     let bed = Bed::new();
@@ -532,6 +536,21 @@ fn ed25519_token_keys_sign_pure_and_rsa_token_keys_sign_pss() {
             .code(),
         Some(12)
     );
+    // and cosign 3.1.1 verifies both after a sync
+    ok(&mut bed.cmd(&["sync", image, "--to", &dst.host(), "--plain-http"]));
+    let there = format!("{}/demo/app:v1", dst.host());
+    for bundle_format in ["--new-bundle-format=true", "--new-bundle-format=false"] {
+        ok2(home
+            .cmd(&cosign3)
+            .args([
+                "verify",
+                "--insecure-ignore-tlog=true",
+                bundle_format,
+                "--key",
+            ])
+            .arg(&public)
+            .arg(&there));
+    }
 
     // RSA-PSS in the token
     hsm.keypairgen_type(TOKEN, PIN, "rsa", "04", "rsa:2048");

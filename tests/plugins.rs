@@ -590,7 +590,8 @@ fn sign_options(p: &Plugin) -> Vec<Value> {
 /// 0 and the message on stdin, as cosign 3.1.1 asks it): a blob and an image signed
 /// through the plugin by airsign verify with airsign and, with the public key, with
 /// cosign 3.1.1 where it can (RSA: bundle and signature; Ed25519: the bare signature,
-/// its offline Ed25519 bundle being one it cannot judge, see tests/algorithms.rs);
+/// its offline Ed25519 bundle being one it cannot judge, see tests/algorithms.rs;
+/// the image's `.sig` and bundle after a sync);
 /// what cosign 3.1.1 signs through the same plugin verifies with airsign.
 #[test]
 fn plugin_keys_that_are_rsa_or_ed25519_sign_blobs_and_images() {
@@ -606,6 +607,9 @@ fn plugin_keys_that_are_rsa_or_ed25519_sign_blobs_and_images() {
         ("ed25519", &["-algorithm", "ED25519"][..], 0),
     ] {
         let Some(p) = Plugin::new_genpkey(&["airsigntest"], genpkey) else {
+            return;
+        };
+        let Some(dst) = Registry::start(Mode::Plain) else {
             return;
         };
         let home = ToolHome::new();
@@ -751,5 +755,24 @@ fn plugin_keys_that_are_rsa_or_ed25519_sign_blobs_and_images() {
                 .code(),
             Some(12)
         );
+        ok(&mut bed.cmd(&["sync", image, "--to", &dst.host(), "--plain-http"]));
+        let there = format!("{}/demo/app:v1", dst.host());
+        for bundle_format in ["--new-bundle-format=true", "--new-bundle-format=false"] {
+            let out = run(home
+                .cmd(&cosign3)
+                .args([
+                    "verify",
+                    "--insecure-ignore-tlog=true",
+                    bundle_format,
+                    "--key",
+                ])
+                .arg(&p.public)
+                .arg(&there));
+            assert!(
+                out.status.success(),
+                "cosign 3.1.1 verify {kind} {bundle_format}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 }
