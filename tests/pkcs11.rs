@@ -414,6 +414,14 @@ fn token_keys_on_p384_p521_and_rsa_sign() {
         "rsa: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    ok(&mut bed.cmd(&[
+        "verify-blob",
+        "--key",
+        s(&public),
+        "--bundle",
+        s(&bundle),
+        s(&file),
+    ]));
 }
 
 /// An Ed25519 token key (made by pkcs11-tool as `EC:edwards25519`; SoftHSM2 names

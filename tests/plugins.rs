@@ -689,6 +689,23 @@ fn plugin_keys_that_are_rsa_or_ed25519_sign_blobs_and_images() {
             );
         }
 
+        // the protocol cannot ask a plugin for PSS: refused in one line, nothing written
+        if kind == "rsa" {
+            let refused = work.join("pss.bundle");
+            let out = run(&mut p.with(airsign([
+                "sign-blob",
+                "--key",
+                &key,
+                "--signing-algorithm",
+                "rsa-sign-pss-2048-sha256",
+                "--bundle",
+                s(&refused),
+                s(&blob),
+            ])));
+            assert_one_line_failure(&out, "the plugin key is RSA 2048");
+            assert!(!refused.exists());
+        }
+
         // cosign 3.1.1 signs through the same plugin: what it asks for, and airsign
         // verifies what it signed
         std::fs::remove_file(&p.log).unwrap();

@@ -59,6 +59,14 @@ impl Signer {
                 .with_algorithm(algorithm)
                 .map(|t| Signer::Pkcs11(Box::new(t))),
             other if other.algorithm() == algorithm => Ok(other),
+            // sigstore's plugin protocol asks for a hash, never a padding: a plugin's
+            // RSA key signs as the plugin does (PKCS#1 v1.5, as cosign's plugins)
+            Signer::Plugin(p) => Err(Error::Usage(format!(
+                "--signing-algorithm {algorithm}: the plugin key is {} and signs {} (the \
+                 plugin protocol cannot ask for another algorithm)",
+                p.public_key().kind(),
+                p.public_key().default_algorithm()
+            ))),
             other => Err(Error::Usage(format!(
                 "--signing-algorithm {algorithm}: the key is {} ({})",
                 other.public_key().kind(),
