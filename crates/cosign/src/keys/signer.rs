@@ -50,15 +50,17 @@ impl Signer {
         self.algorithm().hash()
     }
 
-    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key file or token key; for any
-    /// other key, the algorithm must be the key's.
+    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key file or token key;
+    /// a plugin key, only its own algorithm.
     pub fn with_algorithm(self, algorithm: Algorithm) -> Result<Signer> {
         match self {
             Signer::Software(k) => k.with_algorithm(algorithm).map(Signer::from),
             Signer::Pkcs11(t) => t
                 .with_algorithm(algorithm)
                 .map(|t| Signer::Pkcs11(Box::new(t))),
-            other if other.algorithm() == algorithm => Ok(other),
+            Signer::Plugin(p) if p.public_key().default_algorithm() == algorithm => {
+                Ok(Signer::Plugin(p))
+            }
             // sigstore's plugin protocol asks for a hash, never a padding: a plugin's
             // RSA key signs as the plugin does (PKCS#1 v1.5, as cosign's plugins)
             Signer::Plugin(p) => Err(Error::Usage(format!(
@@ -66,11 +68,6 @@ impl Signer {
                  plugin protocol cannot ask for another algorithm)",
                 p.public_key().kind(),
                 p.public_key().default_algorithm()
-            ))),
-            other => Err(Error::Usage(format!(
-                "--signing-algorithm {algorithm}: the key is {} ({})",
-                other.public_key().kind(),
-                other.algorithm()
             ))),
         }
     }
