@@ -953,6 +953,17 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_params_are_softhsm2s_name_or_the_oid() {
+        // as pkcs11-tool prints SoftHSM2 2.6's EC:edwards25519 key
+        assert_eq!(hex(ED25519_NAME_PARAMS), "130c656477617264733235353139");
+        // DER of 1.3.101.112
+        let oid = pkcs8::ObjectIdentifier::new_unwrap("1.3.101.112");
+        let mut der = vec![0x06, oid.as_bytes().len() as u8];
+        der.extend_from_slice(oid.as_bytes());
+        assert_eq!(der, ED25519_OID_PARAMS);
+    }
+
+    #[test]
     fn blanks_the_pin_wherever_it_is() {
         assert_eq!(
             blank_pin("pkcs11:token=t;object=k?pin-value=secret&module-path=/m"),
