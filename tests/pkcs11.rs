@@ -309,13 +309,11 @@ fn token_failures_are_one_line_write_nothing_and_never_show_the_pin() {
     assert_eq!(snapshot(&bed.store), before);
 }
 
-/// Only P-256 is signed with for now: a P-384 token key is refused by name, not
-/// used to make signatures nobody can verify.
 /// P-384 and P-521 token keys sign blobs over SHA-384 and SHA-512 (cosign's hash for
 /// those curves): with the public key airsign prints for the token key, cosign 3.1.1
 /// verifies the bundle and the bare signature (told the hash, as cosign needs for
 /// these curves), and so does airsign; an RSA token key signs PKCS#1 v1.5 (its public
-/// key is pkcs11-tool's, cosign 3.1.1 verifies).
+/// key is pkcs11-tool's, cosign 3.1.1 and airsign verify its bundle).
 #[test]
 fn token_keys_on_p384_p521_and_rsa_sign() {
     let Some(cosign3) = need!(Tool::Cosign3) else {
