@@ -309,15 +309,13 @@ fn token_failures_are_one_line_write_nothing_and_never_show_the_pin() {
     assert_eq!(snapshot(&bed.store), before);
 }
 
-/// Only P-256 is signed with for now: a P-384 token key is refused by name, not
-/// used to make signatures nobody can verify.
 /// P-384 and P-521 token keys sign blobs over SHA-384 and SHA-512 (cosign's hash for
 /// those curves): with the public key airsign prints for the token key, cosign 3.1.1
 /// verifies the bundle and the bare signature (told the hash, as cosign needs for
 /// these curves), and so does airsign; an RSA token key signs PKCS#1 v1.5 (its public
-/// key is pkcs11-tool's, cosign 3.1.1 verifies); an Ed25519 token key is refused.
+/// key is pkcs11-tool's, cosign 3.1.1 and airsign verify its bundle).
 #[test]
-fn token_keys_on_p384_p521_and_rsa_sign_and_ed25519_is_refused() {
+fn token_keys_on_p384_p521_and_rsa_sign() {
     let Some(cosign3) = need!(Tool::Cosign3) else {
         return;
     };
@@ -414,12 +412,260 @@ fn token_keys_on_p384_p521_and_rsa_sign_and_ed25519_is_refused() {
         "rsa: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // an Ed25519 key is refused by name
+    ok(&mut bed.cmd(&[
+        "verify-blob",
+        "--key",
+        s(&public),
+        "--bundle",
+        s(&bundle),
+        s(&file),
+    ]));
+}
+
+/// An Ed25519 token key (made by pkcs11-tool as `EC:edwards25519`; SoftHSM2 names
+/// the curve by the printable string) signs pure Ed25519 in the token (`CKM_EDDSA`):
+/// a blob's bare signature verifies with openssl (`pkeyutl -rawin`), cosign 3.1.1
+/// and airsign; its bundle with airsign (cosign 3.1.1 cannot judge an Ed25519
+/// bundle without an artifact digest, see tests/algorithms.rs); an image's `.sig`
+/// and bundle verify with airsign and, after a sync, cosign 3.1.1; another key does
+/// not. (pkcs11-tool cannot export
+/// an Ed25519 public key here, so the signatures are the check on the key airsign
+/// prints.) An RSA token key signs `--signing-algorithm rsa-sign-pss-2048-sha256`
+/// with `CKM_RSA_PKCS_PSS` (SHA-256, MGF1-SHA-256, 32-byte salt): openssl verifies
+/// it as PSS with that salt, not as PKCS#1 v1.5, and airsign verifies it. An
+/// algorithm that is not the key's is one line, and nothing is written.
+#[test]
+fn ed25519_token_keys_sign_pure_and_rsa_token_keys_sign_pss() {
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
+    let Some(openssl) = need!(Tool::Openssl) else {
+        return;
+    };
+    let Some((hsm, _)) = token() else {
+        return;
+    };
+    let Some(dst) = Registry::start(Mode::Plain) else {
+        return;
+    };
+    let bed = Bed::new();
+    let file = bed.path("notes.txt");
+    std::fs::write(&file, b"signed in a token with Ed25519\n").unwrap();
+    let home = ToolHome::new();
     hsm.keypairgen_type(TOKEN, PIN, "ed", "05", "EC:edwards25519");
-    let mut c = bed.cmd(&["public-key", "--key", &hsm.uri(TOKEN, "ed")]);
-    hsm.env(&mut c).env("COSIGN_PKCS11_PIN", PIN);
-    let err = fails(&mut c);
-    assert!(err.contains("token keys"), "{err}");
+    let uri = hsm.uri(TOKEN, "ed");
+    let printed = ok(&mut signing(&bed, &hsm, &["public-key", "--key", &uri]));
+    assert!(
+        printed.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{printed}"
+    );
+    let public = bed.path("ed.pub");
+    std::fs::write(&public, &printed).unwrap();
+    let text = run(Command::new(&openssl)
+        .args(["pkey", "-pubin", "-noout", "-text", "-in"])
+        .arg(&public));
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("ED25519 Public-Key"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+
+    let sig = bed.path("ed.sig");
+    ok(&mut signing(
+        &bed,
+        &hsm,
+        &[
+            "sign-blob",
+            "--key",
+            &uri,
+            "--new-bundle-format=false",
+            "--output-signature",
+            s(&sig),
+            s(&file),
+        ],
+    ));
+    let raw = bed.path("ed.raw");
+    let b64 = std::fs::read_to_string(&sig).unwrap();
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.trim()).unwrap();
+    assert_eq!(bytes.len(), 64);
+    std::fs::write(&raw, &bytes).unwrap();
+    ok(Command::new(&openssl)
+        .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+        .arg(&public)
+        .args(["-rawin", "-in"])
+        .arg(&file)
+        .arg("-sigfile")
+        .arg(&raw));
+    let out = run(home
+        .cmd(&cosign3)
+        .args(["verify-blob", "--insecure-ignore-tlog", "--key"])
+        .arg(&public)
+        .arg("--signature")
+        .arg(&sig)
+        .arg(&file));
+    assert!(
+        out.status.success(),
+        "ed25519 --signature: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = bed.path("ed.sigstore.json");
+    ok(&mut signing(
+        &bed,
+        &hsm,
+        &["sign-blob", "--key", &uri, "--bundle", s(&bundle), s(&file)],
+    ));
+    for (how, evidence) in [("--bundle", &bundle), ("--signature", &sig)] {
+        ok(&mut bed.cmd(&[
+            "verify-blob",
+            "--key",
+            s(&public),
+            how,
+            s(evidence),
+            s(&file),
+        ]));
+    }
+    // an image: the .sig and the bundle, pure Ed25519 over the payload
+    let image = "registry.example.com/demo/app:v1";
+    bed.import("single", "registry.example.com/demo/app");
+    ok(&mut signing(
+        &bed,
+        &hsm,
+        &["sign", "--key", &uri, "--new-bundle-format=both", image],
+    ));
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), image]));
+    ok(&mut signing(&bed, &hsm, &["verify", "--key", &uri, image]));
+    let (_, wrong) = bed.keys("wrong");
+    assert_eq!(
+        run(&mut bed.cmd(&["verify", "--key", s(&wrong), image]))
+            .status
+            .code(),
+        Some(12)
+    );
+    // and cosign 3.1.1 verifies both after a sync
+    ok(&mut bed.cmd(&["sync", image, "--to", &dst.host(), "--plain-http"]));
+    let there = format!("{}/demo/app:v1", dst.host());
+    for bundle_format in ["--new-bundle-format=true", "--new-bundle-format=false"] {
+        ok2(home
+            .cmd(&cosign3)
+            .args([
+                "verify",
+                "--insecure-ignore-tlog=true",
+                bundle_format,
+                "--key",
+            ])
+            .arg(&public)
+            .arg(&there));
+    }
+
+    // RSA-PSS in the token
+    hsm.keypairgen_type(TOKEN, PIN, "rsa", "04", "rsa:2048");
+    let rsa = hsm.uri(TOKEN, "rsa");
+    let printed = ok(&mut signing(&bed, &hsm, &["public-key", "--key", &rsa]));
+    assert_eq!(printed, hsm.public_pem(TOKEN, PIN, "04"));
+    let rsa_pub = bed.path("rsa.pub");
+    std::fs::write(&rsa_pub, printed).unwrap();
+    let pss_sig = bed.path("pss.sig");
+    ok(&mut signing(
+        &bed,
+        &hsm,
+        &[
+            "sign-blob",
+            "--key",
+            &rsa,
+            "--signing-algorithm",
+            "rsa-sign-pss-2048-sha256",
+            "--new-bundle-format=false",
+            "--output-signature",
+            s(&pss_sig),
+            s(&file),
+        ],
+    ));
+    let pss_raw = bed.path("pss.raw");
+    let b64 = std::fs::read_to_string(&pss_sig).unwrap();
+    std::fs::write(
+        &pss_raw,
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.trim()).unwrap(),
+    )
+    .unwrap();
+    let openssl_pss = |padding: &[&str]| {
+        run(Command::new(&openssl)
+            .args(["dgst", "-sha256"])
+            .args(padding)
+            .arg("-verify")
+            .arg(&rsa_pub)
+            .arg("-signature")
+            .arg(&pss_raw)
+            .arg(&file))
+        .status
+        .success()
+    };
+    assert!(openssl_pss(&[
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:32",
+        "-sigopt",
+        "rsa_mgf1_md:sha256",
+    ]));
+    assert!(!openssl_pss(&[]), "a PSS signature verified as PKCS#1 v1.5");
+    ok(&mut bed.cmd(&[
+        "verify-blob",
+        "--key",
+        s(&rsa_pub),
+        "--signature",
+        s(&pss_sig),
+        s(&file),
+    ]));
+    let pss_bundle = bed.path("pss.sigstore.json");
+    ok(&mut signing(
+        &bed,
+        &hsm,
+        &[
+            "sign-blob",
+            "--key",
+            &rsa,
+            "--signing-algorithm",
+            "rsa-sign-pss-2048-sha256",
+            "--bundle",
+            s(&pss_bundle),
+            s(&file),
+        ],
+    ));
+    ok(&mut bed.cmd(&[
+        "verify-blob",
+        "--key",
+        s(&rsa_pub),
+        "--bundle",
+        s(&pss_bundle),
+        s(&file),
+    ]));
+
+    // an algorithm that is not the key's: one line, nothing written
+    for (key, alg) in [
+        (&rsa, "rsa-sign-pss-3072-sha256"),
+        (&rsa, "ed25519"),
+        (&uri, "rsa-sign-pss-2048-sha256"),
+    ] {
+        let out_sig = bed.path("refused.sigstore.json");
+        let err = fails(&mut signing(
+            &bed,
+            &hsm,
+            &[
+                "sign-blob",
+                "--key",
+                key,
+                "--signing-algorithm",
+                alg,
+                "--bundle",
+                s(&out_sig),
+                s(&file),
+            ],
+        ));
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("--signing-algorithm"), "{err}");
+        assert!(!out_sig.exists());
+    }
 }
 
 #[test]

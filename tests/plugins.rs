@@ -1,7 +1,8 @@
 //! Signer plugins: sigstore's KMS plugin protocol (`sigstore-kms-NAME` on `PATH`).
 //!
 //! The plugin is one the tests write: a bash program that speaks the protocol with
-//! jq and signs with openssl, the key resource id being an openssl key file. It is
+//! jq and signs with openssl, the key resource id being an openssl key file (EC,
+//! RSA: PKCS#1 v1.5 over the digest, Ed25519: pure, over the message on stdin). It is
 //! written for cosign — cosign 3.1.1 and 2.5 sign and verify through it — and the
 //! same program, unchanged, signs for airsign; each side verifies the other's
 //! signatures, and skopeo's policy judges an image signed through it.
@@ -36,27 +37,55 @@ fail() { "$JQ" -cn --arg m "$1" '{errorMessage:$m}'; exit 1; }
 key=$("$JQ" -r .initOptions.keyResourceID <<<"$req")
 method=$("$JQ" -r .methodName <<<"$req")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-message_digest() { # the digest sent, or SHA-256 of stdin
-  local d; d=$("$JQ" -r "$1 // empty" <<<"$req")
-  if [ -n "$d" ]; then base64 -d <<<"$d" > "$tmp/d"
-  else cat > "$tmp/m"; "$OPENSSL" dgst -sha256 -binary -out "$tmp/d" "$tmp/m"; fi
+kind() { # ec, rsa or ed25519: what the key file holds
+  case $("$OPENSSL" pkey -in "$key" -noout -text 2>/dev/null | head -1) in
+  ED25519*) echo ed25519 ;; *primes*) echo rsa ;; *) echo ec ;; esac
 }
+hash_name() { # Go's crypto.Hash number (hashFunc) as openssl names it
+  case $1 in 6) echo sha384 ;; 7) echo sha512 ;; *) echo sha256 ;; esac
+}
+message_digest() { # the digest sent, or the hashFunc digest of stdin
+  local d; d=$("$JQ" -r "$1.digest // empty" <<<"$req")
+  local h; h=$(hash_name "$("$JQ" -r "$1.hashFunc // 5" <<<"$req")")
+  if [ -n "$d" ]; then base64 -d <<<"$d" > "$tmp/d"
+  else cat > "$tmp/m"; "$OPENSSL" dgst -"$h" -binary -out "$tmp/d" "$tmp/m"; fi
+}
+k=$(kind)
+case $k in
+rsa) alg=rsa-sign-pkcs1-2048-sha256; sign_opts=(-pkeyopt digest:sha256) ;;
+ed25519) alg=ed25519; sign_opts=() ;;
+*) alg=ecdsa-sha2-256-nistp256; sign_opts=() ;;
+esac
 case $method in
-defaultAlgorithm) answer '{defaultAlgorithm:{defaultAlgorithm:"ecdsa-sha2-256-nistp256"}}' ;;
-supportedAlgorithms) answer '{supportedAlgorithms:{supportedAlgorithms:["ecdsa-sha2-256-nistp256"]}}' ;;
+defaultAlgorithm) answer --arg a "$alg" '{defaultAlgorithm:{defaultAlgorithm:$a}}' ;;
+supportedAlgorithms) answer --arg a "$alg" '{supportedAlgorithms:{supportedAlgorithms:[$a]}}' ;;
 publicKey)
   "$OPENSSL" pkey -in "$key" -pubout -out "$tmp/pub" 2>/dev/null || fail "no such key: $key"
   answer --arg p "$(base64 -w0 "$tmp/pub")" '{publicKey:{publicKeyPEM:$p}}' ;;
 signMessage)
-  message_digest .signMessage.signOptions.messageOptions.digest
-  "$OPENSSL" pkeyutl -sign -inkey "${PLUGIN_SIGN_WITH:-$key}" -in "$tmp/d" -out "$tmp/s" 2>/dev/null \
-    || fail "cannot sign with $key"
+  if [ "$k" = ed25519 ]; then # pure Ed25519: the message itself, on stdin
+    [ -z "$("$JQ" -r '.signMessage.signOptions.messageOptions.digest // empty' <<<"$req")" ] \
+      || fail "an Ed25519 key signs the message, not a digest"
+    cat > "$tmp/m"
+    "$OPENSSL" pkeyutl -sign -inkey "${PLUGIN_SIGN_WITH:-$key}" -rawin -in "$tmp/m" -out "$tmp/s" \
+      2>/dev/null || fail "cannot sign with $key"
+  else
+    message_digest .signMessage.signOptions.messageOptions
+    "$OPENSSL" pkeyutl -sign -inkey "${PLUGIN_SIGN_WITH:-$key}" "${sign_opts[@]}" -in "$tmp/d" \
+      -out "$tmp/s" 2>/dev/null || fail "cannot sign with $key"
+  fi
   answer --arg s "$(base64 -w0 "$tmp/s")" '{signMessage:{signature:$s}}' ;;
 verifySignature)
   "$JQ" -r .verifySignature.signature <<<"$req" | base64 -d > "$tmp/s"
-  message_digest .verifySignature.verifyOptions.messageOptions.digest
-  "$OPENSSL" pkeyutl -verify -inkey "$key" -in "$tmp/d" -sigfile "$tmp/s" >/dev/null 2>&1 \
-    || fail "invalid signature"
+  if [ "$k" = ed25519 ]; then
+    cat > "$tmp/m"
+    "$OPENSSL" pkeyutl -verify -inkey "$key" -rawin -in "$tmp/m" -sigfile "$tmp/s" >/dev/null 2>&1 \
+      || fail "invalid signature"
+  else
+    message_digest .verifySignature.verifyOptions.messageOptions
+    "$OPENSSL" pkeyutl -verify -inkey "$key" "${sign_opts[@]}" -in "$tmp/d" -sigfile "$tmp/s" \
+      >/dev/null 2>&1 || fail "invalid signature"
+  fi
   answer '{verifySignature:{}}' ;;
 *) fail "unknown method $method" ;;
 esac
@@ -78,6 +107,12 @@ impl Plugin {
 
     /// [`Plugin::new`] with a key on another curve (`P-384`, `P-521`).
     fn new_on(names: &[&str], curve: &str) -> Option<Plugin> {
+        let param = format!("ec_paramgen_curve:{curve}");
+        Plugin::new_genpkey(names, &["-algorithm", "EC", "-pkeyopt", &param])
+    }
+
+    /// [`Plugin::new`] with a key openssl makes by `genpkey ARGS` (RSA, Ed25519).
+    fn new_genpkey(names: &[&str], genpkey: &[&str]) -> Option<Plugin> {
         let jq = need!(Tool::Jq)?;
         let openssl = need!(Tool::Openssl)?;
         let tmp = TempDir::new().unwrap();
@@ -93,7 +128,11 @@ impl Plugin {
         }
         let key = tmp.path().join("key.pem");
         let public = tmp.path().join("key.pub");
-        new_openssl_key_on(&openssl, &key, curve);
+        ok(Command::new(&openssl)
+            .arg("genpkey")
+            .args(genpkey)
+            .arg("-out")
+            .arg(&key));
         ok(Command::new(&openssl)
             .args(["pkey", "-pubout", "-in"])
             .arg(&key)
@@ -142,13 +181,9 @@ impl Plugin {
 }
 
 fn new_openssl_key(openssl: &Path, out: &Path) {
-    new_openssl_key_on(openssl, out, "P-256");
-}
-
-fn new_openssl_key_on(openssl: &Path, out: &Path, curve: &str) {
     ok(Command::new(openssl)
         .args(["genpkey", "-algorithm", "EC", "-pkeyopt"])
-        .arg(format!("ec_paramgen_curve:{curve}"))
+        .arg("ec_paramgen_curve:P-256")
         .arg("-out")
         .arg(out));
 }
@@ -537,5 +572,224 @@ fn a_plugin_key_on_p384_or_p521_signs_over_its_curves_hash() {
             _ => sha2::Sha512::digest(&want).to_vec(),
         };
         assert_eq!(digest, want, "{curve}");
+    }
+}
+
+/// The `signMessage` calls logged since the log was last cleared: each call's
+/// `messageOptions`.
+fn sign_options(p: &Plugin) -> Vec<Value> {
+    p.calls()
+        .into_iter()
+        .filter(|(_, r)| r["methodName"] == "signMessage")
+        .map(|(_, r)| r["signMessage"]["signOptions"]["messageOptions"].clone())
+        .collect()
+}
+
+/// Plugin keys that are RSA 2048 (PKCS#1 v1.5: the plugin signs the SHA-256 digest
+/// airsign sends, `hashFunc` 5, as cosign 3.1.1 asks it) and Ed25519 (pure: `hashFunc`
+/// 0 and the message on stdin, as cosign 3.1.1 asks it): a blob and an image signed
+/// through the plugin by airsign verify with airsign and, with the public key, with
+/// cosign 3.1.1 where it can (RSA: bundle and signature; Ed25519: the bare signature,
+/// its offline Ed25519 bundle being one it cannot judge, see tests/algorithms.rs;
+/// the image's `.sig` and bundle after a sync);
+/// what cosign 3.1.1 signs through the same plugin verifies with airsign.
+#[test]
+fn plugin_keys_that_are_rsa_or_ed25519_sign_blobs_and_images() {
+    let Some(cosign3) = need!(Tool::Cosign3) else {
+        return;
+    };
+    for (kind, genpkey, go_hash) in [
+        (
+            "rsa",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"][..],
+            5,
+        ),
+        ("ed25519", &["-algorithm", "ED25519"][..], 0),
+    ] {
+        let Some(p) = Plugin::new_genpkey(&["airsigntest"], genpkey) else {
+            return;
+        };
+        let Some(dst) = Registry::start(Mode::Plain) else {
+            return;
+        };
+        let home = ToolHome::new();
+        let key = p.key_ref("airsigntest");
+        let work = p.tmp.path();
+        let blob = work.join("notes.txt");
+        std::fs::write(&blob, b"signed behind a plugin with RSA or Ed25519\n").unwrap();
+        let printed = ok(&mut p.with(airsign(["public-key", "--key", &key])));
+        assert_eq!(printed, std::fs::read_to_string(&p.public).unwrap());
+
+        // airsign signs: a bundle and a bare signature
+        let _ = std::fs::remove_file(&p.log);
+        let bundle = work.join("notes.bundle");
+        let sig = work.join("notes.sig");
+        ok(&mut p.with(airsign([
+            "sign-blob",
+            "--key",
+            &key,
+            "--bundle",
+            s(&bundle),
+            s(&blob),
+        ])));
+        ok(&mut p.with(airsign([
+            "sign-blob",
+            "--key",
+            &key,
+            "--new-bundle-format=false",
+            "--output-signature",
+            s(&sig),
+            s(&blob),
+        ])));
+        let ours = sign_options(&p);
+        assert_eq!(ours.len(), 2, "{kind}: {ours:?}");
+        for options in &ours {
+            assert_eq!(options["hashFunc"], go_hash, "{kind}: {options}");
+            if kind == "rsa" {
+                let digest = base64::engine::general_purpose::STANDARD
+                    .decode(options["digest"].as_str().unwrap())
+                    .unwrap();
+                let want = sha2::Sha256::digest(std::fs::read(&blob).unwrap()).to_vec();
+                assert_eq!(digest, want);
+            } else {
+                assert!(options.get("digest").is_none(), "{kind}: {options}");
+            }
+        }
+        for (how, evidence, cosign_can) in [
+            ("--bundle", &bundle, kind == "rsa"),
+            ("--signature", &sig, true),
+        ] {
+            ok(&mut p.with(airsign([
+                "verify-blob",
+                "--key",
+                s(&p.public),
+                how,
+                s(evidence),
+                s(&blob),
+            ])));
+            let out = cosign(
+                &p,
+                &home,
+                &cosign3,
+                &[
+                    "verify-blob",
+                    "--key",
+                    s(&p.public),
+                    "--insecure-ignore-tlog",
+                    how,
+                    s(evidence),
+                    s(&blob),
+                ],
+            );
+            assert_eq!(
+                out.status.success(),
+                cosign_can,
+                "cosign 3.1.1 {kind} {how}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
+        // the protocol cannot ask a plugin for PSS: refused in one line, nothing written
+        if kind == "rsa" {
+            let refused = work.join("pss.bundle");
+            let out = run(&mut p.with(airsign([
+                "sign-blob",
+                "--key",
+                &key,
+                "--signing-algorithm",
+                "rsa-sign-pss-2048-sha256",
+                "--bundle",
+                s(&refused),
+                s(&blob),
+            ])));
+            assert_one_line_failure(&out, "the plugin key is RSA 2048");
+            assert!(!refused.exists());
+        }
+
+        // cosign 3.1.1 signs through the same plugin: what it asks for, and airsign
+        // verifies what it signed
+        std::fs::remove_file(&p.log).unwrap();
+        let theirs = work.join("theirs.sig");
+        let out = cosign(
+            &p,
+            &home,
+            &cosign3,
+            &[
+                "sign-blob",
+                "--key",
+                &key,
+                "--tlog-upload=false",
+                "--use-signing-config=false",
+                "--new-bundle-format=false",
+                "--output-signature",
+                s(&theirs),
+                "-y",
+                s(&blob),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "cosign 3.1.1 sign-blob {kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs_options = sign_options(&p);
+        assert_eq!(theirs_options.len(), 1, "{kind}: {theirs_options:?}");
+        // cosign 3.1.1 names no hashFunc in messageOptions (initOptions.hashFunc is 5,
+        // as airsign's, for every key): for RSA it sends the blob's SHA-256, the
+        // digest airsign sends; for Ed25519 a null digest and the blob on stdin, as
+        // airsign does (airsign also says hashFunc 0, which a plugin may ignore)
+        assert!(
+            theirs_options[0].get("hashFunc").is_none(),
+            "{kind}: {theirs_options:?}"
+        );
+        if kind == "rsa" {
+            assert_eq!(theirs_options[0]["digest"], ours[0]["digest"]);
+        } else {
+            assert!(theirs_options[0]["digest"].is_null(), "{theirs_options:?}");
+        }
+        for (_, request) in p.calls() {
+            assert_eq!(request["initOptions"]["hashFunc"], 5, "{kind}: {request}");
+        }
+        ok(&mut p.with(airsign([
+            "verify-blob",
+            "--key",
+            s(&p.public),
+            "--signature",
+            s(&theirs),
+            s(&blob),
+        ])));
+
+        // an image, signed through the plugin
+        let bed = common::bed::Bed::new();
+        let image = "registry.example.com/demo/app:v1";
+        bed.import("single", "registry.example.com/demo/app");
+        ok(&mut p.with(bed.cmd(&["sign", "--key", &key, "--new-bundle-format=both", image])));
+        ok(&mut bed.cmd(&["verify", "--key", s(&p.public), image]));
+        let (_, wrong) = bed.keys("wrong");
+        assert_eq!(
+            run(&mut bed.cmd(&["verify", "--key", s(&wrong), image]))
+                .status
+                .code(),
+            Some(12)
+        );
+        ok(&mut bed.cmd(&["sync", image, "--to", &dst.host(), "--plain-http"]));
+        let there = format!("{}/demo/app:v1", dst.host());
+        for bundle_format in ["--new-bundle-format=true", "--new-bundle-format=false"] {
+            let out = run(home
+                .cmd(&cosign3)
+                .args([
+                    "verify",
+                    "--insecure-ignore-tlog=true",
+                    bundle_format,
+                    "--key",
+                ])
+                .arg(&p.public)
+                .arg(&there));
+            assert!(
+                out.status.success(),
+                "cosign 3.1.1 verify {kind} {bundle_format}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 }

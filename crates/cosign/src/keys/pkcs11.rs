@@ -13,12 +13,14 @@
 //! zeroizing memory, handed to the module once, and never printed: the URI is shown
 //! with `pin-value` blanked.
 //!
-//! Signing is cosign's (crypto11's): SHA-256 computed here, `CKM_ECDSA` in the token
-//! over the 32-byte digest, the token's `r‖s` re-encoded as ASN.1 DER. Every
-//! signature is checked against the key's public half before it is used, so a public
-//! object that does not belong to the private key is an error, not a bad signature.
-//! Only EC P-256 keys are accepted for now; [`super::Signer`] is where another key
-//! type goes.
+//! Signing is cosign's (crypto11's): the message hashed here (SHA-256 for P-256 and
+//! RSA, SHA-384 for P-384, SHA-512 for P-521), `CKM_ECDSA` in the token over the
+//! digest with its `r‖s` re-encoded as ASN.1 DER, `CKM_RSA_PKCS` over a SHA-256
+//! DigestInfo (PKCS#1 v1.5) or, with `--signing-algorithm rsa-sign-pss-*`,
+//! `CKM_RSA_PKCS_PSS` (SHA-256, MGF1-SHA-256, 32-byte salt); an Ed25519 key signs
+//! the whole message in the token (`CKM_EDDSA`, pure Ed25519). Every signature is
+//! checked against the key's public half before it is used, so a public object that
+//! does not belong to the private key is an error, not a bad signature.
 
 use std::fmt;
 use std::io::IsTerminal as _;
@@ -27,14 +29,16 @@ use std::sync::Mutex;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as P11Error, RvError};
-use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
-use cryptoki::types::AuthPin;
+use cryptoki::types::{AuthPin, Ulong};
 use zeroize::Zeroizing;
 
-use super::{HashAlg, PublicKey};
+use super::{Algorithm, HashAlg, PublicKey};
 use crate::{Error, Result};
 
 /// The scheme, as cosign spells it (no `//`).
@@ -49,6 +53,11 @@ const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0
 /// DER of the OIDs secp384r1 (1.3.132.0.34) and secp521r1 (1.3.132.0.35).
 const P384_PARAMS: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 const P521_PARAMS: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+/// `CKA_EC_PARAMS` of an Ed25519 key: the OID id-Ed25519 (1.3.101.112), or the
+/// PrintableString "edwards25519" (PKCS#11 3.0's curve name; SoftHSM2 2.6 and
+/// pkcs11-tool write this one).
+const ED25519_OID_PARAMS: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x70];
+const ED25519_NAME_PARAMS: &[u8] = b"\x13\x0cedwards25519";
 
 /// A parsed `pkcs11:` key URI.
 #[derive(Clone, PartialEq, Eq)]
@@ -439,11 +448,40 @@ fn public_key(uri: &Pkcs11Uri, session: &Session, object: ObjectHandle) -> Resul
             other => other,
         });
     }
+    if key_type == Some(KeyType::EC_EDWARDS) {
+        if !matches!(params.as_deref(), Some(p) if p == ED25519_OID_PARAMS || p == ED25519_NAME_PARAMS)
+        {
+            return Err(Error::Key(format!(
+                "{uri}: the Edwards key is not on edwards25519; airsign signs with Ed25519 \
+                 token keys only (not Ed448)"
+            )));
+        }
+        let point = point
+            .ok_or_else(|| Error::Key(format!("{uri}: the public key has no CKA_EC_POINT")))?;
+        // a DER OCTET STRING holding the 32-byte key, or the bare key
+        let bytes = match point.as_slice() {
+            [0x04, 0x20, rest @ ..] if rest.len() == 32 => rest,
+            bare => bare,
+        };
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
+            Error::Key(format!(
+                "{uri}: the token's Ed25519 key is {} bytes, not 32",
+                bytes.len()
+            ))
+        })?;
+        return ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+            .map(PublicKey::Ed25519)
+            .map_err(|_| {
+                Error::Key(format!(
+                    "{uri}: the token's Ed25519 key is not a valid point"
+                ))
+            });
+    }
     if key_type != Some(KeyType::EC) {
         let t = key_type.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
         return Err(Error::Key(format!(
-            "{uri}: the key is of type {t}; airsign signs with EC (P-256, P-384, P-521) and \
-             RSA (2048, 3072, 4096) token keys"
+            "{uri}: the key is of type {t}; airsign signs with EC (P-256, P-384, P-521), \
+             RSA (2048, 3072, 4096) and Ed25519 token keys"
         )));
     }
     let curve = match params.as_deref() {
@@ -503,6 +541,8 @@ pub struct TokenKey {
     session: Mutex<Session>,
     key: ObjectHandle,
     public: PublicKey,
+    /// An RSA key signs with PSS (`--signing-algorithm rsa-sign-pss-*`), not PKCS#1 v1.5.
+    pss: bool,
     /// Keeps the module loaded (and finalizes it last).
     _module: Pkcs11,
 }
@@ -547,12 +587,12 @@ impl TokenKey {
             session: Mutex::new(session),
             key,
             public,
+            pss: false,
             _module: ctx,
         };
         // one signature now: a private key that is not the public key's fails here,
         // before anything is hashed or written
-        let hash = token.public.hash().unwrap_or(HashAlg::Sha256);
-        token.sign_prehash(&hash.digest(b"airsign pkcs11 key check"))?;
+        token.sign(b"airsign pkcs11 key check")?;
         Ok(token)
     }
 
@@ -560,12 +600,91 @@ impl TokenKey {
         &self.public
     }
 
+    /// The algorithm this key signs with: the key's own, or RSA-PSS when asked.
+    pub fn algorithm(&self) -> Algorithm {
+        match (self.public.default_algorithm(), self.pss) {
+            (Algorithm::RsaPkcs1Sha256(bits), true) => Algorithm::RsaPssSha256(bits),
+            (alg, _) => alg,
+        }
+    }
+
+    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key (the token signs
+    /// with `CKM_RSA_PKCS_PSS`: SHA-256, MGF1-SHA-256, 32-byte salt, as a key file
+    /// signs PSS); any other key must be asked for its own algorithm.
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Result<TokenKey> {
+        match (self.public.default_algorithm(), algorithm) {
+            (Algorithm::RsaPkcs1Sha256(have), Algorithm::RsaPssSha256(want))
+            | (Algorithm::RsaPkcs1Sha256(have), Algorithm::RsaPkcs1Sha256(want))
+                if have == want =>
+            {
+                self.pss = matches!(algorithm, Algorithm::RsaPssSha256(_));
+                Ok(self)
+            }
+            (own, _) if own == algorithm => Ok(self),
+            (own, _) => Err(Error::Usage(format!(
+                "--signing-algorithm {algorithm}: the token key is {} ({own})",
+                self.public.kind()
+            ))),
+        }
+    }
+
+    /// Signs `message`: hashed here with the key's hash and signed in the token,
+    /// or, for Ed25519, sent whole to the token (`CKM_EDDSA`, pure Ed25519, as
+    /// cosign signs with an Ed25519 key); checked against the public key.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let Some(hash) = self.public.hash() else {
+            let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+            let sig = self.sign_raw(&mechanism, message)?;
+            self.public
+                .verify(message, &sig)
+                .map_err(|_| self.not_one_pair())?;
+            return Ok(sig);
+        };
+        self.sign_prehash(&hash.digest(message))
+    }
+
+    fn sign_raw(&self, mechanism: &Mechanism, input: &[u8]) -> Result<Vec<u8>> {
+        let session = self
+            .session
+            .lock()
+            .map_err(|_| Error::Key(format!("{}: the token session is unusable", self.uri)))?;
+        session
+            .sign(mechanism, self.key, input)
+            .map_err(|e| p11(&self.uri, "signing", e))
+    }
+
+    fn not_one_pair(&self) -> Error {
+        Error::Key(format!(
+            "{}: the token's signature does not verify with the key's public key object \
+             (the private and public objects of {} are not one pair)",
+            self.uri,
+            self.uri.key_name()
+        ))
+    }
+
     /// Signs a digest by the key's hash in the token: ECDSA (SHA-256 for P-256,
-    /// SHA-384 for P-384, SHA-512 for P-521) as ASN.1 DER, or RSA PKCS#1 v1.5 over
-    /// SHA-256; checked against the public key.
+    /// SHA-384 for P-384, SHA-512 for P-521) as ASN.1 DER, or RSA over SHA-256
+    /// (PKCS#1 v1.5, or PSS when asked); checked against the public key. An Ed25519
+    /// key signs the message itself ([`TokenKey::sign`]), never a digest.
     pub fn sign_prehash(&self, digest: &[u8]) -> Result<Vec<u8>> {
+        let Some(hash) = self.public.hash() else {
+            return Err(Error::Key(format!(
+                "{}: an Ed25519 token key signs the message itself, not a digest",
+                self.uri
+            )));
+        };
         let rsa = matches!(self.public, PublicKey::Rsa(_));
-        let (mechanism, input) = if rsa {
+        let (mechanism, input) = if rsa && self.pss {
+            // PSS over SHA-256 with MGF1-SHA-256 and a 32-byte salt, as a key file
+            // signs rsa-sign-pss-* (and Go's crypto/rsa with PSSSaltLengthEqualsHash)
+            let params = PkcsPssParams {
+                hash_alg: MechanismType::SHA256,
+                mgf: PkcsMgfType::MGF1_SHA256,
+                s_len: Ulong::try_from(HashAlg::Sha256.output_len())
+                    .map_err(|e| Error::Key(format!("{}: {e}", self.uri)))?,
+            };
+            (Mechanism::RsaPkcsPss(params), digest.to_vec())
+        } else if rsa {
             // PKCS#1 v1.5 over SHA-256, as cosign signs with an RSA key: the token
             // pads the DigestInfo (RFC 8017 9.2) it is given
             let mut info = SHA256_DIGEST_INFO.to_vec();
@@ -574,15 +693,7 @@ impl TokenKey {
         } else {
             (Mechanism::Ecdsa, digest.to_vec())
         };
-        let raw = {
-            let session = self
-                .session
-                .lock()
-                .map_err(|_| Error::Key(format!("{}: the token session is unusable", self.uri)))?;
-            session
-                .sign(&mechanism, self.key, &input)
-                .map_err(|e| p11(&self.uri, "signing", e))?
-        };
+        let raw = self.sign_raw(&mechanism, &input)?;
         let sig = if rsa {
             raw
         } else {
@@ -595,17 +706,9 @@ impl TokenKey {
                 ))
             })?
         };
-        let hash = self.public.hash().unwrap_or(HashAlg::Sha256);
         self.public
             .verify_prehash(hash, digest, &sig)
-            .map_err(|_| {
-                Error::Key(format!(
-                    "{}: the token's signature does not verify with the key's public key object \
-                 (the private and public objects of {} are not one pair)",
-                    self.uri,
-                    self.uri.key_name()
-                ))
-            })?;
+            .map_err(|_| self.not_one_pair())?;
         Ok(sig)
     }
 }
@@ -847,6 +950,17 @@ mod tests {
                 .to_string()
                 .contains("regular file")
         );
+    }
+
+    #[test]
+    fn ed25519_params_are_softhsm2s_name_or_the_oid() {
+        // as pkcs11-tool prints SoftHSM2 2.6's EC:edwards25519 key
+        assert_eq!(hex(ED25519_NAME_PARAMS), "130c656477617264733235353139");
+        // DER of 1.3.101.112
+        let oid = pkcs8::ObjectIdentifier::new_unwrap("1.3.101.112");
+        let mut der = vec![0x06, oid.as_bytes().len() as u8];
+        der.extend_from_slice(oid.as_bytes());
+        assert_eq!(der, ED25519_OID_PARAMS);
     }
 
     #[test]

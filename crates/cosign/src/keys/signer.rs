@@ -40,7 +40,7 @@ impl Signer {
     pub fn algorithm(&self) -> Algorithm {
         match self {
             Signer::Software(k) => k.algorithm(),
-            Signer::Pkcs11(t) => t.public_key().default_algorithm(),
+            Signer::Pkcs11(t) => t.algorithm(),
             Signer::Plugin(p) => p.public_key().default_algorithm(),
         }
     }
@@ -50,16 +50,24 @@ impl Signer {
         self.algorithm().hash()
     }
 
-    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key file; for any
-    /// other key, the algorithm must be the key's.
+    /// `--signing-algorithm`: PSS or PKCS#1 v1.5 for an RSA key file or token key;
+    /// a plugin key, only its own algorithm.
     pub fn with_algorithm(self, algorithm: Algorithm) -> Result<Signer> {
         match self {
             Signer::Software(k) => k.with_algorithm(algorithm).map(Signer::from),
-            other if other.algorithm() == algorithm => Ok(other),
-            other => Err(Error::Usage(format!(
-                "--signing-algorithm {algorithm}: the key is {} ({})",
-                other.public_key().kind(),
-                other.algorithm()
+            Signer::Pkcs11(t) => t
+                .with_algorithm(algorithm)
+                .map(|t| Signer::Pkcs11(Box::new(t))),
+            Signer::Plugin(p) if p.public_key().default_algorithm() == algorithm => {
+                Ok(Signer::Plugin(p))
+            }
+            // sigstore's plugin protocol asks for a hash, never a padding: a plugin's
+            // RSA key signs as the plugin does (PKCS#1 v1.5, as cosign's plugins)
+            Signer::Plugin(p) => Err(Error::Usage(format!(
+                "--signing-algorithm {algorithm}: the plugin key is {} and signs {} (the \
+                 plugin protocol cannot ask for another algorithm)",
+                p.public_key().kind(),
+                p.public_key().default_algorithm()
             ))),
         }
     }
@@ -69,12 +77,7 @@ impl Signer {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         match self {
             Signer::Software(k) => k.sign(message),
-            Signer::Pkcs11(t) => {
-                let hash = t.public_key().hash().ok_or_else(|| {
-                    Error::Key("a token key signs over a hash; Ed25519 is not supported".into())
-                })?;
-                t.sign_prehash(&hash.digest(message))
-            }
+            Signer::Pkcs11(t) => t.sign(message),
             // the message itself, as cosign sends a payload: the plugin hashes it
             // with the hash the request names (the key's)
             Signer::Plugin(p) => p.sign(message),
