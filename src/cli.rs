@@ -689,7 +689,7 @@ pub struct SignBlobArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub b64: bool,
-    /// With an RSA key: rsa-sign-pkcs1-SIZE-sha256 (the default) or
+    /// With an RSA key (a file or a PKCS#11 token key): rsa-sign-pkcs1-SIZE-sha256 (the default) or
     /// rsa-sign-pss-SIZE-sha256; with any other key it must be the key's algorithm
     /// (cosign's names, see generate-key-pair)
     #[arg(long, value_name = "NAME")]
