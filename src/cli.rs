@@ -793,10 +793,7 @@ pub fn run() -> Result<i32> {
                 rename: a.rename,
                 verify_key: a.verify_key,
                 trusted_root: a.trusted_root,
-                certificate_identity: a.identity.certificate_identity,
-                certificate_identity_regexp: a.identity.certificate_identity_regexp,
-                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
-                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
+                identity: a.identity.into(),
                 force: a.force,
                 json: a.json,
             };
@@ -857,10 +854,12 @@ pub fn run() -> Result<i32> {
                 ca_roots: a.ca_roots,
                 ca_intermediates: a.ca_intermediates,
                 annotations: a.annotations,
-                certificate_identity: a.certificate_identity,
-                certificate_identity_regexp: a.certificate_identity_regexp,
-                certificate_oidc_issuer: a.certificate_oidc_issuer,
-                certificate_oidc_issuer_regexp: a.certificate_oidc_issuer_regexp,
+                identity: ops::trust_flags::Identity {
+                    certificate_identity: a.certificate_identity,
+                    certificate_identity_regexp: a.certificate_identity_regexp,
+                    certificate_oidc_issuer: a.certificate_oidc_issuer,
+                    certificate_oidc_issuer_regexp: a.certificate_oidc_issuer_regexp,
+                },
                 trusted_root: a.trusted_root,
                 output: if a.output == "text" {
                     ops::verify::Output::Text
@@ -888,10 +887,7 @@ pub fn run() -> Result<i32> {
             let opts = ops::attest::VerifyAttestationOptions {
                 key: a.key,
                 trusted_root: a.trusted_root,
-                certificate_identity: a.identity.certificate_identity,
-                certificate_identity_regexp: a.identity.certificate_identity_regexp,
-                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
-                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
+                identity: a.identity.into(),
                 kind: a.kind,
             };
             ops::attest::verify(&store()?, &a.image, &opts)
@@ -914,10 +910,7 @@ pub fn run() -> Result<i32> {
                 bundle: a.bundle,
                 signature: a.signature,
                 trusted_root: a.trusted_root,
-                certificate_identity: a.identity.certificate_identity,
-                certificate_identity_regexp: a.identity.certificate_identity_regexp,
-                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
-                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
+                identity: a.identity.into(),
             };
             ops::blob::verify(&a.file, &opts)
         }
@@ -926,10 +919,7 @@ pub fn run() -> Result<i32> {
             let opts = ops::signatures::SignaturesOptions {
                 key: a.key,
                 trusted_root: a.trusted_root,
-                certificate_identity: a.identity.certificate_identity,
-                certificate_identity_regexp: a.identity.certificate_identity_regexp,
-                certificate_oidc_issuer: a.identity.certificate_oidc_issuer,
-                certificate_oidc_issuer_regexp: a.identity.certificate_oidc_issuer_regexp,
+                identity: a.identity.into(),
                 json: a.json,
             };
             ops::signatures::run(&store()?, &a.image, &opts)
@@ -1011,6 +1001,17 @@ pub struct KeylessIdentityFlags {
     /// Like --certificate-oidc-issuer, by regular expression (unanchored; wins over it)
     #[arg(long, value_name = "REGEXP", requires = "trusted_root")]
     pub certificate_oidc_issuer_regexp: Option<String>,
+}
+
+impl From<KeylessIdentityFlags> for ops::trust_flags::Identity {
+    fn from(f: KeylessIdentityFlags) -> Self {
+        ops::trust_flags::Identity {
+            certificate_identity: f.certificate_identity,
+            certificate_identity_regexp: f.certificate_identity_regexp,
+            certificate_oidc_issuer: f.certificate_oidc_issuer,
+            certificate_oidc_issuer_regexp: f.certificate_oidc_issuer_regexp,
+        }
+    }
 }
 
 /// cosign's signing flags for Rekor and signing configs: accepted, so cosign command

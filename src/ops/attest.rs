@@ -166,10 +166,7 @@ pub struct VerifyAttestationOptions {
     pub key: Option<String>,
     /// Keyless: a pinned Sigstore `trusted_root.json`, with the identity below.
     pub trusted_root: Option<PathBuf>,
-    pub certificate_identity: Option<String>,
-    pub certificate_identity_regexp: Option<String>,
-    pub certificate_oidc_issuer: Option<String>,
-    pub certificate_oidc_issuer_regexp: Option<String>,
+    pub identity: super::trust_flags::Identity,
     /// `--type`: a cosign name, or compared as it is.
     pub kind: String,
 }
@@ -179,10 +176,7 @@ pub fn verify(store: &Path, image: &str, opts: &VerifyAttestationOptions) -> Res
     let trust = super::trust_flags::load_trust(&super::trust_flags::TrustFlags {
         key: opts.key.clone(),
         trusted_root: opts.trusted_root.clone(),
-        certificate_identity: opts.certificate_identity.clone(),
-        certificate_identity_regexp: opts.certificate_identity_regexp.clone(),
-        certificate_oidc_issuer: opts.certificate_oidc_issuer.clone(),
-        certificate_oidc_issuer_regexp: opts.certificate_oidc_issuer_regexp.clone(),
+        identity: opts.identity.clone(),
         ..Default::default()
     })?;
     let verifier = match (&trust.key, &trust.trusted_root) {

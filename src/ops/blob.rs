@@ -134,10 +134,7 @@ pub struct VerifyBlobOptions {
     pub signature: Option<String>,
     /// Keyless: the pinned Sigstore trusted root (`trusted_root.json`).
     pub trusted_root: Option<PathBuf>,
-    pub certificate_identity: Option<String>,
-    pub certificate_identity_regexp: Option<String>,
-    pub certificate_oidc_issuer: Option<String>,
-    pub certificate_oidc_issuer_regexp: Option<String>,
+    pub identity: super::trust_flags::Identity,
 }
 
 /// The artifact as `verify-blob` names it: `sha256:<hex>` (its digest, when no file
@@ -168,15 +165,8 @@ fn artifact_or_its_digest(file: &str) -> Result<crate::digest::Digest> {
 
 /// Keyless `verify-blob`: the bundle against the trusted root, for the identity.
 fn verify_keyless(file: &str, bundle: &Path, root: &Path, opts: &VerifyBlobOptions) -> Result<()> {
-    use crate::signature::identity::IdentityPolicy;
     use crate::trust::{MAX_TRUSTED_ROOT, TrustedRoot, keyless};
-    let policy = IdentityPolicy::new(
-        opts.certificate_identity.as_deref(),
-        opts.certificate_identity_regexp.as_deref(),
-        opts.certificate_oidc_issuer.as_deref(),
-        opts.certificate_oidc_issuer_regexp.as_deref(),
-    )
-    .map_err(Error::Usage)?;
+    let policy = opts.identity.policy()?;
     if !policy.has_subject() || !policy.has_issuer() {
         return Err(Error::Usage(
             "--trusted-root needs --certificate-identity (or -regexp) and \

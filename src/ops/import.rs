@@ -88,10 +88,7 @@ pub struct ImportOptions {
     /// Keyless admission: only images with a signature that verifies against this
     /// trusted root for the identity below are imported.
     pub trusted_root: Option<std::path::PathBuf>,
-    pub certificate_identity: Option<String>,
-    pub certificate_identity_regexp: Option<String>,
-    pub certificate_oidc_issuer: Option<String>,
-    pub certificate_oidc_issuer_regexp: Option<String>,
+    pub identity: super::trust_flags::Identity,
     /// Move names the store already gives to other images.
     pub force: bool,
     pub json: bool,
@@ -726,10 +723,7 @@ fn admission(opts: &ImportOptions) -> Result<Option<Trust>> {
             ..Trust::default()
         }));
     }
-    let identity_given = opts.certificate_identity.is_some()
-        || opts.certificate_identity_regexp.is_some()
-        || opts.certificate_oidc_issuer.is_some()
-        || opts.certificate_oidc_issuer_regexp.is_some();
+    let identity_given = opts.identity.is_given();
     match &opts.trusted_root {
         None if identity_given => Err(Error::Usage(
             "--certificate-identity and --certificate-oidc-issuer need --trusted-root".into(),
@@ -737,10 +731,7 @@ fn admission(opts: &ImportOptions) -> Result<Option<Trust>> {
         None => Ok(None),
         Some(root) => super::trust_flags::load_trust(&super::trust_flags::TrustFlags {
             trusted_root: Some(root.clone()),
-            certificate_identity: opts.certificate_identity.clone(),
-            certificate_identity_regexp: opts.certificate_identity_regexp.clone(),
-            certificate_oidc_issuer: opts.certificate_oidc_issuer.clone(),
-            certificate_oidc_issuer_regexp: opts.certificate_oidc_issuer_regexp.clone(),
+            identity: opts.identity.clone(),
             ..Default::default()
         })
         .map(Some),

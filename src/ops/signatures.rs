@@ -15,10 +15,7 @@ use crate::{Error, Result};
 pub struct SignaturesOptions {
     pub key: Option<String>,
     pub trusted_root: Option<std::path::PathBuf>,
-    pub certificate_identity: Option<String>,
-    pub certificate_identity_regexp: Option<String>,
-    pub certificate_oidc_issuer: Option<String>,
-    pub certificate_oidc_issuer_regexp: Option<String>,
+    pub identity: super::trust_flags::Identity,
     pub json: bool,
 }
 
@@ -31,10 +28,7 @@ pub fn run(store: &Path, image: &str, opts: &SignaturesOptions) -> Result<()> {
         (None, Some(_)) => Some(super::trust_flags::load_trust(
             &super::trust_flags::TrustFlags {
                 trusted_root: opts.trusted_root.clone(),
-                certificate_identity: opts.certificate_identity.clone(),
-                certificate_identity_regexp: opts.certificate_identity_regexp.clone(),
-                certificate_oidc_issuer: opts.certificate_oidc_issuer.clone(),
-                certificate_oidc_issuer_regexp: opts.certificate_oidc_issuer_regexp.clone(),
+                identity: opts.identity.clone(),
                 ..Default::default()
             },
         )?),

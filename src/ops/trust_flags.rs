@@ -11,6 +11,39 @@ use crate::signature::identity::IdentityPolicy;
 use crate::signature::policy::{CaTrust, Trust};
 use crate::{Error, Result};
 
+/// cosign's certificate identity flags, as given: `--certificate-identity[-regexp]`
+/// and `--certificate-oidc-issuer[-regexp]`. Every command that checks a
+/// certificate's identity takes them as this one type.
+#[derive(Debug, Default, Clone)]
+pub struct Identity {
+    pub certificate_identity: Option<String>,
+    pub certificate_identity_regexp: Option<String>,
+    pub certificate_oidc_issuer: Option<String>,
+    pub certificate_oidc_issuer_regexp: Option<String>,
+}
+
+impl Identity {
+    /// Whether any of the four flags was given.
+    pub fn is_given(&self) -> bool {
+        self.certificate_identity.is_some()
+            || self.certificate_identity_regexp.is_some()
+            || self.certificate_oidc_issuer.is_some()
+            || self.certificate_oidc_issuer_regexp.is_some()
+    }
+
+    /// The policy the flags describe; a regular expression that does not compile is
+    /// a usage error.
+    pub fn policy(&self) -> Result<IdentityPolicy> {
+        IdentityPolicy::new(
+            self.certificate_identity.as_deref(),
+            self.certificate_identity_regexp.as_deref(),
+            self.certificate_oidc_issuer.as_deref(),
+            self.certificate_oidc_issuer_regexp.as_deref(),
+        )
+        .map_err(Error::Usage)
+    }
+}
+
 /// cosign's verification flags, as given.
 #[derive(Debug, Default, Clone)]
 pub struct TrustFlags {
@@ -18,10 +51,7 @@ pub struct TrustFlags {
     pub certificate_chain: Option<PathBuf>,
     pub ca_roots: Option<PathBuf>,
     pub ca_intermediates: Option<PathBuf>,
-    pub certificate_identity: Option<String>,
-    pub certificate_identity_regexp: Option<String>,
-    pub certificate_oidc_issuer: Option<String>,
-    pub certificate_oidc_issuer_regexp: Option<String>,
+    pub identity: Identity,
     /// Keyless: a pinned Sigstore `trusted_root.json`.
     pub trusted_root: Option<PathBuf>,
 }
@@ -77,13 +107,7 @@ pub fn load_trusted_root(path: &Path) -> Result<crate::trust::TrustedRoot> {
 }
 
 fn identity_policy(opts: &TrustFlags, by_ca: bool) -> Result<IdentityPolicy> {
-    let policy = IdentityPolicy::new(
-        opts.certificate_identity.as_deref(),
-        opts.certificate_identity_regexp.as_deref(),
-        opts.certificate_oidc_issuer.as_deref(),
-        opts.certificate_oidc_issuer_regexp.as_deref(),
-    )
-    .map_err(Error::Usage)?;
+    let policy = opts.identity.policy()?;
     if !by_ca {
         if !policy.is_empty() {
             return Err(Error::Usage(

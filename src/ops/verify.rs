@@ -55,10 +55,7 @@ pub struct VerifyOptions {
     pub output: Output,
     /// cosign's `--certificate-identity`, `--certificate-identity-regexp`,
     /// `--certificate-oidc-issuer`, `--certificate-oidc-issuer-regexp`.
-    pub certificate_identity: Option<String>,
-    pub certificate_identity_regexp: Option<String>,
-    pub certificate_oidc_issuer: Option<String>,
-    pub certificate_oidc_issuer_regexp: Option<String>,
+    pub identity: super::trust_flags::Identity,
     /// Keyless: a pinned Sigstore `trusted_root.json`.
     pub trusted_root: Option<std::path::PathBuf>,
 }
@@ -71,10 +68,7 @@ impl VerifyOptions {
             certificate_chain: self.certificate_chain.clone(),
             ca_roots: self.ca_roots.clone(),
             ca_intermediates: self.ca_intermediates.clone(),
-            certificate_identity: self.certificate_identity.clone(),
-            certificate_identity_regexp: self.certificate_identity_regexp.clone(),
-            certificate_oidc_issuer: self.certificate_oidc_issuer.clone(),
-            certificate_oidc_issuer_regexp: self.certificate_oidc_issuer_regexp.clone(),
+            identity: self.identity.clone(),
             trusted_root: self.trusted_root.clone(),
         }
     }
