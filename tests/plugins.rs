@@ -488,12 +488,25 @@ fn kms_schemes_go_to_a_plugin_when_one_is_installed() {
             .all(|(_, r)| r["methodName"] == "publicKey")
     );
 
+    // Regression: `sign` refused cosign's KMS schemes by name before looking for a
+    // plugin, so `sign --key awskms://…` failed where `public-key` and `sign-blob`
+    // went to the installed plugin.
+    let bed = Bed::new();
+    bed.import("single", "registry.example.com/demo/app");
+    let image = "registry.example.com/demo/app:v1";
+    ok(&mut p.with(bed.cmd(&["sign", "--key", &key, image])));
+    ok(&mut bed.cmd(&["verify", "--key", s(&p.public), image]));
+
     // no plugin for these: the error says so, on one line, before anything is read
     for scheme in ["gcpkms", "azurekms", "hashivault", "k8s", "awskms"] {
         let reference = format!("{scheme}://projects/p/keys/k");
         let out = run(airsign(["public-key", "--key", &reference])
             .env("PATH", "/nonexistent")
             .env("HOME", p.tmp.path()));
+        assert_one_line_failure(&out, &format!("sigstore-kms-{scheme}"));
+        let out = run(bed
+            .cmd(&["sign", "--key", &reference, image])
+            .env("PATH", "/nonexistent"));
         assert_one_line_failure(&out, &format!("sigstore-kms-{scheme}"));
     }
 }

@@ -76,7 +76,8 @@ struct Target {
     sig_name: String,
 }
 
-/// `KMS` schemes cosign knows; none of them can work without a network.
+/// `KMS` schemes cosign knows; none of them can work without a network, unless a
+/// signer plugin of that name is installed (then the key is the plugin's).
 const KMS_SCHEMES: [&str; 5] = [
     "awskms://",
     "gcpkms://",
@@ -86,11 +87,15 @@ const KMS_SCHEMES: [&str; 5] = [
 ];
 
 pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
-    if let Some(scheme) = KMS_SCHEMES.iter().find(|s| opts.key.starts_with(*s)) {
+    if let Some(scheme) = KMS_SCHEMES.iter().find(|s| opts.key.starts_with(*s))
+        && !matches!(keys::KeyRef::parse(&opts.key), Ok(keys::KeyRef::Plugin(_)))
+    {
         return Err(Error::Usage(format!(
             "--key {scheme}…: a KMS needs the network, and airsign signs offline. Use a cosign \
              key (`airsign generate-key-pair`), or sign the payload elsewhere (`airsign \
-             generate` → your signer → `airsign attach signature`)"
+             generate` → your signer → `airsign attach signature`), or install a signer \
+             plugin sigstore-kms-{} on PATH (docs/signer-plugins.md)",
+            scheme.trim_end_matches("://")
         )));
     }
     if images.is_empty() && !opts.all {
