@@ -69,6 +69,13 @@ pub fn load_signer(reference: &str) -> Result<Signer> {
     }
 }
 
+/// Whether [`load_signer`] would open this key without asking anything: a key file
+/// (or `env://` PEM) whose password is in `COSIGN_PASSWORD`.
+pub fn opens_without_asking(reference: &str) -> bool {
+    KeyRef::parse(reference).is_ok_and(|k| k.is_key_file())
+        && std::env::var_os(password::PASSWORD_VAR).is_some()
+}
+
 /// The public key `public-key` prints for a `--key`: a cosign private key's (asking
 /// for its password), or a token key's public key object (a PIN only if needed).
 pub fn signer_public_key(reference: &str) -> Result<PublicKey> {
