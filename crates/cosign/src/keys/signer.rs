@@ -90,23 +90,11 @@ impl Signer {
         match self {
             Signer::Software(k) => k.sign_prehash(hash, digest),
             Signer::Pkcs11(t) => {
-                if t.public_key().hash() != Some(hash) {
-                    return Err(Error::Key(format!(
-                        "signing: an {} token key does not sign a {} digest",
-                        t.public_key().kind(),
-                        hash.name()
-                    )));
-                }
+                signs_with(t.public_key(), hash, "token")?;
                 t.sign_prehash(digest)
             }
             Signer::Plugin(p) => {
-                if p.public_key().hash() != Some(hash) {
-                    return Err(Error::Key(format!(
-                        "signing: an {} plugin key does not sign a {} digest",
-                        p.public_key().kind(),
-                        hash.name()
-                    )));
-                }
+                signs_with(p.public_key(), hash, "plugin")?;
                 p.sign_prehash(digest)
             }
         }
@@ -118,4 +106,16 @@ impl Signer {
     pub fn is_parallel(&self) -> bool {
         matches!(self, Signer::Software(_))
     }
+}
+
+/// A token's or plugin's key signs a digest made with its own hash only.
+fn signs_with(key: &PublicKey, hash: HashAlg, what: &str) -> Result<()> {
+    if key.hash() == Some(hash) {
+        return Ok(());
+    }
+    Err(Error::Key(format!(
+        "signing: an {} {what} key does not sign a {} digest",
+        key.kind(),
+        hash.name()
+    )))
 }
