@@ -525,8 +525,8 @@ fn wrong_sizes_and_names_are_refused_in_one_line() {
 
 /// An image signed by airsign with a P-384, an RSA and an Ed25519 key (the `.sig` and
 /// the cosign 3 bundle), and attested with the P-384 key, verifies with airsign, and
-/// after a sync with cosign 3.1.1 (told SHA-384 for P-384, as cosign needs); a wrong
-/// key fails.
+/// after a sync with cosign 3.1.1 (told SHA-384 for P-384, as cosign needs) and with
+/// skopeo's policy for the RSA and Ed25519 keys; a wrong key fails.
 #[test]
 fn images_signed_with_p384_rsa_and_ed25519_keys_verify_with_cosign_3_after_sync() {
     let Some(cosign3) = need!(Tool::Cosign3) else {
@@ -535,9 +535,14 @@ fn images_signed_with_p384_rsa_and_ed25519_keys_verify_with_cosign_3_after_sync(
     let Some(dst) = Registry::start(Mode::Plain) else {
         return;
     };
+    let Some(skopeo) = need!(Tool::Skopeo) else {
+        return;
+    };
     let bed = Bed::new();
     bed.import("single", "registry.example.com/demo/app");
     let image = "registry.example.com/demo/app:v1";
+    // the identity skopeo's matchRepository will see: the destination's repository
+    let identity = format!("{}/demo/app", dst.host());
     let mut keys = Vec::new();
     for (prefix, alg, hash) in [
         ("p384", "ecdsa-sha2-384-nistp384", "sha384"),
@@ -553,7 +558,15 @@ fn images_signed_with_p384_rsa_and_ed25519_keys_verify_with_cosign_3_after_sync(
         ]));
         let key = bed.path(&format!("{prefix}.key"));
         let public = bed.path(&format!("{prefix}.pub"));
-        ok(&mut bed.cmd(&["sign", "--key", s(&key), "--new-bundle-format=both", image]));
+        ok(&mut bed.cmd(&[
+            "sign",
+            "--key",
+            s(&key),
+            "--new-bundle-format=both",
+            "--identity",
+            &identity,
+            image,
+        ]));
         ok(&mut bed.cmd(&["verify", "--key", s(&public), image]));
         keys.push((key, public, hash));
     }
@@ -642,6 +655,23 @@ fn images_signed_with_p384_rsa_and_ed25519_keys_verify_with_cosign_3_after_sync(
         .arg(&other_pub)
         .arg(&there));
     assert!(!out.status.success(), "cosign 3.1.1 accepted another key");
+    // skopeo 1.18's sigstoreSigned policy, with each key, on the same image: the RSA
+    // and Ed25519 `.sig` layers verify; the P-384 one does not, because skopeo checks
+    // every ECDSA signature over SHA-256 — it refuses cosign 3.1.1's own P-384 image
+    // signatures alike (see the test below); another key is refused
+    for (_, public, hash) in &keys {
+        let verdict =
+            common::verifiers::skopeo_policy_verify(&skopeo, &dst, public, "demo/app:v1", false);
+        match *hash {
+            "sha384" => {
+                let err = verdict.expect_err("skopeo verified a P-384 signature");
+                assert!(err.contains("invalid signature"), "{err}");
+            }
+            _ => verdict.unwrap_or_else(|e| panic!("skopeo with {}: {e}", s(public))),
+        }
+    }
+    common::verifiers::skopeo_policy_verify(&skopeo, &dst, &other_pub, "demo/app:v1", false)
+        .expect_err("skopeo accepted another key");
 }
 
 /// Images cosign 3.1.1 signs with P-384, RSA 2048 and Ed25519 keys (openssl's, through
@@ -722,6 +752,26 @@ fn images_cosign_3_signs_with_p384_rsa_and_ed25519_keys_verify_with_airsign() {
                     .last()
                     .unwrap_or("")
             );
+
+            // skopeo 1.18 judges cosign's own `.sig`: RSA passes; P-384 (skopeo checks
+            // ECDSA over SHA-256) and Ed25519 (cosign signs images as Ed25519ph,
+            // skopeo verifies pure Ed25519) do not — what airsign signs with an
+            // Ed25519 key (pure) skopeo accepts (the test above)
+            if legacy {
+                let verdict = common::verifiers::skopeo_policy_verify(
+                    &skopeo,
+                    &reg,
+                    public,
+                    &format!("{repo}:v1"),
+                    false,
+                );
+                assert_eq!(
+                    verdict.is_ok(),
+                    alg.name.starts_with("rsa"),
+                    "skopeo on cosign 3.1.1's {} .sig: {verdict:?}",
+                    alg.name
+                );
+            }
 
             let online = Bed::new();
             let tagged = format!("{}/{repo}:v1", reg.host());
