@@ -167,6 +167,17 @@ impl Plugin {
         cmd
     }
 
+    /// `airsign sign-blob` through the plugin twice: a v0.3 bundle to `bundle`, and
+    /// a bare signature (`--new-bundle-format=false`) to `sig`.
+    fn sign_blob_both(&self, key: &str, blob: &Path, bundle: &Path, sig: &Path) {
+        let sign = |format: &[&str]| {
+            let mut cmd = self.with(airsign(["sign-blob", "--key", key]));
+            ok(cmd.args(format).arg(blob));
+        };
+        sign(&["--bundle", s(bundle)]);
+        sign(&["--new-bundle-format=false", "--output-signature", s(sig)]);
+    }
+
     /// The logged calls: (protocol version, request).
     fn calls(&self) -> Vec<(String, Value)> {
         std::fs::read_to_string(&self.log)
@@ -242,23 +253,7 @@ fn a_plugin_written_for_cosign_signs_blobs_for_airsign_and_both_cosigns_agree() 
     // airsign signs a bundle and a bare signature through the plugin
     let bundle = work.join("blob.bundle");
     let sig = work.join("blob.sig");
-    ok(&mut p.with(airsign([
-        "sign-blob",
-        "--key",
-        &key,
-        "--bundle",
-        s(&bundle),
-        s(&blob),
-    ])));
-    ok(&mut p.with(airsign([
-        "sign-blob",
-        "--key",
-        &key,
-        "--new-bundle-format=false",
-        "--output-signature",
-        s(&sig),
-        s(&blob),
-    ])));
+    p.sign_blob_both(&key, &blob, &bundle, &sig);
     for verify_key in [s(&p.public), &key] {
         let out = cosign(
             &p,
@@ -637,23 +632,7 @@ fn plugin_keys_that_are_rsa_or_ed25519_sign_blobs_and_images() {
         let _ = std::fs::remove_file(&p.log);
         let bundle = work.join("notes.bundle");
         let sig = work.join("notes.sig");
-        ok(&mut p.with(airsign([
-            "sign-blob",
-            "--key",
-            &key,
-            "--bundle",
-            s(&bundle),
-            s(&blob),
-        ])));
-        ok(&mut p.with(airsign([
-            "sign-blob",
-            "--key",
-            &key,
-            "--new-bundle-format=false",
-            "--output-signature",
-            s(&sig),
-            s(&blob),
-        ])));
+        p.sign_blob_both(&key, &blob, &bundle, &sig);
         let ours = sign_options(&p);
         assert_eq!(ours.len(), 2, "{kind}: {ours:?}");
         for options in &ours {
