@@ -143,7 +143,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     let in_archive = images
         .iter()
         .any(|i| matches!(Location::parse(i), Ok(Location::Archive { .. })));
-    let mut early_key = if !in_archive && keys::opens_without_asking(&opts.key) {
+    let early_key = if !in_archive && keys::opens_without_asking(&opts.key) {
         Some(keys::load_signer(&opts.key)?)
     } else {
         None
@@ -259,7 +259,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     // the key comparison needs the key.
     let certificate_input = read_certificates(opts)?;
     let leaf_der = certificate_input.as_ref().map(|c| c.leaf.der().to_vec());
-    let key = match early_key.take() {
+    let key = match early_key {
         Some(key) => key,
         None => keys::load_signer(&opts.key)?,
     };

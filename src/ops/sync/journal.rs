@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, printable};
 use crate::registry::{Repository, UploadSession, url_authority};
-use crate::store::layout::write_atomically_mode;
+use crate::store::layout::{remove_dead_writers_temps, write_atomically_mode};
 use crate::{Error, Result};
 
 /// A session as saved.
@@ -124,30 +124,6 @@ impl Journal {
     pub fn forget(&self, repo: &Repository, digest: &Digest) {
         if let Some(f) = self.file(repo, digest) {
             let _ = fs::remove_file(f);
-        }
-    }
-}
-
-/// Removes `NAME.json-PID-N` files (a record's temp file, see
-/// `write_atomically_mode`) whose process `PID` is not running: a run killed between
-/// writing a record and renaming it. A live writer's (another sync from this store)
-/// is left alone.
-fn remove_dead_writers_temps(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some((_, tail)) = name.split_once(".json-") else {
-            continue;
-        };
-        let Some(pid) = tail.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        let running = Path::new("/proc").join(pid.to_string()).exists();
-        if !running {
-            let _ = fs::remove_file(e.path());
         }
     }
 }

@@ -70,10 +70,10 @@ struct Blob {
 pub struct ArchiveLayout {
     path: PathBuf,
     parts: Parts,
-    streamed: bool,
-    /// Whether opening hashed every blob (always, but for a `.tar.zst` opened by
-    /// [`ArchiveLayout::open_for_copy`]).
-    all_verified: bool,
+    /// Which blobs opening hashed: none for a plain archive (read in place, hashed
+    /// where used); all, or only documents ([`ArchiveLayout::open_for_copy`]), for a
+    /// `.tar.zst` (a stream).
+    hashed: Hashed,
     index: Index,
     blobs: HashMap<Digest, Blob>,
     /// For a `docker save` tarball without an OCI layout: the manifests airsign built.
@@ -104,7 +104,7 @@ struct Scan {
 impl ArchiveLayout {
     /// Opens an `oci-archive` (plain, split, or zstd-compressed).
     pub fn open(path: &Path) -> Result<ArchiveLayout> {
-        Self::open_as(path, Flavor::Oci, true)
+        Self::open_as(path, Flavor::Oci, Hashed::All)
     }
 
     /// As [`Self::open`], for a copy out of the archive (`import`): a `.tar.zst`'s
@@ -116,15 +116,16 @@ impl ArchiveLayout {
     /// decoded stream is hashed once instead of twice: most of a `.tar.zst`
     /// import's time was the second hash.
     pub fn open_for_copy(path: &Path) -> Result<ArchiveLayout> {
-        Self::open_as(path, Flavor::Oci, false)
+        Self::open_as(path, Flavor::Oci, Hashed::Documents)
     }
 
     /// Opens a `docker save` tarball as a layout (see [`Self::rebuilt_manifests`]).
     pub fn open_docker(path: &Path) -> Result<ArchiveLayout> {
-        Self::open_as(path, Flavor::Docker, true)
+        Self::open_as(path, Flavor::Docker, Hashed::All)
     }
 
-    fn open_as(path: &Path, flavor: Flavor, verify_all: bool) -> Result<ArchiveLayout> {
+    /// `streamed_hashing`: what a `.tar.zst` has hashed while it is indexed.
+    fn open_as(path: &Path, flavor: Flavor, streamed_hashing: Hashed) -> Result<ArchiveLayout> {
         let parts = Parts::open(path)?;
         let at = |e: Error| in_archive(path, e);
         let streamed = match parts.sniff()? {
@@ -137,21 +138,20 @@ impl ArchiveLayout {
             }
             Compression::Zstd => true,
         };
+        let hashed = if streamed {
+            streamed_hashing
+        } else {
+            Hashed::None
+        };
         let scan = if streamed {
-            let hashed = if verify_all {
-                Hashed::All
-            } else {
-                Hashed::Documents
-            };
             scan(zstd_stream(&parts), flavor, hashed).map_err(at)?
         } else {
-            scan(parts.reader(0, parts.len()), flavor, Hashed::None).map_err(at)?
+            scan(parts.reader(0, parts.len()), flavor, hashed).map_err(at)?
         };
         let mut layout = ArchiveLayout {
             path: path.to_path_buf(),
             parts,
-            streamed,
-            all_verified: !streamed || verify_all,
+            hashed,
             index: Index::default(),
             blobs: HashMap::new(),
             rebuilt: Vec::new(),
@@ -188,13 +188,13 @@ impl ArchiveLayout {
 
     /// Whether the archive is decoded as a stream (zstd) rather than read in place.
     pub fn is_streamed(&self) -> bool {
-        self.streamed
+        self.hashed != Hashed::None
     }
 
     /// Whether a `.tar.zst` had every blob hashed when it was opened (not when
     /// opened by [`Self::open_for_copy`]).
     pub fn all_blobs_hashed_on_open(&self) -> bool {
-        self.streamed && self.all_verified
+        self.hashed == Hashed::All
     }
 
     /// The manifests airsign built for a `docker save` tarball that carries none:
@@ -224,7 +224,7 @@ impl ArchiveLayout {
         if let Some(bytes) = &b.bytes {
             return Ok(bytes[..n.min(bytes.len())].to_vec());
         }
-        if self.streamed {
+        if self.is_streamed() {
             return Ok(Vec::new());
         }
         let mut buf = Vec::with_capacity(n);
@@ -258,7 +258,7 @@ impl ArchiveLayout {
         for (d, b) in list {
             if let Some(bytes) = &b.bytes {
                 f(d, b.size, &mut Cursor::new(bytes.as_slice()))?;
-            } else if self.streamed {
+            } else if self.is_streamed() {
                 streamed.push((d, b));
             } else {
                 let mut r = BufReader::with_capacity(
@@ -313,7 +313,7 @@ impl ArchiveLayout {
         if let Some(bytes) = &b.bytes {
             return Ok(Box::new(Cursor::new(Arc::clone(bytes).as_ref().clone())));
         }
-        if self.streamed {
+        if self.is_streamed() {
             return self.restream(b);
         }
         Ok(Box::new(BufReader::with_capacity(
@@ -934,7 +934,11 @@ mod tests {
         );
         let tar = b.into_inner().unwrap();
         let path = dir.join(format!("a-{size}.tar.zst"));
-        std::fs::write(&path, zstd::encode_all(&tar[..], 3).unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            zstd::encode_all(&tar[..], super::super::writer::ZSTD_DEFAULT_LEVEL).unwrap(),
+        )
+        .unwrap();
         path
     }
 

@@ -916,6 +916,30 @@ pub fn write_atomically_mode(dest: &Path, bytes: &[u8], tmp_dir: &Path, mode: u3
     result
 }
 
+/// Removes the temp files [`write_atomically_mode`] left in `tmp_dir` when its
+/// process was killed between writing and renaming (`NAME-PID-N`), once that
+/// process is gone; a running writer's are left alone.
+pub fn remove_dead_writers_temps(tmp_dir: &Path) {
+    let Ok(entries) = fs::read_dir(tmp_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let mut parts = name.rsplitn(3, '-');
+        let (Some(n), Some(pid), Some(dest)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let ours = !dest.is_empty() && n.parse::<u128>().is_ok();
+        let Some(pid) = pid.parse::<u32>().ok().filter(|_| ours) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Flushes every dirty file of the file system holding `dir` (syncfs(2)): one call
 /// makes a whole batch of staged blobs durable.
 fn sync_filesystem(dir: &Path) -> Result<()> {
