@@ -30,7 +30,7 @@ pub fn list_keys_uris(module: &Path, slot_id: u64) -> Result<()> {
         module.display()
     );
     for (i, k) in keys.iter().enumerate() {
-        let id: String = k.id.iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::digest::hex_lower(&k.id);
         text.push_str(&format!(
             "Object {i}\n\tLabel: {}\n\tID: {id}\n\tURI: {}\n",
             k.label, k.uri

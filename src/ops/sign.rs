@@ -76,28 +76,10 @@ struct Target {
     sig_name: String,
 }
 
-/// `KMS` schemes cosign knows; none of them can work without a network, unless a
-/// signer plugin of that name is installed (then the key is the plugin's).
-const KMS_SCHEMES: [&str; 5] = [
-    "awskms://",
-    "gcpkms://",
-    "azurekms://",
-    "hashivault://",
-    "k8s://",
-];
-
 pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
-    if let Some(scheme) = KMS_SCHEMES.iter().find(|s| opts.key.starts_with(*s))
-        && !matches!(keys::KeyRef::parse(&opts.key), Ok(keys::KeyRef::Plugin(_)))
-    {
-        return Err(Error::Usage(format!(
-            "--key {scheme}…: a KMS needs the network, and airsign signs offline. Use a cosign \
-             key (`airsign generate-key-pair`), or sign the payload elsewhere (`airsign \
-             generate` → your signer → `airsign attach signature`), or install a signer \
-             plugin sigstore-kms-{} on PATH (docs/signer-plugins.md)",
-            scheme.trim_end_matches("://")
-        )));
-    }
+    // a key reference nothing can open (a KMS without its plugin) is refused before
+    // anything is read
+    keys::KeyRef::parse(&opts.key)?;
     if images.is_empty() && !opts.all {
         return Err(Error::Usage(
             "name at least one image, or pass --all".into(),
@@ -550,8 +532,9 @@ fn store_signatures(
             }
         })
         .collect();
+    let public = key.public_key();
     append_signatures(layout, &new, bundles, |artifact, n| {
-        let dup = is_duplicate(artifact, &n.layer, &n.payload, key);
+        let dup = is_duplicate(artifact, &n.layer, &n.payload, &public);
         if dup {
             eprintln!(
                 "{}: an equal signature is already there; skipped",
@@ -568,7 +551,7 @@ fn is_duplicate(
     artifact: &SignatureArtifact,
     new: &SigLayer,
     payload: &[u8],
-    key: &Signer,
+    public: &keys::PublicKey,
 ) -> bool {
     artifact.layers.iter().any(|l| {
         l.digest == new.digest
@@ -580,7 +563,7 @@ fn is_duplicate(
                 .all(|(k, v)| l.annotations.get(k) == Some(v))
             && l.signature()
                 .and_then(|s| crate::signature::verify::decode_base64_signature(s).ok())
-                .is_some_and(|sig| verify_signature(&key.public_key(), payload, &sig).is_ok())
+                .is_some_and(|sig| verify_signature(public, payload, &sig).is_ok())
     })
 }
 

@@ -653,13 +653,23 @@ impl PrivateKey {
         }
     }
 
-    /// The algorithm this key signs with.
+    /// The algorithm this key signs with (read off the key, never through its
+    /// public half: `sign` asks for it per signature).
     pub fn algorithm(&self) -> Algorithm {
         match self {
-            PrivateKey::Rsa { key, pss: true } => Algorithm::RsaPssSha256(
-                RsaBits::from_bits(key.n_bits_precision() as usize).unwrap_or(RsaBits::B2048),
-            ),
-            other => other.public_key().default_algorithm(),
+            PrivateKey::P256(_) => Algorithm::EcdsaP256Sha256,
+            PrivateKey::P384(_) => Algorithm::EcdsaP384Sha384,
+            PrivateKey::P521(_) => Algorithm::EcdsaP521Sha512,
+            PrivateKey::Rsa { key, pss } => {
+                let bits =
+                    RsaBits::from_bits(key.n_bits_precision() as usize).unwrap_or(RsaBits::B2048);
+                if *pss {
+                    Algorithm::RsaPssSha256(bits)
+                } else {
+                    Algorithm::RsaPkcs1Sha256(bits)
+                }
+            }
+            PrivateKey::Ed25519(_) => Algorithm::Ed25519,
         }
     }
 

@@ -55,7 +55,9 @@ impl KeyRef {
             return Err(Error::Usage(format!(
                 "key reference {scheme}:// is not supported (airsign works offline, with no \
                  network clients): install a signer plugin {}{scheme} on PATH (see \
-                 docs/signer-plugins.md), or use a key file, env://VAR or a pkcs11: URI",
+                 docs/signer-plugins.md), use a key file, env://VAR or a pkcs11: URI, or \
+                 sign the payload elsewhere (`airsign generate` → your signer → `airsign \
+                 attach signature`)",
                 super::plugin::PROGRAM_PREFIX
             )));
         }

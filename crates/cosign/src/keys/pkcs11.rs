@@ -270,9 +270,7 @@ fn blank_pin(uri: &str) -> String {
     format!("{}***{}", &uri[..value], &uri[end..])
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use airsign_oci::digest::hex_lower as hex;
 
 /// The PIN: the URI's, else `COSIGN_PKCS11_PIN`, else asked on the terminal.
 fn pin_for(uri: &Pkcs11Uri, prompt: bool) -> Result<Option<Zeroizing<String>>> {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::keys::{HashAlg, PublicKey};
+use crate::keys::PublicKey;
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -46,13 +46,6 @@ pub fn parse_signature(bytes: &[u8]) -> Result<()> {
 /// as `key`'s algorithm does (P-256 SHA-256, P-384 SHA-384, …; Ed25519 pure).
 pub fn verify_signature(key: &PublicKey, payload: &[u8], sig: &[u8]) -> Result<()> {
     key.verify(payload, sig)
-}
-
-/// Verifies `sig` over a digest already computed (`prehash`) with `hash`: the same
-/// check as [`verify_signature`] over the bytes that hash to it, for an artifact
-/// streamed through the hasher instead of held whole.
-pub fn verify_prehash(key: &PublicKey, hash: HashAlg, prehash: &[u8], sig: &[u8]) -> Result<()> {
-    key.verify_prehash(hash, prehash, sig)
 }
 
 /// Parses a payload and checks cosign's claims against the image digest and the
@@ -111,6 +104,7 @@ pub fn cosign_json(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::HashAlg;
 
     #[test]
     fn base64_with_whitespace_and_bad_base64() {
@@ -130,12 +124,26 @@ mod tests {
         let msg = b"an artifact";
         let sig = key.sign(msg).unwrap();
         let prehash = Digest::sha256(msg).to_bytes();
-        verify_prehash(&public, HashAlg::Sha256, &prehash, &sig).unwrap();
+        public
+            .verify_prehash(HashAlg::Sha256, &prehash, &sig)
+            .unwrap();
         verify_signature(&public, msg, &sig).unwrap();
         let other = Digest::sha256(b"another").to_bytes();
-        assert!(verify_prehash(&public, HashAlg::Sha256, &other, &sig).is_err());
-        assert!(verify_prehash(&public, HashAlg::Sha256, &prehash[..31], &sig).is_err());
-        assert!(verify_prehash(&public, HashAlg::Sha384, &prehash, &sig).is_err());
+        assert!(
+            public
+                .verify_prehash(HashAlg::Sha256, &other, &sig)
+                .is_err()
+        );
+        assert!(
+            public
+                .verify_prehash(HashAlg::Sha256, &prehash[..31], &sig)
+                .is_err()
+        );
+        assert!(
+            public
+                .verify_prehash(HashAlg::Sha384, &prehash, &sig)
+                .is_err()
+        );
     }
 
     #[test]

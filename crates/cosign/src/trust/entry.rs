@@ -273,7 +273,7 @@ fn v2_hash_is(v: Option<&Value>, hex: &str) -> bool {
     let digest = v2_bytes(v.get("digest"));
     v.get("algorithm").and_then(Value::as_str) == Some("SHA2_256")
         && digest.is_some_and(|d| {
-            let h: String = d.iter().map(|b| format!("{b:02x}")).collect();
+            let h = airsign_oci::digest::hex_lower(&d);
             h == hex
         })
 }

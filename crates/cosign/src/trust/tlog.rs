@@ -47,7 +47,7 @@ pub fn verify_log_signature(log: &LogKey, msg: &[u8], sig: &[u8]) -> Result<(), 
 /// spaces), as Rekor and cosign write it. Every value is base64, hex or a number,
 /// so nothing needs escaping.
 pub fn set_message(body_b64: &str, integrated_time: i64, log_id: &[u8], log_index: i64) -> Vec<u8> {
-    let hex: String = log_id.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = airsign_oci::digest::hex_lower(log_id);
     format!(
         r#"{{"body":"{body_b64}","integratedTime":{integrated_time},"logID":"{hex}","logIndex":{log_index}}}"#
     )
