@@ -397,20 +397,8 @@ fn an_image_signed_through_a_plugin_verifies_with_cosign_and_skopeo_after_sync()
     ok(&mut p.with(bed.cmd(&["verify", "--key", &key, image])));
     ok(&mut bed.cmd(&["sync", image, "--to", &dst.host(), "--plain-http"]));
 
-    let home = ToolHome::new();
-    let there = format!("{}/demo/app:v1", dst.host());
     for judge in [&cosign3, &cosign2] {
-        let out = run(home
-            .cmd(judge)
-            .args(["verify", "--insecure-ignore-tlog=true", "--key"])
-            .arg(&p.public)
-            .arg(&there));
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            judge.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::verifiers::assert_cosign_verifies(judge, &dst, &p.public, "demo/app:v1");
     }
     common::verifiers::skopeo_policy_verify(&skopeo, &dst, &p.public, "demo/app:v1", false)
         .unwrap();
