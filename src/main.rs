@@ -3,6 +3,8 @@
 
 fn main() {
     airsign::cleanup::install();
+    // a bulk write holds one descriptor per staged blob (see store::unnamed)
+    airsign::store::unnamed::raise_open_file_limit();
     let code = match airsign::cli::run() {
         Ok(code) => code,
         // stdout closed by its reader (`airsign ls | head -1`): end as `ls` or `cat`

@@ -14,6 +14,7 @@ use crate::{Error, Result};
 
 /// A signature to add: the `index.json` name of the `.sig` entry it goes to, the
 /// payload bytes, and the layer describing them.
+#[derive(Clone)]
 pub struct NewSignature {
     pub sig_name: String,
     pub payload: Vec<u8>,
@@ -42,16 +43,38 @@ pub fn append_signatures(
     bundles: &[NewBundle],
     is_duplicate: impl Fn(&SignatureArtifact, &NewSignature) -> bool,
 ) -> Result<Vec<String>> {
+    let names: Vec<&str> = signatures.iter().map(|s| s.sig_name.as_str()).collect();
+    append_signatures_streamed(
+        layout,
+        &names,
+        signatures.iter().map(|s| Ok(s.clone())),
+        bundles,
+        is_duplicate,
+    )
+}
+
+/// [`append_signatures`] for signatures made while they are stored: `signatures`
+/// yields them in the order of `names` (an `Err` stops the write, nothing
+/// committed), and each batch of blobs lands while the next signatures are made.
+pub fn append_signatures_streamed(
+    layout: &Layout,
+    names: &[&str],
+    signatures: impl IntoIterator<Item = Result<NewSignature>>,
+    bundles: &[NewBundle],
+    is_duplicate: impl Fn(&SignatureArtifact, &NewSignature) -> bool,
+) -> Result<Vec<String>> {
     let catalog = Catalog::open(layout)?;
     let mut tx = layout.begin()?;
+    // thousands of signatures: each batch lands while the next is made
+    tx.land_while_staging();
     // An artifact stays in memory only while more signatures for it follow, and is
     // staged as soon as its last one is in: a bulk sign of thousands of images never
     // holds thousands of artifacts.
-    let mut left: HashMap<&str, usize> = HashMap::new();
-    for new in signatures {
-        *left.entry(new.sig_name.as_str()).or_default() += 1;
+    let mut left: HashMap<String, usize> = HashMap::new();
+    for name in names {
+        *left.entry((*name).to_owned()).or_default() += 1;
     }
-    let mut pending: HashMap<&str, (SignatureArtifact, bool)> = HashMap::new();
+    let mut pending: HashMap<String, (SignatureArtifact, bool)> = HashMap::new();
     let mut entries: Vec<(String, Descriptor)> = Vec::new();
     // Blobs are written in batches, on every core (see `Transaction::put_many_bytes`).
     let mut batch: Vec<Vec<u8>> = Vec::new();
@@ -62,6 +85,7 @@ pub fn append_signatures(
         Ok(())
     };
     for new in signatures {
+        let new = new?;
         let name = new.sig_name.as_str();
         let (mut artifact, mut changed) = match pending.remove(name) {
             Some(p) => p,
@@ -74,15 +98,17 @@ pub fn append_signatures(
                 None => (SignatureArtifact::default(), false),
             },
         };
-        if !is_duplicate(&artifact, new) {
+        if !is_duplicate(&artifact, &new) {
             artifact.append(new.layer.clone())?;
             batch.push(new.payload.clone());
             changed = true;
         }
-        let n = left.get_mut(name).expect("counted above");
+        let n = left
+            .get_mut(name)
+            .ok_or_else(|| Error::invalid(format!("{name}: a signature nobody asked for")))?;
         *n -= 1;
         if *n > 0 {
-            pending.insert(name, (artifact, changed));
+            pending.insert(name.to_owned(), (artifact, changed));
         } else if changed {
             let (config, manifest) = artifact.to_bytes();
             let digest = crate::digest::Digest::sha256(&manifest);

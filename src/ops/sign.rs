@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use super::sig_store::{NewBundle, NewSignature, append_signatures};
+use super::sig_store::{NewBundle, NewSignature, append_signatures_streamed};
 use crate::bundle::{self, IN_TOTO, Material};
 use crate::digest::Digest;
 use crate::keys::{self, Signer};
@@ -258,14 +258,12 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
             .unwrap_or_default(),
     );
 
-    // Everything is signed before anything is written: a token that fails (removed,
-    // logged out) halfway leaves every layout as it was.
-    type Signed<'a> = (
-        &'a Layout,
-        Vec<(&'a Target, Vec<u8>, String)>,
-        Vec<NewBundle>,
-    );
-    let mut signed_groups: Vec<Signed<'_>> = Vec::with_capacity(groups.len());
+    // A key that signs on every core signs while the signatures are stored: each
+    // batch of blobs lands while the next is signed. A token or a plugin, which can
+    // fail halfway (removed, logged out), signs everything before anything is
+    // written, so that a failure leaves every layout as it was.
+    let streamed = key.is_parallel() && opts.upload && write_sig;
+    let mut prepared: Vec<Prepared<'_>> = Vec::with_capacity(groups.len());
     for (layout, targets) in &groups {
         let payloads: Vec<Vec<u8>> = targets
             .iter()
@@ -277,7 +275,11 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                 None => payload::simple_signing(&t.identity, &t.digest, &annotations),
             })
             .collect();
-        let signatures = sign_all(&key, &payloads)?;
+        let signatures = if streamed {
+            None
+        } else {
+            Some(sign_all(&key, &payloads)?)
+        };
         let bundled: Vec<&Target> = targets
             .iter()
             .filter(|t| write_bundle || beside_bundles.contains(&t.sig_name))
@@ -310,23 +312,23 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         } else {
             Vec::new()
         };
-        let signed: Vec<(&Target, Vec<u8>, String)> = targets
-            .iter()
-            .zip(payloads)
-            .zip(signatures)
-            .map(|((t, p), s)| (t, p, s))
-            .collect();
-        signed_groups.push((layout, signed, bundles));
+        prepared.push(Prepared {
+            layout,
+            targets,
+            payloads,
+            signatures,
+            bundles,
+        });
     }
     let mut outputs: Vec<(Digest, Vec<u8>, String)> = Vec::with_capacity(count);
-    for (layout, signed, bundles) in signed_groups {
-        if opts.upload {
-            let sigs: &[(&Target, Vec<u8>, String)] = if write_sig { &signed } else { &[] };
-            let stored = store_signatures(layout, sigs, &bundles, &key, &certificate)?;
+    for group in prepared {
+        let signatures = if opts.upload {
+            let (stored, signatures) = store_signatures(&group, write_sig, &key, &certificate)?;
             if stored.len() <= 20 {
-                for (t, _, _) in signed
+                for t in group
+                    .targets
                     .iter()
-                    .filter(|(t, _, _)| stored.contains(&t.sig_name))
+                    .filter(|t| stored.contains(&t.sig_name))
                 {
                     eprintln!("Signed {} ({}) → {}", t.display, t.digest, t.sig_name);
                 }
@@ -334,11 +336,14 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                 eprintln!(
                     "Signed {} manifest(s) in {}",
                     stored.len(),
-                    layout.root().display()
+                    group.layout.root().display()
                 );
             }
-        }
-        for (t, p, b64) in signed {
+            signatures
+        } else {
+            group.signatures.expect("signed above without --upload")
+        };
+        for ((t, p), b64) in group.targets.iter().zip(group.payloads).zip(signatures) {
             outputs.push((t.digest.clone(), p, b64));
         }
     }
@@ -511,29 +516,34 @@ fn validate_identity(id: &str) -> Result<String> {
     Ok(r.name())
 }
 
-/// Appends the new signatures to each image's `.sig`, skipping duplicates as cosign
-/// does, and updates `index.json` once. Returns the names of the `.sig` entries written.
+/// One layout's images to sign, their payloads, and their signatures when they were
+/// made before storing (see `run`).
+struct Prepared<'a> {
+    layout: &'a Layout,
+    targets: &'a [Target],
+    payloads: Vec<Vec<u8>>,
+    /// The base64 signatures of the payloads; `None`: made while they are stored.
+    signatures: Option<Vec<String>>,
+    bundles: Vec<NewBundle>,
+}
+
+/// How many payloads are signed at a time when signing while storing: large enough
+/// for every core, small enough that the first batch lands early.
+const SIGN_CHUNK: usize = 1024;
+
+/// Appends the new signatures to each image's `.sig` (unless `write_sig` is false:
+/// bundles only), skipping duplicates as cosign does, and updates `index.json` once.
+/// Signatures not made yet are made here, on another thread, while the ones before
+/// them are stored. Returns the names of the entries written, and the base64
+/// signatures in the order of the targets.
 fn store_signatures(
-    layout: &Layout,
-    signed: &[(&Target, Vec<u8>, String)],
-    bundles: &[NewBundle],
+    group: &Prepared<'_>,
+    write_sig: bool,
     key: &Signer,
     certificate: &BTreeMap<String, String>,
-) -> Result<Vec<String>> {
-    let new: Vec<NewSignature> = signed
-        .iter()
-        .map(|(t, payload_bytes, b64)| {
-            let mut layer = SigLayer::new(payload_bytes, b64.clone());
-            layer.annotations.extend(certificate.clone());
-            NewSignature {
-                sig_name: t.sig_name.clone(),
-                payload: payload_bytes.clone(),
-                layer,
-            }
-        })
-        .collect();
+) -> Result<(Vec<String>, Vec<String>)> {
     let public = key.public_key();
-    append_signatures(layout, &new, bundles, |artifact, n| {
+    let is_dup = |artifact: &SignatureArtifact, n: &NewSignature| {
         let dup = is_duplicate(artifact, &n.layer, &n.payload, &public);
         if dup {
             eprintln!(
@@ -542,6 +552,71 @@ fn store_signatures(
             );
         }
         dup
+    };
+    let new_signature = |t: &Target, payload_bytes: &Vec<u8>, b64: String| {
+        let mut layer = SigLayer::new(payload_bytes, b64);
+        layer.annotations.extend(certificate.clone());
+        NewSignature {
+            sig_name: t.sig_name.clone(),
+            payload: payload_bytes.clone(),
+            layer,
+        }
+    };
+    let names: Vec<&str> = match write_sig {
+        true => group.targets.iter().map(|t| t.sig_name.as_str()).collect(),
+        false => Vec::new(),
+    };
+    if let Some(made) = &group.signatures {
+        let news = group
+            .targets
+            .iter()
+            .zip(&group.payloads)
+            .zip(made)
+            .take(names.len())
+            .map(|((t, p), b64)| Ok(new_signature(t, p, b64.clone())));
+        let stored =
+            append_signatures_streamed(group.layout, &names, news, &group.bundles, is_dup)?;
+        return Ok((stored, made.clone()));
+    }
+    std::thread::scope(|s| {
+        let (sender, chunks) = std::sync::mpsc::sync_channel::<Result<Vec<String>>>(1);
+        s.spawn(move || {
+            for chunk in group.payloads.chunks(SIGN_CHUNK) {
+                let signed = sign_all(key, chunk);
+                let failed = signed.is_err();
+                // the storing side stopped (it failed): stop too
+                if sender.send(signed).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut chunks = chunks.into_iter();
+        let mut current = Vec::new().into_iter();
+        let signatures = std::iter::from_fn(|| {
+            loop {
+                if let Some(b64) = current.next() {
+                    return Some(Ok(b64));
+                }
+                match chunks.next()? {
+                    Ok(chunk) => current = chunk.into_iter(),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        });
+        let mut made: Vec<String> = Vec::with_capacity(group.targets.len());
+        let news = group
+            .targets
+            .iter()
+            .zip(&group.payloads)
+            .zip(signatures)
+            .map(|((t, p), b64)| {
+                let b64 = b64?;
+                made.push(b64.clone());
+                Ok(new_signature(t, p, b64))
+            });
+        let stored =
+            append_signatures_streamed(group.layout, &names, news, &group.bundles, is_dup)?;
+        Ok((stored, made))
     })
 }
 

@@ -24,37 +24,40 @@ pub struct GcReport {
 const STALE_TEMP: Duration = Duration::from_secs(24 * 3600);
 
 pub fn collect(layout: &Layout) -> Result<GcReport> {
-    layout.with_lock(|| {
-        let reachable = reachable(layout)?;
-        let mut report = GcReport::default();
-        for alg in ALGORITHMS {
-            let dir = layout.root().join("blobs").join(alg.name());
-            let entries = match fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io_path("reading", &dir, e)),
-            };
-            for e in entries {
-                let e = e.map_err(|e| Error::io_path("reading", &dir, e))?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                // Only well-formed blob names are ours to judge; fsck reports the rest.
-                let Ok(d) = Digest::new(alg, &name) else {
-                    continue;
+    // a write landing blobs ahead of its commit would see them removed: wait for it
+    layout.without_early_landings(|| {
+        layout.with_lock(|| {
+            let reachable = reachable(layout)?;
+            let mut report = GcReport::default();
+            for alg in ALGORITHMS {
+                let dir = layout.root().join("blobs").join(alg.name());
+                let entries = match fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io_path("reading", &dir, e)),
                 };
-                if reachable.contains(&d) {
-                    report.kept_blobs += 1;
-                    continue;
+                for e in entries {
+                    let e = e.map_err(|e| Error::io_path("reading", &dir, e))?;
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    // Only well-formed blob names are ours to judge; fsck reports the rest.
+                    let Ok(d) = Digest::new(alg, &name) else {
+                        continue;
+                    };
+                    if reachable.contains(&d) {
+                        report.kept_blobs += 1;
+                        continue;
+                    }
+                    let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    fs::remove_file(e.path())
+                        .map_err(|err| Error::io_path("removing", &e.path(), err))?;
+                    report.removed_blobs += 1;
+                    report.removed_bytes += len;
                 }
-                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
-                fs::remove_file(e.path())
-                    .map_err(|err| Error::io_path("removing", &e.path(), err))?;
-                report.removed_blobs += 1;
-                report.removed_bytes += len;
+                super::layout::sync_dir(&dir)?;
             }
-            super::layout::sync_dir(&dir)?;
-        }
-        remove_stale_temps(layout);
-        Ok(report)
+            remove_stale_temps(layout);
+            Ok(report)
+        })
     })
 }
 

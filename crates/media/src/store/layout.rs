@@ -1,17 +1,23 @@
 //! An OCI image layout directory: `oci-layout`, `index.json`, `blobs/<alg>/<hex>`.
 //!
 //! Durability rules, in the order a write happens:
-//! 1. a blob streams into a temp file under `.airsign/tmp/` (same file system), hashed
-//!    on the way; digest and size are checked;
+//! 1. a blob is staged, hashed on the way, digest and size checked: a small one
+//!    written in memory (payloads, configs, manifests) goes to an unnamed file in its
+//!    blob directory ([`super::unnamed`]); anything else, or where unnamed files
+//!    cannot be made, streams into a temp file under `.airsign/tmp/` (same file system);
 //! 2. at commit, under the layout's lock, one syncfs(2) makes every staged file
-//!    durable (an fsync per blob would cap signing at ~3,000 blobs/s), then each temp
-//!    file is renamed into place without replacing (RENAME_NOREPLACE); an
-//!    existing blob is never replaced (`link` fails on an existing name), and the
-//!    blob directories are fsynced;
+//!    durable (an fsync per blob would cap signing at ~3,000 blobs/s), then each is
+//!    put in place without replacing: an unnamed file linked (`linkat`), a temp file
+//!    renamed (RENAME_NOREPLACE); an existing blob is never replaced; then the new
+//!    names are made durable (a second syncfs after links, else the blob directories'
+//!    fsync);
 //! 3. last, `index.json` is rewritten: temp file, fsync, rename, directory fsync.
 //!
 //! A failure before step 3 leaves `index.json` as it was, and a failure before step 2
-//! leaves no trace at all: the temp files are removed when the transaction drops.
+//! leaves no trace at all: temp files are removed when the transaction drops, and
+//! unnamed files vanish when closed. A transaction may land blobs before its commit
+//! ([`Transaction::land_while_staging`], for bulk signing): those are durable and
+//! unreferenced until the commit, and `gc` waits for such a writer to finish.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -21,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::descriptor::{Descriptor, Index, MAX_INDEX_JSON};
+use super::unnamed;
 use crate::digest::{Algorithm, Digest, printable};
 use crate::verify::{VerifyingReader, check_bytes};
 use crate::{Error, Result};
@@ -28,8 +35,11 @@ use crate::{Error, Result};
 /// The only layout version that exists.
 pub const LAYOUT_VERSION: &str = "1.0.0";
 const OCI_LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-/// airsign's private corner of a layout: temp files and the lock.
+/// airsign's private corner of a layout: temp files and the locks.
 const PRIVATE_DIR: &str = ".airsign";
+/// Held shared by a transaction that lands blobs before its commit, exclusively by
+/// `gc` (before the layout's lock), so gc never removes them in between.
+const LANDING_LOCK: &str = "landing.lock";
 
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -331,6 +341,8 @@ impl Layout {
             staged_digests: HashSet::new(),
             relied_on: HashSet::new(),
             work_dirs: Vec::new(),
+            unnamed_ok: None,
+            early: None,
         })
     }
 
@@ -361,9 +373,26 @@ impl Layout {
     }
 
     fn lock(&self) -> Result<File> {
+        let (f, path) = self.lock_file("lock")?;
+        f.lock().map_err(|e| Error::io_path("locking", &path, e))?;
+        Ok(f)
+    }
+
+    /// Runs `f` once no transaction has blobs landed ahead of its commit, and none can
+    /// start landing meanwhile (see [`Transaction::land_while_staging`]): for `gc`,
+    /// which takes the layout's lock inside `f`.
+    pub fn without_early_landings<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let (guard, path) = self.lock_file(LANDING_LOCK)?;
+        guard
+            .lock()
+            .map_err(|e| Error::io_path("locking", &path, e))?;
+        f()
+    }
+
+    fn lock_file(&self, name: &str) -> Result<(File, PathBuf)> {
         let dir = self.root.join(PRIVATE_DIR);
         fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
-        let path = dir.join("lock");
+        let path = dir.join(name);
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -371,8 +400,7 @@ impl Layout {
             .mode(0o644)
             .open(&path)
             .map_err(|e| Error::io_path("opening", &path, e))?;
-        f.lock().map_err(|e| Error::io_path("locking", &path, e))?;
-        Ok(f)
+        Ok((f, path))
     }
 
     fn write_index_file(&self, index: &Index) -> Result<()> {
@@ -389,10 +417,36 @@ impl Layout {
 pub struct Transaction<'a> {
     layout: &'a Layout,
     tmp: PathBuf,
-    staged: Vec<(PathBuf, Digest)>,
+    staged: Vec<(Staged, Digest)>,
     staged_digests: HashSet<Digest>,
     relied_on: HashSet<Digest>,
     work_dirs: Vec<PathBuf>,
+    /// Whether unnamed files can be made in this layout (None: not tried yet).
+    unnamed_ok: Option<bool>,
+    early: Option<EarlyLanding>,
+}
+
+/// Where a staged blob's bytes wait until they land.
+enum Staged {
+    /// A temp file under `.airsign/tmp/`, renamed into place.
+    Named(PathBuf),
+    /// An unnamed file in the blob's directory, linked into place.
+    Unnamed(File),
+}
+
+/// How many staged blobs make a batch worth landing early: each batch costs a syncfs.
+const LAND_BATCH: usize = 1024;
+
+/// Blobs landing before the commit (see [`Transaction::land_while_staging`]).
+struct EarlyLanding {
+    /// The shared lock on [`LANDING_LOCK`], taken before the first batch lands (a
+    /// write refused before that leaves no lock file behind) and held until the
+    /// transaction ends.
+    guard: Option<File>,
+    /// The batch landing now, on its own thread, and how many files it holds open.
+    job: Option<(std::thread::JoinHandle<Result<()>>, usize)>,
+    /// Whether any batch landed: then the commit makes their names durable.
+    landed: bool,
 }
 
 impl Transaction<'_> {
@@ -415,7 +469,7 @@ impl Transaction<'_> {
         match staged {
             Ok(()) => {
                 self.staged_digests.insert(digest.clone());
-                self.staged.push((path, digest.clone()));
+                self.staged.push((Staged::Named(path), digest.clone()));
                 Ok(true)
             }
             Err(e) => {
@@ -428,21 +482,7 @@ impl Transaction<'_> {
     /// Stages a blob held in memory (manifests, configs, payloads); returns its
     /// SHA-256 digest.
     pub fn put_bytes(&mut self, bytes: &[u8]) -> Result<Digest> {
-        let d = Digest::sha256(bytes);
-        // Small blobs are staged without asking the file system whether they exist
-        // (a stat per blob is a measurable share of a bulk sign): if one does, the
-        // link at commit finds it and the staged copy is dropped.
-        if self.staged_digests.contains(&d) {
-            return Ok(d);
-        }
-        let (path, mut file) = self.temp_file()?;
-        if let Err(e) = file.write_all(bytes) {
-            let _ = fs::remove_file(&path);
-            return Err(Error::io_path("writing", &path, e));
-        }
-        self.staged_digests.insert(d.clone());
-        self.staged.push((path, d.clone()));
-        Ok(d)
+        Ok(self.put_many_bytes(&[bytes])?.remove(0))
     }
 
     /// Whether the blob is staged here or already in the layout. A blob found in the
@@ -459,9 +499,18 @@ impl Transaction<'_> {
         Ok(false)
     }
 
-    /// How many blobs this transaction adds.
-    pub fn staged(&self) -> usize {
-        self.staged.len()
+    /// Lets this transaction's small blobs ([`Transaction::put_many_bytes`]) land
+    /// while later ones are still being made: after each batch is staged, another
+    /// thread makes it durable and links it into place, so that a bulk sign's file
+    /// system waits overlap its work. The landed blobs are unreferenced until the
+    /// commit; `gc` waits for this transaction to end before it decides. If the
+    /// transaction fails, they stay behind for `gc`, as a `pull`'s landed blobs do.
+    pub fn land_while_staging(&mut self) {
+        self.early.get_or_insert(EarlyLanding {
+            guard: None,
+            job: None,
+            landed: false,
+        });
     }
 
     /// Under the layout's exclusive lock: moves the staged blobs into place, fsyncs
@@ -493,14 +542,25 @@ impl Transaction<'_> {
         self.place_staged()
     }
 
-    /// One flush, then every staged file renamed to its blob path (never replacing).
+    /// One flush, then every staged file put at its blob path (never replacing), then
+    /// the new names made durable.
     fn place_staged(&mut self) -> Result<()> {
+        let landed_early = self.finish_landing()?;
         if !self.staged.is_empty() {
             // One flush for every staged file, instead of an fsync per blob.
             sync_filesystem(&self.tmp)?;
         }
+        let (mut named, mut unnamed) = (Vec::new(), Vec::new());
+        for (s, digest) in std::mem::take(&mut self.staged) {
+            match s {
+                Staged::Named(path) => named.push((path, digest)),
+                Staged::Unnamed(file) => unnamed.push((file, digest)),
+            }
+        }
+        let linked = !unnamed.is_empty();
+        link_unnamed(self.layout.root(), unnamed, threads())?;
         let mut dirs: Vec<PathBuf> = Vec::new();
-        for (tmp, digest) in std::mem::take(&mut self.staged) {
+        for (tmp, digest) in named {
             let dest = self.layout.blob_path(&digest);
             let dir = dest
                 .parent()
@@ -512,10 +572,104 @@ impl Transaction<'_> {
             }
             place_blob(&tmp, &dest)?;
         }
-        for dir in &dirs {
-            sync_dir(dir)?;
+        if linked || landed_early {
+            // A link changes the file's own inode too (its link count), which a
+            // directory's fsync does not write: one more flush, of metadata only.
+            sync_filesystem(&self.tmp)?;
+        } else {
+            for dir in &dirs {
+                sync_dir(dir)?;
+            }
         }
         Ok(())
+    }
+
+    /// Waits for the batch landing early, if any; whether any batch landed early.
+    fn finish_landing(&mut self) -> Result<bool> {
+        let Some(early) = &mut self.early else {
+            return Ok(false);
+        };
+        if let Some((job, _)) = early.job.take() {
+            job.join().expect("landing does not panic")?;
+        }
+        Ok(early.landed)
+    }
+
+    /// Sends the unnamed files staged so far to land on another thread, after the
+    /// batch landing before them (which bounds the open files to two batches).
+    fn land_staged_unnamed(&mut self) -> Result<()> {
+        self.finish_landing()?;
+        let Some(early) = &mut self.early else {
+            return Ok(());
+        };
+        let (mut unnamed, mut rest) = (Vec::new(), Vec::new());
+        for (s, digest) in std::mem::take(&mut self.staged) {
+            match s {
+                Staged::Unnamed(file) => unnamed.push((file, digest)),
+                named => rest.push((named, digest)),
+            }
+        }
+        self.staged = rest;
+        if unnamed.is_empty() {
+            return Ok(());
+        }
+        if early.guard.is_none() {
+            let (guard, path) = self.layout.lock_file(LANDING_LOCK)?;
+            guard
+                .lock_shared()
+                .map_err(|e| Error::io_path("locking", &path, e))?;
+            early.guard = Some(guard);
+        }
+        early.landed = true;
+        let (root, tmp, held) = (
+            self.layout.root().to_path_buf(),
+            self.tmp.clone(),
+            unnamed.len(),
+        );
+        let job = std::thread::spawn(move || {
+            sync_filesystem(&tmp)?;
+            link_unnamed(&root, unnamed, threads())
+        });
+        early.job = Some((job, held));
+        Ok(())
+    }
+
+    /// How many unnamed files this transaction holds open.
+    fn unnamed_held(&self) -> usize {
+        let landing = self
+            .early
+            .as_ref()
+            .and_then(|e| e.job.as_ref())
+            .map_or(0, |(_, n)| *n);
+        landing
+            + self
+                .staged
+                .iter()
+                .filter(|(s, _)| matches!(s, Staged::Unnamed(_)))
+                .count()
+    }
+
+    /// The directory unnamed files for `count` new SHA-256 blobs go to, if they may:
+    /// the file system makes them and the open-file budget has room.
+    fn unnamed_dir(&mut self, count: usize) -> Result<Option<PathBuf>> {
+        if self.unnamed_ok == Some(false) || self.unnamed_held() + count > unnamed::budget() {
+            return Ok(None);
+        }
+        let dir = self
+            .layout
+            .root()
+            .join("blobs")
+            .join(Algorithm::Sha256.name());
+        if self.unnamed_ok.is_none() {
+            fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
+            let probe = unnamed::create_in(&dir)
+                .map_err(|e| Error::io_path("creating a file in", &dir, e))?;
+            self.unnamed_ok = Some(probe.is_some());
+            if probe.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(dir))
     }
 
     fn temp_file(&self) -> Result<(PathBuf, File)> {
@@ -610,7 +764,7 @@ impl Transaction<'_> {
         for (done, r) in results {
             for (path, d, size) in done {
                 self.staged_digests.insert(d.clone());
-                self.staged.push((path, d));
+                self.staged.push((Staged::Named(path), d));
                 count += 1;
                 bytes += size;
             }
@@ -626,6 +780,9 @@ impl Transaction<'_> {
 
     /// [`Transaction::put_bytes`] for many small blobs at once, written on every core
     /// (file creation is most of a bulk sign's time). Returns their digests in order.
+    /// Small blobs are staged without asking the file system whether they exist (a
+    /// stat per blob is a measurable share of a bulk sign): if one does, placing it
+    /// finds the name taken and the staged copy is dropped.
     pub fn put_many_bytes(&mut self, blobs: &[&[u8]]) -> Result<Vec<Digest>> {
         let digests: Vec<Digest> = blobs.iter().map(|b| Digest::sha256(b)).collect();
         let mut todo: Vec<(usize, &Digest)> = Vec::new();
@@ -635,30 +792,32 @@ impl Transaction<'_> {
                 todo.push((i, d));
             }
         }
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4);
+        if todo.is_empty() {
+            return Ok(digests);
+        }
+        let threads = if todo.len() < 8 { 1 } else { threads() };
         let chunk = todo.len().div_ceil(threads).max(1);
-        // One temp directory per thread: creating files in one directory serialises
-        // on its lock.
-        let dirs = self.thread_dirs(threads)?;
-        let written: Vec<Result<Vec<(PathBuf, Digest)>>> = std::thread::scope(|s| {
+        let unnamed_dir = self.unnamed_dir(todo.len())?;
+        // Named temp files: one directory per thread, as creating files in one
+        // directory serialises on its lock (unnamed files have no name to lock on).
+        let dirs = match &unnamed_dir {
+            Some(_) => vec![self.tmp.clone(); threads],
+            None => self.thread_dirs(threads)?,
+        };
+        type Written = (Vec<(Staged, Digest)>, Result<()>);
+        let written: Vec<Written> = std::thread::scope(|s| {
             let handles: Vec<_> = todo
                 .chunks(chunk)
                 .zip(&dirs)
                 .map(|(part, dir)| {
+                    let unnamed_dir = unnamed_dir.as_deref();
                     s.spawn(move || {
                         let mut done = Vec::with_capacity(part.len());
                         for (i, d) in part {
-                            let (path, mut file) = match new_temp_file(dir) {
-                                Ok(x) => x,
+                            match stage_bytes(unnamed_dir, dir, blobs[*i]) {
+                                Ok(staged) => done.push((staged, (*d).clone())),
                                 Err(e) => return (done, Err(e)),
-                            };
-                            if let Err(e) = file.write_all(blobs[*i]) {
-                                let _ = fs::remove_file(&path);
-                                return (done, Err(Error::io_path("writing", &path, e)));
                             }
-                            done.push((path, (*d).clone()));
                         }
                         (done, Ok(()))
                     })
@@ -666,32 +825,93 @@ impl Transaction<'_> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    let (done, r) = h.join().expect("staging does not panic");
-                    r.map(|()| done)
-                })
+                .map(|h| h.join().expect("staging does not panic"))
                 .collect()
         });
         // Record whatever was written, so Drop cleans it up even on error.
         let mut first_error = None;
-        for w in written {
-            match w {
-                Ok(done) => {
-                    for (path, d) in done {
-                        self.staged_digests.insert(d.clone());
-                        self.staged.push((path, d));
-                    }
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+        for (done, r) in written {
+            for (staged, d) in done {
+                self.staged_digests.insert(d.clone());
+                self.staged.push((staged, d));
+            }
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(digests),
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if self.early.is_some() && self.staged.len() >= LAND_BATCH {
+            self.land_staged_unnamed()?;
+        }
+        Ok(digests)
+    }
+}
+
+/// How many threads a parallel write uses.
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+}
+
+/// Writes `bytes` to an unnamed file in `unnamed_dir` if given (and the file system
+/// makes one), else to a new temp file in `named_dir`.
+fn stage_bytes(unnamed_dir: Option<&Path>, named_dir: &Path, bytes: &[u8]) -> Result<Staged> {
+    if let Some(dir) = unnamed_dir
+        && let Some(mut file) =
+            unnamed::create_in(dir).map_err(|e| Error::io_path("creating a file in", dir, e))?
+    {
+        file.write_all(bytes)
+            .map_err(|e| Error::io_path("writing a file in", dir, e))?;
+        return Ok(Staged::Unnamed(file));
+    }
+    let (path, mut file) = new_temp_file(named_dir)?;
+    if let Err(e) = file.write_all(bytes) {
+        let _ = fs::remove_file(&path);
+        return Err(Error::io_path("writing", &path, e));
+    }
+    Ok(Staged::Named(path))
+}
+
+/// Links durable unnamed files to their blob paths on `threads` threads; a name that
+/// exists already is left as it is (same digest, same bytes).
+fn link_unnamed(root: &Path, files: Vec<(File, Digest)>, threads: usize) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut dirs: HashMap<Algorithm, File> = HashMap::new();
+    for (_, d) in &files {
+        if let std::collections::hash_map::Entry::Vacant(slot) = dirs.entry(d.algorithm()) {
+            let dir = root.join("blobs").join(d.algorithm().name());
+            slot.insert(File::open(&dir).map_err(|e| Error::io_path("opening", &dir, e))?);
         }
     }
+    let link_one = |(file, d): &(File, Digest)| -> Result<()> {
+        unnamed::link(file, &dirs[&d.algorithm()], d.hex())
+            .map(drop)
+            .map_err(|e| {
+                Error::io_path(
+                    "placing blob",
+                    &root.join("blobs").join(d.algorithm().name()).join(d.hex()),
+                    e,
+                )
+            })
+    };
+    let chunk = files.len().div_ceil(threads.max(1));
+    if threads <= 1 || files.len() < 64 {
+        return files.iter().try_for_each(link_one);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().try_for_each(link_one)))
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().expect("linking does not panic"))
+    })
 }
 
 /// Creates a new, empty temp file in `dir` with a name no other writer uses.
@@ -771,8 +991,12 @@ impl crate::copy::Sink for Transaction<'_> {
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        for (tmp, _) in &self.staged {
-            let _ = fs::remove_file(tmp);
+        // No link may happen after the transaction ends (its landing lock goes with it).
+        let _ = self.finish_landing();
+        for (staged, _) in &self.staged {
+            if let Staged::Named(tmp) = staged {
+                let _ = fs::remove_file(tmp);
+            }
         }
         // After a commit they are empty; after a failure only ours are in them.
         for d in &self.work_dirs {

@@ -17,6 +17,7 @@ pub mod fsck;
 pub mod gc;
 pub mod landing;
 pub mod layout;
+pub mod unnamed;
 
 pub use descriptor::{Descriptor, Index, Kind};
 pub use layout::{Layout, Transaction};
