@@ -119,7 +119,7 @@ pub fn append_signatures_streamed(
             batch.push(config);
             batch.push(manifest);
         }
-        if batch.len() >= 3 * 512 {
+        if batch.len() >= 3 * 1024 {
             flush(&mut tx, &mut batch)?;
         }
     }

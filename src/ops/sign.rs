@@ -529,7 +529,7 @@ struct Prepared<'a> {
 
 /// How many payloads are signed at a time when signing while storing: large enough
 /// for every core, small enough that the first batch lands early.
-const SIGN_CHUNK: usize = 1024;
+const SIGN_CHUNK: usize = 2048;
 
 /// Appends the new signatures to each image's `.sig` (unless `write_sig` is false:
 /// bundles only), skipping duplicates as cosign does, and updates `index.json` once.

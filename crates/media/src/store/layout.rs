@@ -24,6 +24,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::descriptor::{Descriptor, Index, MAX_INDEX_JSON};
@@ -37,9 +38,6 @@ pub const LAYOUT_VERSION: &str = "1.0.0";
 const OCI_LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// airsign's private corner of a layout: temp files and the locks.
 const PRIVATE_DIR: &str = ".airsign";
-/// Held shared by a transaction that lands blobs before its commit, exclusively by
-/// `gc` (before the layout's lock), so gc never removes them in between.
-const LANDING_LOCK: &str = "landing.lock";
 
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -320,8 +318,11 @@ impl Layout {
             )),
             _ => Error::io_path("reading", &path, e),
         })?;
-        let index: Index = serde_json::from_slice(&bytes)
+        let mut index: Index = serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+        drop(bytes);
+        // a 10,000-image store's entries would keep up to twice their room otherwise
+        index.manifests.shrink_to_fit();
         if index.schema_version != 2 {
             return Err(Error::invalid(format!(
                 "{}: schemaVersion {} (2 expected)",
@@ -341,7 +342,7 @@ impl Layout {
             staged_digests: HashSet::new(),
             relied_on: HashSet::new(),
             work_dirs: Vec::new(),
-            unnamed_ok: None,
+            unnamed: None,
             early: None,
         })
     }
@@ -373,7 +374,16 @@ impl Layout {
     }
 
     fn lock(&self) -> Result<File> {
-        let (f, path) = self.lock_file("lock")?;
+        let dir = self.root.join(PRIVATE_DIR);
+        fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
+        let path = dir.join("lock");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| Error::io_path("opening", &path, e))?;
         f.lock().map_err(|e| Error::io_path("locking", &path, e))?;
         Ok(f)
     }
@@ -382,25 +392,21 @@ impl Layout {
     /// start landing meanwhile (see [`Transaction::land_while_staging`]): for `gc`,
     /// which takes the layout's lock inside `f`.
     pub fn without_early_landings<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let (guard, path) = self.lock_file(LANDING_LOCK)?;
+        let (guard, path) = self.landing_lock()?;
         guard
             .lock()
             .map_err(|e| Error::io_path("locking", &path, e))?;
         f()
     }
 
-    fn lock_file(&self, name: &str) -> Result<(File, PathBuf)> {
+    /// The lock a transaction landing blobs before its commit holds shared and `gc`
+    /// exclusively: `flock` on the `.airsign` directory itself, so it needs no file of
+    /// its own (and is independent of `.airsign/lock`, a different open file).
+    fn landing_lock(&self) -> Result<(File, PathBuf)> {
         let dir = self.root.join(PRIVATE_DIR);
         fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
-        let path = dir.join(name);
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|e| Error::io_path("opening", &path, e))?;
-        Ok((f, path))
+        let f = File::open(&dir).map_err(|e| Error::io_path("opening", &dir, e))?;
+        Ok((f, dir))
     }
 
     fn write_index_file(&self, index: &Index) -> Result<()> {
@@ -421,8 +427,9 @@ pub struct Transaction<'a> {
     staged_digests: HashSet<Digest>,
     relied_on: HashSet<Digest>,
     work_dirs: Vec<PathBuf>,
-    /// Whether unnamed files can be made in this layout (None: not tried yet).
-    unnamed_ok: Option<bool>,
+    /// The directory unnamed files are made in, once opened; `Some(None)`: they
+    /// cannot be made in this layout.
+    unnamed: Option<Option<Arc<unnamed::Dir>>>,
     early: Option<EarlyLanding>,
 }
 
@@ -435,13 +442,12 @@ enum Staged {
 }
 
 /// How many staged blobs make a batch worth landing early: each batch costs a syncfs.
-const LAND_BATCH: usize = 1024;
+const LAND_BATCH: usize = 2048;
 
 /// Blobs landing before the commit (see [`Transaction::land_while_staging`]).
 struct EarlyLanding {
-    /// The shared lock on [`LANDING_LOCK`], taken before the first batch lands (a
-    /// write refused before that leaves no lock file behind) and held until the
-    /// transaction ends.
+    /// The shared landing lock ([`Layout::landing_lock`]), taken before the first
+    /// batch lands and held until the transaction ends.
     guard: Option<File>,
     /// The batch landing now, on its own thread, and how many files it holds open.
     job: Option<(std::thread::JoinHandle<Result<()>>, usize)>,
@@ -558,7 +564,9 @@ impl Transaction<'_> {
             }
         }
         let linked = !unnamed.is_empty();
-        link_unnamed(self.layout.root(), unnamed, threads())?;
+        if let Some(Some(dir)) = &self.unnamed {
+            link_unnamed(dir, unnamed, threads())?;
+        }
         let mut dirs: Vec<PathBuf> = Vec::new();
         for (tmp, digest) in named {
             let dest = self.layout.blob_path(&digest);
@@ -614,21 +622,21 @@ impl Transaction<'_> {
             return Ok(());
         }
         if early.guard.is_none() {
-            let (guard, path) = self.layout.lock_file(LANDING_LOCK)?;
+            let (guard, path) = self.layout.landing_lock()?;
             guard
                 .lock_shared()
                 .map_err(|e| Error::io_path("locking", &path, e))?;
             early.guard = Some(guard);
         }
         early.landed = true;
-        let (root, tmp, held) = (
-            self.layout.root().to_path_buf(),
-            self.tmp.clone(),
-            unnamed.len(),
-        );
+        let dir = match &self.unnamed {
+            Some(Some(dir)) => Arc::clone(dir),
+            _ => unreachable!("unnamed files were staged, so their directory is open"),
+        };
+        let (tmp, held) = (self.tmp.clone(), unnamed.len());
         let job = std::thread::spawn(move || {
             sync_filesystem(&tmp)?;
-            link_unnamed(&root, unnamed, threads())
+            link_unnamed(&dir, unnamed, 1)
         });
         early.job = Some((job, held));
         Ok(())
@@ -651,25 +659,22 @@ impl Transaction<'_> {
 
     /// The directory unnamed files for `count` new SHA-256 blobs go to, if they may:
     /// the file system makes them and the open-file budget has room.
-    fn unnamed_dir(&mut self, count: usize) -> Result<Option<PathBuf>> {
-        if self.unnamed_ok == Some(false) || self.unnamed_held() + count > unnamed::budget() {
+    fn unnamed_dir(&mut self, count: usize) -> Result<Option<Arc<unnamed::Dir>>> {
+        if self.unnamed.is_none() {
+            let path = self
+                .layout
+                .root()
+                .join("blobs")
+                .join(Algorithm::Sha256.name());
+            fs::create_dir_all(&path).map_err(|e| Error::io_path("creating", &path, e))?;
+            let dir = unnamed::Dir::open(&path)
+                .map_err(|e| Error::io_path("creating a file in", &path, e))?;
+            self.unnamed = Some(dir.map(Arc::new));
+        }
+        if self.unnamed_held() + count > unnamed::budget() {
             return Ok(None);
         }
-        let dir = self
-            .layout
-            .root()
-            .join("blobs")
-            .join(Algorithm::Sha256.name());
-        if self.unnamed_ok.is_none() {
-            fs::create_dir_all(&dir).map_err(|e| Error::io_path("creating", &dir, e))?;
-            let probe = unnamed::create_in(&dir)
-                .map_err(|e| Error::io_path("creating a file in", &dir, e))?;
-            self.unnamed_ok = Some(probe.is_some());
-            if probe.is_none() {
-                return Ok(None);
-            }
-        }
-        Ok(Some(dir))
+        Ok(self.unnamed.clone().flatten())
     }
 
     fn temp_file(&self) -> Result<(PathBuf, File)> {
@@ -856,15 +861,17 @@ fn threads() -> usize {
         .min(4)
 }
 
-/// Writes `bytes` to an unnamed file in `unnamed_dir` if given (and the file system
-/// makes one), else to a new temp file in `named_dir`.
-fn stage_bytes(unnamed_dir: Option<&Path>, named_dir: &Path, bytes: &[u8]) -> Result<Staged> {
-    if let Some(dir) = unnamed_dir
-        && let Some(mut file) =
-            unnamed::create_in(dir).map_err(|e| Error::io_path("creating a file in", dir, e))?
-    {
-        file.write_all(bytes)
-            .map_err(|e| Error::io_path("writing a file in", dir, e))?;
+/// Writes `bytes` to an unnamed file in `unnamed_dir` if given, else to a new temp
+/// file in `named_dir`.
+fn stage_bytes(
+    unnamed_dir: Option<&unnamed::Dir>,
+    named_dir: &Path,
+    bytes: &[u8],
+) -> Result<Staged> {
+    if let Some(dir) = unnamed_dir {
+        let failed = |e| Error::io_path("writing a file in", dir.path(), e);
+        let mut file = dir.create().map_err(failed)?;
+        file.write_all(bytes).map_err(failed)?;
         return Ok(Staged::Unnamed(file));
     }
     let (path, mut file) = new_temp_file(named_dir)?;
@@ -875,34 +882,18 @@ fn stage_bytes(unnamed_dir: Option<&Path>, named_dir: &Path, bytes: &[u8]) -> Re
     Ok(Staged::Named(path))
 }
 
-/// Links durable unnamed files to their blob paths on `threads` threads; a name that
-/// exists already is left as it is (same digest, same bytes).
-fn link_unnamed(root: &Path, files: Vec<(File, Digest)>, threads: usize) -> Result<()> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    let mut dirs: HashMap<Algorithm, File> = HashMap::new();
-    for (_, d) in &files {
-        if let std::collections::hash_map::Entry::Vacant(slot) = dirs.entry(d.algorithm()) {
-            let dir = root.join("blobs").join(d.algorithm().name());
-            slot.insert(File::open(&dir).map_err(|e| Error::io_path("opening", &dir, e))?);
-        }
-    }
+/// Links durable unnamed files to their blob paths in `dir` on `threads` threads; a
+/// name that exists already is left as it is (same digest, same bytes).
+fn link_unnamed(dir: &unnamed::Dir, files: Vec<(File, Digest)>, threads: usize) -> Result<()> {
     let link_one = |(file, d): &(File, Digest)| -> Result<()> {
-        unnamed::link(file, &dirs[&d.algorithm()], d.hex())
+        dir.link(file, d.hex())
             .map(drop)
-            .map_err(|e| {
-                Error::io_path(
-                    "placing blob",
-                    &root.join("blobs").join(d.algorithm().name()).join(d.hex()),
-                    e,
-                )
-            })
+            .map_err(|e| Error::io_path("placing blob", &dir.path().join(d.hex()), e))
     };
-    let chunk = files.len().div_ceil(threads.max(1));
     if threads <= 1 || files.len() < 64 {
         return files.iter().try_for_each(link_one);
     }
+    let chunk = files.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = files
             .chunks(chunk)
@@ -1270,5 +1261,94 @@ impl super::source::ReadLayout for Layout {
 
     fn blob_list(&self) -> Result<Vec<(Digest, u64)>> {
         Layout::blob_list(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn blobs(n: usize, tag: &str) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| format!("{tag} blob {i}").into_bytes())
+            .collect()
+    }
+
+    fn on_disk(layout: &Layout, d: &Digest) -> bool {
+        layout.blob_path(d).is_file()
+    }
+
+    fn temp_files(layout: &Layout) -> usize {
+        fn count(dir: &Path) -> usize {
+            fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| match e.file_type() {
+                        Ok(t) if t.is_dir() => count(&e.path()),
+                        _ => 1,
+                    })
+                    .sum()
+            })
+        }
+        count(&layout.root().join(PRIVATE_DIR).join("tmp"))
+    }
+
+    #[test]
+    fn staged_small_blobs_appear_only_at_commit_with_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let data = blobs(100, "staged");
+        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        let mut tx = layout.begin().unwrap();
+        let digests = tx.put_many_bytes(&refs).unwrap();
+        assert!(digests.iter().all(|d| !on_disk(&layout, d)));
+        tx.commit(|_| Ok(())).unwrap();
+        for (d, bytes) in digests.iter().zip(&data) {
+            assert_eq!(&fs::read(layout.blob_path(d)).unwrap(), bytes);
+        }
+        assert_eq!(temp_files(&layout), 0);
+    }
+
+    #[test]
+    fn a_dropped_transaction_leaves_nothing_of_what_had_not_landed() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let data = blobs(100, "dropped");
+        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        let mut tx = layout.begin().unwrap();
+        let digests = tx.put_many_bytes(&refs).unwrap();
+        drop(tx);
+        assert!(digests.iter().all(|d| !on_disk(&layout, d)));
+        assert_eq!(temp_files(&layout), 0);
+    }
+
+    /// Blobs landed ahead of the commit are unreferenced until it: a `gc` meanwhile
+    /// must wait for the transaction instead of removing them.
+    #[test]
+    fn gc_waits_for_a_transaction_whose_blobs_landed_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let data = blobs(LAND_BATCH + 10, "early");
+        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        let mut tx = layout.begin().unwrap();
+        tx.land_while_staging();
+        let digests = tx.put_many_bytes(&refs).unwrap();
+        // the batch lands on another thread
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !digests.iter().all(|d| on_disk(&layout, d)) {
+            assert!(Instant::now() < deadline, "the batch never landed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::scope(|s| {
+            let gc = s.spawn(|| super::super::gc::collect(&layout).unwrap());
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(!gc.is_finished(), "gc ran during the transaction");
+            assert!(digests.iter().all(|d| on_disk(&layout, d)));
+            // nothing refers to them: once the transaction ends, gc removes them
+            tx.commit(|_| Ok(())).unwrap();
+            let report = gc.join().unwrap();
+            assert_eq!(report.removed_blobs, digests.len() as u64);
+        });
     }
 }

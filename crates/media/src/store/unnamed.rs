@@ -12,80 +12,104 @@
 //! has no `O_TMPFILE` (FAT, NFS) or `/proc` is not mounted, blobs are staged as named
 //! temp files as before.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{AtFlags, CWD, OFlags, linkat};
+use rustix::fs::{AtFlags, CWD, Mode, OFlags, linkat, openat};
 use rustix::io::Errno;
 
 /// Descriptors kept free for everything else a process opens while it stages.
 const RESERVED_FDS: u64 = 256;
 
-/// Makes an unnamed file in `dir`, for writing. `Ok(None)` where that cannot work:
-/// the file system has no `O_TMPFILE`, or `/proc/self/fd` (the way to link it
-/// without privileges) is missing.
-pub fn create_in(dir: &Path) -> io::Result<Option<File>> {
-    if !proc_fd_available() {
-        return Ok(None);
-    }
-    match OpenOptions::new()
-        .write(true)
-        .custom_flags(OFlags::TMPFILE.bits() as i32)
-        .mode(0o644)
-        .open(dir)
-    {
-        Ok(f) => Ok(Some(f)),
-        // no O_TMPFILE here: EOPNOTSUPP from the file system; EISDIR or EINVAL from
-        // kernels that predate it
-        Err(e)
-            if matches!(
-                Errno::from_io_error(&e),
-                Some(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL)
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+/// A blob directory unnamed files are made in and linked into, held open: each
+/// file is made relative to it (no path walk per blob).
+#[derive(Debug)]
+pub struct Dir {
+    path: PathBuf,
+    fd: File,
 }
 
-/// Gives the unnamed `file` the name `name` in the directory `dir`. `Ok(false)` if
-/// that name exists already (another writer landed the same blob: same digest, same
-/// bytes), and the file is left unnamed, to vanish when it is closed.
-///
-/// `linkat(fd, "", AT_EMPTY_PATH)` names the file itself; the kernel allows it to
-/// processes with CAP_DAC_READ_SEARCH, and since Linux 6.10 to the process that
-/// opened the file. Elsewhere it fails with ENOENT, and the file is linked by its
-/// `/proc/self/fd` path instead (a path walk through procfs per link).
-pub fn link(file: &File, dir: &File, name: &str) -> io::Result<bool> {
-    static EMPTY_PATH_WORKS: AtomicBool = AtomicBool::new(true);
-    let linked = if EMPTY_PATH_WORKS.load(Ordering::Relaxed) {
-        match linkat(file, "", dir, name, AtFlags::EMPTY_PATH) {
-            Err(Errno::NOENT | Errno::PERM | Errno::INVAL) => {
-                EMPTY_PATH_WORKS.store(false, Ordering::Relaxed);
-                None
+impl Dir {
+    /// Opens `path` for unnamed files. `Ok(None)` where they cannot work: the file
+    /// system has no `O_TMPFILE` (tried once, with a file that is dropped at once),
+    /// or `/proc/self/fd` (the way to link one without privileges) is missing.
+    pub fn open(path: &Path) -> io::Result<Option<Dir>> {
+        if !Path::new("/proc/self/fd").is_dir() {
+            return Ok(None);
+        }
+        let dir = Dir {
+            path: path.to_path_buf(),
+            fd: File::open(path)?,
+        };
+        match dir.create() {
+            Ok(_) => Ok(Some(dir)),
+            // no O_TMPFILE here: EOPNOTSUPP from the file system; EISDIR or EINVAL
+            // from kernels that predate it
+            Err(e)
+                if matches!(
+                    Errno::from_io_error(&e),
+                    Some(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL)
+                ) =>
+            {
+                Ok(None)
             }
-            other => Some(other),
+            Err(e) => Err(e),
         }
-    } else {
-        None
-    };
-    let linked = match linked {
-        Some(l) => l,
-        None => {
-            let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
-            linkat(CWD, fd_path.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new unnamed file in this directory, open for writing.
+    pub fn create(&self) -> io::Result<File> {
+        let fd = openat(
+            &self.fd,
+            ".",
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// Gives the unnamed `file` the name `name` here. `Ok(false)` if that name exists
+    /// already (another writer landed the same blob: same digest, same bytes), and the
+    /// file is left unnamed, to vanish when it is closed.
+    ///
+    /// `linkat(fd, "", AT_EMPTY_PATH)` names the file itself; the kernel allows it to
+    /// processes with CAP_DAC_READ_SEARCH, and since Linux 6.10 to the process that
+    /// opened the file. Elsewhere it fails with ENOENT, and the file is linked by its
+    /// `/proc/self/fd` path instead (a path walk through procfs per link).
+    pub fn link(&self, file: &File, name: &str) -> io::Result<bool> {
+        static EMPTY_PATH_WORKS: AtomicBool = AtomicBool::new(true);
+        let mut linked = None;
+        if EMPTY_PATH_WORKS.load(Ordering::Relaxed) {
+            match linkat(file, "", &self.fd, name, AtFlags::EMPTY_PATH) {
+                Err(Errno::NOENT | Errno::PERM | Errno::INVAL) => {
+                    EMPTY_PATH_WORKS.store(false, Ordering::Relaxed);
+                }
+                other => linked = Some(other),
+            }
         }
-    };
-    match linked {
-        Ok(()) => Ok(true),
-        Err(Errno::EXIST) => Ok(false),
-        Err(e) => Err(e.into()),
+        match linked.unwrap_or_else(|| self.link_by_proc_path(file, name)) {
+            Ok(()) => Ok(true),
+            Err(Errno::EXIST) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn link_by_proc_path(&self, file: &File, name: &str) -> rustix::io::Result<()> {
+        let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        linkat(
+            CWD,
+            fd_path.as_str(),
+            &self.fd,
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        )
     }
 }
 
@@ -110,11 +134,6 @@ pub fn raise_open_file_limit() {
     }
 }
 
-fn proc_fd_available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,19 +141,37 @@ mod tests {
 
     #[test]
     fn an_unnamed_file_is_invisible_until_linked_and_never_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let Some(mut f) = create_in(dir.path()).unwrap() else {
+        let tmp = tempfile::tempdir().unwrap();
+        let Some(dir) = Dir::open(tmp.path()).unwrap() else {
             // a file system without O_TMPFILE: nothing of this applies
             return;
         };
+        let mut f = dir.create().unwrap();
         f.write_all(b"hello").unwrap();
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        let d = File::open(dir.path()).unwrap();
-        assert!(link(&f, &d, "blob").unwrap());
-        assert_eq!(std::fs::read(dir.path().join("blob")).unwrap(), b"hello");
-        let mut g = create_in(dir.path()).unwrap().unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        assert!(dir.link(&f, "blob").unwrap());
+        assert_eq!(std::fs::read(tmp.path().join("blob")).unwrap(), b"hello");
+        let mut g = dir.create().unwrap();
         g.write_all(b"other").unwrap();
-        assert!(!link(&g, &d, "blob").unwrap(), "an existing name is kept");
-        assert_eq!(std::fs::read(dir.path().join("blob")).unwrap(), b"hello");
+        assert!(!dir.link(&g, "blob").unwrap(), "an existing name is kept");
+        assert_eq!(std::fs::read(tmp.path().join("blob")).unwrap(), b"hello");
+        drop((f, g));
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    /// The way without CAP_DAC_READ_SEARCH (or before Linux 6.10), which a test run as
+    /// root would otherwise never take.
+    #[test]
+    fn linking_by_the_proc_path_works_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let Some(dir) = Dir::open(tmp.path()).unwrap() else {
+            return;
+        };
+        let mut f = dir.create().unwrap();
+        f.write_all(b"by proc").unwrap();
+        dir.link_by_proc_path(&f, "blob").unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("blob")).unwrap(), b"by proc");
+        let g = dir.create().unwrap();
+        assert_eq!(dir.link_by_proc_path(&g, "blob"), Err(Errno::EXIST));
     }
 }
