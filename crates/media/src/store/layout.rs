@@ -1294,33 +1294,37 @@ mod tests {
         count(&layout.root().join(PRIVATE_DIR).join("tmp"))
     }
 
-    #[test]
-    fn staged_small_blobs_appear_only_at_commit_with_their_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::init(dir.path()).unwrap();
-        let data = blobs(100, "staged");
+    /// A new layout with `data` staged (not committed) in a transaction.
+    fn staged(dir: &Path, data: &[Vec<u8>], f: impl FnOnce(&Layout, Transaction<'_>, Vec<Digest>)) {
+        let layout = Layout::init(dir).unwrap();
         let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
         let mut tx = layout.begin().unwrap();
         let digests = tx.put_many_bytes(&refs).unwrap();
         assert!(digests.iter().all(|d| !on_disk(&layout, d)));
-        tx.commit(|_| Ok(())).unwrap();
-        for (d, bytes) in digests.iter().zip(&data) {
-            assert_eq!(&fs::read(layout.blob_path(d)).unwrap(), bytes);
-        }
-        assert_eq!(temp_files(&layout), 0);
+        f(&layout, tx, digests);
+    }
+
+    #[test]
+    fn staged_small_blobs_appear_only_at_commit_with_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = blobs(100, "staged");
+        staged(dir.path(), &data, |layout, tx, digests| {
+            tx.commit(|_| Ok(())).unwrap();
+            for (d, bytes) in digests.iter().zip(&data) {
+                assert_eq!(&fs::read(layout.blob_path(d)).unwrap(), bytes);
+            }
+            assert_eq!(temp_files(layout), 0);
+        });
     }
 
     #[test]
     fn a_dropped_transaction_leaves_nothing_of_what_had_not_landed() {
         let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::init(dir.path()).unwrap();
-        let data = blobs(100, "dropped");
-        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-        let mut tx = layout.begin().unwrap();
-        let digests = tx.put_many_bytes(&refs).unwrap();
-        drop(tx);
-        assert!(digests.iter().all(|d| !on_disk(&layout, d)));
-        assert_eq!(temp_files(&layout), 0);
+        staged(dir.path(), &blobs(100, "dropped"), |layout, tx, digests| {
+            drop(tx);
+            assert!(digests.iter().all(|d| !on_disk(layout, d)));
+            assert_eq!(temp_files(layout), 0);
+        });
     }
 
     /// Blobs landed ahead of the commit are unreferenced until it: a `gc` meanwhile

@@ -139,15 +139,21 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// A temp directory for unnamed files and one written there; `None` on a file
+    /// system without `O_TMPFILE` (nothing of this applies there).
+    fn with_file(bytes: &[u8]) -> Option<(tempfile::TempDir, Dir, File)> {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open(tmp.path()).unwrap()?;
+        let mut f = dir.create().unwrap();
+        f.write_all(bytes).unwrap();
+        Some((tmp, dir, f))
+    }
+
     #[test]
     fn an_unnamed_file_is_invisible_until_linked_and_never_replaces() {
-        let tmp = tempfile::tempdir().unwrap();
-        let Some(dir) = Dir::open(tmp.path()).unwrap() else {
-            // a file system without O_TMPFILE: nothing of this applies
+        let Some((tmp, dir, f)) = with_file(b"hello") else {
             return;
         };
-        let mut f = dir.create().unwrap();
-        f.write_all(b"hello").unwrap();
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
         assert!(dir.link(&f, "blob").unwrap());
         assert_eq!(std::fs::read(tmp.path().join("blob")).unwrap(), b"hello");
@@ -163,12 +169,9 @@ mod tests {
     /// root would otherwise never take.
     #[test]
     fn linking_by_the_proc_path_works_too() {
-        let tmp = tempfile::tempdir().unwrap();
-        let Some(dir) = Dir::open(tmp.path()).unwrap() else {
+        let Some((tmp, dir, f)) = with_file(b"by proc") else {
             return;
         };
-        let mut f = dir.create().unwrap();
-        f.write_all(b"by proc").unwrap();
         dir.link_by_proc_path(&f, "blob").unwrap();
         assert_eq!(std::fs::read(tmp.path().join("blob")).unwrap(), b"by proc");
         let g = dir.create().unwrap();
