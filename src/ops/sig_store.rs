@@ -50,23 +50,30 @@ pub fn append_signatures(
         signatures.iter().map(|s| Ok(s.clone())),
         bundles,
         is_duplicate,
+        false,
     )
 }
 
 /// [`append_signatures`] for signatures made while they are stored: `signatures`
-/// yields them in the order of `names` (an `Err` stops the write, nothing
-/// committed), and each batch of blobs lands while the next signatures are made.
+/// yields one for each of `names`, in that order (an `Err`, or fewer than `names`,
+/// stops the write with nothing committed). With `land_early`, each batch of blobs
+/// lands while the next signatures are made (see `Transaction::land_while_staging`):
+/// the artifacts and listings already there are read first, so that a damaged one
+/// refuses the write before anything lands.
 pub fn append_signatures_streamed(
     layout: &Layout,
     names: &[&str],
     signatures: impl IntoIterator<Item = Result<NewSignature>>,
     bundles: &[NewBundle],
     is_duplicate: impl Fn(&SignatureArtifact, &NewSignature) -> bool,
+    land_early: bool,
 ) -> Result<Vec<String>> {
     let catalog = Catalog::open(layout)?;
     let mut tx = layout.begin()?;
-    // thousands of signatures: each batch lands while the next is made
-    tx.land_while_staging();
+    if land_early {
+        check_existing(layout, &catalog, names, bundles)?;
+        tx.land_while_staging();
+    }
     // An artifact stays in memory only while more signatures for it follow, and is
     // staged as soon as its last one is in: a bulk sign of thousands of images never
     // holds thousands of artifacts.
@@ -123,6 +130,12 @@ pub fn append_signatures_streamed(
             flush(&mut tx, &mut batch)?;
         }
     }
+    if let Some((name, _)) = left.iter().find(|(_, n)| **n > 0) {
+        // the signatures stopped short (a signing thread that died): commit nothing
+        return Err(Error::invalid(format!(
+            "{name}: no signature was made for it; nothing was written to the index"
+        )));
+    }
     flush(&mut tx, &mut batch)?;
     let listings = stage_bundles(layout, &catalog, &mut tx, bundles)?;
     entries.extend(listings);
@@ -132,6 +145,32 @@ pub fn append_signatures_streamed(
         Ok(())
     })?;
     Ok(entries.into_iter().map(|(n, _)| n).collect())
+}
+
+/// Reads every `.sig` artifact and bundle listing the write will extend, so that a
+/// damaged one is refused before any blob lands.
+fn check_existing(
+    layout: &Layout,
+    catalog: &Catalog<'_>,
+    names: &[&str],
+    bundles: &[NewBundle],
+) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names.iter().copied().filter(|n| seen.insert(*n)) {
+        if let Some(existing) = catalog.named(name) {
+            SignatureArtifact::read(layout, existing)
+                .map_err(|e| Error::invalid(format!("{name}: {e}")))?;
+        }
+    }
+    for b in bundles {
+        if seen.insert(b.listing.as_str())
+            && let Some(d) = catalog.named(&b.listing)
+        {
+            crate::store::manifest::index_children(layout, d)
+                .map_err(|e| Error::invalid(format!("{}: {e}", b.listing)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Stages each bundle, its referrer manifest and the empty config, and returns the

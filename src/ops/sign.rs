@@ -261,8 +261,9 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     // A key that signs on every core signs while the signatures are stored: each
     // batch of blobs lands while the next is signed. A token or a plugin, which can
     // fail halfway (removed, logged out), signs everything before anything is
-    // written, so that a failure leaves every layout as it was.
-    let streamed = key.is_parallel() && opts.upload && write_sig;
+    // written, so that a failure leaves every layout as it was; so does a call that
+    // signs in several layouts (one committed, the next failing, would be half done).
+    let streamed = key.is_parallel() && opts.upload && write_sig && groups.len() == 1;
     let mut prepared: Vec<Prepared<'_>> = Vec::with_capacity(groups.len());
     for (layout, targets) in &groups {
         let payloads: Vec<Vec<u8>> = targets
@@ -575,7 +576,7 @@ fn store_signatures(
             .take(names.len())
             .map(|((t, p), b64)| Ok(new_signature(t, p, b64.clone())));
         let stored =
-            append_signatures_streamed(group.layout, &names, news, &group.bundles, is_dup)?;
+            append_signatures_streamed(group.layout, &names, news, &group.bundles, is_dup, false)?;
         return Ok((stored, made.clone()));
     }
     std::thread::scope(|s| {
@@ -597,9 +598,16 @@ fn store_signatures(
                 if let Some(b64) = current.next() {
                     return Some(Ok(b64));
                 }
-                match chunks.next()? {
-                    Ok(chunk) => current = chunk.into_iter(),
-                    Err(e) => return Some(Err(e)),
+                match chunks.next() {
+                    Some(Ok(chunk)) => current = chunk.into_iter(),
+                    Some(Err(e)) => return Some(Err(e)),
+                    // the signing thread ended without a signature for every payload
+                    // (it panicked): the zip below would end early, so end with an error
+                    None => {
+                        return Some(Err(Error::Key(
+                            "signing stopped before every payload was signed".into(),
+                        )));
+                    }
                 }
             }
         });
@@ -615,7 +623,7 @@ fn store_signatures(
                 Ok(new_signature(t, p, b64))
             });
         let stored =
-            append_signatures_streamed(group.layout, &names, news, &group.bundles, is_dup)?;
+            append_signatures_streamed(group.layout, &names, news, &group.bundles, is_dup, true)?;
         Ok((stored, made))
     })
 }

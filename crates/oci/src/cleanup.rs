@@ -90,7 +90,8 @@ pub fn install() {
             let n = remove_all() + remove_all();
             eprintln!(
                 "airsign: interrupted by {name}: removed {n} temporary file(s); what was \
-                 committed before stays, the unfinished step left nothing"
+                 committed before stays, the unfinished step changed no index (blobs a \
+                 bulk sign had landed are left for `airsign gc`)"
             );
             std::process::exit(128 + sig);
         }

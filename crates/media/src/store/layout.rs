@@ -9,8 +9,8 @@
 //!    durable (an fsync per blob would cap signing at ~3,000 blobs/s), then each is
 //!    put in place without replacing: an unnamed file linked (`linkat`), a temp file
 //!    renamed (RENAME_NOREPLACE); an existing blob is never replaced; then the new
-//!    names are made durable (a second syncfs after links, else the blob directories'
-//!    fsync);
+//!    names are made durable (the renamed-into directories fsynced; a second syncfs
+//!    after links);
 //! 3. last, `index.json` is rewritten: temp file, fsync, rename, directory fsync.
 //!
 //! A failure before step 3 leaves `index.json` as it was, and a failure before step 2
@@ -392,10 +392,11 @@ impl Layout {
     /// start landing meanwhile (see [`Transaction::land_while_staging`]): for `gc`,
     /// which takes the layout's lock inside `f`.
     pub fn without_early_landings<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let (guard, path) = self.landing_lock()?;
-        guard
-            .lock()
-            .map_err(|e| Error::io_path("locking", &path, e))?;
+        let (guard, _) = self.landing_lock()?;
+        // Where a directory cannot be locked (NFS emulates flock with byte-range
+        // locks, which need a file open for writing) no transaction lands early
+        // either: that needs unnamed files, which NFS does not make.
+        let _ = guard.lock();
         f()
     }
 
@@ -519,9 +520,10 @@ impl Transaction<'_> {
         });
     }
 
-    /// Under the layout's exclusive lock: moves the staged blobs into place, fsyncs
-    /// their directories, re-reads `index.json` (another process may have changed it),
-    /// applies `f`, and writes the result. If `f` fails nothing is written.
+    /// Under the layout's exclusive lock: makes the staged blobs durable, puts them in
+    /// place and makes their names durable (see the module's rules), re-reads
+    /// `index.json` (another process may have changed it), applies `f`, and writes the
+    /// result. If `f` fails nothing is written.
     pub fn commit<T>(mut self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
         let _lock = self.layout.lock()?;
         for d in &self.relied_on {
@@ -552,10 +554,6 @@ impl Transaction<'_> {
     /// the new names made durable.
     fn place_staged(&mut self) -> Result<()> {
         let landed_early = self.finish_landing()?;
-        if !self.staged.is_empty() {
-            // One flush for every staged file, instead of an fsync per blob.
-            sync_filesystem(&self.tmp)?;
-        }
         let (mut named, mut unnamed) = (Vec::new(), Vec::new());
         for (s, digest) in std::mem::take(&mut self.staged) {
             match s {
@@ -563,8 +561,22 @@ impl Transaction<'_> {
                 Staged::Unnamed(file) => unnamed.push((file, digest)),
             }
         }
-        let linked = !unnamed.is_empty();
-        if let Some(Some(dir)) = &self.unnamed {
+        // One flush for every staged file, instead of an fsync per blob: the temp
+        // directory's file system for named files, the blob directory's for unnamed
+        // ones (through its descriptor, open since before the first was written, so a
+        // writeback error meanwhile is reported).
+        if !named.is_empty() {
+            sync_filesystem(&self.tmp)?;
+        }
+        let unnamed_dir = match &self.unnamed {
+            Some(Some(dir)) => Some(Arc::clone(dir)),
+            _ => None,
+        };
+        if let Some(dir) = &unnamed_dir
+            && !unnamed.is_empty()
+        {
+            dir.sync_filesystem()
+                .map_err(|e| Error::io_path("syncing", dir.path(), e))?;
             link_unnamed(dir, unnamed, threads())?;
         }
         let mut dirs: Vec<PathBuf> = Vec::new();
@@ -580,14 +592,16 @@ impl Transaction<'_> {
             }
             place_blob(&tmp, &dest)?;
         }
-        if linked || landed_early {
+        for dir in &dirs {
+            sync_dir(dir)?;
+        }
+        if let Some(dir) = unnamed_dir
+            && (landed_early || dir.linked())
+        {
             // A link changes the file's own inode too (its link count), which a
             // directory's fsync does not write: one more flush, of metadata only.
-            sync_filesystem(&self.tmp)?;
-        } else {
-            for dir in &dirs {
-                sync_dir(dir)?;
-            }
+            dir.sync_filesystem()
+                .map_err(|e| Error::io_path("syncing", dir.path(), e))?;
         }
         Ok(())
     }
@@ -610,6 +624,17 @@ impl Transaction<'_> {
         let Some(early) = &mut self.early else {
             return Ok(());
         };
+        let Some(Some(dir)) = &self.unnamed else {
+            // nothing unnamed was staged
+            return Ok(());
+        };
+        if early.guard.is_none() {
+            let (guard, path) = self.layout.landing_lock()?;
+            guard
+                .lock_shared()
+                .map_err(|e| Error::io_path("locking", &path, e))?;
+            early.guard = Some(guard);
+        }
         let (mut unnamed, mut rest) = (Vec::new(), Vec::new());
         for (s, digest) in std::mem::take(&mut self.staged) {
             match s {
@@ -621,21 +646,11 @@ impl Transaction<'_> {
         if unnamed.is_empty() {
             return Ok(());
         }
-        if early.guard.is_none() {
-            let (guard, path) = self.layout.landing_lock()?;
-            guard
-                .lock_shared()
-                .map_err(|e| Error::io_path("locking", &path, e))?;
-            early.guard = Some(guard);
-        }
         early.landed = true;
-        let dir = match &self.unnamed {
-            Some(Some(dir)) => Arc::clone(dir),
-            _ => unreachable!("unnamed files were staged, so their directory is open"),
-        };
-        let (tmp, held) = (self.tmp.clone(), unnamed.len());
+        let (dir, held) = (Arc::clone(dir), unnamed.len());
         let job = std::thread::spawn(move || {
-            sync_filesystem(&tmp)?;
+            dir.sync_filesystem()
+                .map_err(|e| Error::io_path("syncing", dir.path(), e))?;
             link_unnamed(&dir, unnamed, 1)
         });
         early.job = Some((job, held));
