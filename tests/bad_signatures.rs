@@ -293,3 +293,43 @@ fn a_sig_entry_whose_blobs_are_missing() {
     assert_eq!(out.status.code(), Some(12));
     assert!(one_line_error(&out).contains("missing"));
 }
+
+/// A bulk sign lands its blobs in batches while it signs. A damaged `.sig` of an image
+/// signed after the first batch (here the 1,101st of 1,101) was read only when its
+/// turn came, after thousands of blobs had landed: the refusal left them in the store.
+/// Every artifact the sign extends is now read before anything lands.
+#[test]
+fn regression_a_damaged_sig_late_in_a_bulk_sign_is_refused_before_anything_lands() {
+    let bed = Bed::new();
+    let layout = common::oci::TestLayout {
+        root: bed.store.clone(),
+    };
+    let path = bed.store.join("index.json");
+    let mut index: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let entries = index["manifests"].as_array_mut().unwrap();
+    let single = entries.remove(0);
+    for i in 0..1100 {
+        let (d, _) = layout.image("amd64", &format!("bulk {i}"));
+        entries.push(common::oci::named(
+            d,
+            &format!("registry.example.com/demo/bulk{i}:v1"),
+        ));
+    }
+    entries.push(single);
+    fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    bed.set_sig(b"this is not json");
+
+    let before = snapshot(&bed.store);
+    let out = run(&mut bed.cmd(&["sign", "--all", "-y", "--key", bed.key.to_str().unwrap()]));
+    assert!(!out.status.success());
+    assert!(
+        one_line_error(&out).contains("malformed JSON"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        snapshot(&bed.store),
+        before,
+        "a refused bulk sign changed the store"
+    );
+}
