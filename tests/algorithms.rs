@@ -572,19 +572,7 @@ fn images_signed_with_p384_rsa_and_ed25519_keys_verify_with_cosign_3_after_sync(
     }
     // `signatures --key` tells each key's own .sig layer and bundle from the others'
     for (_, public, _) in &keys {
-        let out = ok(&mut bed.cmd(&["signatures", "--key", s(public), "--json", image]));
-        let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let rows: Vec<(String, bool)> = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| {
-                (
-                    l["format"].as_str().unwrap().to_owned(),
-                    l["verified"].as_bool().unwrap(),
-                )
-            })
-            .collect();
+        let rows = bed.signature_rows(public, image);
         let count = |f: &str, v: bool| rows.iter().filter(|r| r.0 == f && r.1 == v).count();
         assert_eq!(
             (

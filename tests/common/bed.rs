@@ -67,4 +67,34 @@ impl Bed {
     pub fn index(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.store.join("index.json")).unwrap()).unwrap()
     }
+
+    /// `verify --key PUBLIC IMAGE` finds no signature of that key: cosign's "no
+    /// matching signatures", exit 12.
+    pub fn assert_no_signature_of(&self, public: &std::path::Path, image: &str) {
+        let out = super::run(&mut self.cmd(&["verify", "--key", super::s(public), image]));
+        assert_eq!(
+            out.status.code(),
+            Some(12),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `signatures --key PUBLIC --json IMAGE`: each listed signature's format
+    /// (`sig`, `bundle`, …) and whether it verifies with that key.
+    pub fn signature_rows(&self, public: &std::path::Path, image: &str) -> Vec<(String, bool)> {
+        let out = ok(&mut self.cmd(&["signatures", "--key", super::s(public), "--json", image]));
+        let listed: Value = serde_json::from_str(&out).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["format"].as_str().unwrap().to_owned(),
+                    l["verified"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    }
 }
