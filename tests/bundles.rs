@@ -237,7 +237,9 @@ fn our_bundle_and_sig_beside_a_foreign_bundle_verify_with_cosign_3_cosign_2_and_
         &image,
     ];
     ok(&mut bed.cmd(&sign));
-    // signing again adds nothing: the same bundle (deterministic ECDSA) is skipped
+    // signing again adds nothing: a new signature of the same statement (ECDSA
+    // nonces differ), but the listing's bundle is that statement signed by this key
+    // (cosign's duplicate rule, applied to bundles), and the .sig's layer likewise
     let before = std::fs::read(bed.store.join("index.json")).unwrap();
     ok(&mut bed.cmd(&sign));
     assert_eq!(std::fs::read(bed.store.join("index.json")).unwrap(), before);

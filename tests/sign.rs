@@ -379,7 +379,8 @@ fn output_signature_and_payload_verify_with_openssl() {
         .arg(&payload));
     assert!(out.contains("Verified OK"), "{out}");
 
-    // deterministic: the same key, image and annotations give the same bytes
+    // hedged nonces, as cosign's Go ECDSA: signing again gives another signature of
+    // the same payload, which verifies as well
     let again = bed.path("sig2.b64");
     ok(&mut bed.cmd(&[
         "sign",
@@ -388,9 +389,24 @@ fn output_signature_and_payload_verify_with_openssl() {
         "--upload=false",
         "--output-signature",
         s(&again),
+        "--output-payload",
+        s(&bed.path("payload2.json")),
         "registry.example.com/demo/single:v1",
     ]));
-    assert_eq!(fs::read(&again).unwrap(), b64.as_bytes());
+    assert_ne!(fs::read(&again).unwrap(), b64.as_bytes());
+    assert_eq!(fs::read(bed.path("payload2.json")).unwrap(), fs::read(&payload).unwrap());
+    fs::write(&der_path, base64_decode(&fs::read_to_string(&again).unwrap())).unwrap();
+    let out = ok(Command::new(&openssl)
+        .args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            s(&public),
+            "-signature",
+            s(&der_path),
+        ])
+        .arg(&payload));
+    assert!(out.contains("Verified OK"), "{out}");
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {

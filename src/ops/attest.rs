@@ -150,6 +150,7 @@ fn attest_in_layout(
             bundle: bundle::dsse_bundle(IN_TOTO, &statement, &sig, &material),
             predicate_type: predicate_type.to_owned(),
             created: now.to_owned(),
+            signed_by: None,
         });
     }
     // cosign never skips an attestation as a duplicate (its signature annotation is

@@ -32,6 +32,12 @@ pub struct NewBundle {
     pub predicate_type: String,
     /// `org.opencontainers.image.created`: RFC 3339, seconds, UTC.
     pub created: String,
+    /// The key that signed it, for cosign's duplicate rule: a bundle the listing holds
+    /// that is this one but for its signatures, one of which verifies with this key,
+    /// is the same signature (ECDSA signatures of one statement differ from run to
+    /// run). `None`: only the same bytes are a duplicate (attestations, as cosign
+    /// appends each one).
+    pub signed_by: Option<crate::keys::PublicKey>,
 }
 
 /// Appends every signature that `is_duplicate` does not reject, and every bundle
@@ -175,8 +181,8 @@ fn check_existing(
 
 /// Stages each bundle, its referrer manifest and the empty config, and returns the
 /// listings to write: each subject's current listing with the new referrers added
-/// (a bundle the listing already holds — same bytes, as deterministic ECDSA makes
-/// for the same statement — is skipped, whatever its manifest's timestamp).
+/// (a bundle the listing already holds — the same bytes, or with `signed_by` the same
+/// statement signed by that key — is skipped, whatever its manifest's timestamp).
 fn stage_bundles(
     layout: &Layout,
     catalog: &Catalog<'_>,
@@ -201,6 +207,22 @@ fn stage_bundles(
             }
         };
         let bundle_digest = crate::digest::Digest::sha256(&b.bundle);
+        // the new bundle parsed once, for the comparisons with the ones held
+        let parsed = match &b.signed_by {
+            Some(_) => Some(crate::bundle::Bundle::parse(&b.bundle)?),
+            None => None,
+        };
+        let same = |l: &Descriptor| {
+            l.digest == bundle_digest
+                || b.signed_by.as_ref().zip(parsed.as_ref()).is_some_and(|(key, new)| {
+                    crate::bundle::is_bundle_type(&l.media_type)
+                        && layout
+                            .read_blob(l, crate::bundle::MAX_BUNDLE)
+                            .ok()
+                            .and_then(|raw| crate::bundle::Bundle::parse(&raw).ok())
+                            .is_some_and(|held| held.same_signature_as(new, key))
+                })
+        };
         let held = listings[pos].1.iter().any(|r| {
             r.kind() == crate::store::Kind::Manifest
                 && layout
@@ -208,9 +230,7 @@ fn stage_bundles(
                     .ok()
                     .and_then(|raw| manifest::parse(&raw, r, "referrer").ok())
                     .is_some_and(|doc| match doc {
-                        Document::Manifest { layers, .. } => {
-                            layers.iter().any(|l| l.digest == bundle_digest)
-                        }
+                        Document::Manifest { layers, .. } => layers.iter().any(same),
                         Document::Index { .. } => false,
                     })
         });

@@ -308,6 +308,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
                     bundle: bundle::dsse_bundle(IN_TOTO, &statement, &der, &material),
                     predicate_type: bundle::COSIGN_SIGN_PREDICATE.to_owned(),
                     created: created.clone(),
+                    signed_by: Some(key.public_key()),
                 })
                 .collect()
         } else {
@@ -393,8 +394,8 @@ fn all_targets(
     Ok(out)
 }
 
-/// Signs every payload with deterministic ECDSA, on all cores: signing is most of
-/// the CPU time of a bulk `sign --all`. Base64 of the DER signatures, as `.sig`
+/// Signs every payload, on all cores: signing is a large share of the CPU time of a
+/// bulk `sign --all`. Base64 of the DER signatures, as `.sig`
 /// annotations hold them.
 fn sign_all(key: &Signer, payloads: &[Vec<u8>]) -> Result<Vec<String>> {
     Ok(sign_all_der(key, payloads)?

@@ -133,7 +133,7 @@ impl Artifact {
         )))
     }
 
-    /// Signs the artifact with `key`: over its hash (ECDSA, deterministic RFC 6979,
+    /// Signs the artifact with `key`: over its hash (ECDSA, RFC 6979 nonces,
     /// DER; RSA), or over its bytes (Ed25519).
     pub fn sign(&self, key: &Signer) -> Result<Vec<u8>> {
         match key.hash() {

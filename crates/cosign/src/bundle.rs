@@ -281,6 +281,23 @@ impl Bundle {
         Err(last.unwrap_or_else(|| Error::invalid("the DSSE envelope has no signature")))
     }
 
+    /// cosign's duplicate rule for a bundle: `self` is `new` but for the envelope's
+    /// signatures (same media type, verification material, statement, log entries
+    /// and timestamps), and one of its signatures verifies with `key`. ECDSA
+    /// signatures with random nonces differ each time the same statement is signed.
+    pub fn same_signature_as(&self, new: &Bundle, key: &PublicKey) -> bool {
+        let unsigned = |b: &Bundle| {
+            let mut b = b.clone();
+            if let Content::Dsse { signatures, .. } = &mut b.content {
+                signatures.clear();
+            }
+            b
+        };
+        matches!(self.content, Content::Dsse { .. })
+            && unsigned(self) == unsigned(new)
+            && self.verify_dsse(key).is_ok()
+    }
+
     /// Verifies a message-signature bundle over the artifact `artifact` (its bytes,
     /// held whole).
     pub fn verify_message(&self, key: &PublicKey, artifact: &[u8]) -> Result<()> {
@@ -634,6 +651,55 @@ mod tests {
             v["config"]["digest"],
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
+    }
+
+    #[test]
+    fn a_statement_signed_again_by_the_same_key_is_the_same_signature_and_nothing_else_is() {
+        use crate::keys::{PrivateKey, Signer};
+        let d: Digest = "sha256:87a0bbd518e444cc53593183783682d6864c23a69713509cd176ddb3cfbfb018"
+            .parse()
+            .unwrap();
+        let a = std::collections::BTreeMap::new();
+        // a key file's signer: P-256 with hedged nonces
+        let key = Signer::from(PrivateKey::P256(
+            p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap(),
+        ));
+        let public = key.public_key();
+        let hint = Material::PublicKey {
+            hint: Some(key_hint(&public).unwrap()),
+        };
+        let bundle = |statement: &[u8], signer: &Signer| {
+            let sig = signer.sign(&pae(IN_TOTO, statement)).unwrap();
+            let raw = dsse_bundle(IN_TOTO, statement, &sig, &hint);
+            (raw.clone(), Bundle::parse(&raw).unwrap())
+        };
+        let st = sign_statement(&d, &a);
+        let (raw1, first) = bundle(&st, &key);
+        let (raw2, second) = bundle(&st, &key);
+        assert_ne!(raw1, raw2, "the nonces differ, so do the bytes");
+        assert!(first.same_signature_as(&second, &public));
+        // another statement (another annotation)
+        let mut other_a = a.clone();
+        other_a.insert("k".to_owned(), "v".to_owned());
+        let (_, other_statement) = bundle(&sign_statement(&d, &other_a), &key);
+        assert!(!other_statement.same_signature_as(&second, &public));
+        // the same statement and hint, but signed by another key: its signature does
+        // not verify with ours
+        let stranger = Signer::from(PrivateKey::P256(
+            p256::ecdsa::SigningKey::from_slice(&[4u8; 32]).unwrap(),
+        ));
+        let (_, forged) = bundle(&st, &stranger);
+        assert!(!forged.same_signature_as(&second, &public));
+        // other verification material
+        let sig = key.sign(&pae(IN_TOTO, &st)).unwrap();
+        let no_hint = Bundle::parse(&dsse_bundle(
+            IN_TOTO,
+            &st,
+            &sig,
+            &Material::PublicKey { hint: None },
+        ))
+        .unwrap();
+        assert!(!no_hint.same_signature_as(&second, &public));
     }
 
     #[test]

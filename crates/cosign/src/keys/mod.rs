@@ -15,6 +15,7 @@
 
 pub mod algorithm;
 pub mod cosign;
+mod fast_p256;
 pub mod files;
 pub mod keyref;
 pub mod password;
