@@ -450,10 +450,23 @@ struct EarlyLanding {
     /// The shared landing lock ([`Layout::landing_lock`]), taken before the first
     /// batch lands and held until the transaction ends.
     guard: Option<File>,
-    /// The batch landing now, on its own thread, and how many files it holds open.
-    job: Option<(std::thread::JoinHandle<Result<()>>, usize)>,
+    /// The last batch sent to land, on its own thread (joining it joins the batch
+    /// before it, if that one was still landing).
+    job: Option<LandingJob>,
     /// Whether any batch landed: then the commit makes their names durable.
     landed: bool,
+}
+
+/// A batch landing on its own thread (see [`Transaction::land_staged_unnamed`]).
+struct LandingJob {
+    handle: std::thread::JoinHandle<Result<()>>,
+    /// The files this batch holds open.
+    own: usize,
+    /// The files open in this batch and the one before it, until this one links.
+    held: usize,
+    /// Signalled when this batch is flushed and the batch before it has landed:
+    /// from then on only this batch holds files open.
+    linking: std::sync::mpsc::Receiver<()>,
 }
 
 impl Transaction<'_> {
@@ -611,16 +624,25 @@ impl Transaction<'_> {
         let Some(early) = &mut self.early else {
             return Ok(false);
         };
-        if let Some((job, _)) = early.job.take() {
-            job.join().expect("landing does not panic")?;
+        if let Some(job) = early.job.take() {
+            job.handle.join().expect("landing does not panic")?;
         }
         Ok(early.landed)
     }
 
-    /// Sends the unnamed files staged so far to land on another thread, after the
-    /// batch landing before them (which bounds the open files to two batches).
+    /// Sends the unnamed files staged so far to land on another thread: it flushes
+    /// them while the batch before is still being linked, then waits for that batch
+    /// and links its own (names in batch order). A batch is sent once the one before
+    /// it is linking, so at most two batches are landing: one flushing, one linking.
     fn land_staged_unnamed(&mut self) -> Result<()> {
-        self.finish_landing()?;
+        if let Some(job) = self.early.as_mut().and_then(|e| e.job.as_mut()) {
+            // an error there ends the job without the signal: its join reports it
+            if job.linking.recv().is_err() {
+                self.finish_landing()?;
+            } else {
+                job.held = job.own;
+            }
+        }
         let Some(early) = &mut self.early else {
             return Ok(());
         };
@@ -647,13 +669,28 @@ impl Transaction<'_> {
             return Ok(());
         }
         early.landed = true;
-        let (dir, held) = (Arc::clone(dir), unnamed.len());
-        let job = std::thread::spawn(move || {
-            dir.sync_filesystem()
-                .map_err(|e| Error::io_path("syncing", dir.path(), e))?;
+        let before = early.job.take();
+        let own = unnamed.len();
+        let held = own + before.as_ref().map_or(0, |j| j.own);
+        let (linking_tx, linking) = std::sync::mpsc::sync_channel(1);
+        let dir = Arc::clone(dir);
+        let handle = std::thread::spawn(move || {
+            let synced = dir
+                .sync_filesystem()
+                .map_err(|e| Error::io_path("syncing", dir.path(), e));
+            if let Some(before) = before {
+                before.handle.join().expect("landing does not panic")?;
+            }
+            synced?;
+            let _ = linking_tx.send(());
             link_unnamed(&dir, unnamed, 1)
         });
-        early.job = Some((job, held));
+        early.job = Some(LandingJob {
+            handle,
+            own,
+            held,
+            linking,
+        });
         Ok(())
     }
 
@@ -663,7 +700,7 @@ impl Transaction<'_> {
             .early
             .as_ref()
             .and_then(|e| e.job.as_ref())
-            .map_or(0, |(_, n)| *n);
+            .map_or(0, |j| j.held);
         landing
             + self
                 .staged
@@ -1340,6 +1377,37 @@ mod tests {
             assert!(digests.iter().all(|d| !on_disk(layout, d)));
             assert_eq!(temp_files(layout), 0);
         });
+    }
+
+    /// Batches land one after another (each flushed while the one before links):
+    /// every batch but the last one staged lands before the commit, each blob with
+    /// its bytes, and the commit lands the rest.
+    #[test]
+    fn batches_landing_in_a_chain_all_land_with_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let mut tx = layout.begin().unwrap();
+        tx.land_while_staging();
+        let batches: Vec<Vec<Vec<u8>>> = (0..4)
+            .map(|b| blobs(LAND_BATCH + 7, &format!("batch {b}")))
+            .collect();
+        let mut digests: Vec<Vec<Digest>> = Vec::new();
+        for batch in &batches {
+            let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            digests.push(tx.put_many_bytes(&refs).unwrap());
+        }
+        // sending batch 3 waited for batch 2 to be linking, so batches 0 and 1 are
+        // in place (batch 2 may still be linking, batch 3 flushing)
+        for d in digests[..2].iter().flatten() {
+            assert!(on_disk(&layout, d), "an early batch did not land");
+        }
+        tx.commit(|_| Ok(())).unwrap();
+        for (batch, ds) in batches.iter().zip(&digests) {
+            for (bytes, d) in batch.iter().zip(ds) {
+                assert_eq!(&fs::read(layout.blob_path(d)).unwrap(), bytes);
+            }
+        }
+        assert_eq!(temp_files(&layout), 0);
     }
 
     /// Blobs landed ahead of the commit are unreferenced until it: a `gc` meanwhile
