@@ -394,8 +394,15 @@ fn output_signature_and_payload_verify_with_openssl() {
         "registry.example.com/demo/single:v1",
     ]));
     assert_ne!(fs::read(&again).unwrap(), b64.as_bytes());
-    assert_eq!(fs::read(bed.path("payload2.json")).unwrap(), fs::read(&payload).unwrap());
-    fs::write(&der_path, base64_decode(&fs::read_to_string(&again).unwrap())).unwrap();
+    assert_eq!(
+        fs::read(bed.path("payload2.json")).unwrap(),
+        fs::read(&payload).unwrap()
+    );
+    fs::write(
+        &der_path,
+        base64_decode(&fs::read_to_string(&again).unwrap()),
+    )
+    .unwrap();
     let out = ok(Command::new(&openssl)
         .args([
             "dgst",

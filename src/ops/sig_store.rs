@@ -52,6 +52,7 @@ pub fn append_signatures(
     let names: Vec<&str> = signatures.iter().map(|s| s.sig_name.as_str()).collect();
     append_signatures_streamed(
         layout,
+        None,
         &names,
         signatures.iter().map(|s| Ok(s.clone())),
         bundles,
@@ -68,13 +69,18 @@ pub fn append_signatures(
 /// refuses the write before anything lands.
 pub fn append_signatures_streamed(
     layout: &Layout,
+    catalog: Option<&Catalog<'_>>,
     names: &[&str],
     signatures: impl IntoIterator<Item = Result<NewSignature>>,
     bundles: &[NewBundle],
     is_duplicate: impl Fn(&SignatureArtifact, &NewSignature) -> bool,
     land_early: bool,
 ) -> Result<Vec<String>> {
-    let catalog = Catalog::open(layout)?;
+    let mut opened = None;
+    let catalog: &Catalog<'_> = match catalog {
+        Some(c) => c,
+        None => opened.insert(Catalog::open(layout)?),
+    };
     let mut tx = layout.begin()?;
     if land_early {
         check_existing(layout, &catalog, names, bundles)?;
@@ -145,7 +151,8 @@ pub fn append_signatures_streamed(
     flush(&mut tx, &mut batch)?;
     let listings = stage_bundles(layout, &catalog, &mut tx, bundles)?;
     entries.extend(listings);
-    drop(catalog);
+    // freed before the commit builds the new index (a catalog given is the caller's)
+    drop(opened);
     tx.commit(|index| {
         index.set_named_many(entries.iter().cloned());
         Ok(())
@@ -214,14 +221,17 @@ fn stage_bundles(
         };
         let same = |l: &Descriptor| {
             l.digest == bundle_digest
-                || b.signed_by.as_ref().zip(parsed.as_ref()).is_some_and(|(key, new)| {
-                    crate::bundle::is_bundle_type(&l.media_type)
-                        && layout
-                            .read_blob(l, crate::bundle::MAX_BUNDLE)
-                            .ok()
-                            .and_then(|raw| crate::bundle::Bundle::parse(&raw).ok())
-                            .is_some_and(|held| held.same_signature_as(new, key))
-                })
+                || b.signed_by
+                    .as_ref()
+                    .zip(parsed.as_ref())
+                    .is_some_and(|(key, new)| {
+                        crate::bundle::is_bundle_type(&l.media_type)
+                            && layout
+                                .read_blob(l, crate::bundle::MAX_BUNDLE)
+                                .ok()
+                                .and_then(|raw| crate::bundle::Bundle::parse(&raw).ok())
+                                .is_some_and(|held| held.same_signature_as(new, key))
+                    })
         };
         let held = listings[pos].1.iter().any(|r| {
             r.kind() == crate::store::Kind::Manifest

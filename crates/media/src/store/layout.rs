@@ -566,6 +566,13 @@ impl Transaction<'_> {
     /// One flush, then every staged file put at its blob path (never replacing), then
     /// the new names made durable.
     fn place_staged(&mut self) -> Result<()> {
+        // The last unnamed files of a transaction whose batches land early land the
+        // same way: flushed while the batch before them links. Only once the landing
+        // lock is held: taking it here, under the layout's lock, could deadlock with
+        // a `gc` (which takes the landing lock first).
+        if self.early.as_ref().is_some_and(|e| e.guard.is_some()) {
+            self.land_staged_unnamed()?;
+        }
         let landed_early = self.finish_landing()?;
         let (mut named, mut unnamed) = (Vec::new(), Vec::new());
         for (s, digest) in std::mem::take(&mut self.staged) {
@@ -1380,16 +1387,21 @@ mod tests {
     }
 
     /// Batches land one after another (each flushed while the one before links):
-    /// every batch but the last one staged lands before the commit, each blob with
-    /// its bytes, and the commit lands the rest.
+    /// the early batches land before the commit, each blob with its bytes, and the
+    /// commit lands the rest (a last batch too small to be sent on its own).
     #[test]
     fn batches_landing_in_a_chain_all_land_with_their_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::init(dir.path()).unwrap();
         let mut tx = layout.begin().unwrap();
         tx.land_while_staging();
-        let batches: Vec<Vec<Vec<u8>>> = (0..4)
-            .map(|b| blobs(LAND_BATCH + 7, &format!("batch {b}")))
+        let batches: Vec<Vec<Vec<u8>>> = (0..5)
+            .map(|b| {
+                blobs(
+                    if b < 4 { LAND_BATCH + 7 } else { 100 },
+                    &format!("batch {b}"),
+                )
+            })
             .collect();
         let mut digests: Vec<Vec<Digest>> = Vec::new();
         for batch in &batches {
@@ -1401,6 +1413,7 @@ mod tests {
         for d in digests[..2].iter().flatten() {
             assert!(on_disk(&layout, d), "an early batch did not land");
         }
+        assert!(digests[4].iter().all(|d| !on_disk(&layout, d)));
         tx.commit(|_| Ok(())).unwrap();
         for (batch, ds) in batches.iter().zip(&digests) {
             for (bytes, d) in batch.iter().zip(ds) {
