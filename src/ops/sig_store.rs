@@ -83,7 +83,7 @@ pub fn append_signatures_streamed(
     };
     let mut tx = layout.begin()?;
     if land_early {
-        check_existing(layout, &catalog, names, bundles)?;
+        check_existing(layout, catalog, names, bundles)?;
         tx.land_while_staging();
     }
     // An artifact stays in memory only while more signatures for it follow, and is
@@ -149,7 +149,7 @@ pub fn append_signatures_streamed(
         )));
     }
     flush(&mut tx, &mut batch)?;
-    let listings = stage_bundles(layout, &catalog, &mut tx, bundles)?;
+    let listings = stage_bundles(layout, catalog, &mut tx, bundles)?;
     entries.extend(listings);
     // freed before the commit builds the new index (a catalog given is the caller's)
     drop(opened);
