@@ -52,7 +52,6 @@ pub fn append_signatures(
     let names: Vec<&str> = signatures.iter().map(|s| s.sig_name.as_str()).collect();
     append_signatures_streamed(
         layout,
-        None,
         &names,
         signatures.iter().map(|s| Ok(s.clone())),
         bundles,
@@ -69,21 +68,16 @@ pub fn append_signatures(
 /// refuses the write before anything lands.
 pub fn append_signatures_streamed(
     layout: &Layout,
-    catalog: Option<&Catalog<'_>>,
     names: &[&str],
     signatures: impl IntoIterator<Item = Result<NewSignature>>,
     bundles: &[NewBundle],
     is_duplicate: impl Fn(&SignatureArtifact, &NewSignature) -> bool,
     land_early: bool,
 ) -> Result<Vec<String>> {
-    let mut opened = None;
-    let catalog: &Catalog<'_> = match catalog {
-        Some(c) => c,
-        None => opened.insert(Catalog::open(layout)?),
-    };
+    let catalog = Catalog::open(layout)?;
     let mut tx = layout.begin()?;
     if land_early {
-        check_existing(layout, catalog, names, bundles)?;
+        check_existing(layout, &catalog, names, bundles)?;
         tx.land_while_staging();
     }
     // An artifact stays in memory only while more signatures for it follow, and is
@@ -149,10 +143,9 @@ pub fn append_signatures_streamed(
         )));
     }
     flush(&mut tx, &mut batch)?;
-    let listings = stage_bundles(layout, catalog, &mut tx, bundles)?;
+    let listings = stage_bundles(layout, &catalog, &mut tx, bundles)?;
     entries.extend(listings);
-    // freed before the commit builds the new index (a catalog given is the caller's)
-    drop(opened);
+    drop(catalog);
     tx.commit(|index| {
         index.set_named_many(entries.iter().cloned());
         Ok(())

@@ -208,6 +208,8 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         return Err(Error::Usage("not signing: not confirmed".into()));
     }
 
+    // The catalogs are not needed any more: free them before the password KDF
+    // (scrypt takes 64 MiB), so the two never add up.
     // --new-bundle-format unset: a bundle too where bundles are already
     let beside_bundles: std::collections::HashSet<String> =
         if opts.new_bundle_format == Formats::Auto && fixed_payload.is_none() {
@@ -224,26 +226,16 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         } else {
             std::collections::HashSet::new()
         };
-    let groups: Vec<(usize, Layout, Vec<Target>)> = groups
+    let groups: Vec<(Layout, Vec<Target>)> = groups
         .into_iter()
         .map(|(i, t)| {
             (
-                i,
                 catalogs.layout(i).expect("looked up as writable").clone(),
                 t,
             )
         })
         .collect();
-    // A key still to open: free the catalogs before its password's KDF (scrypt takes
-    // 64 MiB), so the two never add up. A key already open: the write reuses them
-    // (the commit re-reads `index.json` under the lock in any case).
-    let catalogs = match early_key {
-        Some(_) => Some(catalogs),
-        None => {
-            drop(catalogs);
-            None
-        }
-    };
+    drop(catalogs);
 
     // Certificate files are checked before the key's password is asked for; only
     // the key comparison needs the key.
@@ -273,7 +265,7 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
     // signs in several layouts (one committed, the next failing, would be half done).
     let streamed = key.is_parallel() && opts.upload && write_sig && groups.len() == 1;
     let mut prepared: Vec<Prepared<'_>> = Vec::with_capacity(groups.len());
-    for (i, layout, targets) in &groups {
+    for (layout, targets) in &groups {
         let payloads: Vec<Vec<u8>> = targets
             .iter()
             .map(|t| match &fixed_payload {
@@ -324,7 +316,6 @@ pub fn run(store: &Path, images: &[String], opts: &SignOptions) -> Result<()> {
         };
         prepared.push(Prepared {
             layout,
-            catalog: catalogs.as_ref().map(|c| c.catalog(*i)),
             targets,
             payloads,
             signatures,
@@ -531,8 +522,6 @@ fn validate_identity(id: &str) -> Result<String> {
 /// made before storing (see `run`).
 struct Prepared<'a> {
     layout: &'a Layout,
-    /// The layout's catalog, if still held (see `run`).
-    catalog: Option<&'a Catalog<'static>>,
     targets: &'a [Target],
     payloads: Vec<Vec<u8>>,
     /// The base64 signatures of the payloads; `None`: made while they are stored.
@@ -587,15 +576,8 @@ fn store_signatures(
             .zip(made)
             .take(names.len())
             .map(|((t, p), b64)| Ok(new_signature(t, p, b64.clone())));
-        let stored = append_signatures_streamed(
-            group.layout,
-            group.catalog,
-            &names,
-            news,
-            &group.bundles,
-            is_dup,
-            false,
-        )?;
+        let stored =
+            append_signatures_streamed(group.layout, &names, news, &group.bundles, is_dup, false)?;
         return Ok((stored, made.clone()));
     }
     std::thread::scope(|s| {
@@ -641,15 +623,8 @@ fn store_signatures(
                 made.push(b64.clone());
                 Ok(new_signature(t, p, b64))
             });
-        let stored = append_signatures_streamed(
-            group.layout,
-            group.catalog,
-            &names,
-            news,
-            &group.bundles,
-            is_dup,
-            true,
-        )?;
+        let stored =
+            append_signatures_streamed(group.layout, &names, news, &group.bundles, is_dup, true)?;
         Ok((stored, made))
     })
 }
