@@ -462,6 +462,34 @@ fn signing_twice_dedupes_and_new_annotations_append() {
     let out = run(&mut bed.cmd(&["verify", "--key", s(&public), "-a", "env=dev", img]));
     assert_eq!(out.status.code(), Some(12));
     ok(&mut bed.cmd(&["fsck"]));
+
+    // Bundles too (cosign 3's format): a P-256 key file's ECDSA nonces are random, so
+    // the second bundle's bytes differ, but it is the same statement signed by the
+    // same key and is not added; another key's is.
+    let bundle = |k: &Path| {
+        let out = run(&mut bed.cmd(&["sign", "--key", s(k), "--new-bundle-format=true", img]));
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let without_bundle = bed.index();
+    bundle(&key);
+    let with_bundle = bed.index();
+    assert_ne!(with_bundle, without_bundle, "the first bundle is added");
+    let err = bundle(&key);
+    assert_eq!(
+        bed.index(),
+        with_bundle,
+        "a duplicate bundle must not change anything"
+    );
+    assert!(
+        err.contains("an equal bundle is already there; skipped"),
+        "{err}"
+    );
+    let (other, _) = bed.keys("other");
+    bundle(&other);
+    assert_ne!(bed.index(), with_bundle, "another key's bundle is added");
+    ok(&mut bed.cmd(&["verify", "--key", s(&public), img]));
+    ok(&mut bed.cmd(&["fsck"]));
 }
 
 #[test]

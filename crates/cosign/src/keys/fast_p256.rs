@@ -1,7 +1,7 @@
 //! P-256 signing of messages on ring's assembly: a bulk `sign --all` makes one
 //! signature per image, and RustCrypto's pure-Rust `p256` takes ~72 µs for one on
-//! this project's reference machine where ring's `nistz256` takes ~17 µs (measured
-//! in docs/benchmarks.md). `p256` still holds the key for everything else (its
+//! the project's 2-core VM where ring's `nistz256` takes ~17 µs (docs/benchmarks.md,
+//! 2026-12-06 (later)). `p256` still holds the key for everything else (its
 //! encodings, the public key, `sign_prehash` of a blob's streamed digest — ring has
 //! no prehash API — and verification).
 //!
@@ -12,10 +12,11 @@
 //! this key), never by comparing signature bytes.
 //!
 //! ring does not wipe its key pair on drop. [`RingP256`] keeps it in one heap slot and
-//! overwrites that slot with a throw-away key pair when dropped (through `black_box`,
-//! so the store is not optimised away before the free): the secret scalar and ring's
-//! nonce key derived from it do not outlive the signer there, as `zeroize` does for
-//! the `p256` key.
+//! overwrites that slot with a throw-away key pair (made with it, so the wipe cannot
+//! fail) when dropped, with `black_box` on the result so the store is not treated as
+//! dead before the free — best effort, as `zeroize` is: the copy ring's constructor
+//! returns passes through the stack on its way into the box, and nothing safe can
+//! wipe that.
 
 use std::fmt;
 
@@ -28,6 +29,8 @@ use crate::{Error, Result};
 /// A P-256 key in ring's form, signing SHA-256 ECDSA (ASN.1 DER), wiped on drop.
 pub(crate) struct RingP256 {
     pair: Box<EcdsaKeyPair>,
+    /// What overwrites `pair` on drop: the key pair of the scalar 1.
+    placeholder: Option<EcdsaKeyPair>,
     rng: SystemRandom,
 }
 
@@ -48,6 +51,7 @@ impl RingP256 {
         .ok()?;
         Some(RingP256 {
             pair: Box::new(pair),
+            placeholder: Some(placeholder(&rng)?),
             rng,
         })
     }
@@ -76,28 +80,31 @@ impl Drop for RingP256 {
 }
 
 impl RingP256 {
-    /// Overwrites the key pair's heap slot with a placeholder key pair.
+    /// Overwrites the key pair's heap slot with the placeholder key pair.
     fn wipe(&mut self) {
-        // The scalar 1 (public key: the generator), a valid key that is no secret.
-        let mut one = [0u8; 32];
-        one[31] = 1;
-        let placeholder = p256::ecdsa::SigningKey::from_slice(&one)
-            .ok()
-            .map(|k| k.verifying_key().to_sec1_point(false))
-            .and_then(|public| {
-                EcdsaKeyPair::from_private_key_and_public_key(
-                    &ECDSA_P256_SHA256_ASN1_SIGNING,
-                    &one,
-                    public.as_bytes(),
-                    &self.rng,
-                )
-                .ok()
-            });
-        if let Some(placeholder) = placeholder {
+        if let Some(placeholder) = self.placeholder.take() {
             *self.pair = placeholder;
             std::hint::black_box(&*self.pair);
         }
     }
+}
+
+/// The key pair of the scalar 1 (public key: the generator), a valid key that is no
+/// secret.
+fn placeholder(rng: &SystemRandom) -> Option<EcdsaKeyPair> {
+    let mut one = [0u8; 32];
+    one[31] = 1;
+    let public = p256::ecdsa::SigningKey::from_slice(&one)
+        .ok()?
+        .verifying_key()
+        .to_sec1_point(false);
+    EcdsaKeyPair::from_private_key_and_public_key(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        &one,
+        public.as_bytes(),
+        rng,
+    )
+    .ok()
 }
 
 impl fmt::Debug for RingP256 {

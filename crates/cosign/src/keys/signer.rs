@@ -21,17 +21,22 @@ pub enum Signer {
     Plugin(Box<PluginKey>),
 }
 
-/// A key in memory, and for P-256 ring's copy of it, which signs messages ~4× faster
-/// ([`super::fast_p256`]).
+/// A key in memory, and for P-256 ring's copy of it, made when it first signs a
+/// message (~4× faster there, [`super::fast_p256`]; a blob's digest is signed by the
+/// key itself, so `sign-blob` never makes one).
 #[derive(Debug)]
 pub struct SoftwareKey {
     key: PrivateKey,
-    fast: Option<RingP256>,
+    fast: std::sync::OnceLock<Option<RingP256>>,
 }
 
 impl SoftwareKey {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
-        match &self.fast {
+        let fast = self.fast.get_or_init(|| match &self.key {
+            PrivateKey::P256(k) => RingP256::new(k),
+            _ => None,
+        });
+        match fast {
             Some(fast) => fast.sign(message),
             None => self.key.sign(message),
         }
@@ -40,11 +45,10 @@ impl SoftwareKey {
 
 impl From<PrivateKey> for Signer {
     fn from(key: PrivateKey) -> Self {
-        let fast = match &key {
-            PrivateKey::P256(k) => RingP256::new(k),
-            _ => None,
-        };
-        Signer::Software(Box::new(SoftwareKey { key, fast }))
+        Signer::Software(Box::new(SoftwareKey {
+            key,
+            fast: std::sync::OnceLock::new(),
+        }))
     }
 }
 
@@ -76,7 +80,8 @@ impl Signer {
     /// a plugin key, only its own algorithm.
     pub fn with_algorithm(self, algorithm: Algorithm) -> Result<Signer> {
         match self {
-            Signer::Software(k) => k.key.with_algorithm(algorithm).map(Signer::from),
+            // a copy: the key moved out of its box would leave the secret there unwiped
+            Signer::Software(k) => k.key.clone().with_algorithm(algorithm).map(Signer::from),
             Signer::Pkcs11(t) => t
                 .with_algorithm(algorithm)
                 .map(|t| Signer::Pkcs11(Box::new(t))),

@@ -1391,6 +1391,8 @@ mod tests {
     /// commit lands the rest (a last batch too small to be sent on its own).
     #[test]
     fn batches_landing_in_a_chain_all_land_with_their_bytes() {
+        // as `main` does: each unnamed file holds a descriptor until it lands
+        unnamed::raise_open_file_limit();
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::init(dir.path()).unwrap();
         let mut tx = layout.begin().unwrap();
@@ -1427,6 +1429,8 @@ mod tests {
     /// must wait for the transaction instead of removing them.
     #[test]
     fn gc_waits_for_a_transaction_whose_blobs_landed_early() {
+        // as `main` does: each unnamed file holds a descriptor until it lands
+        unnamed::raise_open_file_limit();
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::init(dir.path()).unwrap();
         let data = blobs(LAND_BATCH + 10, "early");
