@@ -364,20 +364,23 @@ fn output_signature_and_payload_verify_with_openssl() {
         fs::read(&public).unwrap(),
         "no certificate: the public key PEM"
     );
-    let der = base64_decode(&b64);
+    // openssl verifies a base64 signature of the payload with the public key
     let der_path = bed.path("sig.der");
-    fs::write(&der_path, der).unwrap();
-    let out = ok(Command::new(&openssl)
-        .args([
-            "dgst",
-            "-sha256",
-            "-verify",
-            s(&public),
-            "-signature",
-            s(&der_path),
-        ])
-        .arg(&payload));
-    assert!(out.contains("Verified OK"), "{out}");
+    let openssl_verifies = |b64: &str| {
+        fs::write(&der_path, base64_decode(b64)).unwrap();
+        let out = ok(Command::new(&openssl)
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                s(&public),
+                "-signature",
+                s(&der_path),
+            ])
+            .arg(&payload));
+        assert!(out.contains("Verified OK"), "{out}");
+    };
+    openssl_verifies(&b64);
 
     // hedged nonces, as cosign's Go ECDSA: signing again gives another signature of
     // the same payload, which verifies as well
@@ -398,22 +401,7 @@ fn output_signature_and_payload_verify_with_openssl() {
         fs::read(bed.path("payload2.json")).unwrap(),
         fs::read(&payload).unwrap()
     );
-    fs::write(
-        &der_path,
-        base64_decode(&fs::read_to_string(&again).unwrap()),
-    )
-    .unwrap();
-    let out = ok(Command::new(&openssl)
-        .args([
-            "dgst",
-            "-sha256",
-            "-verify",
-            s(&public),
-            "-signature",
-            s(&der_path),
-        ])
-        .arg(&payload));
-    assert!(out.contains("Verified OK"), "{out}");
+    openssl_verifies(&fs::read_to_string(&again).unwrap());
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
