@@ -247,19 +247,8 @@ fn our_bundle_and_sig_beside_a_foreign_bundle_verify_with_cosign_3_cosign_2_and_
     ok(&mut bed.cmd(&["verify", "--key", s(&foreign_pub), &image]));
 
     // `signatures` lists all three, and says which verify with our key
-    let out = ok(&mut bed.cmd(&["signatures", "--key", s(&public), "--json", &image]));
-    let listed: Value = serde_json::from_str(&out).unwrap();
-    let rows: Vec<(String, bool)> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["format"].as_str().unwrap().to_owned(),
-                l["verified"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let listed = bed.signatures_json(&public, &image);
+    let rows = common::bed::format_and_verified(&listed);
     let count = |f: &str, v: bool| rows.iter().filter(|r| r.0 == f && r.1 == v).count();
     assert_eq!(
         (

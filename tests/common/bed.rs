@@ -83,18 +83,27 @@ impl Bed {
     /// `signatures --key PUBLIC --json IMAGE`: each listed signature's format
     /// (`sig`, `bundle`, …) and whether it verifies with that key.
     pub fn signature_rows(&self, public: &std::path::Path, image: &str) -> Vec<(String, bool)> {
-        let out = ok(&mut self.cmd(&["signatures", "--key", super::s(public), "--json", image]));
-        let listed: Value = serde_json::from_str(&out).unwrap();
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| {
-                (
-                    l["format"].as_str().unwrap().to_owned(),
-                    l["verified"].as_bool().unwrap(),
-                )
-            })
-            .collect()
+        format_and_verified(&self.signatures_json(public, image))
     }
+
+    /// `signatures --key PUBLIC --json IMAGE`, parsed.
+    pub fn signatures_json(&self, public: &std::path::Path, image: &str) -> Value {
+        let out = ok(&mut self.cmd(&["signatures", "--key", super::s(public), "--json", image]));
+        serde_json::from_str(&out).unwrap()
+    }
+}
+
+/// Each row of a `signatures --json` listing: its format and whether it verified.
+pub fn format_and_verified(listed: &Value) -> Vec<(String, bool)> {
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["format"].as_str().unwrap().to_owned(),
+                l["verified"].as_bool().unwrap(),
+            )
+        })
+        .collect()
 }

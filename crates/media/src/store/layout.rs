@@ -595,8 +595,7 @@ impl Transaction<'_> {
         if let Some(dir) = &unnamed_dir
             && !unnamed.is_empty()
         {
-            dir.sync_filesystem()
-                .map_err(|e| Error::io_path("syncing", dir.path(), e))?;
+            flush_unnamed(dir)?;
             link_unnamed(dir, unnamed, threads())?;
         }
         let mut dirs: Vec<PathBuf> = Vec::new();
@@ -620,8 +619,7 @@ impl Transaction<'_> {
         {
             // A link changes the file's own inode too (its link count), which a
             // directory's fsync does not write: one more flush, of metadata only.
-            dir.sync_filesystem()
-                .map_err(|e| Error::io_path("syncing", dir.path(), e))?;
+            flush_unnamed(&dir)?;
         }
         Ok(())
     }
@@ -682,9 +680,7 @@ impl Transaction<'_> {
         let (linking_tx, linking) = std::sync::mpsc::sync_channel(1);
         let dir = Arc::clone(dir);
         let handle = std::thread::spawn(move || {
-            let synced = dir
-                .sync_filesystem()
-                .map_err(|e| Error::io_path("syncing", dir.path(), e));
+            let synced = flush_unnamed(&dir);
             if let Some(before) = before {
                 before.handle.join().expect("landing does not panic")?;
             }
@@ -939,6 +935,13 @@ fn stage_bytes(
         return Err(Error::io_path("writing", &path, e));
     }
     Ok(Staged::Named(path))
+}
+
+/// Makes the unnamed files written in `dir` durable: one `syncfs` through its
+/// descriptor (see [`Transaction::place_staged`]).
+fn flush_unnamed(dir: &unnamed::Dir) -> Result<()> {
+    dir.sync_filesystem()
+        .map_err(|e| Error::io_path("syncing", dir.path(), e))
 }
 
 /// Links durable unnamed files to their blob paths in `dir` on `threads` threads; a
